@@ -1,0 +1,69 @@
+"""The retrieve-then-read baseline every method is judged against."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+
+from agents.base import AgentSpec, Deps, RAGState, hit_dict, option, short
+from agents.events import Step
+from agents.reader import read_step
+
+NAME = "naive"
+
+
+@dataclass(frozen=True)
+class NaiveConfig:
+    """Settings of the baseline."""
+
+    top_k: int = option(5, "Passages retrieved for the question and given to the reader.", min=1, max=20)
+    max_tokens: int = option(48, "Most tokens the reader may write.", min=8, max=512)
+
+
+def retrieve_explanation(query: str, hits: list[dict[str, Any]], new: int | None = None) -> str:
+    """'Searched for … — 5 passages, best 0.71: Title.'"""
+    if not hits:
+        return f"Searched for '{short(query)}' and found nothing."
+    fresh = f" ({new} new)" if new is not None else ""
+    return (f"Searched for '{short(query)}' — {len(hits)} passages{fresh}, best {hits[0]['score']:.2f}: "
+            f"{hits[0]['title']}.")
+
+
+def build_graph(deps: Deps, config: NaiveConfig) -> StateGraph:
+    """retrieve -> read."""
+
+    def retrieve(state: RAGState) -> dict[str, Any]:
+        """Search the corpus with the question."""
+        with Step(NAME, "retrieve", state.get("run_id", "")) as step:
+            hits = deps.corpora.search(state["corpus"], state["question"], k=config.top_k)
+            found = [hit_dict(h, i, state["question"]) for i, h in enumerate(hits, 1)]
+            event = step.event(retrieve_explanation(state["question"], found),
+                               {"query": state["question"], "hits": found})
+        return {"retrieved": found, "events": [event]}
+
+    def read(state: RAGState) -> dict[str, Any]:
+        """Answer from the retrieved passages."""
+        hits = state.get("retrieved", [])
+        answer, event = read_step(NAME, state.get("run_id", ""), deps.llm, state["question"], hits,
+                                  config.max_tokens)
+        return {"answer": answer, "used_ids": [h["doc_id"] for h in hits], "events": [event]}
+
+    graph = StateGraph(RAGState)
+    graph.add_node("retrieve", retrieve)
+    graph.add_node("read", read)
+    graph.add_edge(START, "retrieve")
+    graph.add_edge("retrieve", "read")
+    graph.add_edge("read", END)
+    return graph
+
+
+SPEC = AgentSpec(
+    name=NAME,
+    title="Naive RAG (retrieve, then read)",
+    paper="Lewis et al., 2020 — Retrieval-Augmented Generation for Knowledge-Intensive NLP Tasks",
+    summary="One dense search with the question, then one LLM call reads the top passages.",
+    config_cls=NaiveConfig,
+    build_graph=build_graph,
+)

@@ -1,0 +1,159 @@
+"""ragscope: watch RAG and memory agents think. `python app.py` serves the web app; subcommands are the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from settings import documented
+
+    env_help = "\n".join(f"  {name:26} {text}" for name, text in documented())
+    p = argparse.ArgumentParser(
+        prog="app.py", description="ragscope: with no command, serve the web app.",
+        epilog=f"settings (environment variables):\n{env_help}", formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="command")
+    ing = sub.add_parser("ingest", help="add .txt .md .pdf .html .jsonl files to a corpus")
+    ing.add_argument("--corpus", required=True)
+    ing.add_argument("paths", nargs="+", type=Path)
+    dele = sub.add_parser("delete", help="remove documents (by id) or a whole corpus from every store")
+    dele.add_argument("--corpus", required=True)
+    dele.add_argument("doc_ids", nargs="*")
+    dele.add_argument("--all", action="store_true", help="delete the whole corpus")
+    ask = sub.add_parser("ask", help="run an agent on a question, printing each step as it happens")
+    ask.add_argument("--agent", default="naive")
+    ask.add_argument("--corpus", default="demo")
+    ask.add_argument("--config", action="append", default=[], metavar="KEY=VALUE")
+    ask.add_argument("question")
+    bench = sub.add_parser("bench", help="score agents on a corpus.jsonl + questions.jsonl")
+    bench.add_argument("--agent", action="append", required=True, help="repeat or comma-separate")
+    bench.add_argument("--corpus", required=True, type=Path)
+    bench.add_argument("--questions", required=True, type=Path)
+    bench.add_argument("--limit", type=int)
+    bench.add_argument("--config", action="append", default=[], metavar="KEY=VALUE")
+    bench.add_argument("--json", type=Path)
+    sub.add_parser("corpora", help="list corpora")
+    docs = sub.add_parser("docs", help="list a corpus's documents")
+    docs.add_argument("--corpus", required=True)
+    sub.add_parser("agents", help="list agents")
+    return p
+
+
+def _config(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ValueError(f"--config expects KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _services():  # noqa: ANN202 - imported lazily to keep `--help` fast
+    from services import Services
+    from settings import Settings
+
+    return Services(Settings.from_env())
+
+
+def cli(args: argparse.Namespace) -> int:
+    """Run one CLI command; returns the exit code."""
+    from tqdm import tqdm
+
+    if args.command == "agents":
+        from agents import registry
+
+        for spec in registry.all_specs():
+            print(f"{spec.name:12} {spec.title} — {spec.paper}")
+        return 0
+    services = _services()
+    if args.command == "ingest":
+        bar = tqdm(desc=f"ingest into {args.corpus}", unit="doc")
+        report = services.ingest(args.corpus, args.paths, lambda d, t, _m: (setattr(bar, "total", t), bar.update(d - bar.n)))
+        bar.close()
+        for err in report.errors:
+            print(f"rejected: {err}", file=sys.stderr)
+        print(report.summary())
+        return 1 if report.errors and not report.added and not report.skipped else 0
+    if args.command == "delete":
+        if args.all:
+            services.corpora.delete_corpus(args.corpus)
+            print(f"deleted corpus {args.corpus!r}")
+            return 0
+        if not args.doc_ids:
+            raise ValueError("name document ids to delete, or --all for the whole corpus")
+        for doc_id in args.doc_ids:
+            n = services.corpora.delete_document(args.corpus, doc_id)
+            print(f"deleted {doc_id} ({n} chunks)")
+        return 0
+    if args.command == "corpora":
+        if services.settings.demo_corpus:
+            services.ensure_demo_corpus()
+        for c in services.db.list_corpora():
+            print(f"{c.name:40} {c.documents:6} documents {c.chunks:6} chunks")
+        return 0
+    if args.command == "docs":
+        for d in services.db.list_documents(services.db.corpus_id(args.corpus)):
+            print(f"{d.doc_id:14} {d.chunks:3} chunks  {d.title[:70]}")
+        return 0
+    if args.command == "ask":
+        run = services.run(args.agent, args.corpus, args.question, _config(args.config))
+        for event in run:
+            print(f"[{event.kind:>12} {event.seconds:6.2f}s] {event.explanation}", flush=True)
+        print(f"\nanswer: {run.answer}")
+        print(f"passages used: {', '.join(run.used_ids) or '(none)'}")
+        print(f"run: {run.run_id} (open it in the trace viewer: /?run={run.run_id})")
+        return 1 if run.error else 0
+    if args.command == "bench":
+        from evaluation.bench import format_table, run_bench, write_json
+
+        agents = [a.strip() for arg in args.agent for a in arg.split(",") if a.strip()]
+        from agents import registry
+
+        for agent in agents:
+            registry.get(agent)
+        results = run_bench(services, agents, args.corpus, args.questions, args.limit, _config(args.config))
+        print(f"\n{results['corpus']} ({results['indexed']}; index {results['index_seconds']} s)")
+        print(format_table(results))
+        if args.json:
+            write_json(results, args.json)
+            print(f"wrote {args.json}")
+        return 0
+    raise ValueError(f"unknown command {args.command!r}")
+
+
+def serve() -> None:
+    """Build the services and the UI, then launch (honours GRADIO_SERVER_NAME / GRADIO_SERVER_PORT)."""
+    from ui.app import build_app, launch
+
+    services = _services()
+    services.warm_up()
+    launch(build_app(services))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: the web app without a command, else the CLI."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    if args.command is None:
+        serve()
+        return 0
+    try:
+        return cli(args)
+    except (ValueError, LookupError, OSError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

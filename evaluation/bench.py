@@ -1,0 +1,105 @@
+"""The benchmark: index a corpus once (by content), run agents on its questions, score them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evaluation.datasets import read_corpus, read_questions
+from evaluation.metrics import exact_match, f1_score, recall_at_k
+
+if TYPE_CHECKING:
+    from services import Services
+
+COLUMNS = ("n", "recall@2", "recall@5", "em", "f1", "llm_calls", "retrieval_calls", "prompt_tokens",
+           "completion_tokens", "seconds", "format_failures", "errors")
+
+
+def bench_corpus_name(corpus_path: Path) -> str:
+    """A corpus name derived from the file's content, so the same file is indexed only once."""
+    digest = hashlib.sha1(corpus_path.read_bytes()).hexdigest()[:10]
+    return f"bench-{corpus_path.parent.name or corpus_path.stem}-{digest}"
+
+
+def score_run(run: Any, question: Any) -> dict[str, Any]:
+    """Per-question numbers of one finished run."""
+    ranked = run.retrieved_ids
+    return {
+        "id": question.id, "question": question.question, "answers": list(question.answers),
+        "prediction": run.answer, "run_id": run.run_id, "retrieved_ids": ranked[:10],
+        "gold_ids": list(question.gold_ids),
+        "recall@2": recall_at_k(ranked, question.gold_ids, 2),
+        "recall@5": recall_at_k(ranked, question.gold_ids, 5),
+        "em": exact_match(run.answer, question.answers), "f1": f1_score(run.answer, question.answers),
+        "llm_calls": run.llm_calls, "retrieval_calls": run.retrieval_calls,
+        "prompt_tokens": run.prompt_tokens, "completion_tokens": run.completion_tokens,
+        "seconds": run.seconds,
+        "format_failures": sum(bool(e.data.get("format_failure")) for e in run.events),
+        "errors": int(bool(run.error)),
+    }
+
+
+def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Means of the per-question numbers (errors and format failures as totals)."""
+    out: dict[str, Any] = {"n": len(rows)}
+    for key in COLUMNS[1:]:
+        values = [r[key] for r in rows]
+        if key in ("errors", "format_failures"):
+            out[key] = int(sum(values))
+        else:
+            out[key] = round(statistics.fmean(values), 4) if values else 0.0
+    return out
+
+
+def run_bench(services: Services, agents: Sequence[str], corpus_path: Path, questions_path: Path,
+              limit: int | None = None, config: dict[str, Any] | None = None,
+              show_progress: bool = True) -> dict[str, Any]:
+    """Index the corpus, run every agent on every question, and return summary plus per-question rows."""
+    from tqdm import tqdm
+
+    corpus = bench_corpus_name(corpus_path)
+    docs = read_corpus(corpus_path)
+    bar = tqdm(total=len(docs), desc=f"indexing {corpus_path.parent.name}", disable=not show_progress)
+    t0 = time.perf_counter()
+    report = services.ingest_documents(corpus, docs, progress=lambda done, total, _m: bar.update(done - bar.n))
+    bar.close()
+    index_seconds = time.perf_counter() - t0
+    questions = read_questions(questions_path, limit)
+    results: dict[str, Any] = {"corpus": str(corpus_path), "corpus_name": corpus, "questions": str(questions_path),
+                               "index_seconds": round(index_seconds, 2), "indexed": report.summary(),
+                               "agents": {}, "per_question": {}}
+    for agent in agents:
+        rows = []
+        for q in tqdm(questions, desc=agent, disable=not show_progress):
+            run = services.run(agent, corpus, q.question, config)
+            for _event in run:
+                pass
+            rows.append(score_run(run, q))
+        results["agents"][agent] = summarise(rows)
+        results["per_question"][agent] = rows
+    return results
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """The summary as an aligned text table, one row per agent."""
+    header = ["agent", *COLUMNS]
+    lines = [header]
+    for agent, row in results["agents"].items():
+        lines.append([agent, *(_fmt(row[c]) for c in COLUMNS)])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True)) for line in lines)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def write_json(results: dict[str, Any], path: Path) -> None:
+    """Save results (summary keys per agent, then per-question rows)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2))

@@ -1,0 +1,60 @@
+"""The one LLM interface every agent talks to: chat, stream, and constrained choice."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
+
+
+class LLMError(RuntimeError):
+    """A backend failed in a way the user can act on (unreachable server, bad model file)."""
+
+
+@dataclass(frozen=True)
+class Completion:
+    """Generated text plus the token counts the call cost."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The option a constrained decision picked, with the score of every option."""
+
+    option: str
+    scores: dict[str, float] = field(default_factory=dict)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    constrained: bool = True  # False when the backend could only approximate (parsed free text)
+
+
+class LLM(abc.ABC):
+    """Chat messages in; text, a token stream, or one of a fixed set of options out."""
+
+    name: str = "llm"
+
+    @abc.abstractmethod
+    def chat(
+        self, messages: Sequence[Message], max_tokens: int = 256, stop: Sequence[str] | None = None
+    ) -> Completion:
+        """Generate one reply greedily."""
+
+    def stream(
+        self, messages: Sequence[Message], max_tokens: int = 256, stop: Sequence[str] | None = None
+    ) -> Iterator[str]:
+        """Yield the reply in pieces; the default yields the whole reply at once."""
+        yield self.chat(messages, max_tokens=max_tokens, stop=stop).text
+
+    @abc.abstractmethod
+    def choose(self, messages: Sequence[Message], options: Sequence[str]) -> Choice:
+        """Pick the option the model scores highest as the start of its reply (log-likelihood)."""
+
+    def close(self) -> None:
+        """Release resources; the default does nothing."""

@@ -1,0 +1,211 @@
+"""Corpora: ingest documents (SQL rows + vectors, atomic per document), delete them, search them."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from retrieval.chunking import chunk_text
+from retrieval.embedder import Embedder
+from retrieval.readers import IngestError, RawDocument, read_many
+from storage.db import ChunkRow, Database
+from storage.vector_store import VectorStore
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int, int, str], None]  # done, total, message
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved chunk: ids, title, text and the score that ranked it."""
+
+    chunk_id: str
+    doc_id: str
+    title: str
+    text: str
+    score: float
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did: documents added, already present, and per-file errors."""
+
+    added: int = 0
+    skipped: int = 0
+    chunks: int = 0
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        """One line for a person."""
+        parts = [f"added {self.added} documents ({self.chunks} chunks)", f"{self.skipped} already present"]
+        if self.errors:
+            parts.append(f"{len(self.errors)} rejected")
+        return ", ".join(parts) + f" in {self.seconds:.1f} s"
+
+
+class CorpusListener(Protocol):
+    """An extra index (e.g. HippoRAG's graph) kept in step with a corpus."""
+
+    def on_added(self, corpus: str, chunks: Sequence[ChunkRow]) -> None:
+        """Index new chunks."""
+
+    def on_deleted(self, corpus: str, chunk_ids: Sequence[str]) -> None:
+        """Forget deleted chunks."""
+
+
+class CorpusStore:
+    """SQL rows and vectors of every corpus, kept consistent with each other."""
+
+    def __init__(self, db: Database, vectors: VectorStore, embedder: Embedder,
+                 chunk_words: int = 180, chunk_overlap: int = 30, batch: int = 64) -> None:
+        self.db, self.vectors, self.embedder = db, vectors, embedder
+        self.chunk_words, self.chunk_overlap, self.batch = chunk_words, chunk_overlap, batch
+        self.listeners: list[CorpusListener] = []
+        self._write_lock = threading.Lock()
+
+    def namespace(self, corpus_id: int) -> str:
+        """Vector namespace of a corpus for the current embedder."""
+        tag = hashlib.sha1(self.embedder.name.encode()).hexdigest()[:8]
+        return f"corpus-{corpus_id}-{tag}"
+
+    # ingest --------------------------------------------------------------------------------------
+    def ingest_files(self, corpus: str, paths: Sequence[Path], max_bytes: int,
+                     progress: Progress | None = None) -> IngestReport:
+        """Read files and add their documents; a bad file is reported and does not stop the others."""
+        docs, errors = read_many(list(paths), max_bytes)
+        report = self.ingest_documents(corpus, docs, progress)
+        report.errors = errors + report.errors
+        return report
+
+    def ingest_documents(self, corpus: str, docs: Sequence[RawDocument],
+                         progress: Progress | None = None) -> IngestReport:
+        """Add documents not yet in the corpus, batched; each document is all-or-nothing."""
+        t0 = time.perf_counter()
+        report = IngestReport()
+        with self._write_lock:
+            cid = self.db.ensure_corpus(corpus, embedder=self.embedder.name)
+            self.ensure_vectors(corpus)
+            present = self.db.existing_doc_ids(cid)
+            fresh: list[RawDocument] = []
+            for doc in docs:
+                if doc.id in present:
+                    report.skipped += 1
+                else:
+                    present.add(doc.id)
+                    fresh.append(doc)
+            total = len(fresh)
+            for start in range(0, total, self.batch):
+                batch = fresh[start:start + self.batch]
+                self._ingest_batch(corpus, cid, batch, report)
+                if progress:
+                    progress(min(start + self.batch, total), total, f"indexed {min(start + self.batch, total)}/{total}")
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def _ingest_batch(self, corpus: str, cid: int, batch: Sequence[RawDocument], report: IngestReport) -> None:
+        pieces = [chunk_text(d.text, self.chunk_words, self.chunk_overlap) or [d.text] for d in batch]
+        texts = [f"{d.title}\n{p}" for d, ps in zip(batch, pieces, strict=True) for p in ps]
+        vectors = self.embedder.embed(texts)
+        try:
+            self._write(corpus, cid, batch, pieces, vectors)
+            report.added += len(batch)
+            report.chunks += len(texts)
+        except Exception as exc:  # noqa: BLE001 - isolate the failing document, keep the rest
+            if len(batch) == 1:
+                report.errors.append(f"{batch[0].source or batch[0].id}: could not be stored ({exc})")
+                return
+            offset = 0
+            for doc, ps in zip(batch, pieces, strict=True):
+                try:
+                    self._write(corpus, cid, [doc], [ps], vectors[offset:offset + len(ps)])
+                    report.added += 1
+                    report.chunks += len(ps)
+                except Exception as one:  # noqa: BLE001
+                    report.errors.append(f"{doc.source or doc.id}: could not be stored ({one})")
+                offset += len(ps)
+
+    def _write(self, corpus: str, cid: int, docs: Sequence[RawDocument], pieces: Sequence[Sequence[str]],
+               vectors: np.ndarray) -> None:
+        """One SQL transaction plus one vector upsert; either both land or neither does."""
+        ids: list[str] = []
+        added_vectors = False
+        try:
+            with self.db.session() as s:
+                metadata = []
+                for doc, ps in zip(docs, pieces, strict=True):
+                    chunk_ids = self.db.add_document(s, cid, doc.id, doc.title, doc.text, doc.source, ps)
+                    ids.extend(chunk_ids)
+                    metadata.extend({"doc_id": doc.id} for _ in chunk_ids)
+                self.vectors.add(self.namespace(cid), ids, vectors, metadata)
+                added_vectors = True
+        except Exception:
+            if added_vectors:
+                self.vectors.delete(self.namespace(cid), ids)
+            raise
+        rows = [ChunkRow(f"{d.id}:{i}", d.id, d.title, p) for d, ps in zip(docs, pieces, strict=True)
+                for i, p in enumerate(ps)]
+        for listener in self.listeners:
+            listener.on_added(corpus, rows)
+
+    def ensure_vectors(self, corpus: str) -> int:
+        """Re-embed a corpus whose vectors are missing (new embedder, wiped Chroma); returns chunks embedded."""
+        cid = self.db.corpus_id(corpus)
+        ns = self.namespace(cid)
+        chunks = self.db.all_chunks(cid)
+        if not chunks or self.vectors.count(ns) >= len(chunks):
+            return 0
+        log.info("re-embedding %d chunks of corpus %r", len(chunks), corpus)
+        for start in range(0, len(chunks), 256):
+            rows = chunks[start:start + 256]
+            vecs = self.embedder.embed([f"{r.title}\n{r.text}" for r in rows])
+            self.vectors.add(ns, [r.chunk_id for r in rows], vecs, [{"doc_id": r.doc_id} for r in rows])
+        return len(chunks)
+
+    # delete --------------------------------------------------------------------------------------
+    def delete_document(self, corpus: str, doc_id: str) -> int:
+        """Remove a document from SQL and vectors; returns how many chunks went."""
+        with self._write_lock:
+            cid = self.db.corpus_id(corpus)
+            with self.db.session() as s:
+                ids = self.db.delete_document(s, cid, doc_id)
+                self.vectors.delete(self.namespace(cid), ids)
+            for listener in self.listeners:
+                listener.on_deleted(corpus, ids)
+        return len(ids)
+
+    def delete_corpus(self, corpus: str) -> None:
+        """Remove a corpus with all its documents and vectors."""
+        with self._write_lock:
+            cid = self.db.corpus_id(corpus)
+            ids = self.db.delete_corpus(corpus)
+            self.vectors.drop(self.namespace(cid))
+            for listener in self.listeners:
+                listener.on_deleted(corpus, ids)
+
+    # search --------------------------------------------------------------------------------------
+    def search(self, corpus: str, query: str, k: int = 5, exclude: Sequence[str] = ()) -> list[Hit]:
+        """Dense retrieval: the k chunks nearest the query, skipping chunk ids in `exclude`."""
+        if not query.strip():
+            raise ValueError("the search query is empty")
+        cid = self.db.corpus_id(corpus)
+        vec = self.embedder.embed([query])[0]
+        skip = set(exclude)
+        found = self.vectors.query(self.namespace(cid), vec, k + len(skip))
+        found = [(vid, score) for vid, score in found if vid not in skip][:k]
+        rows = self.db.chunks(cid, [vid for vid, _ in found])
+        return [
+            Hit(vid, rows[vid].doc_id, rows[vid].title, rows[vid].text, round(score, 4))
+            for vid, score in found if vid in rows  # a vector whose document is gone never comes back
+        ]
+
+
+__all__ = ["CorpusStore", "Hit", "IngestError", "IngestReport", "CorpusListener"]

@@ -1,0 +1,301 @@
+"""Turn uploaded files (.txt, .md, .pdf, .html, .jsonl) into documents, or say plainly why not."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bs4 import BeautifulSoup
+    from pypdf import PdfReader
+
+SUPPORTED = (".txt", ".md", ".pdf", ".html", ".htm", ".jsonl")
+MB = 1024 * 1024
+MAX_TITLE = 120
+BINARY_SHARE = 0.30  # more than this share of non-printable characters means "not text"
+DROP_TAGS = ("script", "style", "nav", "noscript", "template", "title")  # <title> becomes the title
+BLOCK_TAGS = (
+    "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "pre",
+    "blockquote", "section", "article", "header", "footer", "main", "aside", "dt", "dd", "figcaption",
+)
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$")
+_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w.:-]+)""", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class RawDocument:
+    """One document read from a file, before chunking and indexing."""
+
+    id: str
+    title: str
+    text: str
+    source: str  # file name, plus ":line N" for .jsonl
+
+
+class IngestError(ValueError):
+    """A file cannot be ingested; the message is one line, names the file and is shown to the user."""
+
+
+def doc_id(title: str, text: str) -> str:
+    """Stable 12-hex-digit id: sha1 of "title\\ntext"."""
+    return hashlib.sha1(f"{title}\n{text}".encode()).hexdigest()[:12]
+
+
+def read_file(path: Path, max_bytes: int) -> list[RawDocument]:
+    """Read one file into documents; raise IngestError with a user-facing message if it can't be used."""
+    path = Path(path)
+    name = path.name
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED:
+        problem = f"unsupported file type '{suffix}'" if suffix else "no file extension"
+        raise IngestError(f"{name}: {problem}; supported: {', '.join(SUPPORTED)}")
+    data = _read_bytes(path, max_bytes)
+    if suffix == ".pdf":
+        return [_read_pdf(data, path)]
+    if suffix in (".html", ".htm"):
+        return [_read_html(data, path)]
+    text = _decode_text(data, name)
+    if suffix == ".jsonl":
+        return _read_jsonl(text, path)
+    return [_read_plain(text, path)]
+
+
+def read_many(paths: Iterable[Path], max_bytes: int) -> tuple[list[RawDocument], list[str]]:
+    """Read every file; return all documents and one error message per file that failed."""
+    docs: list[RawDocument] = []
+    errors: list[str] = []
+    for path in paths:
+        try:
+            docs.extend(read_file(Path(path), max_bytes))
+        except IngestError as exc:
+            errors.append(str(exc))
+        except Exception as exc:  # one bad file must not stop the others
+            detail = " ".join(str(exc).split())[:200]
+            errors.append(f"{Path(path).name} could not be read: {type(exc).__name__}: {detail}")
+    return docs, errors
+
+
+# -- checks shared by every format ------------------------------------------------------------
+
+
+def _read_bytes(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes, after the missing / too-large / empty checks."""
+    if not path.exists():
+        raise IngestError(f"{path.name} was not found")
+    if not path.is_file():
+        raise IngestError(f"{path.name} is not a file")
+    size = path.stat().st_size
+    if max_bytes > 0 and size > max_bytes:
+        shown, limit = _sizes(size, max_bytes)
+        raise IngestError(f"{path.name} is {shown}, over the {limit} limit (RAGSCOPE_MAX_FILE_MB)")
+    if size == 0:
+        raise IngestError(f"{path.name} is empty")
+    return path.read_bytes()
+
+
+def _sizes(size: int, limit: int) -> tuple[str, str]:
+    """Human sizes for the file and the limit, precise enough that they differ."""
+    for digits in (1, 2, 3):
+        a, b = _human(size, digits), _human(limit, digits)
+        if a != b:
+            return a, b
+    return f"{size} bytes", f"{limit} bytes"
+
+
+def _human(n: int, digits: int) -> str:
+    """Bytes as '31.2 MB', '20 MB', '4.5 KB' or '512 bytes'."""
+    if n >= MB // 10:
+        return f"{round(n / MB, digits):g} MB"
+    if n >= 1024:
+        return f"{round(n / 1024, digits):g} KB"
+    return f"{n} bytes"
+
+
+def _decode_text(data: bytes, name: str, fallback: str | None = None) -> str:
+    """UTF-8 text (or the given fallback encoding) that is not binary."""
+    if b"\x00" in data:
+        raise IngestError(f"{name} looks like a binary file, not text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = _decode_fallback(data, name, fallback)
+    if _nonprintable_share(text) > BINARY_SHARE:
+        raise IngestError(f"{name} looks like a binary file, not text")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _decode_fallback(data: bytes, name: str, encoding: str | None) -> str:
+    """Decode with a declared encoding, or fail with "not UTF-8 text"."""
+    if encoding:
+        try:
+            return data.decode(encoding)
+        except (LookupError, UnicodeDecodeError):
+            pass
+    raise IngestError(f"{name} is not UTF-8 text")
+
+
+def _nonprintable_share(text: str) -> float:
+    """Share of characters that are neither printable nor whitespace."""
+    if not text:
+        return 0.0
+    bad = sum(1 for c in text if not (c.isprintable() or c.isspace()))
+    return bad / len(text)
+
+
+def _require_text(text: str, name: str, what: str) -> str:
+    """The text, stripped; IngestError if nothing is left."""
+    text = text.strip()
+    if not text:
+        raise IngestError(f"{name} {what}")
+    return text
+
+
+def _title_from_text(text: str, fallback: str) -> str:
+    """First markdown heading, else first non-empty line, trimmed; else the fallback."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in lines:
+        match = _HEADING.match(line)
+        if match:
+            return _trim(match.group(1))
+    return _trim(lines[0]) if lines else fallback
+
+
+def _trim(title: str, limit: int = MAX_TITLE) -> str:
+    """Collapse whitespace and cut to `limit` characters at a word boundary."""
+    title = " ".join(title.split())
+    if len(title) <= limit:
+        return title
+    cut = title[: limit - 1].rsplit(" ", 1)[0] or title[: limit - 1]
+    return cut.rstrip() + "…"
+
+
+# -- formats ----------------------------------------------------------------------------------
+
+
+def _read_plain(text: str, path: Path) -> RawDocument:
+    """A .txt or .md file as one document."""
+    text = _require_text(text, path.name, "has no text (only whitespace)")
+    title = _title_from_text(text, path.stem)
+    return RawDocument(id=doc_id(title, text), title=title, text=text, source=path.name)
+
+
+def _read_html(data: bytes, path: Path) -> RawDocument:
+    """An HTML page as one document: visible text, title from <title> or <h1>."""
+    from bs4 import BeautifulSoup, Comment
+
+    declared = _CHARSET.search(data[:4096])
+    html = _decode_text(data, path.name, declared.group(1).decode("ascii") if declared else None)
+    soup = BeautifulSoup(html, "html.parser")
+    title = _html_title(soup)
+    for tag in soup.find_all(list(DROP_TAGS)):
+        tag.decompose()
+    for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
+        comment.extract()
+    text = _require_text(_html_text(soup), path.name, "has no visible text")
+    title = title or _title_from_text(text, path.stem)
+    return RawDocument(id=doc_id(title, text), title=title, text=text, source=path.name)
+
+
+def _html_title(soup: BeautifulSoup) -> str:
+    """Text of <title>, else of the first <h1>, else ''."""
+    for tag_name in ("title", "h1"):
+        tag = soup.find(tag_name)
+        if tag is not None and tag.get_text(strip=True):
+            return _trim(tag.get_text(" ", strip=True))
+    return ""
+
+
+def _html_text(soup: BeautifulSoup) -> str:
+    """Visible text with one line per block element and collapsed spaces."""
+    from bs4 import NavigableString
+
+    for string in soup.find_all(string=True):
+        if type(string) is NavigableString and string.find_parent("pre") is None:
+            string.replace_with(re.sub(r"\s+", " ", str(string)))
+    for tag in soup.find_all(list(BLOCK_TAGS)):
+        tag.insert_before("\n")
+        tag.insert_after("\n")
+    lines = (" ".join(line.split()) for line in soup.get_text().splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def _read_pdf(data: bytes, path: Path) -> RawDocument:
+    """A PDF as one document: the text of every page, title from metadata or the first line."""
+    reader = _open_pdf(data, path.name)
+    try:
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except Exception as exc:  # pypdf raises many kinds on damaged files
+        raise IngestError(f"{path.name} is not a readable PDF ({type(exc).__name__})") from exc
+    text = "\n\n".join(p.strip() for p in pages if p.strip())
+    text = _require_text(text, path.name, "has no extractable text (scanned?)")
+    title = _pdf_title(reader) or _title_from_text(text, path.stem)
+    return RawDocument(id=doc_id(title, text), title=title, text=text, source=path.name)
+
+
+def _open_pdf(data: bytes, name: str) -> PdfReader:
+    """A pypdf reader for the bytes, decrypted if it only has an empty password."""
+    from pypdf import PdfReader
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        encrypted = reader.is_encrypted
+    except Exception as exc:  # any parser failure means "unreadable"
+        raise IngestError(f"{name} is not a readable PDF ({type(exc).__name__})") from exc
+    if encrypted and not _try_empty_password(reader):
+        raise IngestError(f"{name} is an encrypted PDF; remove the password and upload it again")
+    return reader
+
+
+def _try_empty_password(reader: PdfReader) -> bool:
+    """True if the PDF opens with an empty password (permissions-only encryption)."""
+    try:
+        return bool(reader.decrypt(""))
+    except Exception:  # missing crypto backend or unsupported scheme
+        return False
+
+
+def _pdf_title(reader: PdfReader) -> str:
+    """The document title from the PDF metadata, or ''."""
+    try:
+        meta = reader.metadata
+        title = meta.title if meta is not None else None
+    except Exception:  # broken metadata is not worth failing for
+        return ""
+    return _trim(str(title)) if title and str(title).strip() else ""
+
+
+def _read_jsonl(text: str, path: Path) -> list[RawDocument]:
+    """A .jsonl file: one document per line with "text" and optional "id", "title"."""
+    docs = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.strip():
+            docs.append(_jsonl_document(line, number, path))
+    if not docs:
+        raise IngestError(f"{path.name} has no documents (only blank lines)")
+    return docs
+
+
+def _jsonl_document(line: str, number: int, path: Path) -> RawDocument:
+    """One .jsonl line as a document; the given id is kept, else doc_id()."""
+    where = f"{path.name} line {number}"
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise IngestError(f"{where} is not valid JSON ({exc.msg})") from exc
+    if not isinstance(obj, dict):
+        raise IngestError(f"{where} is not a JSON object")
+    text = obj.get("text")
+    if not isinstance(text, str):
+        raise IngestError(f'{where} has no "text" string')
+    text = _require_text(text, where, 'has an empty "text"')
+    title = obj.get("title")
+    title = str(title).strip() if title is not None and str(title).strip() else _title_from_text(text, path.stem)
+    given = obj.get("id")
+    ident = str(given).strip() if given is not None and str(given).strip() else doc_id(title, text)
+    return RawDocument(id=ident, title=title, text=text, source=f"{path.name}:line {number}")

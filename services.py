@@ -1,0 +1,93 @@
+"""Build the app's services from settings: SQL, vectors, embedder, LLM, corpora, agent runs."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from agents.base import Deps
+from agents.runner import AgentRun
+from llm.base import LLM
+from llm.lazy import LazyLLM
+from retrieval.corpus import CorpusStore, IngestReport, Progress
+from retrieval.embedder import Embedder, LazyEmbedder
+from retrieval.readers import RawDocument
+from settings import Settings
+from storage.db import Database
+from storage.models import PUBLIC
+from storage.vector_store import ChromaVectorStore, VectorStore
+
+log = logging.getLogger(__name__)
+DEMO_CORPUS = "demo"
+DEMO_DIR = Path(__file__).parent / "data" / "demo"
+
+
+class Services:
+    """Everything the UI and CLI use, built once per process."""
+
+    def __init__(self, settings: Settings, llm: LLM | None = None, embedder: Embedder | None = None,
+                 vectors: VectorStore | None = None) -> None:
+        self.settings = settings
+        settings.home.mkdir(parents=True, exist_ok=True)
+        self.db = Database(settings.db_url)
+        self.embedder = embedder or LazyEmbedder(settings.embedder)
+        self.vectors = vectors or ChromaVectorStore(settings.chroma_path, settings.chroma_host, settings.chroma_port)
+        self.corpora = CorpusStore(self.db, self.vectors, self.embedder, settings.chunk_words,
+                                   settings.chunk_overlap)
+        self.llm = llm or LazyLLM(self._make_llm, name=settings.llm_model)
+        self.deps = Deps(llm=self.llm, corpora=self.corpora)
+        self.demo_state = "not indexed"
+        self._demo_lock = threading.Lock()
+
+    def _make_llm(self) -> LLM:
+        from llm.factory import make_llm
+
+        return make_llm(self.settings)
+
+    @property
+    def max_bytes(self) -> int:
+        """Largest file ingest accepts."""
+        return int(self.settings.max_file_mb * 1024 * 1024)
+
+    def warm_up(self) -> None:
+        """Start loading the embedder and LLM and indexing the demo corpus, in the background."""
+        threading.Thread(target=self._warm, name="warm-up", daemon=True).start()
+
+    def _warm(self) -> None:
+        try:
+            if self.settings.demo_corpus:
+                self.ensure_demo_corpus()
+            else:
+                getattr(self.embedder, "get", lambda: None)()
+        except Exception:  # noqa: BLE001 - shown in the UI's status line
+            log.exception("warm-up failed")
+        if isinstance(self.llm, LazyLLM):
+            self.llm.start_loading()
+
+    def ensure_demo_corpus(self, progress: Progress | None = None) -> IngestReport:
+        """Index the bundled demo corpus once; later calls find it present and add nothing."""
+        from evaluation.datasets import read_corpus
+
+        with self._demo_lock:
+            self.demo_state = "indexing"
+            report = self.corpora.ingest_documents(DEMO_CORPUS, read_corpus(DEMO_DIR / "corpus.jsonl"), progress)
+            self.demo_state = "ready"
+            return report
+
+    def ingest(self, corpus: str, paths: list[Path], progress: Progress | None = None) -> IngestReport:
+        """Add files to a corpus."""
+        return self.corpora.ingest_files(corpus, paths, self.max_bytes, progress)
+
+    def ingest_documents(self, corpus: str, docs: list[RawDocument],
+                         progress: Progress | None = None) -> IngestReport:
+        """Add already-read documents to a corpus."""
+        return self.corpora.ingest_documents(corpus, docs, progress)
+
+    def run(self, agent: str, corpus: str, question: str, config: dict[str, Any] | None = None,
+            owner: str = PUBLIC) -> AgentRun:
+        """A new agent run (iterate it to execute and stream its events)."""
+        if corpus == DEMO_CORPUS and self.settings.demo_corpus and self.demo_state != "ready":
+            self.ensure_demo_corpus()
+        return AgentRun(self.deps, self.db, agent, corpus, question, config, owner)

@@ -1,0 +1,70 @@
+"""Settings from environment variables, read once at start-up. Every default runs fully offline."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+DEFAULT_LLM = "bundled:qwen2.5-coder-0.5b-instruct"
+DEFAULT_EMBEDDER = "bundled:all-MiniLM-L6-v2"
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where data lives and which models and stores to use; see the README for each variable."""
+
+    home: Path = field(metadata={"env": "RAGSCOPE_HOME", "help": "Folder for SQLite, Chroma and model caches."})
+    db_url: str = field(metadata={"env": "RAGSCOPE_DB_URL", "help": "SQLAlchemy URL (SQLite file by default)."})
+    chroma_path: Path = field(metadata={"env": "RAGSCOPE_CHROMA_PATH", "help": "On-disk Chroma folder."})
+    chroma_host: str = field(metadata={"env": "RAGSCOPE_CHROMA_HOST", "help": "Chroma server host; empty = embedded."})
+    chroma_port: int = field(metadata={"env": "RAGSCOPE_CHROMA_PORT", "help": "Chroma server port."})
+    embedder: str = field(metadata={"env": "RAGSCOPE_EMBEDDER", "help": "sentence-transformers model id or path."})
+    llm_backend: str = field(metadata={"env": "RAGSCOPE_LLM_BACKEND", "help": "local | openai"})
+    llm_model: str = field(metadata={"env": "RAGSCOPE_LLM_MODEL", "help": "HF model id, local folder, or server model."})
+    llm_device: str = field(metadata={"env": "RAGSCOPE_LLM_DEVICE", "help": "auto | cpu | cuda"})
+    openai_base_url: str = field(metadata={"env": "RAGSCOPE_OPENAI_BASE_URL", "help": "OpenAI-compatible base URL."})
+    openai_api_key: str = field(metadata={"env": "RAGSCOPE_OPENAI_API_KEY", "help": "API key for that server."})
+    max_file_mb: float = field(metadata={"env": "RAGSCOPE_MAX_FILE_MB", "help": "Largest file ingest accepts."})
+    chunk_words: int = field(metadata={"env": "RAGSCOPE_CHUNK_WORDS", "help": "Words per chunk for long documents."})
+    chunk_overlap: int = field(metadata={"env": "RAGSCOPE_CHUNK_OVERLAP", "help": "Words shared by neighbouring chunks."})
+    demo_corpus: bool = field(metadata={"env": "RAGSCOPE_DEMO_CORPUS", "help": "Index the bundled demo corpus on start."})
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Read every setting from the environment, with keyword overrides for tests."""
+        home = Path(str(overrides.pop("home", None) or _env("RAGSCOPE_HOME", ".ragscope"))).expanduser()
+        values: dict[str, object] = {
+            "home": home,
+            "db_url": _env("RAGSCOPE_DB_URL", f"sqlite:///{home / 'ragscope.db'}"),
+            "chroma_path": Path(_env("RAGSCOPE_CHROMA_PATH", str(home / "chroma"))),
+            "chroma_host": _env("RAGSCOPE_CHROMA_HOST", ""),
+            "chroma_port": int(_env("RAGSCOPE_CHROMA_PORT", "8000")),
+            "embedder": _env("RAGSCOPE_EMBEDDER", DEFAULT_EMBEDDER),
+            "llm_backend": _env("RAGSCOPE_LLM_BACKEND", "local"),
+            "llm_model": _env("RAGSCOPE_LLM_MODEL", DEFAULT_LLM),
+            "llm_device": _env("RAGSCOPE_LLM_DEVICE", "auto"),
+            "openai_base_url": _env("RAGSCOPE_OPENAI_BASE_URL", "http://localhost:8000/v1"),
+            "openai_api_key": _env("RAGSCOPE_OPENAI_API_KEY", "not-needed"),
+            "max_file_mb": float(_env("RAGSCOPE_MAX_FILE_MB", "20")),
+            "chunk_words": int(_env("RAGSCOPE_CHUNK_WORDS", "180")),
+            "chunk_overlap": int(_env("RAGSCOPE_CHUNK_OVERLAP", "30")),
+            "demo_corpus": _env("RAGSCOPE_DEMO_CORPUS", "1") not in ("0", "false", "no"),
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def model_cache(self) -> Path:
+        """Folder for converted model weights (the GGUF -> safetensors cache)."""
+        return self.home / "models"
+
+
+def documented() -> list[tuple[str, str]]:
+    """(variable, help) for every setting, for the README and `app.py --help`."""
+    return [(f.metadata["env"], f.metadata["help"]) for f in fields(Settings)]

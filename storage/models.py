@@ -1,0 +1,99 @@
+"""SQLAlchemy tables: corpora, their documents and chunks, runs and their trace events."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+PUBLIC = "public"  # owner of shared data; per-user data sets another owner
+
+
+class Base(DeclarativeBase):
+    """Declarative base for every ragscope table."""
+
+
+class Corpus(Base):
+    """A named collection of documents, searched as one."""
+
+    __tablename__ = "corpora"
+    __table_args__ = (UniqueConstraint("owner", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    owner: Mapped[str] = mapped_column(String(100), default=PUBLIC)
+    embedder: Mapped[str] = mapped_column(String(300), default="")
+    created: Mapped[float] = mapped_column(Float, default=time.time)
+    documents: Mapped[list[Document]] = relationship(back_populates="corpus", cascade="all, delete-orphan")
+
+
+class Document(Base):
+    """One source document (a file, or one passage of a jsonl corpus); `doc_id` is its content id."""
+
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("corpus_id", "doc_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    corpus_id: Mapped[int] = mapped_column(ForeignKey("corpora.id", ondelete="CASCADE"), index=True)
+    doc_id: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(500))
+    source: Mapped[str] = mapped_column(String(500), default="")
+    text: Mapped[str] = mapped_column(Text)
+    created: Mapped[float] = mapped_column(Float, default=time.time)
+    corpus: Mapped[Corpus] = relationship(back_populates="documents")
+    chunks: Mapped[list[Chunk]] = relationship(back_populates="document", cascade="all, delete-orphan")
+
+
+class Chunk(Base):
+    """A retrievable piece of a document; `chunk_id` is `<doc_id>:<n>` and is the vector's id."""
+
+    __tablename__ = "chunks"
+    __table_args__ = (UniqueConstraint("corpus_id", "chunk_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    corpus_id: Mapped[int] = mapped_column(ForeignKey("corpora.id", ondelete="CASCADE"), index=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    chunk_id: Mapped[str] = mapped_column(String(80))
+    position: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    document: Mapped[Document] = relationship(back_populates="chunks")
+
+
+class Run(Base):
+    """One agent run on one question; its id is the share link."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(100), default=PUBLIC)
+    agent: Mapped[str] = mapped_column(String(100), index=True)
+    corpus: Mapped[str] = mapped_column(String(200), index=True)
+    question: Mapped[str] = mapped_column(Text)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    answer: Mapped[str] = mapped_column(Text, default="")
+    retrieved_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(20), default="running")  # running | done | error
+    error: Mapped[str] = mapped_column(Text, default="")
+    started: Mapped[float] = mapped_column(Float, default=time.time, index=True)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    llm_calls: Mapped[int] = mapped_column(Integer, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    events: Mapped[list[Event]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", order_by="Event.seq"
+    )
+
+
+class Event(Base):
+    """One stored TraceEvent of a run, in order."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_run_seq", "run_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    run: Mapped[Run] = relationship(back_populates="events")

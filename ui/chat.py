@@ -1,0 +1,120 @@
+"""Chat tab: ask an agent a question and watch each step appear as a collapsible message."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from agents import registry
+from ui import adapter
+from ui.common import (
+    RUN_CONCURRENCY, ConfigWidgets, agent_card, agent_choices, config_widgets, corpus_names, default_corpus,
+    load_examples, settled, status_line,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ChatTab:
+    """The components other tabs and the page load need."""
+
+    corpus: gr.Dropdown
+    status: gr.Markdown
+    timer: gr.Timer
+    chatbot: gr.Chatbot
+    question: gr.Textbox
+
+
+def ask_stream(services: Any, question: str, history: list[dict[str, Any]] | None, corpus: str, agent: str,
+               config: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+    """Run one agent on one question, yielding the growing message list after every event."""
+    history = list(history or [])
+    question = (question or "").strip()
+    if not question:
+        gr.Warning("Type a question first.")
+        yield history
+        return
+    history.append({"role": "user", "content": question})
+    waiting = "Indexing the demo corpus…" if services.demo_state == "indexing" else f"{agent}: starting…"
+    yield history + [adapter.pending_message(waiting)]
+    try:
+        if not corpus:
+            raise ValueError("choose a corpus first (create one in the Corpora tab)")
+        run = services.run(agent, corpus, question, config)
+    except (ValueError, LookupError) as exc:
+        message = str(exc).strip("'\"")
+        gr.Warning(message)
+        history.append({"role": "assistant", "content": f"⚠️ {message}"})
+        yield history
+        return
+    title = registry.get(agent).title
+    for event in run:
+        history.append(adapter.event_to_message(event))
+        yield history + [adapter.pending_message(f"{title}: thinking…")]
+    history.append(adapter.answer_message(run))
+    yield history
+
+
+def build(services: Any) -> ChatTab:
+    """Lay out the Chat tab (inside the current Tab context) and wire its events."""
+    names = corpus_names(services)
+    specs = registry.all_specs()
+    first = specs[0].name if specs else None
+    history = gr.State([])
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=300, elem_classes=["side-panel"]):
+            corpus = gr.Dropdown(choices=names, value=default_corpus(names), label="Corpus", allow_custom_value=False,
+                                 elem_id="chat-corpus")
+            agent = gr.Dropdown(choices=agent_choices(), value=first, label="Agent", elem_id="chat-agent")
+            card = gr.Markdown(agent_card(first or ""), elem_classes=["agent-card"])
+            with gr.Accordion("Agent settings", open=False):
+                widgets: ConfigWidgets = config_widgets(first or "")
+            status = gr.Markdown(status_line(services), elem_id="chat-status", elem_classes=["status-line"])
+        with gr.Column(scale=3):
+            chatbot = gr.Chatbot(
+                label="Agent trace", height=560, elem_id="chat-bot", buttons=["copy"], layout="panel",
+                placeholder="Ask a question about the demo corpus (the Quillmarch Isles), or pick an example "
+                            "below. Every retrieval and reading step appears here as it happens.",
+                feedback_options=None, group_consecutive_messages=False,
+            )
+            with gr.Row():
+                question = gr.Textbox(placeholder="Ask a question and press Enter…", show_label=False, scale=6,
+                                      elem_id="chat-question", autofocus=True, max_lines=4)
+                send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="chat-send")
+                new = gr.Button("New chat", scale=1, min_width=80, elem_id="chat-new")
+            examples = load_examples()
+            if examples:
+                gr.Examples(examples=[[q] for q in examples], inputs=[question], label="Example questions")
+    timer = gr.Timer(3.0, active=not settled(services))
+
+    def on_agent(name: str) -> list[Any]:
+        return [agent_card(name), *widgets.visibility(name)]
+
+    agent.change(on_agent, [agent], [card, *widgets.groups.values()], api_visibility="private", queue=False)
+
+    def ask(question_text: str, hist: list[dict[str, Any]], corpus_name: str, agent_name: str, *cfg: Any
+            ) -> Iterator[tuple[Any, ...]]:
+        for messages in ask_stream(services, question_text, hist, corpus_name, agent_name,
+                                   widgets.values(agent_name, cfg)):
+            yield messages, [m for m in messages if (m.get("metadata") or {}).get("status") != "pending"], ""
+
+    inputs = [question, history, corpus, agent, *widgets.inputs]
+    outputs = [chatbot, history, question]
+    event = question.submit(ask, inputs, outputs, api_name="ask", concurrency_id=RUN_CONCURRENCY,
+                            concurrency_limit=1, show_progress="hidden")
+    event.then(lambda: status_line(services), None, [status], api_visibility="private", queue=False)
+    click = send.click(ask, inputs, outputs, api_visibility="private", concurrency_id=RUN_CONCURRENCY,
+                       show_progress="hidden")
+    click.then(lambda: status_line(services), None, [status], api_visibility="private", queue=False)
+    new.click(lambda: ([], [], ""), None, [chatbot, history, question], api_visibility="private", queue=False)
+
+    def tick() -> tuple[str, Any]:
+        return status_line(services), gr.Timer(active=not settled(services))
+
+    timer.tick(tick, None, [status, timer], api_visibility="private", show_progress="hidden")
+    return ChatTab(corpus=corpus, status=status, timer=timer, chatbot=chatbot, question=question)

@@ -1,0 +1,162 @@
+"""Helpers the tabs share: corpus choices, agent config widgets, example and gold questions, status."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from agents import registry
+from agents.base import AgentSpec, describe
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_QUESTIONS = ROOT / "data" / "demo" / "questions.jsonl"
+DEFAULT_CORPUS = "demo"
+RUN_CONCURRENCY = "agent-run"  # chat and compare share one queue slot: one LLM, two cores
+
+
+def corpus_names(services: Any) -> list[str]:
+    """Names of every corpus, the demo corpus first (listed even before it is indexed)."""
+    names = [c.name for c in services.db.list_corpora()]
+    if getattr(services.settings, "demo_corpus", False) and DEFAULT_CORPUS not in names:
+        names.append(DEFAULT_CORPUS)
+    return sorted(names, key=lambda n: (n != DEFAULT_CORPUS, n.lower()))
+
+
+def default_corpus(names: list[str]) -> str | None:
+    """'demo' when present, else the first corpus."""
+    return DEFAULT_CORPUS if DEFAULT_CORPUS in names else (names[0] if names else None)
+
+
+def agent_choices() -> list[tuple[str, str]]:
+    """(label, name) of every registered agent, for dropdowns and checkbox groups."""
+    return [(f"{s.title}", s.name) for s in registry.all_specs()]
+
+
+def agent_card(name: str) -> str:
+    """Markdown: an agent's title, summary and paper."""
+    try:
+        spec = registry.get(name or "")
+    except KeyError:
+        return ""
+    return f"**{spec.title}** — {spec.summary}<br><small>📄 {spec.paper}</small>"
+
+
+def load_examples(path: Path = DEMO_QUESTIONS, n: int = 6) -> list[str]:
+    """The first n questions of a questions.jsonl (empty when the file is missing)."""
+    out: list[str] = []
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    out.append(json.loads(line)["question"])
+                if len(out) >= n:
+                    break
+    except (OSError, ValueError, KeyError):
+        log.warning("could not read example questions from %s", path)
+    return out
+
+
+@dataclass(frozen=True)
+class Gold:
+    """A known question's gold answers and supporting passage ids."""
+
+    answers: tuple[str, ...]
+    gold_ids: tuple[str, ...]
+
+
+def known_questions(root: Path = ROOT / "data") -> dict[str, Gold]:
+    """Normalised question text -> gold, from every questions.jsonl under data/."""
+    out: dict[str, Gold] = {}
+    for path in sorted(root.rglob("questions.jsonl")):
+        try:
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    d = json.loads(line)
+                    out[normalise_question(d["question"])] = Gold(tuple(d.get("answers", [])),
+                                                                  tuple(d.get("gold_ids", [])))
+        except (OSError, ValueError, KeyError):
+            log.warning("skipping unreadable questions file %s", path)
+    return out
+
+
+def normalise_question(text: str) -> str:
+    """Lower-case, single-spaced, without a trailing question mark."""
+    return " ".join(text.lower().split()).rstrip("?").strip()
+
+
+# --- agent config widgets -----------------------------------------------------------------------
+@dataclass
+class ConfigWidgets:
+    """The config inputs of every agent: one group per agent, shown when that agent is selected."""
+
+    groups: dict[str, gr.Group] = field(default_factory=dict)
+    inputs: list[gr.components.Component] = field(default_factory=list)
+    keys: list[tuple[str, str]] = field(default_factory=list)  # (agent, field) per input
+
+    def values(self, agent: str, raw: tuple[Any, ...]) -> dict[str, Any]:
+        """The chosen agent's config dict from the flat input values."""
+        return {f: v for (a, f), v in zip(self.keys, raw, strict=True) if a == agent and v is not None}
+
+    def visibility(self, agent: str) -> list[Any]:
+        """Updates showing only `agent`'s group."""
+        return [gr.update(visible=name == agent) for name in self.groups]
+
+
+def config_widget(f: dataclasses.Field[Any], spec: AgentSpec) -> gr.components.Component:
+    """One input for one config field: dropdown for choices, checkbox for bools, number otherwise."""
+    label = f.name.replace("_", " ")
+    info = describe(f) or None
+    meta = f.metadata
+    if meta.get("choices"):
+        return gr.Dropdown(choices=list(meta["choices"]), value=f.default, label=label, info=info,
+                           elem_id=f"cfg-{spec.name}-{f.name}")
+    if isinstance(f.default, bool):
+        return gr.Checkbox(value=f.default, label=label, info=info, elem_id=f"cfg-{spec.name}-{f.name}")
+    if isinstance(f.default, (int, float)):
+        return gr.Number(value=f.default, label=label, info=info, minimum=meta.get("min"), maximum=meta.get("max"),
+                         precision=0 if isinstance(f.default, int) else None,
+                         step=1 if isinstance(f.default, int) else 0.05, elem_id=f"cfg-{spec.name}-{f.name}")
+    return gr.Textbox(value=str(f.default), label=label, info=info, elem_id=f"cfg-{spec.name}-{f.name}")
+
+
+def config_widgets(selected: str) -> ConfigWidgets:
+    """Build (in the current Blocks context) the config inputs of every registered agent."""
+    out = ConfigWidgets()
+    for spec in registry.all_specs():
+        with gr.Group(visible=spec.name == selected) as group:
+            fields = dataclasses.fields(spec.config_cls)
+            if not fields:
+                gr.Markdown("_This agent has no settings._")
+            with gr.Row():
+                for f in fields:
+                    out.inputs.append(config_widget(f, spec))
+                    out.keys.append((spec.name, f.name))
+        out.groups[spec.name] = group
+    return out
+
+
+# --- status --------------------------------------------------------------------------------------
+def status_line(services: Any) -> str:
+    """'Model: ready · Demo corpus: ready · 3 corpora'."""
+    state = str(getattr(services.llm, "state", "ready"))
+    icon = "🟢" if state == "ready" else ("🔴" if state.startswith("failed") else "🟡")
+    demo = services.demo_state if getattr(services.settings, "demo_corpus", False) else "off"
+    dicon = "🟢" if demo == "ready" else ("⚪" if demo == "off" else "🟡")
+    model = getattr(services.llm, "name", "llm")
+    if state == "not loaded":
+        state = "loads on first question"
+    return f"{icon} Model `{model}`: {state} &nbsp;·&nbsp; {dicon} Demo corpus: {demo}"
+
+
+def settled(services: Any) -> bool:
+    """Whether model and demo corpus are done loading (the status line stops polling then)."""
+    state = str(getattr(services.llm, "state", "ready"))
+    demo_done = (not getattr(services.settings, "demo_corpus", False)) or services.demo_state == "ready"
+    return demo_done and (state == "ready" or state.startswith("failed"))
