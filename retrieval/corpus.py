@@ -66,7 +66,7 @@ class CorpusStore:
     """SQL rows and vectors of every corpus, kept consistent with each other."""
 
     def __init__(self, db: Database, vectors: VectorStore, embedder: Embedder,
-                 chunk_words: int = 180, chunk_overlap: int = 30, batch: int = 64) -> None:
+                 chunk_words: int = 180, chunk_overlap: int = 30, batch: int = 256) -> None:
         self.db, self.vectors, self.embedder = db, vectors, embedder
         self.chunk_words, self.chunk_overlap, self.batch = chunk_words, chunk_overlap, batch
         self.listeners: list[CorpusListener] = []
@@ -112,6 +112,7 @@ class CorpusStore:
         return report
 
     def _ingest_batch(self, corpus: str, cid: int, batch: Sequence[RawDocument], report: IngestReport) -> None:
+        """Embed a batch in one call (the embedder sorts by length, so little padding), then write it."""
         pieces = [chunk_text(d.text, self.chunk_words, self.chunk_overlap) or [d.text] for d in batch]
         texts = [f"{d.title}\n{p}" for d, ps in zip(batch, pieces, strict=True) for p in ps]
         vectors = self.embedder.embed(texts)
