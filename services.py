@@ -13,6 +13,8 @@ from llm.base import LLM
 from llm.lazy import LazyLLM
 from retrieval.corpus import CorpusStore, IngestReport, Progress
 from retrieval.embedder import Embedder, LazyEmbedder
+from retrieval.hipporag.openie import Extractor
+from retrieval.hipporag.store import HippoRAGStore
 from retrieval.readers import RawDocument
 from settings import Settings
 from storage.db import Database
@@ -37,9 +39,21 @@ class Services:
         self.corpora = CorpusStore(self.db, self.vectors, self.embedder, settings.chunk_words,
                                    settings.chunk_overlap)
         self.llm = llm or LazyLLM(self._make_llm, name=settings.llm_model)
-        self.deps = Deps(llm=self.llm, corpora=self.corpora)
+        self.hipporag = HippoRAGStore(settings.home / "hipporag", self.corpora, self._make_extractor)
+        self.deps = Deps(llm=self.llm, corpora=self.corpora, extras={"hipporag": self.hipporag})
         self.demo_state = "not indexed"
         self._demo_lock = threading.Lock()
+
+    def _make_extractor(self) -> Extractor:
+        from retrieval.hipporag.openie import LLMExtractor, SpacyExtractor
+
+        match self.settings.openie:
+            case "spacy":
+                return SpacyExtractor()
+            case "llm":
+                return LLMExtractor(self.llm)
+            case other:
+                raise ValueError(f"unknown RAGSCOPE_OPENIE {other!r}; valid: spacy, llm")
 
     def _make_llm(self) -> LLM:
         from llm.factory import make_llm

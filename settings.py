@@ -34,6 +34,7 @@ class Settings:
     chunk_words: int = field(metadata={"env": "RAGSCOPE_CHUNK_WORDS", "help": "Words per chunk for long documents."})
     chunk_overlap: int = field(metadata={"env": "RAGSCOPE_CHUNK_OVERLAP", "help": "Words shared by neighbouring chunks."})
     demo_corpus: bool = field(metadata={"env": "RAGSCOPE_DEMO_CORPUS", "help": "Index the bundled demo corpus on start."})
+    openie: str = field(metadata={"env": "RAGSCOPE_OPENIE", "help": "HippoRAG OpenIE: spacy (fast, local) | llm."})
     model_cache: Path = field(metadata={"env": "RAGSCOPE_MODEL_CACHE", "help": "Converted model weights (default HOME/models)."})
 
     @classmethod
@@ -56,6 +57,7 @@ class Settings:
             "chunk_words": int(_env("RAGSCOPE_CHUNK_WORDS", "180")),
             "chunk_overlap": int(_env("RAGSCOPE_CHUNK_OVERLAP", "30")),
             "demo_corpus": _env("RAGSCOPE_DEMO_CORPUS", "1") not in ("0", "false", "no"),
+            "openie": _env("RAGSCOPE_OPENIE", "spacy"),
             "model_cache": Path(_env("RAGSCOPE_MODEL_CACHE", str(home / "models"))).expanduser(),
         }
         values.update(overrides)

@@ -1,0 +1,75 @@
+"""One HippoRAG index per corpus, on disk next to Chroma, kept in step with the corpus's chunks."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from retrieval.corpus import CorpusStore
+from retrieval.hipporag.index import GRAPH_FILE, HippoRAGIndex
+from retrieval.hipporag.openie import Extractor
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What bringing an index up to date did."""
+
+    added: int
+    removed: int
+    seconds: float
+    loaded_from_disk: bool
+
+
+class HippoRAGStore:
+    """Loads, builds and incrementally updates the graph index of each corpus on first use.
+
+    The corpus's chunks in SQL are the truth: on every `index` call the graph gains the chunks it lacks
+    and drops the ones deleted since (both incremental; OpenIE results are cached by content hash).
+    """
+
+    def __init__(self, root: Path, corpora: CorpusStore, extractor_factory: Callable[[], Extractor]) -> None:
+        self.root = root
+        self.corpora = corpora
+        self._extractor_factory = extractor_factory
+        self._extractor: Extractor | None = None
+        self._indexes: dict[int, HippoRAGIndex] = {}
+        self._lock = threading.Lock()
+
+    def extractor(self) -> Extractor:
+        """The OpenIE extractor, built once."""
+        if self._extractor is None:
+            self._extractor = self._extractor_factory()
+        return self._extractor
+
+    def folder(self, corpus_id: int) -> Path:
+        """Where a corpus's graph lives."""
+        return self.root / f"corpus-{corpus_id}"
+
+    def index(self, corpus: str, progress: Callable[[int, int], None] | None = None) -> tuple[HippoRAGIndex, SyncReport]:
+        """The corpus's index, loaded or built, with new chunks added and deleted ones removed."""
+        t0 = time.perf_counter()
+        db = self.corpora.db
+        cid = db.corpus_id(corpus)
+        with self._lock:
+            index = self._indexes.get(cid)
+            loaded = False
+            if index is None:
+                folder = self.folder(cid)
+                if (folder / GRAPH_FILE).exists():
+                    index = HippoRAGIndex.load(folder, self.corpora.embedder, self.extractor())
+                    loaded = True
+                else:
+                    index = HippoRAGIndex(folder, self.corpora.embedder, self.extractor())
+                self._indexes[cid] = index
+            chunks = db.all_chunks(cid)
+            present = {c.chunk_id for c in chunks}
+            stale = [pid for pid in index.graph.passage_index if pid not in present]
+            fresh = [(c.chunk_id, f"{c.title}\n{c.text}") for c in chunks if c.chunk_id not in index]
+            removed = index.delete_passages(stale) if stale else 0
+            added = index.add_passages(fresh, progress) if fresh else 0
+            if added or removed:
+                index.save()
+        return index, SyncReport(added, removed, time.perf_counter() - t0, loaded)

@@ -1,0 +1,56 @@
+"""The hipporag agent with a fake extractor and scripted LLM: graph walk, read, incremental sync."""
+
+from __future__ import annotations
+
+from retrieval.hipporag.openie import Extraction, normalize_phrase
+from retrieval.hipporag.store import HippoRAGStore
+
+
+class CapitalisedExtractor:
+    """Entities are capitalised word runs; triples link consecutive entities in a passage."""
+
+    name = "fake-caps"
+
+    def _ents(self, text: str) -> list[str]:
+        import re
+
+        return [m for m in re.findall(r"(?:[A-Z][a-z]+)(?: [A-Z][a-z]+)*", text) if m not in ("The", "Where", "Who", "What")]
+
+    def extract(self, passages):
+        out = {}
+        for pid, text in passages:
+            ents = self._ents(text)
+            triples = tuple((a, "related to", b) for a, b in zip(ents, ents[1:]))
+            out[pid] = Extraction(tuple(ents), triples)
+        return out
+
+    def query_entities(self, question: str) -> list[str]:
+        return [normalize_phrase(e) for e in self._ents(question)]
+
+
+def test_hipporag_walks_the_graph_then_reads(services_factory, toy_docs, tmp_path) -> None:
+    from llm.fake import ScriptedLLM
+
+    svc = services_factory(llm=ScriptedLLM(replies=["Tallow"]))
+    svc.hipporag = HippoRAGStore(tmp_path / "hr", svc.corpora, CapitalisedExtractor)
+    svc.deps.extras["hipporag"] = svc.hipporag
+    svc.ingest_documents("toy", toy_docs)
+    run = svc.run("hipporag", "toy", "Where was the Orvane Guild founded?", {"top_k": 2, "dense_fusion": False})
+    events = list(run)
+    assert [e.kind for e in events] == ["graph_walk", "read"], [e.explanation for e in events]
+    walk = events[0]
+    assert "Found 1 entities in the question: 'orvane guild'" in walk.explanation
+    assert "Updated the knowledge graph first (+5 / -0 passages" in walk.explanation
+    assert walk.data["hits"][0]["title"] == "Orvane Guild"
+    assert {n["type"] for n in walk.data["subgraph"]["nodes"]} >= {"seed", "passage"}
+    assert run.answer == "Tallow" and run.retrieved_ids[0] == walk.data["hits"][0]["doc_id"]
+
+    # deleting a document removes its passage node on the next use, without rebuilding the rest
+    guild = next(d for d in toy_docs if d.title == "Orvane Guild")
+    svc.corpora.delete_document("toy", guild.id)
+    index, sync = svc.hipporag.index("toy")
+    assert (sync.added, sync.removed) == (0, 1) and len(index) == 4
+    # a fresh store reloads the saved graph from disk instead of re-extracting
+    again = HippoRAGStore(tmp_path / "hr", svc.corpora, CapitalisedExtractor)
+    index2, sync2 = again.index("toy")
+    assert sync2.loaded_from_disk and (sync2.added, sync2.removed) == (0, 0) and len(index2) == 4
