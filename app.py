@@ -87,7 +87,7 @@ def cli(args: argparse.Namespace) -> int:
         return 1 if report.errors and not report.added and not report.skipped else 0
     if args.command == "delete":
         if args.all:
-            services.corpora.delete_corpus(args.corpus)
+            services.delete_corpus(args.corpus)
             print(f"deleted corpus {args.corpus!r}")
             return 0
         if not args.doc_ids:

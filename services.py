@@ -99,6 +99,12 @@ class Services:
         """Add already-read documents to a corpus."""
         return self.corpora.ingest_documents(corpus, docs, progress)
 
+    def delete_corpus(self, corpus: str) -> None:
+        """Delete a corpus from every store (the demo corpus is re-indexed on its next question)."""
+        self.corpora.delete_corpus(corpus)
+        if corpus == DEMO_CORPUS:
+            self.demo_state = "not indexed"
+
     def run(self, agent: str, corpus: str, question: str, config: dict[str, Any] | None = None,
             owner: str = PUBLIC) -> AgentRun:
         """A new agent run (iterate it to execute and stream its events)."""

@@ -85,11 +85,11 @@ def _nodes(subgraph: dict[str, Any]) -> list[dict[str, Any]]:
                   key=lambda n: -float(n.get("score", 0) or 0))
 
 
-def nodes_table(subgraph: dict[str, Any]) -> str:
+def nodes_table(subgraph: dict[str, Any], max_rows: int = MAX_ROWS) -> str:
     """Graph nodes by score."""
     rows = [{"node": n.get("label", n.get("id", "")), "type": n.get("type", ""), "score": float(n.get("score", 0) or 0)}
             for n in _nodes(subgraph)]
-    return table(rows, ["node", "type", "score"])
+    return table(rows, ["node", "type", "score"], max_rows=max_rows)
 
 
 # --- events as chat messages ------------------------------------------------------------------------
@@ -125,11 +125,9 @@ def _detail(event: TraceEvent) -> str:
     if isinstance(d.get("hits"), list):
         parts.append(hits_table(d["hits"]))
     if isinstance(d.get("subgraph"), dict):
-        parts.append(nodes_table(d["subgraph"]))
+        parts.append(nodes_table(d["subgraph"], max_rows=6))
     if "answer" in d and event.kind in ("read", "answer", "revise"):
         parts.append(f"Answer: **{cell(d['answer'], 300)}**")
-        if d.get("cited"):
-            parts.append(f"Found verbatim in: {cell(d['cited'], 300)}")
     for key in ("memories", "memory", "facts", "notes", "plan", "steps"):
         value = d.get(key)
         if isinstance(value, list) and value:
@@ -219,7 +217,7 @@ def answer_message(run: Any) -> dict[str, Any]:
     elif not error:
         lines.append("_(no answer)_")
     if used:
-        lines.append("\n**Sources** (★ = the answer appears verbatim in it):")
+        lines.append("\n**Sources** (★ = contains the answer):")
         for i, doc_id in enumerate(dict.fromkeys(used), 1):
             p = passages.get(doc_id, {})
             title = html.escape(p.get("title") or doc_id)
@@ -257,6 +255,17 @@ def _prompt_md(prompt: Any) -> str:
     return f"```text\n{prompt}\n```"
 
 
+def _numeric_dict(value: Any) -> bool:
+    return isinstance(value, dict) and bool(value) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values())
+
+
+def scores_table(value: dict[str, float], key: str = "item") -> str:
+    """A {name: score} dict as a table, best first."""
+    rows = [{key: k, "score": float(v)} for k, v in sorted(value.items(), key=lambda kv: -kv[1])]
+    return table(rows, [key, "score"])
+
+
 def inputs_markdown(event: TraceEvent | dict[str, Any]) -> str:
     """The step's inputs: queries as text, prompts as role-labelled blocks."""
     event = as_event(event)
@@ -267,6 +276,8 @@ def inputs_markdown(event: TraceEvent | dict[str, Any]) -> str:
     for key, value in inputs.items():
         if key in ("prompt", "messages"):
             parts.append(f"**{key}**\n\n{_prompt_md(value)}")
+        elif _numeric_dict(value):
+            parts.append(f"**{key}** ({len(value)})\n\n{scores_table(value)}")
         elif isinstance(value, list):
             parts.append(f"**{key}**\n\n" + "\n".join(f"- {cell(v, 300)}" for v in value))
         else:
@@ -292,6 +303,8 @@ def outputs_markdown(event: TraceEvent | dict[str, Any]) -> str:
             parts.append(f"**{key}** ({len(value)})\n\n{table(value)}")
         elif isinstance(value, list):
             parts.append(f"**{key}:** {cell(value, 600) if value else '_(none)_'}")
+        elif _numeric_dict(value) and len(value) > 6:
+            parts.append(f"**{key}** ({len(value)})\n\n{scores_table(value)}")
         elif isinstance(value, dict):
             parts.append(f"**{key}**\n\n{code_block(value, 1500)}")
         elif key == "reply":
@@ -316,8 +329,8 @@ def timeline_markdown(events: Sequence[TraceEvent | dict[str, Any]], current: in
     lines = []
     for i, raw in enumerate(events):
         e = as_event(raw)
-        text = f"{i + 1}. {ICONS.get(e.kind, '•')} `{e.kind}` {cell(e.explanation, 80)} — {e.seconds:.2f} s"
-        lines.append(f"**{text} ◀**" if i == current else text)
+        text = f"{ICONS.get(e.kind, '•')} `{e.kind}` {cell(e.explanation, 80)} — {e.seconds:.2f} s"
+        lines.append(f"{i + 1}. **{text}** ◀" if i == current else f"{i + 1}. {text}")
     return "\n".join(lines)
 
 
@@ -369,7 +382,7 @@ def retrieve_figure(event: TraceEvent) -> Any:
         ax.text(s, yi, f" {s:.2f}", va="center", fontsize=8)
     ax.set_xlabel("score")
     ax.set_xlim(min(0.0, min(scores)), max(scores) * 1.15 if max(scores) > 0 else 1)
-    ax.set_title(f"Retrieved passages for: {short((event.data or {}).get('query', ''), 60)}", fontsize=10)
+    fig.suptitle(f"Passage scores for: {short((event.data or {}).get('query', ''), 70)}", fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
     return fig
 
@@ -391,7 +404,15 @@ def graph_walk_figure(event: TraceEvent) -> Any:
     for e in sub.get("edges", []):
         if isinstance(e, dict) and e.get("source") in g and e.get("target") in g:
             g.add_edge(e["source"], e["target"], weight=float(e.get("weight", 1) or 1), type=e.get("type", ""))
-    pos = nx.spring_layout(g, seed=7, k=1.2 / max(1, len(g) ** 0.5))
+    # lay out on a copy where every separate piece hangs weakly off the best node, so isolated passages sit
+    # near the walk instead of pushing it into a corner; only the real edges are drawn
+    layout = g.copy()
+    best = max(nodes, key=lambda n: float(n.get("score", 0) or 0))["id"]
+    for part in nx.connected_components(g):
+        if best not in part:
+            top = max(part, key=lambda i: float(g.nodes[i].get("score", 0) or 0))
+            layout.add_edge(best, top, weight=0.2)
+    pos = nx.spring_layout(layout, seed=7, k=1.5 / max(1, len(g) ** 0.5), weight="weight")
     top = max((float(n.get("score", 0) or 0) for n in nodes), default=0) or 1.0
     fig = _figure(8, 6)
     ax = fig.add_subplot()
@@ -407,12 +428,17 @@ def graph_walk_figure(event: TraceEvent) -> Any:
             g, pos, ax=ax, nodelist=[n["id"] for n in group], node_shape=shape,
             node_size=[200 + 1400 * s for s in scores], node_color=NODE_COLOURS[kind],
             alpha=[0.35 + 0.65 * s for s in scores], edgecolors="#b45309" if kind == "seed" else "white",
-            linewidths=3 if kind == "seed" else 1, label=kind,
+            linewidths=3 if kind == "seed" else 1,
         )
     labels = {n["id"]: short(n.get("label") or n["id"], 24) for n in nodes}
     nx.draw_networkx_labels(g, pos, labels=labels, ax=ax, font_size=8)
-    ax.legend(loc="upper left", fontsize=8, markerscale=0.4, frameon=False)
-    ax.set_title("Graph walk (size and shade = score; seeds ringed; passages are squares)", fontsize=10)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], ls="", marker="s" if k == "passage" else "o", markersize=9, color=c,
+                      markeredgecolor="#b45309" if k == "seed" else "white", markeredgewidth=2 if k == "seed" else 0,
+                      label=k) for k, c in NODE_COLOURS.items()]
+    ax.legend(handles=handles, loc="upper left", fontsize=8, frameon=False)
+    fig.suptitle("Graph walk: size and shade = score; seeds ringed; passages are squares", fontsize=10)
     ax.set_axis_off()
     return fig
 

@@ -12,8 +12,16 @@ import gradio as gr
 from agents import registry
 from ui import adapter
 from ui.common import (
-    RUN_CONCURRENCY, ConfigWidgets, agent_card, agent_choices, config_widgets, corpus_names, default_corpus,
-    load_examples, settled, status_line,
+    RUN_CONCURRENCY,
+    ConfigWidgets,
+    agent_card,
+    agent_choices,
+    config_widgets,
+    corpus_names,
+    default_corpus,
+    load_examples,
+    settled,
+    status_line,
 )
 
 log = logging.getLogger(__name__)
@@ -68,7 +76,7 @@ def build(services: Any) -> ChatTab:
     history = gr.State([])
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=300, elem_classes=["side-panel"]):
-            corpus = gr.Dropdown(choices=names, value=default_corpus(names), label="Corpus", allow_custom_value=False,
+            corpus = gr.Dropdown(choices=names, value=default_corpus(names), label="Corpus", allow_custom_value=True,
                                  elem_id="chat-corpus")
             agent = gr.Dropdown(choices=agent_choices(), value=first, label="Agent", elem_id="chat-agent")
             card = gr.Markdown(agent_card(first or ""), elem_classes=["agent-card"])
@@ -77,10 +85,10 @@ def build(services: Any) -> ChatTab:
             status = gr.Markdown(status_line(services), elem_id="chat-status", elem_classes=["status-line"])
         with gr.Column(scale=3):
             chatbot = gr.Chatbot(
-                label="Agent trace", height=560, elem_id="chat-bot", buttons=["copy"], layout="panel",
+                label="Agent trace", show_label=False, height=560, elem_id="chat-bot", buttons=[], layout="panel",
                 placeholder="Ask a question about the demo corpus (the Quillmarch Isles), or pick an example "
                             "below. Every retrieval and reading step appears here as it happens.",
-                feedback_options=None, group_consecutive_messages=False,
+                feedback_options=None,
             )
             with gr.Row():
                 question = gr.Textbox(placeholder="Ask a question and press Enter…", show_label=False, scale=6,
@@ -109,9 +117,24 @@ def build(services: Any) -> ChatTab:
                             concurrency_limit=1, show_progress="hidden")
     event.then(lambda: status_line(services), None, [status], api_visibility="private", queue=False)
     click = send.click(ask, inputs, outputs, api_visibility="private", concurrency_id=RUN_CONCURRENCY,
+                       concurrency_limit=1,
                        show_progress="hidden")
     click.then(lambda: status_line(services), None, [status], api_visibility="private", queue=False)
     new.click(lambda: ([], [], ""), None, [chatbot, history, question], api_visibility="private", queue=False)
+
+    def run_api(question: str, corpus: str = "demo", agent: str = "naive", config: dict | None = None) -> dict:
+        """Run an agent to the end; returns the run id, answer, passages and every event as JSON."""
+        try:
+            run = services.run(agent, corpus, question, config or {})
+        except (ValueError, LookupError) as exc:
+            raise gr.Error(str(exc).strip("'\"")) from exc
+        events = [e.to_dict() for e in run]
+        return {"run_id": run.run_id, "share_link": adapter.share_link(run.run_id), "answer": run.answer,
+                "error": run.error, "used_ids": run.used_ids, "retrieved_ids": run.retrieved_ids,
+                "llm_calls": run.llm_calls, "prompt_tokens": run.prompt_tokens,
+                "completion_tokens": run.completion_tokens, "seconds": round(run.seconds, 3), "events": events}
+
+    gr.api(run_api, api_name="run", concurrency_id=RUN_CONCURRENCY, concurrency_limit=1)
 
     def tick() -> tuple[str, Any]:
         return status_line(services), gr.Timer(active=not settled(services))

@@ -134,10 +134,9 @@ def config_widgets(selected: str) -> ConfigWidgets:
             fields = dataclasses.fields(spec.config_cls)
             if not fields:
                 gr.Markdown("_This agent has no settings._")
-            with gr.Row():
-                for f in fields:
-                    out.inputs.append(config_widget(f, spec))
-                    out.keys.append((spec.name, f.name))
+            for f in fields:  # stacked: the side panel is narrow and each field has a description
+                out.inputs.append(config_widget(f, spec))
+                out.keys.append((spec.name, f.name))
         out.groups[spec.name] = group
     return out
 
@@ -151,7 +150,7 @@ def status_line(services: Any) -> str:
     dicon = "🟢" if demo == "ready" else ("⚪" if demo == "off" else "🟡")
     model = getattr(services.llm, "name", "llm")
     if state == "not loaded":
-        state = "loads on first question"
+        state = "not loaded yet"
     return f"{icon} Model `{model}`: {state} &nbsp;·&nbsp; {dicon} Demo corpus: {demo}"
 
 

@@ -1,0 +1,132 @@
+"""The real app (real embedder, Chroma, SQLite; a fake LLM) driven over HTTP with gradio_client."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+QUESTION = "Which comet was first sighted at Carrowdene Observatory?"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory):
+    from ui.testing import DemoOracleLLM, start_app
+
+    running = start_app(tmp_path_factory.mktemp("ui-client") / "home", llm=DemoOracleLLM())
+    yield running
+    running.close()
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    from gradio_client import Client
+
+    return Client(app.url, verbose=False)
+
+
+def _text(message: dict) -> str:
+    content = message["content"]
+    if isinstance(content, list):
+        return "\n".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return str(content)
+
+
+def test_chat_streams_steps_then_the_answer(app, client) -> None:
+    job = client.submit(QUESTION, "demo", "naive", api_name="/ask")
+    updates = list(job)  # every streamed update, in order
+    messages, question_box = job.result()
+    assert question_box == ""
+    assert messages[0]["role"] == "user" and _text(messages[0]) == QUESTION
+    steps = [m for m in messages if m.get("metadata") and m["metadata"].get("title")]
+    assert [s["metadata"]["title"].split(":")[0] for s in steps] == ["🔎 retrieve", "📖 read"]
+    assert all(s["metadata"]["status"] == "done" for s in steps)
+    assert "Carrowdene Observatory" in _text(steps[0])  # the passage table
+    answer = _text(messages[-1])
+    assert answer.startswith("**Grey Lantern**")
+    assert "<details>" in answer and "★" in answer
+    run_id = answer.split("?run=")[1].split(")")[0]
+    stored = app.services.db.get_run(run_id)
+    assert stored["status"] == "done" and stored["answer"] == "Grey Lantern"
+    assert [e["kind"] for e in stored["events"]] == ["retrieve", "read"]
+    assert len(updates) >= 3  # user + pending, then a step at a time: it streamed
+
+
+def test_run_api_returns_answer_and_events(client) -> None:
+    out = client.predict(QUESTION, "demo", "naive", {"top_k": 3}, api_name="/run")
+    assert out["answer"] == "Grey Lantern" and out["error"] == ""
+    assert [e["kind"] for e in out["events"]] == ["retrieve", "read"]
+    assert len(out["events"][0]["data"]["hits"]) == 3
+    assert out["share_link"] == f"?run={out['run_id']}"
+
+
+def test_sessions_do_not_share_chats(app, client) -> None:
+    from gradio_client import Client
+
+    mine, _ = client.predict("In what year was the Guild of Tidewrights chartered?", "demo", "naive",
+                             api_name="/ask")
+    assert len(mine) > 4  # this session's earlier chat is still there
+    other = Client(app.url, verbose=False)
+    theirs, _ = other.predict("In what year was the Guild of Tidewrights chartered?", "demo", "naive",
+                              api_name="/ask")
+    assert _text(theirs[0]) == "In what year was the Guild of Tidewrights chartered?"  # starts fresh
+    assert _text(theirs[-1]).startswith("**1712**")
+
+
+def test_bad_input_is_a_message_not_a_crash(app) -> None:
+    from gradio_client import Client
+
+    client = Client(app.url, verbose=False)  # a fresh session with an empty chat
+    messages, _ = client.predict("   ", "demo", "naive", api_name="/ask")
+    assert messages == []
+    messages, _ = client.predict(QUESTION, "no-such-corpus", "naive", api_name="/ask")
+    assert "unknown corpus" in _text(messages[-1])
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="unknown agent"):
+        client.predict(QUESTION, "demo", "nope", None, api_name="/run")
+
+
+def test_viewer_opens_a_stored_run(client) -> None:
+    out = client.predict(QUESTION, "demo", "naive", None, api_name="/run")
+    result = client.predict(f"http://x/?run={out['run_id']}", api_name="/open_run")
+    run_id, header, export, step, timeline, step_md, inputs_md, outputs_md, raw, figure = result
+    assert run_id == out["run_id"] and QUESTION in header
+    assert step["value"] == 1 and step["maximum"] == 2  # the slider is updated for this run
+    assert "retrieve" in timeline and "Step 1 of 2" in step_md
+    assert "| # | score | title | passage |" in outputs_md
+    assert figure is not None  # the retrieve bar chart
+    export = export["value"] if isinstance(export, dict) else export
+    exported = json.loads(Path(export).read_text(encoding="utf-8"))
+    assert exported["id"] == out["run_id"] and len(exported["events"]) == 2
+
+
+def test_compare_runs_each_agent_and_scores_known_questions(app, client) -> None:
+    from agents import registry
+
+    names = registry.names()
+    result = client.predict(QUESTION, "demo", ["naive"], "", "", api_name="/compare")
+    bots, summary, note = result[: len(names)], result[len(names)], result[len(names) + 1]
+    assert _text(bots[names.index("naive")][-1]).startswith("**Grey Lantern**")
+    rows = summary["data"]
+    headers = summary["headers"]
+    assert rows[0][headers.index("agent")] == "naive"
+    assert rows[0][headers.index("EM")] == 1.0 and rows[0][headers.index("recall@5")] == 1.0
+    assert "Done" in note
+
+
+def test_ingest_reports_per_file_errors(app, client, tmp_path: Path) -> None:
+    from gradio_client import handle_file
+
+    good = tmp_path / "harbour.md"
+    good.write_text("# Harbour of Quell\n\nThe harbour of Quell freezes every winter.", encoding="utf-8")
+    bad = tmp_path / "broken.pdf"
+    bad.write_bytes(b"not a pdf at all")
+    app.services.db.ensure_corpus("client-notes")
+    report, info, docs, files = client.predict("client-notes", [handle_file(good), handle_file(bad)],
+                                               api_name="/ingest")
+    assert "added 1 documents" in report and "broken.pdf" in report
+    assert [r[1] for r in docs["data"]] == ["Harbour of Quell"]

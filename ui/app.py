@@ -1,0 +1,85 @@
+"""The web app: a header and four tabs (Chat, Trace viewer, Compare, Corpora) over one Services object."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import gradio as gr
+
+from ui import chat, compare, corpora, viewer
+from ui.common import corpus_names, default_corpus, status_line
+from ui.style import CSS, HEADER, theme
+
+log = logging.getLogger(__name__)
+TAB_CHAT, TAB_VIEWER, TAB_COMPARE, TAB_CORPORA = "chat", "viewer", "compare", "corpora"
+
+
+def build_app(services: Any) -> gr.Blocks:
+    """Build the Blocks app; `launch(demo)` serves it."""
+    with gr.Blocks(title="ragscope — watch RAG and memory agents think", fill_width=True) as demo:
+        gr.HTML(HEADER, elem_id="app-header")
+        with gr.Tabs(selected=TAB_CHAT, elem_id="main-tabs") as tabs:
+            with gr.Tab("💬 Chat", id=TAB_CHAT, elem_id="tab-chat"):
+                chat_tab = chat.build(services)
+            with gr.Tab("🔍 Trace viewer", id=TAB_VIEWER, elem_id="tab-viewer") as viewer_tab_el:
+                viewer_tab = viewer.build(services, TAB_VIEWER)
+            with gr.Tab("⚖️ Compare", id=TAB_COMPARE, elem_id="tab-compare"):
+                compare_tab = compare.build(services)
+            with gr.Tab("📚 Corpora", id=TAB_CORPORA, elem_id="tab-corpora"):
+                corpora_tab = corpora.build(services)
+
+        dropdowns = [chat_tab.corpus, compare_tab.corpus, corpora_tab.corpus, viewer_tab.corpus_filter]
+
+        def refresh_corpora(chat_value: str, compare_value: str, corpora_value: str, filter_value: str
+                            ) -> tuple[Any, ...]:
+            names = corpus_names(services)
+
+            def keep(value: str) -> str | None:
+                return value if value in names else default_corpus(names)
+
+            return (gr.Dropdown(choices=names, value=keep(chat_value)),
+                    gr.Dropdown(choices=names, value=keep(compare_value)),
+                    gr.Dropdown(choices=names, value=keep(corpora_value)),
+                    gr.Dropdown(choices=[("All corpora", "")] + [(n, n) for n in names],
+                                value=filter_value if filter_value in names else ""))
+
+        for dep in corpora_tab.changes:
+            dep.then(refresh_corpora, dropdowns, dropdowns, api_visibility="private", queue=False)
+        viewer_tab_el.select(viewer_tab.refresh, viewer_tab.filters, [viewer_tab.table], api_visibility="private")
+
+        def on_load(chat_value: str, compare_value: str, corpora_value: str, filter_value: str,
+                    request: gr.Request) -> tuple[Any, ...]:
+            """Fresh corpus lists and status; with ?run=<id> in the URL, open that run in the viewer."""
+            current = refresh_corpora(chat_value, compare_value, corpora_value, filter_value)
+            run_id = ""
+            if request is not None:
+                run_id = str(dict(request.query_params).get("run", "") or "").strip()
+            status = status_line(services)
+            if run_id:
+                opened = viewer_tab.open_run(run_id)
+                return (gr.Tabs(selected=TAB_VIEWER), *current, status, viewer_tab.refresh("", "", ""), *opened)
+            return (gr.skip(), *current, status, gr.skip(), *(gr.skip() for _ in viewer_tab.open_outputs))
+
+        demo.load(on_load, dropdowns, [tabs, *dropdowns, chat_tab.status, viewer_tab.table, *viewer_tab.open_outputs],
+                  api_visibility="private", show_progress="hidden")
+    demo.ragscope_services = services  # type: ignore[attr-defined] - launch() reads limits from it
+    return demo
+
+
+def launch(demo: gr.Blocks, **overrides: Any) -> Any:
+    """Serve the app. Host and port come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (gradio reads them;
+    default 127.0.0.1:7860); `overrides` go to `Blocks.launch` (tests pass a port and prevent_thread_lock)."""
+    services = getattr(demo, "ragscope_services", None)
+    kwargs: dict[str, Any] = {
+        "ssr_mode": False,
+        "theme": theme(),
+        "css": CSS,
+        "show_error": True,
+        "footer_links": ["api", "settings"],
+    }
+    if services is not None:
+        kwargs["max_file_size"] = int(services.max_bytes)
+    kwargs.update(overrides)
+    demo.queue(default_concurrency_limit=4)
+    return demo.launch(**kwargs)

@@ -1,0 +1,165 @@
+"""Compare tab: one question, several agents run one after another, each streamed into its own column."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from agents import registry
+from evaluation.metrics import exact_match, f1_score, recall_at_k
+from ui import adapter
+from ui.common import (
+    RUN_CONCURRENCY,
+    Gold,
+    agent_choices,
+    corpus_names,
+    default_corpus,
+    known_questions,
+    load_examples,
+    normalise_question,
+)
+
+log = logging.getLogger(__name__)
+SUMMARY_COLUMNS = ["agent", "answer", "passages used", "LLM calls", "tokens", "seconds"]
+METRIC_COLUMNS = ["recall@2", "recall@5", "EM", "F1"]
+
+
+@dataclass
+class CompareTab:
+    """Components other tabs refresh."""
+
+    corpus: gr.Dropdown
+
+
+def parse_gold(answers_text: str, ids_text: str) -> Gold | None:
+    """Gold from the text boxes: answers one per line (or '|'-separated), ids separated by commas/spaces."""
+    answers = tuple(a.strip() for a in re.split(r"[\n|]", answers_text or "") if a.strip())
+    ids = tuple(i for i in re.split(r"[\s,;]+", ids_text or "") if i)
+    return Gold(answers, ids) if answers or ids else None
+
+
+def summary_row(agent: str, run: Any, gold: Gold | None) -> dict[str, Any]:
+    """One agent's line of the summary table."""
+    row: dict[str, Any] = {
+        "agent": agent,
+        "answer": run.answer or (f"⚠️ {run.error}" if run.error else ""),
+        "passages used": (f"{len(run.used_ids)}: {', '.join(run.used_ids[:3])}"
+                          + (" …" if len(run.used_ids) > 3 else "")) if run.used_ids else "0",
+        "LLM calls": run.llm_calls,
+        "tokens": run.prompt_tokens + run.completion_tokens,
+        "seconds": round(run.seconds, 2),
+    }
+    if gold:
+        row["recall@2"] = round(recall_at_k(run.retrieved_ids, gold.gold_ids, 2), 2) if gold.gold_ids else None
+        row["recall@5"] = round(recall_at_k(run.retrieved_ids, gold.gold_ids, 5), 2) if gold.gold_ids else None
+        row["EM"] = exact_match(run.answer, gold.answers) if gold.answers else None
+        row["F1"] = round(f1_score(run.answer, gold.answers), 2) if gold.answers else None
+    return row
+
+
+def summary_frame(rows: list[dict[str, Any]], gold: Gold | None) -> pd.DataFrame:
+    """The summary table (metric columns only when there is gold)."""
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS + (METRIC_COLUMNS if gold else []))
+
+
+def build(services: Any) -> CompareTab:
+    """Lay out the Compare tab and wire its events."""
+    specs = registry.all_specs()
+    names = corpus_names(services)
+    known = known_questions()
+    default_agents = [s.name for s in specs]
+    with gr.Row(equal_height=True):
+        question = gr.Textbox(placeholder="One question for every selected agent…", show_label=False, scale=5,
+                              elem_id="compare-question")
+        corpus = gr.Dropdown(choices=names, value=default_corpus(names), show_label=False, scale=2,
+                             allow_custom_value=True, elem_id="compare-corpus")
+        run_btn = gr.Button("Compare", variant="primary", scale=1, min_width=100, elem_id="compare-run")
+    agents = gr.CheckboxGroup(choices=agent_choices(), value=default_agents, label="Agents (run one after another, "
+                              "with default settings)", elem_id="compare-agents")
+    with gr.Accordion("Gold answers (optional; filled in for known demo/benchmark questions)", open=False):
+        with gr.Row():
+            gold_answers = gr.Textbox(value="", label="Gold answers", lines=2,
+                                      placeholder="one per line, or separated by |")
+            gold_ids = gr.Textbox(value="", label="Gold passage ids", lines=2,
+                                  placeholder="e.g. 14d789d29341, dece5e5c8d15")
+    examples = load_examples(n=6)
+    if examples:
+        gr.Examples(examples=[[q] for q in examples[3:6] or examples], inputs=[question], label="Try")
+    columns, bots = [], []
+    with gr.Row(equal_height=False):
+        for spec in specs:
+            with gr.Column(visible=spec.name in default_agents, min_width=320) as col:
+                gr.Markdown(f"**{spec.title}**", elem_classes=["compare-title"])
+                bots.append(gr.Chatbot(label=spec.title, show_label=False, height=440,
+                                       elem_id=f"compare-bot-{spec.name}",
+                                       layout="panel", feedback_options=None, buttons=[]))
+            columns.append(col)
+    note = gr.Markdown("", elem_id="compare-note")
+    summary = gr.Dataframe(value=summary_frame([], None), interactive=False, label="Summary", wrap=True,
+                           elem_id="compare-summary", elem_classes=["compact-table"])
+
+    agents.change(lambda chosen: [gr.Column(visible=s.name in (chosen or [])) for s in specs], [agents], columns,
+                  api_visibility="private", queue=False)
+
+    def known_gold(q: str) -> tuple[Any, Any]:
+        gold = known.get(normalise_question(q or ""))
+        if gold is None:
+            return gr.skip(), gr.skip()
+        return "\n".join(gold.answers), ", ".join(gold.gold_ids)
+
+    question.change(known_gold, [question], [gold_answers, gold_ids], api_visibility="private", queue=False,
+                    show_progress="hidden")
+
+    def compare(q: str, corpus_name: str, chosen: list[str], answers_text: str, ids_text: str
+                ) -> Iterator[tuple[Any, ...]]:
+        chats: list[list[dict[str, Any]]] = [[] for _ in specs]
+        q = (q or "").strip()
+        chosen = [s.name for s in specs if s.name in (chosen or [])]
+        gold = parse_gold(answers_text, ids_text) or known.get(normalise_question(q))
+        rows: list[dict[str, Any]] = []
+
+        def state(text: str = "") -> tuple[Any, ...]:
+            return (*chats, summary_frame(rows, gold), text)
+
+        if not q or not chosen or not corpus_name:
+            gr.Warning("Type a question, pick a corpus and at least one agent.")
+            yield state("")
+            return
+        gold_note = ""
+        if gold:
+            gold_note = (f" · gold: {', '.join(gold.answers) or '—'}"
+                         f" ({len(gold.gold_ids)} supporting passages)")
+        for n, name in enumerate(chosen, 1):
+            i = next(j for j, s in enumerate(specs) if s.name == name)
+            chats[i] = [{"role": "user", "content": q}, adapter.pending_message(f"{name}: starting…")]
+            yield state(f"Running **{name}** ({n} of {len(chosen)}){gold_note}")
+            try:
+                run = services.run(name, corpus_name, q, {})
+            except (ValueError, LookupError) as exc:
+                gr.Warning(str(exc))
+                chats[i] = [chats[i][0], {"role": "assistant", "content": f"⚠️ {exc}"}]
+                continue
+            steps: list[dict[str, Any]] = [chats[i][0]]
+            for event in run:
+                steps.append(adapter.event_to_message(event))
+                chats[i] = steps + [adapter.pending_message(f"{name}: thinking…")]
+                yield state(f"Running **{name}** ({n} of {len(chosen)}){gold_note}")
+            chats[i] = steps + [adapter.answer_message(run)]
+            rows.append(summary_row(name, run, gold))
+            yield state(f"Finished {n} of {len(chosen)}{gold_note}")
+        yield state(f"Done: {len(rows)} agents compared{gold_note}.")
+
+    outputs = [*bots, summary, note]
+    inputs = [question, corpus, agents, gold_answers, gold_ids]
+    run_btn.click(compare, inputs, outputs, api_name="compare", concurrency_id=RUN_CONCURRENCY,
+                  concurrency_limit=1, show_progress="hidden")
+    question.submit(compare, inputs, outputs, api_visibility="private", concurrency_id=RUN_CONCURRENCY,
+                    concurrency_limit=1,
+                    show_progress="hidden")
+    return CompareTab(corpus=corpus)

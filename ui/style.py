@@ -1,0 +1,54 @@
+"""The look: a Soft theme, a header, compact tables and readable step messages."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+HEADER = """
+<div class="rs-header">
+  <div class="rs-logo">🔬</div>
+  <div>
+    <div class="rs-title">ragscope</div>
+    <div class="rs-tagline">Watch RAG and memory agents think: every search, graph walk, memory and reading
+    step as it happens, with the passages behind each answer.</div>
+  </div>
+</div>
+"""
+
+CSS = """
+.gradio-container { max-width: 1500px !important; margin: 0 auto !important; }
+.rs-header { display: flex; align-items: center; gap: 14px; padding: 6px 4px 2px 4px; }
+.rs-logo { font-size: 34px; line-height: 1; }
+.rs-title { font-size: 26px; font-weight: 700; letter-spacing: -0.02em; color: var(--body-text-color); }
+.rs-tagline { font-size: 14px; color: var(--body-text-color-subdued); }
+.status-line { font-size: 13px; }
+.status-line p { margin: 0; }
+.agent-card { font-size: 13px; }
+.compact-table table { font-size: 13px; }
+.compact-table td, .compact-table th { padding: 4px 8px !important; }
+.compact-table th, .compact-table th * { white-space: nowrap !important; }
+.compare-title p { margin: 0 0 2px 4px; font-size: 14px; }
+.timeline { font-size: 13px; max-height: 560px; overflow-y: auto; }
+.timeline ol { padding-left: 1.4em; }
+.io-box { font-size: 13px; }
+.io-box pre, .io-box pre code { white-space: pre-wrap !important; overflow-wrap: anywhere; }
+.io-box td, .io-box th, #chat-bot td, #chat-bot th, [id^=compare-bot] td, [id^=compare-bot] th {
+  overflow-wrap: normal !important; word-break: normal !important; }
+.io-box td:nth-child(-n+2), #chat-bot td:nth-child(-n+2), [id^=compare-bot] td:nth-child(-n+2) {
+  white-space: nowrap; }
+.run-header h3 { margin-bottom: 4px; }
+#chat-bot table, [id^=compare-bot] table { font-size: 12.5px; }
+#chat-bot details, [id^=compare-bot] details { margin: 2px 0; }
+#chat-bot summary, [id^=compare-bot] summary { cursor: pointer; }
+footer { opacity: 0.7; }
+"""
+
+
+def theme() -> gr.themes.Base:
+    """A soft indigo theme with system fonts (nothing fetched from the network)."""
+    return gr.themes.Soft(
+        primary_hue="indigo", secondary_hue="slate", neutral_hue="slate",
+        font=["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial",
+              "sans-serif"],
+        font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"],
+    ).set(block_radius="10px", button_large_radius="8px")

@@ -1,0 +1,127 @@
+"""Start the real app in-process for tests and benchmarks: real embedder and Chroma, a fast fake LLM."""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llm.base import Completion, Message
+from llm.fake import ScriptedLLM
+from ui.common import known_questions, normalise_question
+
+_QUESTION = re.compile(r"Question:\s*(.+?)\s*(?:\n|$)")
+
+
+class DemoOracleLLM(ScriptedLLM):
+    """A stand-in LLM: answers known demo questions with their gold answer (else the first passage's title),
+    after `delay` seconds, so pages look like real runs without loading a model."""
+
+    name = "oracle (test)"
+
+    def __init__(self, delay: float = 0.0) -> None:
+        super().__init__()
+        self.delay = delay
+        self.gold = known_questions()
+        self.state = "ready"
+
+    def chat(self, messages: Sequence[Message], max_tokens: int = 256, stop: Sequence[str] | None = None
+             ) -> Completion:
+        """The gold answer of the last question in the prompt, when it is known."""
+        self.calls.append(("chat", list(messages)))
+        if self.delay:
+            time.sleep(self.delay)
+        text = messages[-1]["content"] if messages else ""
+        found = _QUESTION.findall(text)
+        gold = self.gold.get(normalise_question(found[-1])) if found else None
+        if gold and gold.answers:
+            reply = gold.answers[0]
+        else:
+            titles = re.findall(r"^\[1\] ([^:\n]+):", text, flags=re.M)
+            reply = titles[0] if titles else self.default_reply
+        prompt = " ".join(m["content"] for m in messages)
+        return Completion(text=reply, prompt_tokens=len(prompt.split()), completion_tokens=len(reply.split()))
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunningApp:
+    """A served app: its URL, services and Blocks (call `close()` when done)."""
+
+    url: str
+    services: Any
+    demo: Any
+    start_seconds: float  # build + launch, after services exist
+
+    def close(self) -> None:
+        """Stop the server."""
+        self.demo.close()
+
+
+def start_app(home: Path, llm: Any | None = None, port: int | None = None, index_demo: bool = True,
+              **settings: Any) -> RunningApp:
+    """Build Services on `home` (real embedder and Chroma unless overridden), index the demo corpus,
+    then build and launch the UI in a background thread on 127.0.0.1:`port`."""
+    from services import Services
+    from settings import Settings
+    from ui.app import build_app, launch
+
+    services = Services(Settings.from_env(home=home, **settings), llm=llm or DemoOracleLLM())
+    if index_demo:
+        services.ensure_demo_corpus()
+    t0 = time.perf_counter()
+    demo = build_app(services)
+    port = port or free_port()
+    _, url, _ = launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    return RunningApp(url=url.rstrip("/") + "/", services=services, demo=demo,
+                      start_seconds=time.perf_counter() - t0)
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+# Installed in the page before pressing Enter: records when Enter went down and when the first step appeared.
+FIRST_STEP_PROBE = """
+([botSelector, boxSelector, marker]) => {
+  window.__rs = {enter: null, first: null};
+  const bot = document.querySelector(botSelector);
+  const box = document.querySelector(boxSelector);
+  box.addEventListener('keydown', (e) => { if (e.key === 'Enter' && window.__rs.enter === null)
+    window.__rs.enter = performance.now(); }, {capture: true});
+  const seen = () => { if (window.__rs.enter !== null && window.__rs.first === null && bot.innerText.includes(marker))
+    window.__rs.first = performance.now(); };
+  new MutationObserver(seen).observe(bot, {subtree: true, childList: true, characterData: true});
+}
+"""
+
+
+def launch_chromium(playwright: Any) -> Any:
+    """Debian's chromium driven by playwright (never `playwright install`); a clear error when it is missing."""
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"{CHROMIUM} is missing: install it with `apt-get install -y chromium`")
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+def enter_to_first_step_ms(page: Any, question: str, marker: str = "retrieve:", timeout_ms: float = 60_000) -> float:
+    """Type `question` in the Chat box, press Enter, and return the ms until the first step is visible."""
+    if page.locator("#chat-bot [data-testid=user]").count():
+        page.locator("#chat-new").click()  # start from an empty chat so an old step cannot count
+        page.wait_for_function("() => !document.querySelector('#chat-bot [data-testid=user]')")
+    box = page.locator("#chat-question textarea")
+    box.fill(question)
+    page.evaluate(FIRST_STEP_PROBE, ["#chat-bot", "#chat-question textarea", marker])
+    box.press("Enter")
+    page.wait_for_function("() => window.__rs && window.__rs.first !== null", timeout=timeout_ms)
+    times = page.evaluate("() => window.__rs")
+    return float(times["first"] - times["enter"])

@@ -1,0 +1,189 @@
+"""Trace viewer tab: browse stored runs and step through one run's events."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from agents import registry
+from ui import adapter
+from ui.common import corpus_names
+
+log = logging.getLogger(__name__)
+RUN_COLUMNS = ["id", "date", "agent", "corpus", "question", "answer", "status", "s"]
+_EXPORT_DIR = Path(tempfile.gettempdir()) / "ragscope-exports"
+_RUN_ID = re.compile(r"(?:run=)?([0-9a-f]{6,32})\s*$")
+
+
+def runs_frame(services: Any, search: str = "", agent: str = "", corpus: str = "") -> pd.DataFrame:
+    """Stored runs, newest first, as the runs table shows them."""
+    rows = [
+        [r["id"], time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"] or 0)), r["agent"], r["corpus"],
+         adapter.short(r["question"], 90), adapter.short(r["answer"] or r.get("error") or "", 60), r["status"],
+         round(float(r["seconds"] or 0), 2)]
+        for r in services.db.list_runs(search=search or "", agent=agent or "", corpus=corpus or "")
+    ]
+    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def parse_run_id(text: str) -> str:
+    """A run id from an id, '?run=<id>' or a full share URL."""
+    m = _RUN_ID.search((text or "").strip())
+    return m.group(1) if m else (text or "").strip()
+
+
+def run_header(run: dict[str, Any]) -> str:
+    """Markdown: question, agent, corpus, answer and totals of a stored run."""
+    status = {"done": "✅ done", "error": "❌ error", "running": "⏳ running"}.get(run["status"], run["status"])
+    answer = run["answer"] or ("—" if not run.get("error") else f"⚠️ {run['error']}")
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started"] or 0))
+    config = ", ".join(f"{k}={v}" for k, v in (run.get("config") or {}).items()) or "defaults"
+    return (
+        f"### {adapter.cell(run['question'], 300)}\n\n"
+        f"**Answer:** {adapter.cell(answer, 400)}\n\n"
+        f"<small>{status} · agent `{run['agent']}` · corpus `{run['corpus']}` · {when} · "
+        f"{float(run['seconds'] or 0):.2f} s · {run['llm_calls']} LLM calls · "
+        f"{run['prompt_tokens']} + {run['completion_tokens']} tokens · config: {config}<br>"
+        f"🔗 share link: [`?run={run['id']}`]({adapter.share_link(run['id'])})</small>"
+    )
+
+
+def export_path(run: dict[str, Any]) -> str:
+    """Write the run (with its events) as JSON to a temp file; returns its path."""
+    _EXPORT_DIR.mkdir(parents=True, exist_ok=True)
+    path = _EXPORT_DIR / f"ragscope-run-{run['id']}.json"
+    path.write_text(json.dumps(run, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    return str(path)
+
+
+@dataclass
+class ViewerTab:
+    """Components the page load and the other tabs need, and the function that opens a run."""
+
+    tab_id: str
+    run_id: gr.Textbox
+    open_outputs: list[Any]
+    open_run: Any  # (run_id) -> tuple of updates for open_outputs
+    refresh: Any  # (search, agent, corpus) -> runs table
+    filters: list[Any]
+    table: gr.Dataframe
+    corpus_filter: gr.Dropdown
+
+
+def step_updates(run: dict[str, Any] | None, step: float | int | None) -> tuple[Any, ...]:
+    """(timeline, step header, inputs, outputs, raw json, figure) for step `step` (1-based) of `run`."""
+    events = (run or {}).get("events") or []
+    if not events:
+        empty = "_Select a run in the table above, or paste its id or share link._" if not run else "_No steps._"
+        return (empty, "", "", "", None, gr.Plot(value=None, visible=False))
+    i = min(max(int(step or 1), 1), len(events)) - 1
+    event = adapter.as_event(events[i])
+    fig = adapter.event_figure(event)
+    return (
+        adapter.timeline_markdown(events, i),
+        adapter.step_header(event, i, len(events)),
+        adapter.inputs_markdown(event),
+        adapter.outputs_markdown(event),
+        event.data,
+        gr.Plot(value=fig, visible=fig is not None),
+    )
+
+
+def build(services: Any, tab_id: str) -> ViewerTab:
+    """Lay out the Trace viewer tab and wire its events."""
+    run_state = gr.State(None)
+    agents = [("All agents", "")] + [(s.title, s.name) for s in registry.all_specs()]
+    with gr.Row(equal_height=True):
+        search = gr.Textbox(placeholder="Search questions and answers, or a run id…", show_label=False, scale=4,
+                            elem_id="viewer-search")
+        agent = gr.Dropdown(choices=agents, value="", show_label=False, scale=2, elem_id="viewer-agent")
+        corpus = gr.Dropdown(choices=[("All corpora", "")] + [(n, n) for n in corpus_names(services)], value="",
+                             show_label=False, scale=2, elem_id="viewer-corpus")
+        refresh_btn = gr.Button("↻ Refresh", scale=1, min_width=90)
+    table = gr.Dataframe(value=runs_frame(services), interactive=False, max_height=260, wrap=False,
+                         elem_id="viewer-runs", elem_classes=["compact-table"],
+                         column_widths=["9%", "12%", "8%", "8%", "32%", "19%", "7%", "5%"],
+                         label="Stored runs (click a row to open it)", show_search="none")
+    with gr.Row(equal_height=True):
+        run_id = gr.Textbox(placeholder="Run id or share link (…?run=abc123)", show_label=False, scale=4,
+                            elem_id="viewer-run-id")
+        open_btn = gr.Button("Open run", scale=1, min_width=90, elem_id="viewer-open")
+        export = gr.DownloadButton("⬇ Export JSON", value=None, scale=1, min_width=120, interactive=False,
+                                   elem_id="viewer-export")
+    header = gr.Markdown("", elem_id="viewer-header", elem_classes=["run-header"])
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=260):
+            gr.Markdown("#### Timeline")
+            timeline = gr.Markdown("_Select a run in the table above, or paste its id or share link._",
+                                   elem_id="viewer-timeline", elem_classes=["timeline"])
+        with gr.Column(scale=3):
+            with gr.Row(equal_height=True):
+                prev_btn = gr.Button("◀ Prev", scale=1, min_width=80, elem_id="viewer-prev")
+                slider = gr.Slider(minimum=1, maximum=2, step=1, value=1, label="Step", scale=6, interactive=False,
+                                   elem_id="viewer-step")
+                next_btn = gr.Button("Next ▶", scale=1, min_width=80, elem_id="viewer-next")
+            step_md = gr.Markdown("", elem_id="viewer-step-header")
+            figure = gr.Plot(visible=False, show_label=False, elem_id="viewer-figure")
+            gr.Markdown("#### Inputs")
+            inputs_md = gr.Markdown("", elem_id="viewer-inputs", elem_classes=["io-box"])
+            gr.Markdown("#### Outputs")
+            outputs_md = gr.Markdown("", elem_id="viewer-outputs", elem_classes=["io-box"])
+            with gr.Accordion("Raw step data (JSON)", open=False):
+                raw = gr.JSON(value=None, show_label=False)
+
+    step_outputs = [timeline, step_md, inputs_md, outputs_md, raw, figure]
+
+    def open_run(text: str) -> tuple[Any, ...]:
+        rid = parse_run_id(text)
+        if not rid:
+            gr.Warning("Paste a run id or share link, or click a run in the table.")
+            return (gr.skip(),) * (5 + len(step_outputs))
+        try:
+            run = services.db.get_run(rid)
+        except LookupError:
+            gr.Warning(f"No run with id {rid!r}.")
+            return (gr.skip(),) * (5 + len(step_outputs))
+        n = max(1, len(run["events"]))
+        return (run, rid, run_header(run), gr.DownloadButton(value=export_path(run), interactive=True),
+                gr.Slider(minimum=1, maximum=max(n, 2), value=1, step=1, interactive=n > 1), *step_updates(run, 1))
+
+    open_outputs = [run_state, run_id, header, export, slider, *step_outputs]
+
+    def refresh(search_text: str, agent_name: str, corpus_name: str) -> pd.DataFrame:
+        return runs_frame(services, search_text, agent_name, corpus_name)
+
+    filters = [search, agent, corpus]
+    search.submit(refresh, filters, [table], api_visibility="private")
+    agent.change(refresh, filters, [table], api_visibility="private")
+    corpus.change(refresh, filters, [table], api_visibility="private")
+    refresh_btn.click(refresh, filters, [table], api_visibility="private")
+
+    def on_select(evt: gr.SelectData, frame: pd.DataFrame) -> tuple[Any, ...]:
+        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        rid = evt.row_value[0] if getattr(evt, "row_value", None) else frame.iloc[row, 0]
+        return open_run(str(rid))
+
+    table.select(on_select, [table], open_outputs, api_visibility="private")
+    open_btn.click(open_run, [run_id], open_outputs, api_name="open_run")
+    run_id.submit(open_run, [run_id], open_outputs, api_visibility="private")
+    slider.change(step_updates, [run_state, slider], step_outputs, api_visibility="private", show_progress="hidden")
+
+    def move(run: dict[str, Any] | None, step: float, delta: int) -> Any:
+        n = len((run or {}).get("events") or [])
+        return gr.Slider(value=min(max(int(step or 1) + delta, 1), max(n, 1)))
+
+    prev_btn.click(lambda r, s: move(r, s, -1), [run_state, slider], [slider], api_visibility="private",
+                   queue=False)
+    next_btn.click(lambda r, s: move(r, s, +1), [run_state, slider], [slider], api_visibility="private",
+                   queue=False)
+    return ViewerTab(tab_id=tab_id, run_id=run_id, open_outputs=open_outputs, open_run=open_run,
+                     refresh=refresh, filters=filters, table=table, corpus_filter=corpus)
