@@ -1,0 +1,41 @@
+"""Build the LLM the settings ask for; cheap to import (backends are imported only when built)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from llm.base import LLM
+from settings import DEFAULT_LLM, Settings
+
+BACKENDS = ("local", "openai")
+
+
+def make_llm(settings: Settings, progress: Callable[[str], None] | None = None) -> LLM:
+    """The LLM for `settings.llm_backend` ("local" or "openai"), loaded now."""
+    backend = settings.llm_backend.strip().lower()
+    if backend == "local":
+        return _make_local(settings, progress)
+    if backend == "openai":
+        from llm.openai_compat import OpenAICompatLLM
+
+        # The bundled default names no server model: ask the server which one it serves instead.
+        model = None if settings.llm_model == DEFAULT_LLM else settings.llm_model
+        return OpenAICompatLLM(settings.openai_base_url, model, settings.openai_api_key)
+    raise ValueError(f"unknown LLM backend {settings.llm_backend!r}; valid backends: {', '.join(BACKENDS)}")
+
+
+def _make_local(settings: Settings, progress: Callable[[str], None] | None) -> LLM:
+    """A TransformersLLM for the bundled default model, a hub id, or a local folder."""
+    model: str = settings.llm_model
+    if model == DEFAULT_LLM:
+        from llm.bundled import ensure_bundled_model
+
+        folder = ensure_bundled_model(settings.model_cache, progress=progress)
+        model = str(folder)
+    if progress is not None:
+        progress(f"loading {settings.llm_model}")
+    from llm.local import TransformersLLM
+
+    llm = TransformersLLM(model, device=settings.llm_device)
+    llm.name = f"local:{settings.llm_model}"
+    return llm

@@ -1,0 +1,289 @@
+"""A local transformers model: greedy chat, token streaming and log-likelihood choice, in-process.
+
+Heavy imports (torch, transformers) happen here; import this module only when a local model is wanted.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from llm.base import LLM, Choice, Completion, LLMError, Message
+
+# CPU variants, measured by benchmarks/bench_llm.py; "auto" picks the best one that keeps greedy outputs.
+VARIANTS = ("auto", "fp32", "qhead", "bf16", "int8", "compile")
+DEFAULT_CPU_VARIANT = "fp32"
+STATIC_CACHE_LEN = 4096  # max prompt + reply tokens for the "compile" variant
+
+
+@dataclass
+class _Stats:
+    """Token counts of one generation, filled in while it runs."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class ScreenedHead:
+    """Exact greedy argmax of an output layer, read mostly as int8: an int8 copy of the head ranks the
+    vocabulary, then the fp32 rows of the top `k` candidates are rescored exactly. The result equals the
+    fp32 argmax unless the true best token falls outside the int8 top k (which needs a quantization error
+    far larger than per-channel int8 makes); it reads about a quarter of the head's bytes."""
+
+    def __init__(self, head: torch.nn.Linear, k: int = 64) -> None:
+        from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+        from torch.ao.quantization import per_channel_dynamic_qconfig
+
+        head.qconfig = per_channel_dynamic_qconfig
+        self.weight = head.weight
+        self.bias = head.bias
+        self.k = k
+        self.approx = DynamicLinear.from_float(head)
+        del head.qconfig
+
+    def argmax(self, hidden: torch.Tensor) -> int:
+        """The exact fp32 argmax of `head(hidden)` for one hidden vector."""
+        approx = self.approx(hidden[None].float())[0]
+        candidates = approx.topk(self.k).indices.sort().values  # ascending ids: ties go to the lowest id
+        exact = self.weight[candidates].float() @ hidden.float()
+        if self.bias is not None:
+            exact += self.bias[candidates]
+        return int(candidates[exact.argmax()])
+
+
+def _quantize_int8(model: Any) -> Any:
+    """Dynamic int8 quantization (per-channel weights) of every Linear layer, for CPU."""
+    import warnings
+
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+
+
+def resolve_device(device: str = "auto") -> str:
+    """"auto" -> "cuda" when a GPU is usable, else "cpu"; anything else is returned as given."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def _held_back(text: str, stops: Sequence[str]) -> int:
+    """How many trailing characters might still grow into a stop string (or finish a multi-byte char)."""
+    hold = 0
+    for stop in stops:
+        for k in range(min(len(stop) - 1, len(text)), hold, -1):
+            if text.endswith(stop[:k]):
+                hold = k
+                break
+    if text.endswith("\ufffd"):  # an incomplete UTF-8 sequence; wait for the next token
+        hold = max(hold, 1)
+    return hold
+
+
+def _cache_keyword(model: Any) -> str:
+    """The forward() argument that takes the KV cache: `cache` in newer transformers, else `past_key_values`."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _first_stop(text: str, stops: Sequence[str]) -> int:
+    """Index of the earliest stop string in `text`, or -1."""
+    hits = [i for i in (text.find(s) for s in stops if s) if i >= 0]
+    return min(hits) if hits else -1
+
+
+class TransformersLLM(LLM):
+    """Any Hugging Face causal LM (hub id or local folder), run greedily in this process."""
+
+    def __init__(
+        self,
+        model: str | Path,
+        device: str = "auto",
+        variant: str = "auto",
+        threads: int | None = None,
+    ) -> None:
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown variant {variant!r}; valid: {', '.join(VARIANTS)}")
+        self.name = f"local:{Path(str(model)).name}"
+        self.device = resolve_device(device)
+        self.variant = self._pick_variant(variant)
+        if threads:
+            torch.set_num_threads(threads)
+        self._lock = threading.RLock()  # re-entrant: a paused stream() must not block its own thread
+        t0 = time.perf_counter()
+        self.tokenizer, self.model = self._load(str(model))
+        self._eos = self._eos_ids()
+        self._cache_kw = _cache_keyword(self.model)
+        self._compiled_step: Any = None
+        self._head = ScreenedHead(self.model.get_output_embeddings()) if self.variant == "qhead" else None
+        self.load_seconds = time.perf_counter() - t0
+
+    # -- loading -------------------------------------------------------------------------------
+
+    def _pick_variant(self, variant: str) -> str:
+        if self.device.startswith("cuda"):
+            if variant not in ("auto", "bf16", "fp32"):
+                raise ValueError(f"variant {variant!r} is CPU-only; use auto, bf16 or fp32 on {self.device}")
+            return "bf16" if variant == "auto" else variant
+        return DEFAULT_CPU_VARIANT if variant == "auto" else variant
+
+    def _load(self, model: str) -> tuple[Any, Any]:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        dtype = torch.bfloat16 if self.variant == "bf16" else torch.float32
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(model)
+            net = AutoModelForCausalLM.from_pretrained(model, dtype=dtype)
+        except (OSError, ValueError) as exc:
+            raise LLMError(f"cannot load local model {model!r}: {str(exc).splitlines()[0]}") from exc
+        net = net.to(self.device).eval()
+        if self.variant == "int8":
+            net = _quantize_int8(net)
+        return tokenizer, net
+
+    def _eos_ids(self) -> set[int]:
+        ids: set[int] = set()
+        for source in (getattr(self.model, "generation_config", None), self.tokenizer):
+            value = getattr(source, "eos_token_id", None)
+            ids.update(value if isinstance(value, list) else [] if value is None else [value])
+        return ids
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def encode(self, messages: Sequence[Message]) -> torch.Tensor:
+        """Token ids [1, n] of the chat template with the assistant turn opened."""
+        text = self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+        ids = self.tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids
+        return ids.to(self.device)
+
+    def _new_cache(self, total_len: int) -> Any:
+        from transformers import DynamicCache, StaticCache
+
+        if self.variant == "compile":
+            return StaticCache(config=self.model.config, max_cache_len=max(total_len, STATIC_CACHE_LEN))
+        return DynamicCache(config=self.model.config)
+
+    def _decode_step(self) -> Any:
+        """The one-token forward, compiled once for the "compile" variant."""
+        if self.variant != "compile":
+            return self.model
+        if self._compiled_step is None:
+            self._compiled_step = torch.compile(self.model, dynamic=False, fullgraph=False)
+        return self._compiled_step
+
+    def _next_token(self, step: Any, inputs: torch.Tensor, cache: Any, position: torch.Tensor) -> int:
+        """Run one forward pass and return the greedy next token."""
+        kwargs = {self._cache_kw: cache, "cache_position": position, "use_cache": True}
+        if self._head is None:
+            return int(step(input_ids=inputs, logits_to_keep=1, **kwargs).logits[0, -1].argmax())
+        hidden = self.model.get_decoder()(input_ids=inputs, **kwargs).last_hidden_state[0, -1]
+        return self._head.argmax(hidden)
+
+    def generate_ids(self, prompt: torch.Tensor, max_tokens: int, ignore_eos: bool = False) -> Iterator[int]:
+        """Yield greedily decoded token ids after `prompt` ([1, n] ids) until EOS or `max_tokens`."""
+        with self._lock, torch.inference_mode():
+            yield from self._greedy_ids(prompt, max_tokens, ignore_eos)
+
+    def _greedy_ids(self, prompt: torch.Tensor, max_tokens: int, ignore_eos: bool = False) -> Iterator[int]:
+        cache = self._new_cache(prompt.shape[1] + max_tokens)
+        step, inputs, past = self.model, prompt, 0
+        for _ in range(max_tokens):
+            position = torch.arange(past, past + inputs.shape[1], device=self.device)
+            past += inputs.shape[1]
+            token = self._next_token(step, inputs, cache, position)
+            yield token
+            if token in self._eos and not ignore_eos:
+                return
+            inputs = torch.tensor([[token]], device=self.device)
+            step = self._decode_step()
+
+    def _generate(self, messages: Sequence[Message], max_tokens: int, stop: Sequence[str] | None,
+                  stats: _Stats) -> Iterator[str]:
+        """Yield text pieces of the greedy reply, honouring stop strings; fills `stats`."""
+        stops = [s for s in (stop or ()) if s]
+        with self._lock, torch.inference_mode():
+            prompt = self.encode(messages)
+            stats.prompt_tokens = prompt.shape[1]
+            ids: list[int] = []
+            emitted = 0
+            for token in self._greedy_ids(prompt, max_tokens):
+                ids.append(token)
+                stats.completion_tokens = len(ids)
+                text = self.tokenizer.decode(ids, skip_special_tokens=True)
+                cut = _first_stop(text, stops)
+                if cut >= 0:
+                    if cut > emitted:
+                        yield text[emitted:cut]
+                    return
+                safe = len(text) - _held_back(text, stops)
+                if safe > emitted:
+                    yield text[emitted:safe]
+                    emitted = safe
+            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            if len(text) > emitted:
+                yield text[emitted:]
+
+    # -- the LLM interface ---------------------------------------------------------------------
+
+    def chat(self, messages: Sequence[Message], max_tokens: int = 256,
+             stop: Sequence[str] | None = None) -> Completion:
+        """Generate one reply greedily, cut at the first stop string."""
+        t0 = time.perf_counter()
+        stats = _Stats()
+        text = "".join(self._generate(messages, max_tokens, stop, stats))
+        return Completion(text=text, prompt_tokens=stats.prompt_tokens,
+                          completion_tokens=stats.completion_tokens, seconds=time.perf_counter() - t0)
+
+    def stream(self, messages: Sequence[Message], max_tokens: int = 256,
+               stop: Sequence[str] | None = None) -> Iterator[str]:
+        """Yield the greedy reply in pieces as tokens are decoded."""
+        yield from self._generate(messages, max_tokens, stop, _Stats())
+
+    def choose(self, messages: Sequence[Message], options: Sequence[str]) -> Choice:
+        """Pick the option with the highest summed log-probability as the start of the reply."""
+        if not options or any(not o for o in options):
+            raise ValueError("choose() needs at least one option, and no empty ones")
+        t0 = time.perf_counter()
+        option_ids = [self.tokenizer.encode(o, add_special_tokens=False) for o in options]
+        with self._lock, torch.inference_mode():
+            prompt = self.encode(messages)
+            logprobs = self._option_logprobs(prompt, option_ids)
+        scores = {o: s for o, s in zip(options, logprobs, strict=True)}
+        best = max(range(len(options)), key=lambda i: logprobs[i])
+        return Choice(option=options[best], scores=scores, prompt_tokens=prompt.shape[1],
+                      completion_tokens=len(option_ids[best]), seconds=time.perf_counter() - t0)
+
+    def _option_logprobs(self, prompt: torch.Tensor, option_ids: list[list[int]]) -> list[float]:
+        """Summed log-probs of each option after the prompt: one prefill, then one batched pass."""
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self.model.config)
+        out = self.model(input_ids=prompt, **{self._cache_kw: cache}, use_cache=True, logits_to_keep=1)
+        first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
+        scores = [float(first[ids[0]]) for ids in option_ids]
+        width = max(len(ids) for ids in option_ids) - 1
+        if width == 0:
+            return scores
+        # Feed every option's tokens but its last, right-padded; causal attention keeps pads harmless.
+        pad = option_ids[0][0]
+        batch = torch.tensor([(ids[:-1] + [pad] * width)[:width] for ids in option_ids], device=self.device)
+        cache.batch_repeat_interleave(len(option_ids))
+        logits = self.model(input_ids=batch, **{self._cache_kw: cache}, use_cache=True).logits
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        for i, ids in enumerate(option_ids):
+            scores[i] += sum(float(logp[i, j - 1, ids[j]]) for j in range(1, len(ids)))
+        return scores
+
+    def close(self) -> None:
+        """Drop the model so its memory can be freed."""
+        with self._lock:
+            self.model = None
+            self._compiled_step = None
