@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -35,9 +36,20 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "multihop"
 class MemoEmbedder:
     """Wraps an embedder with a text -> vector memo (so a second index over the same phrases is cheap)."""
 
-    def __init__(self, inner) -> None:
+    def __init__(self, inner, path: Path | None = None) -> None:
         self.inner, self.name, self.dim = inner, inner.name, inner.dim
         self.memo: dict[str, np.ndarray] = {}
+        self.path = path
+        if path and path.exists():
+            data = np.load(path)
+            self.memo = dict(zip(json.loads(str(data["texts"])), data["vectors"]))
+
+    def save(self) -> None:
+        """Persist the memo (only with --cache-dir)."""
+        if self.path:
+            texts = list(self.memo)
+            vectors = np.stack([self.memo[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+            np.savez(self.path, texts=json.dumps(texts), vectors=vectors)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Embed texts not seen before, then stack the memoised rows."""
@@ -58,8 +70,8 @@ def recall(ranked: list[str], gold: list[str], k: int) -> float:
     return len(set(ranked[:k]) & set(gold)) / max(len(gold), 1)
 
 
-def synthetic_ppr_ms(n_nodes: int = 200_000, n_edges: int = 1_000_000, repeats: int = 5) -> tuple[float, float]:
-    """(transition build seconds, mean PPR ms) on a random undirected weighted graph with n_edges edges."""
+def synthetic_ppr_ms(n_nodes: int = 200_000, n_edges: int = 1_000_000, repeats: int = 5) -> tuple[float, float, float]:
+    """(transition build s, mean PPR wall ms, mean PPR CPU ms) on a random undirected weighted graph with n_edges edges."""
     rng = np.random.default_rng(0)
     rows = rng.integers(0, n_nodes, n_edges)
     cols = rng.integers(0, n_nodes, n_edges)
@@ -71,16 +83,17 @@ def synthetic_ppr_ms(n_nodes: int = 200_000, n_edges: int = 1_000_000, repeats: 
     build = time.perf_counter() - t
     reset = np.zeros(n_nodes)
     reset[rng.integers(0, n_nodes, 5)] = 1.0
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         personalized_pagerank(m, reset, damping=0.5)
         times.append((time.perf_counter() - t) * 1000)
-    return build, statistics.mean(times)
+        cpu.append((time.thread_time() - c) * 1000)
+    return build, statistics.mean(times), statistics.mean(cpu)
 
 
 def run_dataset(name: str, folder: Path, embedder: MemoEmbedder, extractor: SpacyExtractor,
-                cache_dir: Path | None, limit: int | None, link_top_k: int) -> dict:
+                cache_dir: Path | None, limit: int | None, link_top_k: int, dense_weight: float = 0.05) -> dict:
     """Index one corpus and score every variant on its questions."""
     corpus = read_jsonl(folder / "corpus.jsonl")
     questions = read_jsonl(folder / "questions.jsonl")[:limit]
@@ -92,9 +105,9 @@ def run_dataset(name: str, folder: Path, embedder: MemoEmbedder, extractor: Spac
     warm = bool(cache_file and cache_file.exists())
     if warm:
         index.cache = ExtractionCache.from_json(json.loads(cache_file.read_text()))
-    t = time.perf_counter()
-    index.add_passages(passages)
-    index_s = time.perf_counter() - t
+    t, cpu = time.perf_counter(), time.process_time()
+    index.add_passages(passages, batch=len(passages) if extractor.n_process > 1 else 256)
+    index_s, index_cpu = time.perf_counter() - t, time.process_time() - cpu
     if cache_file:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         cache_file.write_text(json.dumps(index.cache.to_json()))
@@ -109,13 +122,15 @@ def run_dataset(name: str, folder: Path, embedder: MemoEmbedder, extractor: Spac
     phrase_only.graph, phrase_only.labels = index.graph, index.labels
 
     t = time.perf_counter()
-    passage_vecs = embedder.inner.embed([text for _, text in passages])
+    passage_vecs = embedder.embed([text for _, text in passages])
     dense_embed_s = time.perf_counter() - t
-    q_vecs = embedder.inner.embed([q["question"] for q in questions])
+    q_vecs = embedder.embed([q["question"] for q in questions])
+    embedder.save()
 
     variants = ["dense", "hipporag", "hipporag1", "hipporag+dense"]
     scores: dict[str, dict[int, list[float]]] = {v: {2: [], 5: []} for v in variants}
     ppr_ms: list[float] = []
+    ppr_cpu_ms: list[float] = []
     no_link = 0
     for q, qv in zip(questions, q_vecs):
         sims = passage_vecs @ qv
@@ -124,9 +139,10 @@ def run_dataset(name: str, folder: Path, embedder: MemoEmbedder, extractor: Spac
         ents = extractor.query_entities(q["question"])
         r2 = index.retrieve(q["question"], k=5, query_entities=ents)
         r1 = phrase_only.retrieve(q["question"], k=5, query_entities=ents)
-        rf = index.retrieve(q["question"], k=5, query_entities=ents, dense_scores=dense)
+        rf = index.retrieve(q["question"], k=5, query_entities=ents, dense_scores=dense, dense_weight=dense_weight)
         if "ppr" in r2.timings:
             ppr_ms.append(r2.timings["ppr"] * 1000)
+            ppr_cpu_ms.append(r2.timings["ppr_cpu"] * 1000)
         else:
             no_link += 1
         ranked = {
@@ -141,10 +157,11 @@ def run_dataset(name: str, folder: Path, embedder: MemoEmbedder, extractor: Spac
     return {
         "name": name, "passages": len(passages), "questions": len(questions),
         "phrases": len(g.phrases), "relations": len(g.relations), "synonyms": len(g.synonyms),
-        "index_s": index_s, "warm_cache": warm, "load_s": load_s, "dense_embed_s": dense_embed_s,
+        "index_s": index_s, "index_cpu_s": index_cpu, "index_parts": index.index_timings, "warm_cache": warm, "load_s": load_s, "dense_embed_s": dense_embed_s,
         "recall": {v: {k: statistics.mean(s) for k, s in ks.items()} for v, ks in scores.items()},
         "ppr_mean_ms": statistics.mean(ppr_ms) if ppr_ms else float("nan"),
         "ppr_p50_ms": statistics.median(ppr_ms) if ppr_ms else float("nan"),
+        "ppr_cpu_mean_ms": statistics.mean(ppr_cpu_ms) if ppr_cpu_ms else float("nan"),
         "no_link": no_link,
     }
 
@@ -157,15 +174,20 @@ def main() -> None:
     ap.add_argument("--cache-dir", type=Path, default=None, help="persist OpenIE results here between runs")
     ap.add_argument("--limit", type=int, default=None, help="only the first N questions")
     ap.add_argument("--link-top-k", type=int, default=1)
+    ap.add_argument("--dense-weight", type=float, default=0.05, help="HippoRAG 2 passage-seed weight (paper: 0.05)")
+    ap.add_argument("--n-process", type=int, default=1, help="spaCy worker processes")
     ap.add_argument("--skip-synthetic", action="store_true")
     args = ap.parse_args()
 
     t = time.perf_counter()
-    embedder = MemoEmbedder(load_embedder())
-    extractor = SpacyExtractor()
+    memo = args.cache_dir / "embeddings.npz" if args.cache_dir else None
+    if args.cache_dir:
+        args.cache_dir.mkdir(parents=True, exist_ok=True)
+    embedder = MemoEmbedder(load_embedder(), memo)
+    extractor = SpacyExtractor(n_process=args.n_process)
     print(f"models loaded in {time.perf_counter() - t:.1f}s", flush=True)
-    results = [run_dataset(n, args.data / n, embedder, extractor, args.cache_dir, args.limit, args.link_top_k)
-               for n in args.datasets]
+    results = [run_dataset(n, args.data / n, embedder, extractor, args.cache_dir, args.limit, args.link_top_k,
+                           args.dense_weight) for n in args.datasets]
     variants = ["dense", "hipporag", "hipporag1", "hipporag+dense"]
     print(f"\n{'dataset':10} {'variant':16} {'R@2':>6} {'R@5':>6}")
     for r in results:
@@ -173,13 +195,18 @@ def main() -> None:
             print(f"{r['name']:10} {v:16} {r['recall'][v][2]:6.3f} {r['recall'][v][5]:6.3f}")
     print()
     for r in results:
-        cache = "warm OpenIE cache" if r["warm_cache"] else "cold"
+        cache = "warm caches" if r["warm_cache"] else "cold"
+        parts = ", ".join(f"{k} {v:.1f}s" for k, v in r["index_parts"].items())
         print(f"{r['name']}: {r['passages']} passages, {r['phrases']} phrases, {r['relations']} relation edges, "
-              f"{r['synonyms']} synonymy edges; indexing {r['index_s']:.1f}s ({cache}); reload {r['load_s']*1000:.0f} ms; "
-              f"PPR mean {r['ppr_mean_ms']:.2f} ms, p50 {r['ppr_p50_ms']:.2f} ms; questions without a link: {r['no_link']}")
+              f"{r['synonyms']} synonymy edges; indexing {r['index_s']:.1f}s wall / {r['index_cpu_s']:.1f}s CPU "
+              f"({cache}: {parts}); reload {r['load_s']*1000:.0f} ms; PPR mean {r['ppr_mean_ms']:.2f} ms, "
+              f"p50 {r['ppr_p50_ms']:.2f} ms, CPU mean {r['ppr_cpu_mean_ms']:.2f} ms; "
+              f"questions without a link: {r['no_link']}")
     if not args.skip_synthetic:
-        build, ms = synthetic_ppr_ms()
-        print(f"synthetic graph (200k nodes, 1M edges): transition build {build:.2f}s, PPR {ms:.1f} ms")
+        build, ms, cpu_ms = synthetic_ppr_ms()
+        print(f"synthetic graph (200k nodes, 1M edges): transition build {build:.2f}s, PPR {ms:.1f} ms "
+              f"(CPU {cpu_ms:.1f} ms)")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

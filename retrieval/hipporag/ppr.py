@@ -58,11 +58,11 @@ def personalized_pagerank(
     if not 0.0 <= damping < 1.0:
         raise ValueError("damping must be in [0, 1)")
     x = p.copy()
-    jump = (1.0 - damping) * p
     for _ in range(max_iter):
-        moved = matrix @ x
-        dangling_mass = float(x.sum() - moved.sum())  # mass sitting on nodes without out-edges
-        new = damping * (moved + dangling_mass * p) + jump
+        new = matrix @ x
+        dangling_mass = float(x.sum() - new.sum())  # mass sitting on nodes without out-edges
+        new *= damping
+        new += (damping * dangling_mass + 1.0 - damping) * p
         err = float(np.abs(new - x).sum())
         x = new
         if err < tol:
