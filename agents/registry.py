@@ -9,6 +9,9 @@ from agents.base import AgentSpec
 # name -> module holding its SPEC; order is the order the UI lists them in
 _MODULES = {
     "naive": "agents.naive",
+    "auto_rag": "agents.auto_rag",
+    "iter_retgen": "agents.iter_retgen",
+    "hipporag": "agents.hipporag",
 }
 
 
