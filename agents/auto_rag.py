@@ -20,6 +20,7 @@ from langgraph.graph import END, START, StateGraph
 from agents.base import AgentSpec, Deps, RAGState, hit_dict, option, short
 from agents.events import Step
 from agents.reader import clean_answer, read_messages
+from agents.search import RETRIEVERS, search
 from llm.base import LLM, Message
 
 NAME = "auto_rag"
@@ -124,6 +125,9 @@ class AutoRAGConfig:
     answer_margin: float = option(
         1.0, "Log-odds by which 'yes, the notes answer it' must beat 'no' before the model stops searching; "
         "higher searches longer.", min=-20.0, max=20.0)
+    retriever: str = option(
+        "dense", "How each query searches: dense similarity, or HippoRAG's graph walk (PageRank from the "
+        "query's entities).", choices=list(RETRIEVERS))
     max_tokens: int = option(32, "Most tokens of each fill (analysis, notes, answer); a query gets at most 24.",
                              min=8, max=256)
 
@@ -254,7 +258,8 @@ def build_graph(deps: Deps, config: AutoRAGConfig) -> StateGraph:
         query, seen = state["query"], list(state.get("seen", []))
         turn = state.get("iteration", 0) + 1
         with Step(NAME, "retrieve", state.get("run_id", "")) as step:
-            hits = deps.corpora.search(state["corpus"], query, k=config.passages_per_turn + len(seen))
+            hits, walk = search(deps, state["corpus"], query, config.passages_per_turn + len(seen),
+                                config.retriever)
             fresh = [h for h in hits if h.chunk_id not in seen][: config.passages_per_turn]
             last = hits.index(fresh[-1]) if fresh else len(hits)
             skipped = [h.chunk_id for h in hits[:last] if h.chunk_id in seen]
@@ -269,7 +274,7 @@ def build_graph(deps: Deps, config: AutoRAGConfig) -> StateGraph:
                 explanation = (f"Turn {turn}: searches for '{short(query)}' and finds nothing new "
                                f"({len(skipped)} already seen).")
             event = step.event(explanation, {"turn": turn, "query": query, "hits": found,
-                                             "skipped_seen": skipped, "turns": [turn_message]})
+                                             "skipped_seen": skipped, "turns": [turn_message], **walk})
         return {"iteration": turn, "seen": seen + [h["chunk_id"] for h in found], "new_hits": found,
                 "read_hits": state.get("read_hits", []) + found, "retrieved": found,
                 "transcript": state["transcript"] + [turn_message], "events": [event]}

@@ -7,9 +7,10 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
-from agents.base import AgentSpec, Deps, RAGState, option, short
+from agents.base import AgentSpec, Deps, RAGState, hit_dict, option, short
 from agents.events import Step
 from agents.reader import read_step
+from agents.search import graph_search
 
 NAME = "hipporag"
 
@@ -50,39 +51,19 @@ def walk_explanation(r: Any, hits: list[dict[str, Any]]) -> str:
 
 def build_graph(deps: Deps, config: HippoRAGConfig) -> StateGraph:
     """graph_walk -> read."""
-    store = deps.extras.get("hipporag")
-
     def graph_walk(state: RAGState) -> dict[str, Any]:
         """Link question entities to the graph and rank passages by Personalized PageRank."""
-        if store is None:
-            raise RuntimeError("HippoRAG needs a graph store; none was configured")
         with Step(NAME, "graph_walk", state.get("run_id", "")) as step:
-            index, sync = store.index(state["corpus"])
-            index.passage_nodes = config.passage_nodes
-            dense = None
-            if config.dense_fusion:
-                found = deps.corpora.search(state["corpus"], state["question"], k=config.dense_candidates)
-                dense = {h.chunk_id: h.score for h in found}
-            r = index.retrieve(state["question"], k=config.top_k, dense_scores=dense, dense_weight=config.dense_weight)
-            cid = deps.corpora.db.corpus_id(state["corpus"])
-            rows = deps.corpora.db.chunks(cid, [pid for pid, _ in r.passages])
-            hits = [
-                {"rank": i, "chunk_id": pid, "doc_id": rows[pid].doc_id, "title": rows[pid].title,
-                 "text": rows[pid].text, "score": round(score, 5), "query": state["question"]}
-                for i, (pid, score) in enumerate(((p, s) for p, s in r.passages if p in rows), 1)
-            ]
-            explanation = walk_explanation(r, hits)
-            if sync.added or sync.removed:
-                explanation = (f"Updated the knowledge graph first (+{sync.added} / -{sync.removed} passages in "
-                               f"{sync.seconds:.1f} s). ") + explanation
-            data = {
-                "query": state["question"], "entities": r.entities,
-                "links": {e: {"node": n, "cosine": round(c, 4)} for e, (n, c) in r.links.items()},
-                "seeds": r.seeds, "top_nodes": [[n, round(s, 6)] for n, s in r.top_nodes],
-                "subgraph": r.subgraph, "hits": hits, "timings": r.timings, "reason": r.reason,
-                "graph": {"passages": len(index.graph.passages), "phrases": len(index.graph.phrases)},
-            }
-            event = step.event(explanation, data)
+            found = graph_search(deps, state["corpus"], state["question"], config.top_k,
+                                 passage_nodes=config.passage_nodes, dense_fusion=config.dense_fusion,
+                                 dense_weight=config.dense_weight, dense_candidates=config.dense_candidates)
+            hits = [{**hit_dict(h, i, state["question"]), "score": round(h.score, 5)}
+                    for i, h in enumerate(found.hits, 1)]
+            explanation = walk_explanation(found.retrieval, hits)
+            if found.added or found.removed:
+                explanation = (f"Updated the knowledge graph first (+{found.added} / -{found.removed} passages "
+                               f"in {found.sync_seconds:.1f} s). ") + explanation
+            event = step.event(explanation, {"query": state["question"], **found.walk_data(), "hits": hits})
         return {"retrieved": hits, "events": [event]}
 
     def read(state: RAGState) -> dict[str, Any]:

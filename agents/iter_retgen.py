@@ -18,6 +18,7 @@ from langgraph.graph import END, START, StateGraph
 from agents.base import AgentSpec, Deps, RAGState, format_passages, hit_dict, option, short
 from agents.events import Step
 from agents.reader import clean_answer, read_messages
+from agents.search import RETRIEVERS, search
 from llm.base import Message
 
 NAME = "iter_retgen"
@@ -49,6 +50,9 @@ class IterRetGenConfig:
     generation: str = option(
         "rationale", "What each iteration writes: a one-sentence rationale then the answer, or the answer alone.",
         choices=list(GENERATIONS))
+    retriever: str = option(
+        "dense", "How each iteration searches: dense similarity, or HippoRAG's graph walk (PageRank from the "
+        "query's entities).", choices=list(RETRIEVERS))
     max_tokens: int = option(48, "Most tokens of each generated rationale or answer.", min=8, max=256)
 
 
@@ -98,8 +102,8 @@ def build_graph(deps: Deps, config: IterRetGenConfig) -> StateGraph:
         query = compose_query(question, generation)
         seen = list(state.get("seen", []))
         with Step(NAME, "retrieve", state.get("run_id", "")) as step:
-            found = [hit_dict(h, i, query) for i, h in enumerate(
-                deps.corpora.search(state["corpus"], query, k=config.top_k), 1)]
+            hits, walk = search(deps, state["corpus"], query, config.top_k, config.retriever)
+            found = [hit_dict(h, i, query) for i, h in enumerate(hits, 1)]
             for h in found:
                 h["new"] = h["doc_id"] not in seen
             fresh = [h for h in found if h["new"]]
@@ -109,7 +113,7 @@ def build_graph(deps: Deps, config: IterRetGenConfig) -> StateGraph:
             explanation = (f"Iteration {t}: searches {how} — {len(found)} passages, {len(fresh)} new{best}.")
             event = step.event(explanation, {
                 "iteration": t, "query": query, "draft": generation, "hits": found,
-                "new": [h["doc_id"] for h in fresh], "seen": [h["doc_id"] for h in found if not h["new"]]})
+                "new": [h["doc_id"] for h in fresh], "seen": [h["doc_id"] for h in found if not h["new"]], **walk})
         return {"iteration": t, "hits": found, "seen": seen + [h["doc_id"] for h in fresh],
                 "retrieved": fresh, "events": [event]}
 

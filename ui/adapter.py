@@ -365,7 +365,10 @@ def _figure(width: float, height: float) -> Any:
 
 
 def retrieve_figure(event: TraceEvent) -> Any:
-    """Horizontal bars of the retrieved passages' scores, best on top."""
+    """Horizontal bars of the retrieved passages' scores, best on top (the walked subgraph when a graph
+    walk ranked them)."""
+    if (event.data or {}).get("subgraph"):
+        return graph_walk_figure(event)
     hits = [h for h in (event.data or {}).get("hits", []) if isinstance(h, dict)]
     if not hits:
         return None

@@ -210,18 +210,21 @@ class HippoRAGIndex:
     # ------------------------------------------------------------------------------------ retrieval
 
     def retrieve(self, query: str, k: int = 5, query_entities: list[str] | None = None,
-                 dense_scores: dict[str, float] | None = None, dense_weight: float = 0.05) -> Retrieval:
+                 dense_scores: dict[str, float] | None = None, dense_weight: float = 0.05,
+                 passage_nodes: bool | None = None) -> Retrieval:
         """Rank passages for a question by Personalized PageRank from its linked entities (see module docstring).
 
         `query_entities` skips the extractor's NER. `dense_scores` (passage id -> similarity) seed passage
         nodes with min-max(dense) x `dense_weight` when `passage_nodes` is on; in HippoRAG 1 mode they only
         break ties. With no entity to link, passages come back in dense order (or none, with a `reason`).
+        `passage_nodes` None uses the index's own setting; True/False override it for this query only.
         """
+        use_passage_nodes = self.passage_nodes if passage_nodes is None else passage_nodes
         with self._lock:
-            return self._retrieve(query, k, query_entities, dense_scores, dense_weight)
+            return self._retrieve(query, k, query_entities, dense_scores, dense_weight, use_passage_nodes)
 
     def _retrieve(self, query: str, k: int, query_entities: list[str] | None,
-                  dense_scores: dict[str, float] | None, dense_weight: float) -> Retrieval:
+                  dense_scores: dict[str, float] | None, dense_weight: float, passage_nodes: bool) -> Retrieval:
         g = self.graph
         t0 = time.perf_counter()
         raw = query_entities if query_entities is not None else self.extractor.query_entities(query)
@@ -249,7 +252,7 @@ class HippoRAGIndex:
             for j in best:
                 reset[j] = max(reset[j], spec[j])
         base = len(g.phrases)
-        if dense_scores and self.passage_nodes:
+        if dense_scores and passage_nodes:
             present = np.array([pid in dense_scores for pid in g.passages], dtype=bool)
             fused = np.zeros(len(g.passages))
             fused[present] = min_max(dense[present]) * dense_weight
@@ -258,8 +261,8 @@ class HippoRAGIndex:
         timings["linking"] = t2 - t1
 
         cpu = time.thread_time()
-        ppr = personalized_pagerank(g.transition(self.passage_nodes), reset, damping=self.damping)
-        if self.passage_nodes:
+        ppr = personalized_pagerank(g.transition(passage_nodes), reset, damping=self.damping)
+        if passage_nodes:
             scores = ppr[base:]
         else:
             scores = g.passage_phrase_matrix() @ ppr[:base]

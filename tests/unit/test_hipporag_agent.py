@@ -54,3 +54,25 @@ def test_hipporag_walks_the_graph_then_reads(services_factory, toy_docs, tmp_pat
     again = HippoRAGStore(tmp_path / "hr", svc.corpora, CapitalisedExtractor)
     index2, sync2 = again.index("toy")
     assert sync2.loaded_from_disk and (sync2.added, sync2.removed) == (0, 0) and len(index2) == 4
+
+
+def test_iterative_agents_can_search_through_the_graph(services_factory, toy_docs, tmp_path) -> None:
+    """retriever=hipporag: Iter-RetGen's searches are graph walks, and their events carry the subgraph."""
+    from llm.fake import ScriptedLLM
+
+    svc = services_factory(llm=ScriptedLLM(replies=["Mira Kesh founded it.", "Mira Kesh"] * 2))
+    svc.hipporag = HippoRAGStore(tmp_path / "hr", svc.corpora, CapitalisedExtractor)
+    svc.deps.extras["hipporag"] = svc.hipporag
+    svc.ingest_documents("toy", toy_docs)
+    run = svc.run("iter_retgen", "toy", "Who founded the Orvane Guild?",
+                  {"iterations": 2, "top_k": 2, "retriever": "hipporag"})
+    events = list(run)
+    searches = [e for e in events if e.kind == "retrieve"]
+    assert len(searches) == 2
+    assert searches[0].data["retriever"] == "hipporag"
+    assert searches[0].data["entities"] == ["orvane guild"]
+    assert searches[0].data["hits"][0]["title"] == "Orvane Guild"
+    assert any(n["type"] == "seed" for n in searches[0].data["subgraph"]["nodes"])
+    # the second search adds the draft: its entity 'mira kesh' seeds the walk too
+    assert "mira kesh" in searches[1].data["entities"]
+    assert run.answer == "Mira Kesh"
