@@ -28,6 +28,8 @@ class Settings:
     llm_backend: str = field(metadata={"env": "RAGSCOPE_LLM_BACKEND", "help": "local | openai"})
     llm_model: str = field(metadata={"env": "RAGSCOPE_LLM_MODEL", "help": "HF model id, local folder, or server model."})
     llm_device: str = field(metadata={"env": "RAGSCOPE_LLM_DEVICE", "help": "auto | cpu | cuda"})
+    llm_precision: str = field(metadata={"env": "RAGSCOPE_LLM_PRECISION",
+                                         "help": "auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 | qhead | int8 | compile"})
     openai_base_url: str = field(metadata={"env": "RAGSCOPE_OPENAI_BASE_URL", "help": "OpenAI-compatible base URL."})
     openai_api_key: str = field(metadata={"env": "RAGSCOPE_OPENAI_API_KEY", "help": "API key for that server."})
     max_file_mb: float = field(metadata={"env": "RAGSCOPE_MAX_FILE_MB", "help": "Largest file ingest accepts."})
@@ -51,6 +53,7 @@ class Settings:
             "llm_backend": _env("RAGSCOPE_LLM_BACKEND", "local"),
             "llm_model": _env("RAGSCOPE_LLM_MODEL", DEFAULT_LLM),
             "llm_device": _env("RAGSCOPE_LLM_DEVICE", "auto"),
+            "llm_precision": _env("RAGSCOPE_LLM_PRECISION", "auto"),
             "openai_base_url": _env("RAGSCOPE_OPENAI_BASE_URL", "http://localhost:8000/v1"),
             "openai_api_key": _env("RAGSCOPE_OPENAI_API_KEY", "not-needed"),
             "max_file_mb": float(_env("RAGSCOPE_MAX_FILE_MB", "20")),

