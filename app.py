@@ -123,7 +123,8 @@ def cli(args: argparse.Namespace) -> int:
         for agent in agents:
             registry.get(agent)
         results = run_bench(services, agents, args.corpus, args.questions, args.limit, _config(args.config))
-        print(f"\n{results['corpus']} ({results['indexed']}; index {results['index_seconds']} s)")
+        graph = (f"; knowledge graph {results['graph_index_seconds']} s" if "graph_index_seconds" in results else "")
+        print(f"\n{results['corpus']} ({results['indexed']}; index {results['index_seconds']} s{graph})")
         print(format_table(results))
         if args.json:
             write_json(results, args.json)
