@@ -25,16 +25,25 @@ class HippoRAGConfig:
     dense_fusion: bool = option(True, "HippoRAG 2: also seed passage nodes with normalised dense scores.")
     dense_weight: float = option(0.05, "Weight of the dense seeds relative to the entity seeds.", min=0.0, max=1.0)
     dense_candidates: int = option(50, "Dense hits used as seeds when fusion is on.", min=1, max=500)
+    linking: str = option("entity", "How the question enters the graph: NER on the question linked to the nearest "
+                                    "phrase nodes (HippoRAG), or the 5 facts nearest the question seeding their "
+                                    "subject and object nodes (HippoRAG 2's query-to-triple linking).",
+                          choices=["entity", "triple"])
     max_tokens: int = option(48, "Most tokens the reader may write.", min=8, max=512)
 
 
 def walk_explanation(r: Any, hits: list[dict[str, Any]]) -> str:
     """'Found 2 entities in the question: …; linked them to …; seeded PageRank on …; top nodes …; top passages …'"""
-    if not r.entities:
+    if r.facts:
+        head = (f"Matched {len(r.facts)} facts to the question: "
+                + ", ".join(f"{short(f, 50)} ({score:.2f})" for f, score in r.facts[:3]))
+        links = ""
+    elif not r.entities:
         head = "Found no entities in the question"
+        links = ""
     else:
         head = f"Found {len(r.entities)} entities in the question: " + ", ".join(f"'{e}'" for e in r.entities)
-    links = ", ".join(f"'{e}' → '{node}' ({cos:.2f})" for e, (node, cos) in r.links.items())
+        links = ", ".join(f"'{e}' → '{node}' ({cos:.2f})" for e, (node, cos) in r.links.items())
     parts = [head]
     if links:
         parts.append(f"linked them to nodes {links}")
@@ -56,7 +65,8 @@ def build_graph(deps: Deps, config: HippoRAGConfig) -> StateGraph:
         with Step(NAME, "graph_walk", state.get("run_id", "")) as step:
             found = graph_search(deps, state["corpus"], state["question"], config.top_k,
                                  passage_nodes=config.passage_nodes, dense_fusion=config.dense_fusion,
-                                 dense_weight=config.dense_weight, dense_candidates=config.dense_candidates)
+                                 dense_weight=config.dense_weight, dense_candidates=config.dense_candidates,
+                                 linking=config.linking)
             hits = [{**hit_dict(h, i, state["question"]), "score": round(h.score, 5)}
                     for i, h in enumerate(found.hits, 1)]
             explanation = walk_explanation(found.retrieval, hits)

@@ -34,12 +34,13 @@ class GraphSearch:
             "links": {e: {"node": n, "cosine": round(c, 4)} for e, (n, c) in r.links.items()},
             "seeds": r.seeds, "top_nodes": [[n, round(s, 6)] for n, s in r.top_nodes],
             "subgraph": r.subgraph, "timings": r.timings, "reason": r.reason, "graph": self.graph_size,
+            "facts": [[f, round(score, 4)] for f, score in r.facts],
         }
 
 
 def graph_search(deps: Deps, corpus: str, query: str, k: int, passage_nodes: bool = True,
                  dense_fusion: bool = True, dense_weight: float = 0.05, dense_candidates: int = 50,
-                 exclude: set[str] | None = None) -> GraphSearch:
+                 linking: str = "entity", exclude: set[str] | None = None) -> GraphSearch:
     """Rank the corpus's passages for `query` by Personalized PageRank over its knowledge graph."""
     store = deps.extras.get("hipporag")
     if store is None:
@@ -50,7 +51,7 @@ def graph_search(deps: Deps, corpus: str, query: str, k: int, passage_nodes: boo
         dense = {h.chunk_id: h.score for h in deps.corpora.search(corpus, query, k=dense_candidates)}
     skip = exclude or set()
     r = index.retrieve(query, k=k + len(skip), dense_scores=dense, dense_weight=dense_weight,
-                       passage_nodes=passage_nodes)
+                       passage_nodes=passage_nodes, linking=linking)
     db = deps.corpora.db
     rows = db.chunks(db.corpus_id(corpus), [pid for pid, _ in r.passages])
     hits = [Hit(pid, rows[pid].doc_id, rows[pid].title, rows[pid].text, float(score))

@@ -21,8 +21,20 @@ from retrieval.hipporag.ppr import transition_matrix
 Pair = tuple[str, str]
 
 
+# Relation edges are undirected (keyed by the sorted phrase pair); a label whose triple ran from the
+# second phrase of the pair to the first carries this mark, so facts keep their direction.
+INVERSE = "\u21a9"
+
+
 def _pair(a: str, b: str) -> Pair:
     return (a, b) if a <= b else (b, a)
+
+
+def oriented(pair: Pair, label: str) -> tuple[str, str, str]:
+    """The (subject, relation, object) fact a stored relation label of `pair` stands for."""
+    if label.startswith(INVERSE):
+        return pair[1], label[len(INVERSE):], pair[0]
+    return pair[0], label, pair[1]
 
 
 def synonymy_candidate(phrase: str) -> bool:
@@ -74,7 +86,7 @@ def passage_phrases(extraction: Extraction) -> tuple[list[str], dict[Pair, list[
         phrases[a] = None
         phrases[b] = None
         if a != b:
-            relations.setdefault(_pair(a, b), []).append(r)
+            relations.setdefault(_pair(a, b), []).append(r if a <= b else INVERSE + r)
     return list(phrases), relations
 
 
@@ -248,7 +260,7 @@ class KnowledgeGraph:
     def relation_label(self, a: str, b: str) -> str:
         """The first relation label recorded for a phrase pair, or ''."""
         for labels in self.relations.get(_pair(a, b), {}).values():
-            return labels[0] if labels else ""
+            return labels[0].removeprefix(INVERSE) if labels else ""
         return ""
 
     # ------------------------------------------------------------------------------------ persistence

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.embedder import Embedder
-from retrieval.hipporag.graph import KnowledgeGraph
+from retrieval.hipporag.graph import KnowledgeGraph, oriented
 from retrieval.hipporag.openie import ExtractionCache, Extractor, normalize_phrase, split_title
 from retrieval.hipporag.ppr import personalized_pagerank
 
@@ -33,6 +33,7 @@ GRAPH_FILE = "hipporag.json.gz"
 EMBEDDINGS_FILE = "phrase_embeddings.npy"
 CACHE_FILE = "extractions.json.gz"
 FORMAT_VERSION = 1
+LINKINGS = ("entity", "triple")
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Retrieval:
     subgraph: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {"nodes": [], "edges": []})
     timings: dict[str, float] = field(default_factory=dict)
     reason: str = ""
+    facts: list[tuple[str, float]] = field(default_factory=list)  # triple linking: matched facts, best first
 
 
 def min_max(values: np.ndarray) -> np.ndarray:
@@ -91,6 +93,7 @@ class HippoRAGIndex:
         self._cache: ExtractionCache | None = ExtractionCache()
         self._cache_file: Path | None = None  # set by `load`: the cache is read on first use
         self.labels: dict[str, str] = {}
+        self._fact_vectors: dict[str, np.ndarray] = {}  # fact text -> embedding, filled on first triple link
         self.index_timings: dict[str, float] = {}  # seconds of the last add_passages: extract, embed, graph
         self._lock = threading.RLock()
 
@@ -211,24 +214,75 @@ class HippoRAGIndex:
 
     def retrieve(self, query: str, k: int = 5, query_entities: list[str] | None = None,
                  dense_scores: dict[str, float] | None = None, dense_weight: float = 0.05,
-                 passage_nodes: bool | None = None) -> Retrieval:
+                 passage_nodes: bool | None = None, linking: str = "entity", fact_top_k: int = 5) -> Retrieval:
         """Rank passages for a question by Personalized PageRank from its linked entities (see module docstring).
 
         `query_entities` skips the extractor's NER. `dense_scores` (passage id -> similarity) seed passage
         nodes with min-max(dense) x `dense_weight` when `passage_nodes` is on; in HippoRAG 1 mode they only
         break ties. With no entity to link, passages come back in dense order (or none, with a `reason`).
         `passage_nodes` None uses the index's own setting; True/False override it for this query only.
+        `linking="triple"` is HippoRAG 2's query-to-triple linking: the `fact_top_k` facts (subject,
+        relation, object) whose embeddings are nearest the question's seed their subject and object nodes,
+        weighted by fact similarity x node specificity, instead of NER on the question.
         """
+        if linking not in LINKINGS:
+            raise ValueError(f"unknown linking {linking!r}; valid: {', '.join(LINKINGS)}")
         use_passage_nodes = self.passage_nodes if passage_nodes is None else passage_nodes
         with self._lock:
-            return self._retrieve(query, k, query_entities, dense_scores, dense_weight, use_passage_nodes)
+            return self._retrieve(query, k, query_entities, dense_scores, dense_weight, use_passage_nodes,
+                                  linking, fact_top_k)
+
+    def facts(self) -> tuple[list[tuple[str, str, str]], np.ndarray]:
+        """Every distinct (subject, relation, object) fact in the graph and its embedding matrix; only facts
+        not embedded before are embedded (the matrix is cached until the graph changes)."""
+        g = self.graph
+        if "facts" not in g._cache:
+            triples = sorted({oriented(pair, label) for pair, support in g.relations.items()
+                              for labels in support.values() for label in labels})
+            texts = [f"{a} {label} {b}" for a, label, b in triples]
+            missing = [t for t in dict.fromkeys(texts) if t not in self._fact_vectors]
+            if missing:
+                vectors = np.asarray(self.embedder.embed(missing), dtype=np.float32)
+                self._fact_vectors.update(zip(missing, vectors))
+            dim = int(getattr(self.embedder, "dim", 0)) or (g.embeddings.shape[1] if g.embeddings.size else 1)
+            matrix = (np.stack([self._fact_vectors[t] for t in texts]) if texts
+                      else np.zeros((0, dim), dtype=np.float32))
+            g._cache["facts"] = (triples, matrix)
+        return g._cache["facts"]
+
+    def _link_triples(self, query: str, top_k: int, reset: np.ndarray,
+                      spec: np.ndarray) -> tuple[list[str], dict[str, tuple[str, float]], list[tuple[str, float]]]:
+        """Seed the subject and object nodes of the facts nearest the query (HippoRAG 2)."""
+        g = self.graph
+        triples, matrix = self.facts()
+        if not triples:
+            return [], {}, []
+        sims = matrix @ np.asarray(self.embedder.embed([query]), dtype=np.float32)[0]
+        best = np.argsort(-sims, kind="stable")[:top_k]
+        weights: dict[int, list[float]] = {}
+        facts, links = [], {}
+        for i in best:
+            a, label, b = triples[i]
+            score = float(sims[i])
+            facts.append((f"({a}, {label}, {b})", score))
+            for phrase in (a, b):
+                j = g.phrase_index[phrase]
+                weights.setdefault(j, []).append(score * spec[j])
+                links.setdefault(phrase, (phrase, score))
+        for j, ws in weights.items():
+            reset[j] = max(float(np.mean(ws)), 0.0)  # a dissimilar fact (cosine < 0) seeds nothing
+        return list(links), links, facts
 
     def _retrieve(self, query: str, k: int, query_entities: list[str] | None,
-                  dense_scores: dict[str, float] | None, dense_weight: float, passage_nodes: bool) -> Retrieval:
+                  dense_scores: dict[str, float] | None, dense_weight: float, passage_nodes: bool,
+                  linking: str = "entity", fact_top_k: int = 5) -> Retrieval:
         g = self.graph
         t0 = time.perf_counter()
-        raw = query_entities if query_entities is not None else self.extractor.query_entities(query)
-        entities = list(dict.fromkeys(e for e in (normalize_phrase(x) for x in raw) if e))
+        if linking == "triple":
+            entities = []
+        else:
+            raw = query_entities if query_entities is not None else self.extractor.query_entities(query)
+            entities = list(dict.fromkeys(e for e in (normalize_phrase(x) for x in raw) if e))
         t1 = time.perf_counter()
         timings = {"ner": t1 - t0}
         dense = np.zeros(len(g.passages))
@@ -236,21 +290,26 @@ class HippoRAGIndex:
             for pid, s in dense_scores.items():
                 if (i := g.passage_index.get(pid)) is not None:
                     dense[i] = s
+        spec = g.specificity() if g.phrases else np.zeros(0)
+        reset = np.zeros(g.n_nodes)
+        facts: list[tuple[str, float]] = []
+        if linking == "triple" and g.phrases:
+            entities, links, facts = self._link_triples(query, fact_top_k, reset, spec)
         if not entities or not g.phrases:
-            reason = "no query entities found" if not entities else "the index has no phrase nodes"
+            reason = ("no query entities found" if linking == "entity" else "no facts to link") if g.phrases \
+                else "the index has no phrase nodes"
             return self._fallback(entities, dense, bool(dense_scores), k, timings, reason)
 
-        sims = self.embedder.embed(entities) @ g.embeddings.T
-        top = min(self.link_top_k, len(g.phrases))
-        spec = g.specificity()
-        reset = np.zeros(g.n_nodes)
-        links: dict[str, tuple[str, float]] = {}
-        for e, row in zip(entities, sims):
-            best = np.argpartition(-row, top - 1)[:top] if top < len(row) else np.arange(len(row))
-            best = best[np.argsort(-row[best])]
-            links[e] = (g.phrases[best[0]], float(row[best[0]]))
-            for j in best:
-                reset[j] = max(reset[j], spec[j])
+        if linking == "entity":
+            sims = self.embedder.embed(entities) @ g.embeddings.T
+            top = min(self.link_top_k, len(g.phrases))
+            links = {}
+            for e, row in zip(entities, sims):
+                best = np.argpartition(-row, top - 1)[:top] if top < len(row) else np.arange(len(row))
+                best = best[np.argsort(-row[best])]
+                links[e] = (g.phrases[best[0]], float(row[best[0]]))
+                for j in best:
+                    reset[j] = max(reset[j], spec[j])
         base = len(g.phrases)
         if dense_scores and passage_nodes:
             present = np.array([pid in dense_scores for pid in g.passages], dtype=bool)
@@ -283,7 +342,7 @@ class HippoRAGIndex:
         subgraph = build_subgraph(self.graph, ppr, seed_idx, [int(i) for i in phrase_order], passage_idx,
                                   self.labels, scores)
         timings["total"] = time.perf_counter() - t0
-        return Retrieval(ranked, entities, links, seeds, top_nodes, subgraph, timings)
+        return Retrieval(ranked, entities, links, seeds, top_nodes, subgraph, timings, facts=facts)
 
     def _fallback(self, entities: list[str], dense: np.ndarray, has_dense: bool, k: int,
                   timings: dict[str, float], reason: str) -> Retrieval:

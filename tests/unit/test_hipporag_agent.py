@@ -76,3 +76,18 @@ def test_iterative_agents_can_search_through_the_graph(services_factory, toy_doc
     # the second search adds the draft: its entity 'mira kesh' seeds the walk too
     assert "mira kesh" in searches[1].data["entities"]
     assert run.answer == "Mira Kesh"
+
+
+def test_hipporag_triple_linking_explains_the_matched_facts(services_factory, toy_docs, tmp_path) -> None:
+    from llm.fake import ScriptedLLM
+
+    svc = services_factory(llm=ScriptedLLM(replies=["Tallow"]))
+    svc.hipporag = HippoRAGStore(tmp_path / "hr", svc.corpora, CapitalisedExtractor)
+    svc.deps.extras["hipporag"] = svc.hipporag
+    svc.ingest_documents("toy", toy_docs)
+    run = svc.run("hipporag", "toy", "Where was the Orvane Guild founded?", {"top_k": 2, "linking": "triple"})
+    walk = list(run)[0]
+    assert "Matched 5 facts to the question: (" in walk.explanation
+    assert len(walk.data["facts"]) == 5 and walk.data["facts"][0][1] >= walk.data["facts"][-1][1]
+    phrase_seeds = {s for s in walk.data["seeds"] if not s.startswith("passage:")}
+    assert phrase_seeds and phrase_seeds <= set(walk.data["entities"])

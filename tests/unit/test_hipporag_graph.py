@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from retrieval.embedder import HashEmbedder
-from retrieval.hipporag.graph import KnowledgeGraph, passage_phrases, synonym_pairs
+from retrieval.hipporag.graph import INVERSE, KnowledgeGraph, oriented, passage_phrases, synonym_pairs
 from retrieval.hipporag.openie import Extraction
 
 EXTRACTIONS = {
@@ -31,7 +31,10 @@ def _snapshot(g: KnowledgeGraph) -> tuple:
 def test_passage_phrases_normalises_and_labels_relations() -> None:
     phrases, relations = passage_phrases(Extraction(("The  Beatles!",), (("The Beatles", "formed in", "Liverpool"),)))
     assert phrases == ["the beatles", "liverpool"]
-    assert relations == {("liverpool", "the beatles"): ["formed in"]}
+    # the pair is stored sorted; the label keeps the triple's direction (the beatles -> liverpool)
+    assert relations == {("liverpool", "the beatles"): [INVERSE + "formed in"]}
+    assert oriented(("liverpool", "the beatles"), relations[("liverpool", "the beatles")][0]) == (
+        "the beatles", "formed in", "liverpool")
 
 
 def test_build_nodes_edges_and_specificity() -> None:

@@ -208,3 +208,21 @@ def test_llm_extractor_two_step_prompts_and_failures() -> None:
     assert ex.query_entities("Where was Alice Smith born?") == ["Alice Smith"]
     assert ex.query_entities("Where was Bob Jones born?") == ["Bob Jones"]  # unparsable reply: fallback
     assert ex.failures == 3
+
+
+def test_triple_linking_seeds_the_nearest_facts_and_embeds_new_facts_only() -> None:
+    idx, _ = _index()
+    r = idx.retrieve("Bob Jones lives in which city?", k=2, linking="triple", fact_top_k=1)
+    assert r.facts[0][0] == "(bob jones, lives in, berlin)"
+    assert r.entities == ["bob jones", "berlin"]
+    assert set(r.seeds) == {"bob jones", "berlin"}
+    assert {pid for pid, _ in r.passages} == {"bob", "berlin"}
+
+    embedded: list[str] = []
+    inner = idx.embedder.embed
+    idx.embedder.embed = lambda texts: (embedded.extend(texts), inner(texts))[1]  # type: ignore[method-assign]
+    idx.add_passages([("carol", "Carol Reed\nCarol Reed lives in Berlin.")])
+    idx.facts()
+    assert [t for t in embedded if " lives in " in t] == []  # no fact for carol: the fake extractor has none
+    with pytest.raises(ValueError, match="unknown linking"):
+        idx.retrieve("x", linking="graph")
