@@ -40,7 +40,7 @@ class GraphSearch:
 
 def graph_search(deps: Deps, corpus: str, query: str, k: int, passage_nodes: bool = True,
                  dense_fusion: bool = True, dense_weight: float = 0.05, dense_candidates: int = 50,
-                 linking: str = "entity", exclude: set[str] | None = None) -> GraphSearch:
+                 linking: str = "entity") -> GraphSearch:
     """Rank the corpus's passages for `query` by Personalized PageRank over its knowledge graph."""
     store = deps.extras.get("hipporag")
     if store is None:
@@ -49,24 +49,22 @@ def graph_search(deps: Deps, corpus: str, query: str, k: int, passage_nodes: boo
     dense = None
     if dense_fusion:
         dense = {h.chunk_id: h.score for h in deps.corpora.search(corpus, query, k=dense_candidates)}
-    skip = exclude or set()
-    r = index.retrieve(query, k=k + len(skip), dense_scores=dense, dense_weight=dense_weight,
+    r = index.retrieve(query, k=k, dense_scores=dense, dense_weight=dense_weight,
                        passage_nodes=passage_nodes, linking=linking)
     db = deps.corpora.db
     rows = db.chunks(db.corpus_id(corpus), [pid for pid, _ in r.passages])
     hits = [Hit(pid, rows[pid].doc_id, rows[pid].title, rows[pid].text, float(score))
-            for pid, score in r.passages if pid in rows and pid not in skip][:k]
+            for pid, score in r.passages if pid in rows]
     size = {"passages": len(index.graph.passages), "phrases": len(index.graph.phrases)}
     return GraphSearch(hits, r, sync.added, sync.removed, sync.seconds, size)
 
 
-def search(deps: Deps, corpus: str, query: str, k: int, retriever: str = "dense",
-           exclude: set[str] | None = None) -> tuple[list[Hit], dict[str, Any]]:
-    """Top-k passages for `query` by `retriever`, skipping chunk ids in `exclude`, plus walk details
-    (empty for dense search)."""
+def search(deps: Deps, corpus: str, query: str, k: int,
+           retriever: str = "dense") -> tuple[list[Hit], dict[str, Any]]:
+    """Top-k passages for `query` by `retriever`, plus walk details (empty for dense search)."""
     if retriever == "dense":
-        return deps.corpora.search(corpus, query, k=k, exclude=sorted(exclude or ())), {}
+        return deps.corpora.search(corpus, query, k=k), {}
     if retriever == "hipporag":
-        found = graph_search(deps, corpus, query, k, exclude=exclude)
+        found = graph_search(deps, corpus, query, k)
         return found.hits, {"retriever": "hipporag", **found.walk_data()}
     raise ValueError(f"unknown retriever {retriever!r}; valid: {', '.join(RETRIEVERS)}")
