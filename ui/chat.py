@@ -10,7 +10,6 @@ from typing import Any
 import gradio as gr
 
 from agents import registry
-from ui import adapter
 from ui.common import (
     RUN_CONCURRENCY,
     ConfigWidgets,
@@ -23,6 +22,7 @@ from ui.common import (
     settled,
     status_line,
 )
+from ui.messages import answer_message, event_to_message, pending_message, share_link
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def ask_stream(services: Any, question: str, history: list[dict[str, Any]] | Non
         return
     history.append({"role": "user", "content": question})
     waiting = "Indexing the demo corpus…" if services.demo_state == "indexing" else f"{agent}: starting…"
-    yield history + [adapter.pending_message(waiting)]
+    yield history + [pending_message(waiting)]
     try:
         if not corpus:
             raise ValueError("choose a corpus first (create one in the Corpora tab)")
@@ -62,9 +62,9 @@ def ask_stream(services: Any, question: str, history: list[dict[str, Any]] | Non
         return
     title = registry.get(agent).title
     for event in run:
-        history.append(adapter.event_to_message(event))
-        yield history + [adapter.pending_message(f"{title}: thinking…")]
-    history.append(adapter.answer_message(run))
+        history.append(event_to_message(event))
+        yield history + [pending_message(f"{title}: thinking…")]
+    history.append(answer_message(run))
     yield history
 
 
@@ -129,7 +129,7 @@ def build(services: Any) -> ChatTab:
         except (ValueError, LookupError) as exc:
             raise gr.Error(str(exc).strip("'\"")) from exc
         events = [e.to_dict() for e in run]
-        return {"run_id": run.run_id, "share_link": adapter.share_link(run.run_id), "answer": run.answer,
+        return {"run_id": run.run_id, "share_link": share_link(run.run_id), "answer": run.answer,
                 "error": run.error, "used_ids": run.used_ids, "retrieved_ids": run.retrieved_ids,
                 "llm_calls": run.llm_calls, "prompt_tokens": run.prompt_tokens,
                 "completion_tokens": run.completion_tokens, "seconds": round(run.seconds, 3), "events": events}

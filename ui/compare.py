@@ -13,7 +13,6 @@ import pandas as pd
 
 from agents import registry
 from evaluation.metrics import exact_match, f1_score, recall_at_k
-from ui import adapter
 from ui.common import (
     RUN_CONCURRENCY,
     Gold,
@@ -24,6 +23,7 @@ from ui.common import (
     load_examples,
     normalise_question,
 )
+from ui.messages import answer_message, event_to_message, pending_message
 
 log = logging.getLogger(__name__)
 SUMMARY_COLUMNS = ["agent", "answer", "passages used", "LLM calls", "tokens", "seconds"]
@@ -137,7 +137,7 @@ def build(services: Any) -> CompareTab:
                          f" ({len(gold.gold_ids)} supporting passages)")
         for n, name in enumerate(chosen, 1):
             i = next(j for j, s in enumerate(specs) if s.name == name)
-            chats[i] = [{"role": "user", "content": q}, adapter.pending_message(f"{name}: starting…")]
+            chats[i] = [{"role": "user", "content": q}, pending_message(f"{name}: starting…")]
             yield state(f"Running **{name}** ({n} of {len(chosen)}){gold_note}")
             try:
                 run = services.run(name, corpus_name, q, {})
@@ -147,10 +147,10 @@ def build(services: Any) -> CompareTab:
                 continue
             steps: list[dict[str, Any]] = [chats[i][0]]
             for event in run:
-                steps.append(adapter.event_to_message(event))
-                chats[i] = steps + [adapter.pending_message(f"{name}: thinking…")]
+                steps.append(event_to_message(event))
+                chats[i] = steps + [pending_message(f"{name}: thinking…")]
                 yield state(f"Running **{name}** ({n} of {len(chosen)}){gold_note}")
-            chats[i] = steps + [adapter.answer_message(run)]
+            chats[i] = steps + [answer_message(run)]
             rows.append(summary_row(name, run, gold))
             yield state(f"Finished {n} of {len(chosen)}{gold_note}")
         yield state(f"Done: {len(rows)} agents compared{gold_note}.")

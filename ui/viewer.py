@@ -15,8 +15,11 @@ import gradio as gr
 import pandas as pd
 
 from agents import registry
-from ui import adapter
 from ui.common import corpus_names
+from ui.details import inputs_markdown, outputs_markdown, step_header, timeline_markdown
+from ui.figures import event_figure
+from ui.markdown import as_event, cell, short
+from ui.messages import share_link
 
 log = logging.getLogger(__name__)
 RUN_COLUMNS = ["id", "date", "agent", "corpus", "question", "answer", "status", "s"]
@@ -28,7 +31,7 @@ def runs_frame(services: Any, search: str = "", agent: str = "", corpus: str = "
     """Stored runs, newest first, as the runs table shows them."""
     rows = [
         [r["id"], time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"] or 0)), r["agent"], r["corpus"],
-         adapter.short(r["question"], 90), adapter.short(r["answer"] or r.get("error") or "", 60), r["status"],
+         short(r["question"], 90), short(r["answer"] or r.get("error") or "", 60), r["status"],
          round(float(r["seconds"] or 0), 2)]
         for r in services.db.list_runs(search=search or "", agent=agent or "", corpus=corpus or "")
     ]
@@ -48,12 +51,12 @@ def run_header(run: dict[str, Any]) -> str:
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started"] or 0))
     config = ", ".join(f"{k}={v}" for k, v in (run.get("config") or {}).items()) or "defaults"
     return (
-        f"### {adapter.cell(run['question'], 300)}\n\n"
-        f"**Answer:** {adapter.cell(answer, 400)}\n\n"
+        f"### {cell(run['question'], 300)}\n\n"
+        f"**Answer:** {cell(answer, 400)}\n\n"
         f"<small>{status} · agent `{run['agent']}` · corpus `{run['corpus']}` · {when} · "
         f"{float(run['seconds'] or 0):.2f} s · {run['llm_calls']} LLM calls · "
         f"{run['prompt_tokens']} + {run['completion_tokens']} tokens · config: {config}<br>"
-        f"🔗 share link: [`?run={run['id']}`]({adapter.share_link(run['id'])})</small>"
+        f"🔗 share link: [`?run={run['id']}`]({share_link(run['id'])})</small>"
     )
 
 
@@ -86,13 +89,13 @@ def step_updates(run: dict[str, Any] | None, step: float | int | None) -> tuple[
         empty = "_Select a run in the table above, or paste its id or share link._" if not run else "_No steps._"
         return (empty, "", "", "", None, gr.Plot(value=None, visible=False))
     i = min(max(int(step or 1), 1), len(events)) - 1
-    event = adapter.as_event(events[i])
-    fig = adapter.event_figure(event)
+    event = as_event(events[i])
+    fig = event_figure(event)
     return (
-        adapter.timeline_markdown(events, i),
-        adapter.step_header(event, i, len(events)),
-        adapter.inputs_markdown(event),
-        adapter.outputs_markdown(event),
+        timeline_markdown(events, i),
+        step_header(event, i, len(events)),
+        inputs_markdown(event),
+        outputs_markdown(event),
         event.data,
         gr.Plot(value=fig, visible=fig is not None),
     )

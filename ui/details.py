@@ -1,0 +1,108 @@
+"""Step details for the trace viewer: a step's inputs and outputs, its header and the run's timeline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from agents.events import TraceEvent
+from ui.markdown import ICONS, as_event, cell, code_block, hits_table, nodes_table, table
+
+INPUT_KEYS = ("question", "query", "queries", "seed", "seeds", "instruction", "prompt", "messages")
+
+
+def split_data(event: TraceEvent) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(inputs, outputs) of a step: what it was given (query, prompt) and what it produced."""
+    d = event.data or {}
+    inputs = {k: d[k] for k in INPUT_KEYS if k in d}
+    outputs = {k: v for k, v in d.items() if k not in inputs}
+    return inputs, outputs
+
+
+def _prompt_md(prompt: Any) -> str:
+    if isinstance(prompt, list):
+        blocks = []
+        for m in prompt:
+            if isinstance(m, dict):
+                blocks.append(f"**{m.get('role', '?')}**\n\n```text\n{m.get('content', '')}\n```")
+        return "\n\n".join(blocks)
+    return f"```text\n{prompt}\n```"
+
+
+def _numeric_dict(value: Any) -> bool:
+    return isinstance(value, dict) and bool(value) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values())
+
+
+def scores_table(value: dict[str, float], key: str = "item") -> str:
+    """A {name: score} dict as a table, best first."""
+    rows = [{key: k, "score": float(v)} for k, v in sorted(value.items(), key=lambda kv: -kv[1])]
+    return table(rows, [key, "score"])
+
+
+def inputs_markdown(event: TraceEvent | dict[str, Any]) -> str:
+    """The step's inputs: queries as text, prompts as role-labelled blocks."""
+    event = as_event(event)
+    inputs, _ = split_data(event)
+    if not inputs:
+        return "_This step records no inputs._"
+    parts = []
+    for key, value in inputs.items():
+        if key in ("prompt", "messages"):
+            parts.append(f"**{key}**\n\n{_prompt_md(value)}")
+        elif _numeric_dict(value):
+            parts.append(f"**{key}** ({len(value)})\n\n{scores_table(value)}")
+        elif isinstance(value, list):
+            parts.append(f"**{key}**\n\n" + "\n".join(f"- {cell(v, 300)}" for v in value))
+        else:
+            parts.append(f"**{key}:** {cell(value, 600)}")
+    return "\n\n".join(parts)
+
+
+def outputs_markdown(event: TraceEvent | dict[str, Any]) -> str:
+    """The step's outputs as tables (passages, graph nodes, memories) and short values."""
+    event = as_event(event)
+    _, outputs = split_data(event)
+    if not outputs:
+        return "_This step records no outputs._"
+    parts = []
+    for key, value in outputs.items():
+        if key == "hits" and isinstance(value, list):
+            parts.append(f"**passages** ({len(value)})\n\n{hits_table(value, 160)}")
+        elif key == "subgraph" and isinstance(value, dict):
+            edges = value.get("edges", [])
+            parts.append(f"**graph nodes** ({len(value.get('nodes', []))}, {len(edges)} edges)\n\n"
+                         f"{nodes_table(value)}")
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            parts.append(f"**{key}** ({len(value)})\n\n{table(value)}")
+        elif isinstance(value, list):
+            parts.append(f"**{key}:** {cell(value, 600) if value else '_(none)_'}")
+        elif _numeric_dict(value) and len(value) > 6:
+            parts.append(f"**{key}** ({len(value)})\n\n{scores_table(value)}")
+        elif isinstance(value, dict):
+            parts.append(f"**{key}**\n\n{code_block(value, 1500)}")
+        elif key == "reply":
+            parts.append(f"**reply**\n\n```text\n{value}\n```")
+        else:
+            parts.append(f"**{key}:** {cell(value, 600)}")
+    return "\n\n".join(parts)
+
+
+def step_header(event: TraceEvent | dict[str, Any], index: int, total: int) -> str:
+    """'### Step 2 of 3 · 📖 read' plus explanation and usage."""
+    event = as_event(event)
+    return (f"### Step {index + 1} of {total} · {ICONS.get(event.kind, '•')} {event.kind}\n\n"
+            f"{event.explanation}\n\n<small>⏱ {event.seconds:.3f} s · {event.llm_calls} LLM calls · "
+            f"{event.prompt_tokens} prompt + {event.completion_tokens} completion tokens</small>")
+
+
+def timeline_markdown(events: Sequence[TraceEvent | dict[str, Any]], current: int = -1) -> str:
+    """A compact numbered list of a run's steps with kinds and timings; the current one in bold."""
+    if not events:
+        return "_No steps._"
+    lines = []
+    for i, raw in enumerate(events):
+        e = as_event(raw)
+        text = f"{ICONS.get(e.kind, '•')} `{e.kind}` {cell(e.explanation, 80)} — {e.seconds:.2f} s"
+        lines.append(f"{i + 1}. **{text}** ◀" if i == current else f"{i + 1}. {text}")
+    return "\n".join(lines)

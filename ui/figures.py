@@ -1,0 +1,127 @@
+"""Figures for trace events: matplotlib `Figure`s by event kind; later agents add theirs with
+`register_figure(kind, fn)`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from agents.events import TraceEvent
+from ui.markdown import as_event, short
+
+log = logging.getLogger(__name__)
+
+FigureFn = Callable[[TraceEvent], Any]
+FIGURES: dict[str, FigureFn] = {}
+
+
+def register_figure(kind: str, fn: FigureFn) -> FigureFn:
+    """Register the picture for events of `kind` (the function may return None to draw nothing)."""
+    FIGURES[kind] = fn
+    return fn
+
+
+def event_figure(event: TraceEvent | dict[str, Any]) -> Any:
+    """The registered figure for an event, or None (a failing figure is logged, never raised)."""
+    event = as_event(event)
+    fn = FIGURES.get(event.kind)
+    if fn is None:
+        return None
+    try:
+        return fn(event)
+    except Exception:  # noqa: BLE001 - a broken picture must not break the viewer
+        log.exception("figure for %s event failed", event.kind)
+        return None
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.figure import Figure  # no pyplot: no global figure registry, nothing to close
+
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def retrieve_figure(event: TraceEvent) -> Any:
+    """Horizontal bars of the retrieved passages' scores, best on top (the walked subgraph when a graph
+    walk ranked them)."""
+    if (event.data or {}).get("subgraph"):
+        return graph_walk_figure(event)
+    hits = [h for h in (event.data or {}).get("hits", []) if isinstance(h, dict)]
+    if not hits:
+        return None
+    hits = hits[:15]
+    labels = [short(f"{h.get('rank', i)}. {h.get('title') or h.get('doc_id', '')}", 40) for i, h in enumerate(hits, 1)]
+    scores = [float(h.get("score", 0) or 0) for h in hits]
+    fig = _figure(7, 0.45 * len(hits) + 1.2)
+    ax = fig.add_subplot()
+    y = list(range(len(hits)))
+    ax.barh(y, scores, color="#6366f1")
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    for yi, s in zip(y, scores, strict=True):
+        ax.text(s, yi, f" {s:.2f}", va="center", fontsize=8)
+    ax.set_xlabel("score")
+    ax.set_xlim(min(0.0, min(scores)), max(scores) * 1.15 if max(scores) > 0 else 1)
+    fig.suptitle(f"Passage scores for: {short((event.data or {}).get('query', ''), 70)}", fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+NODE_COLOURS = {"seed": "#f59e0b", "phrase": "#6366f1", "passage": "#10b981"}
+
+
+def graph_walk_figure(event: TraceEvent) -> Any:
+    """The walked subgraph: spring layout, size and shade by score, seeds ringed, passages as squares."""
+    import networkx as nx
+
+    sub = (event.data or {}).get("subgraph") or {}
+    nodes = [n for n in sub.get("nodes", []) if isinstance(n, dict) and "id" in n]
+    if not nodes:
+        return None
+    g = nx.Graph()
+    for n in nodes:
+        g.add_node(n["id"], **n)
+    for e in sub.get("edges", []):
+        if isinstance(e, dict) and e.get("source") in g and e.get("target") in g:
+            g.add_edge(e["source"], e["target"], weight=float(e.get("weight", 1) or 1), type=e.get("type", ""))
+    # lay out on a copy where every separate piece hangs weakly off the best node, so isolated passages sit
+    # near the walk instead of pushing it into a corner; only the real edges are drawn
+    layout = g.copy()
+    best = max(nodes, key=lambda n: float(n.get("score", 0) or 0))["id"]
+    for part in nx.connected_components(g):
+        if best not in part:
+            top = max(part, key=lambda i: float(g.nodes[i].get("score", 0) or 0))
+            layout.add_edge(best, top, weight=0.2)
+    pos = nx.spring_layout(layout, seed=7, k=1.5 / max(1, len(g) ** 0.5), weight="weight")
+    top = max((float(n.get("score", 0) or 0) for n in nodes), default=0) or 1.0
+    fig = _figure(8, 6)
+    ax = fig.add_subplot()
+    weights = [g.edges[e]["weight"] for e in g.edges]
+    wmax = max(weights, default=1) or 1
+    nx.draw_networkx_edges(g, pos, ax=ax, width=[0.5 + 2 * w / wmax for w in weights], edge_color="#cbd5e1")
+    for kind, shape in (("phrase", "o"), ("seed", "o"), ("passage", "s")):
+        group = [n for n in nodes if (n.get("type") or "phrase") == kind]
+        if not group:
+            continue
+        scores = [float(n.get("score", 0) or 0) / top for n in group]
+        nx.draw_networkx_nodes(
+            g, pos, ax=ax, nodelist=[n["id"] for n in group], node_shape=shape,
+            node_size=[200 + 1400 * s for s in scores], node_color=NODE_COLOURS[kind],
+            alpha=[0.35 + 0.65 * s for s in scores], edgecolors="#b45309" if kind == "seed" else "white",
+            linewidths=3 if kind == "seed" else 1,
+        )
+    labels = {n["id"]: short(n.get("label") or n["id"], 24) for n in nodes}
+    nx.draw_networkx_labels(g, pos, labels=labels, ax=ax, font_size=8)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], ls="", marker="s" if k == "passage" else "o", markersize=9, color=c,
+                      markeredgecolor="#b45309" if k == "seed" else "white", markeredgewidth=2 if k == "seed" else 0,
+                      label=k) for k, c in NODE_COLOURS.items()]
+    ax.legend(handles=handles, loc="upper left", fontsize=8, frameon=False)
+    fig.suptitle("Graph walk: size and shade = score; seeds ringed; passages are squares", fontsize=10)
+    ax.set_axis_off()
+    return fig
+
+
+register_figure("retrieve", retrieve_figure)
+register_figure("graph_walk", graph_walk_figure)

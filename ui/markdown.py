@@ -1,0 +1,87 @@
+"""Text and markdown helpers the UI's messages, step details and figures share (no gradio import)."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from agents.events import TraceEvent
+
+ICONS: dict[str, str] = {
+    "plan": "🧭", "retrieve": "🔎", "read": "📖", "rewrite": "✏️", "graph_walk": "🕸️",
+    "memory_read": "🧠", "memory_write": "💾", "revise": "🔁", "answer": "✅", "error": "❌",
+}
+TITLE_CHARS = 90
+CELL_CHARS = 110
+MAX_ROWS = 12
+
+
+def as_event(event: TraceEvent | dict[str, Any]) -> TraceEvent:
+    """A TraceEvent from an event or its stored dict."""
+    return event if isinstance(event, TraceEvent) else TraceEvent.from_dict(event)
+
+
+def short(text: Any, n: int = TITLE_CHARS) -> str:
+    """Text on one line, cut to n characters with an ellipsis."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def cell(value: Any, n: int = CELL_CHARS) -> str:
+    """A value made safe for one markdown table cell."""
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, (list, tuple)):
+        value = ", ".join(str(v) for v in value)
+    elif isinstance(value, dict):
+        value = json.dumps(value, ensure_ascii=False)
+    return html.escape(short(value, n)).replace("|", "\\|")
+
+
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None, max_rows: int = MAX_ROWS,
+          headers: dict[str, str] | None = None) -> str:
+    """A compact markdown table of dict rows (columns default to the scalar keys of the first rows)."""
+    rows = [r for r in rows if isinstance(r, dict)]
+    if not rows:
+        return "_(none)_"
+    if columns is None:
+        seen: list[str] = []
+        for r in rows[:5]:
+            seen += [k for k, v in r.items() if k not in seen and not isinstance(v, (dict, list))]
+        columns = seen[:6] or list(rows[0])[:6]
+    headers = headers or {}
+    lines = ["| " + " | ".join(headers.get(c, c) for c in columns) + " |",
+             "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(cell(r.get(c, "")) for c in columns) + " |" for r in rows[:max_rows]]
+    if len(rows) > max_rows:
+        lines.append(f"\n_… and {len(rows) - max_rows} more_")
+    return "\n".join(lines)
+
+
+def code_block(value: Any, limit: int = 4000) -> str:
+    """Pretty JSON in a fenced block, cut at `limit` characters."""
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    if len(text) > limit:
+        text = text[:limit] + "\n… (cut; see the full JSON)"
+    return f"```json\n{text}\n```"
+
+
+def hits_table(hits: Sequence[dict[str, Any]], snippet: int = 90) -> str:
+    """Retrieved passages: rank, score, title and the start of the text."""
+    rows = [{"#": h.get("rank", i), "score": h.get("score", ""), "title": h.get("title", h.get("doc_id", "")),
+             "passage": short(h.get("text", ""), snippet)} for i, h in enumerate(hits, 1)]
+    return table(rows, ["#", "score", "title", "passage"])
+
+
+def _nodes(subgraph: dict[str, Any]) -> list[dict[str, Any]]:
+    return sorted((n for n in subgraph.get("nodes", []) if isinstance(n, dict)),
+                  key=lambda n: -float(n.get("score", 0) or 0))
+
+
+def nodes_table(subgraph: dict[str, Any], max_rows: int = MAX_ROWS) -> str:
+    """Graph nodes by score."""
+    rows = [{"node": n.get("label", n.get("id", "")), "type": n.get("type", ""), "score": float(n.get("score", 0) or 0)}
+            for n in _nodes(subgraph)]
+    return table(rows, ["node", "type", "score"], max_rows=max_rows)

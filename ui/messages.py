@@ -1,0 +1,151 @@
+"""Agent runs as chat messages: one collapsible step per event, then the answer with its sources.
+
+Messages are plain dicts in the Chatbot's messages format, so they are unit-tested without a server.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+from typing import Any
+
+from agents.events import TraceEvent
+from ui.markdown import ICONS, as_event, cell, hits_table, nodes_table, short, table
+
+
+def usage_line(event: TraceEvent) -> str:
+    """'0.42 s · 1 LLM call · 312 + 5 tokens' (LLM parts only when there were calls)."""
+    parts = [f"{event.seconds:.2f} s"]
+    if event.llm_calls:
+        parts.append(f"{event.llm_calls} LLM call{'s' if event.llm_calls != 1 else ''}")
+        parts.append(f"{event.prompt_tokens} + {event.completion_tokens} tokens")
+    return " · ".join(parts)
+
+
+def step_title(event: TraceEvent) -> str:
+    """'🔎 retrieve: Searched for …' — the collapsible step's title."""
+    return f"{ICONS.get(event.kind, '•')} {event.kind}: {short(event.explanation)}"
+
+
+def _detail(event: TraceEvent) -> str:
+    """The compact body under a step's explanation, by kind."""
+    d = event.data or {}
+    parts: list[str] = []
+    if event.kind == "error":
+        return f"**Error:** `{cell(d.get('error', event.explanation), 400)}`"
+    if d.get("query") and event.kind in ("retrieve", "rewrite", "graph_walk"):
+        parts.append(f"Query: _{cell(d['query'], 200)}_")
+    if isinstance(d.get("queries"), list) and d["queries"]:
+        parts.append("Queries: " + "; ".join(f"_{cell(q, 120)}_" for q in d["queries"]))
+    if isinstance(d.get("hits"), list):
+        parts.append(hits_table(d["hits"]))
+    if isinstance(d.get("subgraph"), dict):
+        parts.append(nodes_table(d["subgraph"], max_rows=6))
+    if "answer" in d and event.kind in ("read", "answer", "revise"):
+        parts.append(f"Answer: **{cell(d['answer'], 300)}**")
+    for key in ("memories", "memory", "facts", "notes", "plan", "steps"):
+        value = d.get(key)
+        if isinstance(value, list) and value:
+            rows = [v if isinstance(v, dict) else {key: v} for v in value]
+            parts.append(f"**{key}**\n\n" + table(rows))
+        elif isinstance(value, str) and value.strip():
+            parts.append(f"**{key}:** {cell(value, 400)}")
+    if not parts:
+        simple = {k: v for k, v in d.items() if isinstance(v, (str, int, float, bool)) and k != "prompt"}
+        if simple:
+            parts.append("\n".join(f"- **{k}:** {cell(v, 200)}" for k, v in simple.items()))
+    return "\n\n".join(parts)
+
+
+def event_to_message(event: TraceEvent | dict[str, Any]) -> dict[str, Any]:
+    """One step as a collapsible assistant message (gradio 'thought' via metadata.title)."""
+    event = as_event(event)
+    body = event.explanation
+    detail = _detail(event)
+    if detail:
+        body += "\n\n" + detail
+    metadata: dict[str, Any] = {"title": step_title(event), "duration": round(float(event.seconds), 3),
+                                "status": "done"}
+    if event.llm_calls:
+        metadata["log"] = f"{event.llm_calls} LLM · {event.prompt_tokens}+{event.completion_tokens} tok"
+    return {"role": "assistant", "content": body, "metadata": metadata}
+
+
+def pending_message(text: str = "Working…") -> dict[str, Any]:
+    """A step placeholder with a spinner, replaced as soon as the next event arrives."""
+    return {"role": "assistant", "content": "", "metadata": {"title": f"⏳ {text}", "status": "pending"}}
+
+
+# --- the answer -------------------------------------------------------------------------------------
+def _field(run: Any, name: str, default: Any = None) -> Any:
+    return run.get(name, default) if isinstance(run, dict) else getattr(run, name, default)
+
+
+def run_events(run: Any) -> list[TraceEvent]:
+    """A run's events (AgentRun or stored run dict)."""
+    return [as_event(e) for e in (_field(run, "events", []) or [])]
+
+
+def passages_of(events: Iterable[TraceEvent]) -> dict[str, dict[str, Any]]:
+    """doc_id -> the best-scoring passage seen in any retrieve/graph_walk event."""
+    out: dict[str, dict[str, Any]] = {}
+    for event in events:
+        d = event.data or {}
+        hits = list(d.get("hits") or []) + list(d.get("passages") if isinstance(d.get("passages"), list)
+                                                  and d.get("passages") and isinstance(d["passages"][0], dict)
+                                                  else [])
+        for h in hits:
+            if not isinstance(h, dict) or "doc_id" not in h:
+                continue
+            old = out.get(h["doc_id"])
+            if old is None or float(h.get("score", 0) or 0) > float(old.get("score", 0) or 0):
+                out[h["doc_id"]] = h
+    return out
+
+
+def share_link(run_id: str) -> str:
+    """The relative link that opens a run in the trace viewer."""
+    return f"?run={run_id}"
+
+
+def answer_message(run: Any) -> dict[str, Any]:
+    """The final answer with its sources, each expandable to its text, and the run's share link."""
+    events = run_events(run)
+    error = _field(run, "error", "") or ""
+    answer = _field(run, "answer", "") or ""
+    run_id = _field(run, "run_id", None) or _field(run, "id", "") or ""
+    used = list(_field(run, "used_ids", None) or [])
+    cited: set[str] = set()
+    for e in events:
+        if e.kind in ("read", "answer", "revise"):
+            cited.update(e.data.get("cited", []) or [])
+    passages = passages_of(events)
+    if not used:  # a stored run keeps retrieved ids; the reader's passages tell which were given to it
+        for e in events:
+            if e.kind == "read" and isinstance(e.data.get("passages"), list):
+                used = [p for p in e.data["passages"] if isinstance(p, str)]
+    lines = []
+    if error:
+        lines.append(f"⚠️ **The run failed:** {html.escape(error)}")
+    if answer:
+        lines.append(f"**{html.escape(answer)}**")
+    elif not error:
+        lines.append("_(no answer)_")
+    if used:
+        lines.append("\n**Sources** (★ = contains the answer):")
+        for i, doc_id in enumerate(dict.fromkeys(used), 1):
+            p = passages.get(doc_id, {})
+            title = html.escape(p.get("title") or doc_id)
+            star = " ★" if doc_id in cited else ""
+            score = f" · score {float(p['score']):.2f}" if p.get("score") is not None else ""
+            text = html.escape(p.get("text", "(text not in this run's trace)"))
+            lines.append(f"<details><summary>[{i}] {title}{star}"
+                         f" <small>({html.escape(doc_id)}{score})</small></summary>\n\n{text}\n\n</details>")
+    calls = sum(e.llm_calls for e in events)
+    tokens = sum(e.prompt_tokens + e.completion_tokens for e in events)
+    seconds = _field(run, "seconds", 0.0) or sum(e.seconds for e in events)
+    stats = f"{len(events)} steps · {calls} LLM calls · {tokens} tokens · {float(seconds):.1f} s"
+    if run_id:
+        stats += f" · 🔗 [share / open in trace viewer]({share_link(run_id)}) `{run_id}`"
+    lines.append(f"\n<small>{stats}</small>")
+    return {"role": "assistant", "content": "\n".join(lines)}
