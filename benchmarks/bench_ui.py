@@ -53,7 +53,7 @@ def measure(url: str, questions: list[str], answer_timeout: float, ready_timeout
     """Ask each question in a fresh chat; returns the Enter-to-first-step times in ms."""
     from playwright.sync_api import sync_playwright
 
-    from ui.testing import enter_to_first_step_ms, launch_chromium
+    from tests.harness import enter_to_first_step_ms, launch_chromium
 
     out = []
     with sync_playwright() as p:
@@ -86,7 +86,7 @@ def measure(url: str, questions: list[str], answer_timeout: float, ready_timeout
 
 def bench_subprocess(args: argparse.Namespace) -> tuple[float, list[float]]:
     """Start `python app.py` and measure it."""
-    from ui.testing import free_port
+    from tests.harness import free_port
 
     home = Path(args.home or tempfile.mkdtemp(prefix="ragscope-bench-"))
     port = free_port()
@@ -115,7 +115,8 @@ def bench_subprocess(args: argparse.Namespace) -> tuple[float, list[float]]:
 def bench_inprocess(args: argparse.Namespace) -> tuple[float, list[float]]:
     """Build Services (real embedder and Chroma, stand-in LLM), index the demo corpus, then measure
     build+launch of the UI and the browser latency."""
-    from ui.testing import DemoOracleLLM, start_app
+    from tests.doubles import DemoOracleLLM
+    from tests.harness import start_app
 
     home = Path(args.home or tempfile.mkdtemp(prefix="ragscope-bench-")) / "home"
     app = start_app(home, llm=DemoOracleLLM(delay=args.llm_delay))

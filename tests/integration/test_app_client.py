@@ -10,11 +10,14 @@ import pytest
 pytestmark = pytest.mark.integration
 
 QUESTION = "Which comet was first sighted at Carrowdene Observatory?"
+GOLD_ID = "26620acf20f9"  # its supporting passage in data/demo/questions.jsonl
+OTHER = "In what year was the Guild of Tidewrights chartered?"
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory):
-    from ui.testing import DemoOracleLLM, start_app
+    from tests.doubles import DemoOracleLLM
+    from tests.harness import start_app
 
     running = start_app(tmp_path_factory.mktemp("ui-client") / "home", llm=DemoOracleLLM())
     yield running
@@ -51,6 +54,8 @@ def test_chat_streams_steps_then_the_answer(app, client) -> None:
     run_id = answer.split("?run=")[1].split(")")[0]
     stored = app.services.db.get_run(run_id)
     assert stored["status"] == "done" and stored["answer"] == "Grey Lantern"
+    assert (stored["agent"], stored["corpus"], stored["question"]) == ("naive", "demo", QUESTION)
+    assert GOLD_ID in stored["retrieved_ids"]  # the retriever found the supporting passage
     assert [e["kind"] for e in stored["events"]] == ["retrieve", "read"]
     assert len(updates) >= 3  # user + pending, then a step at a time: it streamed
 
@@ -59,7 +64,8 @@ def test_run_api_returns_answer_and_events(client) -> None:
     out = client.predict(QUESTION, "demo", "naive", {"top_k": 3}, api_name="/run")
     assert out["answer"] == "Grey Lantern" and out["error"] == ""
     assert [e["kind"] for e in out["events"]] == ["retrieve", "read"]
-    assert len(out["events"][0]["data"]["hits"]) == 3
+    hits = out["events"][0]["data"]["hits"]
+    assert len(hits) == 3 and GOLD_ID in [h["doc_id"] for h in hits]  # top_k reached the agent
     assert out["share_link"] == f"?run={out['run_id']}"
 
 
@@ -92,9 +98,11 @@ def test_bad_input_is_a_message_not_a_crash(app) -> None:
 
 def test_viewer_opens_a_stored_run(client) -> None:
     out = client.predict(QUESTION, "demo", "naive", None, api_name="/run")
+    later = client.predict(OTHER, "demo", "naive", None, api_name="/run")  # the newest run is another one
     result = client.predict(f"http://x/?run={out['run_id']}", api_name="/open_run")
     run_id, header, export, step, timeline, step_md, inputs_md, outputs_md, raw, figure = result
-    assert run_id == out["run_id"] and QUESTION in header
+    assert run_id == out["run_id"] != later["run_id"]
+    assert QUESTION in header and OTHER not in header  # the link opens exactly its run
     assert step["value"] == 1 and step["maximum"] == 2  # the slider is updated for this run
     assert "retrieve" in timeline and "Step 1 of 2" in step_md
     assert "| # | score | title | passage |" in outputs_md
@@ -104,17 +112,21 @@ def test_viewer_opens_a_stored_run(client) -> None:
     assert exported["id"] == out["run_id"] and len(exported["events"]) == 2
 
 
-def test_compare_runs_each_agent_and_scores_known_questions(app, client) -> None:
+def test_compare_runs_each_agent_and_scores_against_typed_gold(app, client) -> None:
     from agents import registry
 
     names = registry.names()
-    result = client.predict(QUESTION, "demo", ["naive"], "", "", api_name="/compare")
+    # gold typed in the boxes overrides the known gold: a wrong answer and one passage that is not retrieved
+    result = client.predict(QUESTION, "demo", ["naive"], "Blue Lantern", f"{GOLD_ID}, not-a-passage",
+                            api_name="/compare")
     bots, summary, note = result[: len(names)], result[len(names)], result[len(names) + 1]
     assert _text(bots[names.index("naive")][-1]).startswith("**Grey Lantern**")
     rows = summary["data"]
     headers = summary["headers"]
-    assert rows[0][headers.index("agent")] == "naive"
-    assert rows[0][headers.index("EM")] == 1.0 and rows[0][headers.index("recall@5")] == 1.0
+    row = dict(zip(headers, rows[0], strict=True))
+    assert row["agent"] == "naive" and row["answer"] == "Grey Lantern"
+    assert row["EM"] == 0.0 and row["F1"] == 0.5  # scored against the typed gold: 'lantern' is shared
+    assert row["recall@2"] == 0.5 and row["recall@5"] == 0.5  # one of the two gold ids was retrieved
     assert "Done" in note
 
 

@@ -22,7 +22,8 @@ TIMEOUT = 60_000
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory):
-    from ui.testing import DemoOracleLLM, start_app
+    from tests.doubles import DemoOracleLLM
+    from tests.harness import start_app
 
     running = start_app(tmp_path_factory.mktemp("ui-browser") / "home", llm=DemoOracleLLM(delay=0.3))
     yield running
@@ -31,14 +32,14 @@ def app(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from ui.testing import CHROMIUM
+    from tests.harness import CHROMIUM
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} not found: the browser test needs Debian's chromium "
                     "(`apt-get update && apt-get install -y chromium`); it is never skipped.", pytrace=False)
     from playwright.sync_api import sync_playwright
 
-    from ui.testing import launch_chromium
+    from tests.harness import launch_chromium
 
     with sync_playwright() as p:
         b = launch_chromium(p)
@@ -62,7 +63,7 @@ def shot(page, name: str) -> None:
 
 
 def test_chat_streams_steps_and_answer_then_share_link_opens_viewer(app, page) -> None:
-    from ui.testing import enter_to_first_step_ms
+    from tests.harness import enter_to_first_step_ms
 
     page.goto(app.url)
     page.wait_for_selector("#chat-question textarea")
