@@ -15,7 +15,7 @@ from retrieval.corpus import CorpusStore, IngestReport, Progress
 from retrieval.embedder import Embedder, LazyEmbedder
 from retrieval.hipporag.openie import Extractor
 from retrieval.hipporag.store import HippoRAGStore
-from retrieval.readers import RawDocument
+from retrieval.readers import RawDocument, read_corpus
 from settings import Settings
 from storage.db import Database
 from storage.models import PUBLIC
@@ -82,8 +82,6 @@ class Services:
 
     def ensure_demo_corpus(self, progress: Progress | None = None) -> IngestReport:
         """Index the bundled demo corpus once; later calls find it present and add nothing."""
-        from evaluation.datasets import read_corpus
-
         with self._demo_lock:
             self.demo_state = "indexing"
             report = self.corpora.ingest_documents(DEMO_CORPUS, read_corpus(DEMO_DIR / "corpus.jsonl"), progress)

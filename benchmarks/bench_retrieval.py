@@ -15,8 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evaluation.datasets import read_corpus, read_questions  # noqa: E402
+from evaluation.datasets import read_questions  # noqa: E402
 from evaluation.metrics import recall_at_k  # noqa: E402
+from retrieval.readers import read_corpus  # noqa: E402
 from services import Services  # noqa: E402
 from settings import Settings  # noqa: E402
 

@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evaluation.datasets import read_corpus, read_questions
+from evaluation.datasets import read_questions
 from evaluation.metrics import exact_match, f1_score, recall_at_k
+from retrieval.readers import read_corpus
 
 if TYPE_CHECKING:
     from services import Services

@@ -299,3 +299,22 @@ def _jsonl_document(line: str, number: int, path: Path) -> RawDocument:
     given = obj.get("id")
     ident = str(given).strip() if given is not None and str(given).strip() else doc_id(title, text)
     return RawDocument(id=ident, title=title, text=text, source=f"{path.name}:line {number}")
+
+
+def jsonl_records(path: Path) -> list[tuple[int, dict]]:
+    """(line number, object) for every non-blank line of a .jsonl file."""
+    out = []
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    out.append((n, json.loads(line)))
+                except json.JSONDecodeError as exc:
+                    raise IngestError(f"{path.name}: line {n} is not valid JSON ({exc.msg})") from exc
+    return out
+
+
+def read_corpus(path: Path) -> list[RawDocument]:
+    """Passages of a benchmark corpus.jsonl ({id, title, text}), keeping their ids."""
+    return [RawDocument(id=str(d["id"]), title=str(d.get("title", "")), text=str(d["text"]),
+                        source=f"{path.name}:{n}") for n, d in jsonl_records(path)]

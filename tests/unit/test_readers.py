@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.readers import MB, SUPPORTED, IngestError, RawDocument, doc_id, read_file, read_many
+from retrieval.readers import (
+    MB,
+    SUPPORTED,
+    IngestError,
+    RawDocument,
+    doc_id,
+    read_corpus,
+    read_file,
+    read_many,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "readers"
 LIMIT = 20 * MB
@@ -133,6 +142,16 @@ def test_jsonl_keeps_given_ids_and_numbers_lines() -> None:
     assert (titled.title, titled.id) == ("Pellowick", doc_id("Pellowick", titled.text))
     assert bare.title == "A passage with no title or id."
     assert bare.id == doc_id(bare.title, bare.text)
+
+
+def test_benchmark_corpus_keeps_ids_and_titles_as_given(tmp_path: Path) -> None:
+    path = tmp_path / "corpus.jsonl"
+    path.write_text('{"id": 7, "title": "T", "text": "One."}\n\n{"id": "b", "text": "Two."}\n', encoding="utf-8")
+    assert read_corpus(path) == [RawDocument(id="7", title="T", text="One.", source="corpus.jsonl:1"),
+                                 RawDocument(id="b", title="", text="Two.", source="corpus.jsonl:3")]
+    path.write_text('{"id": "a", "text": "x"}\nnot json\n', encoding="utf-8")
+    with pytest.raises(IngestError, match="line 2 is not valid JSON"):
+        read_corpus(path)
 
 
 def test_extension_is_case_insensitive(tmp_path: Path) -> None:
