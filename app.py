@@ -8,10 +8,18 @@ import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+OFFLINE_ENV = {  # defaults only: a variable already set wins
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "ANONYMIZED_TELEMETRY": "False",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def configure_environment() -> None:
+    """Run offline, without telemetry or tokenizer threads, unless the environment says otherwise."""
+    for name, value in OFFLINE_ENV.items():
+        os.environ.setdefault(name, value)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -144,6 +152,7 @@ def serve() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: the web app without a command, else the CLI."""
+    configure_environment()  # before anything imports huggingface_hub, transformers or chromadb
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
     if args.command is None:

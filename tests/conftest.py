@@ -7,13 +7,16 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-# every test home shares one converted model, so the GGUF is converted once per machine
-os.environ.setdefault("RAGSCOPE_MODEL_CACHE", str(Path(__file__).parents[1] / ".ragscope" / "models"))
-
 FIXTURES = Path(__file__).parent / "fixtures"
 DEMO = Path(__file__).parents[1] / "data" / "demo"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before collection imports anything: run offline, no telemetry, one shared model cache."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    # every test home shares one converted model, so the GGUF is converted once per machine
+    os.environ.setdefault("RAGSCOPE_MODEL_CACHE", str(Path(__file__).parents[1] / ".ragscope" / "models"))
 
 
 @pytest.fixture
