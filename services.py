@@ -40,7 +40,7 @@ class Services:
                                    settings.chunk_overlap)
         self.llm = llm or LazyLLM(self._make_llm, name=settings.llm_model)
         self.hipporag = HippoRAGStore(settings.home / "hipporag", self.corpora, self._make_extractor)
-        self.deps = Deps(llm=self.llm, corpora=self.corpora, extras={"hipporag": self.hipporag})
+        self.deps = Deps(llm=self.llm, corpora=self.corpora, graph=self.hipporag)
         self.demo_state = "not indexed"
         self._demo_lock = threading.Lock()
 

@@ -6,30 +6,34 @@ import dataclasses
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
-from agents.events import TraceEvent
+from agents.events import HitData, TraceEvent
 from llm.base import LLM
 from retrieval.corpus import CorpusStore, Hit
+
+if TYPE_CHECKING:
+    from retrieval.hipporag.store import HippoRAGStore
 
 
 @dataclass
 class Deps:
-    """Everything a graph builder may use; nodes never construct clients themselves."""
+    """Everything a node may use, built once by the services; nodes never construct clients themselves."""
 
     llm: LLM
     corpora: CorpusStore
-    extras: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. "hipporag": provider
+    graph: HippoRAGStore | None = None  # HippoRAG's knowledge graph per corpus (graph walks)
 
 
 class RAGState(TypedDict, total=False):
     """State shared by the retrieval agents; events and retrieved hits only ever grow."""
 
     run_id: str
+    agent: str  # the registered name of the agent running (set by the runner)
     question: str
     corpus: str
     events: Annotated[list[TraceEvent], operator.add]
-    retrieved: Annotated[list[dict[str, Any]], operator.add]  # hits in order of retrieval
+    retrieved: Annotated[list[HitData], operator.add]  # hits in order of retrieval
     answer: str
     used_ids: list[str]
 
@@ -44,6 +48,20 @@ class AgentSpec:
     summary: str
     config_cls: type
     build_graph: Callable[[Deps, Any], Any]  # (deps, config) -> uncompiled StateGraph
+
+
+def bind(node: Callable[[Any, Deps, Any], Any], deps: Deps, config: Any) -> Callable[[Any], Any]:
+    """A module-level node `(state, deps, config)` as the one-argument callable a graph runs.
+
+    The wrapper deliberately hides the inner signature: LangGraph injects its own RunnableConfig into
+    a node parameter named `config`.
+    """
+
+    def run(state: Any) -> Any:
+        return node(state, deps, config)
+
+    run.__name__, run.__doc__ = node.__name__, node.__doc__
+    return run
 
 
 def describe(field: dataclasses.Field[Any]) -> str:
@@ -79,10 +97,10 @@ def config_from_dict(cls: type, values: dict[str, Any] | None) -> Any:
     return cls(**out)
 
 
-def hit_dict(hit: Hit, rank: int, query: str) -> dict[str, Any]:
+def hit_dict(hit: Hit, rank: int, query: str) -> HitData:
     """A retrieved hit as JSON for events and state."""
-    return {"rank": rank, "chunk_id": hit.chunk_id, "doc_id": hit.doc_id, "title": hit.title,
-            "text": hit.text, "score": hit.score, "query": query}
+    return HitData(rank=rank, chunk_id=hit.chunk_id, doc_id=hit.doc_id, title=hit.title, text=hit.text,
+                   score=hit.score, query=query)
 
 
 def short(text: str, n: int = 60) -> str:
@@ -91,11 +109,6 @@ def short(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def format_passages(hits: list[dict[str, Any]]) -> str:
+def format_passages(hits: list[HitData]) -> str:
     """Numbered passages for a reader prompt."""
     return "\n\n".join(f"[{i}] {h['title']}: {h['text']}" for i, h in enumerate(hits, 1))
-
-
-def event_of(update: dict[str, Any]) -> list[TraceEvent]:
-    """The events a node update carries."""
-    return list(update.get("events", []) or [])

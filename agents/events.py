@@ -1,16 +1,265 @@
-"""TraceEvent: the one thing an agent emits, one per step, with a sentence a person can read."""
+"""TraceEvent: the one thing an agent emits, one per step, with a sentence a person can read.
 
-from __future__ import annotations
+Each kind's `data` is a typed payload (a TypedDict below): agents build it, the UI reads it, and
+`validate_data` checks an event against its kind's schema (every agent's events are tested with it).
+Payloads stay plain JSON dicts, so stored runs load without any class. (No `from __future__ import
+annotations` here: TypedDict reads Required/NotRequired only from evaluated annotations on Python 3.11.)
+"""
 
 import time
+import types
+import typing
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired, Required, TypedDict
 
 Kind = Literal[
     "plan", "retrieve", "read", "rewrite", "graph_walk", "memory_read", "memory_write", "revise",
     "answer", "error",
 ]
 KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
+
+Message = dict[str, str]  # a chat turn, as in llm.base
+
+
+# --- typed payloads, one per kind -----------------------------------------------------------------
+class HitData(TypedDict):
+    """One retrieved passage as shown and stored."""
+
+    rank: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    text: str
+    score: float
+    query: str
+    new: NotRequired[bool]  # Iter-RetGen: first retrieved in this iteration
+
+
+class WalkData(TypedDict, total=False):
+    """What a HippoRAG graph walk did: links, seeds, PageRank's top nodes, the subgraph to draw."""
+
+    retriever: str
+    entities: list[str]
+    links: dict[str, Any]  # entity -> {"node", "cosine"}
+    seeds: dict[str, float]
+    top_nodes: list[Any]  # [node, score] pairs
+    subgraph: dict[str, Any]  # {"nodes": [...], "edges": [...]}
+    timings: dict[str, float]
+    reason: str
+    graph: dict[str, int]  # passages / phrases in the graph
+    facts: list[Any]  # [fact, score] pairs (query-to-triple linking)
+
+
+class PlanData(TypedDict, total=False):
+    """A plan: the model's analysis of the question and the first query."""
+
+    analysis: Required[str]
+    query: Required[str]
+    turns: list[Message]
+    prompt: list[Message]
+    reply: str
+    query_reply: str
+    format_failure: bool
+
+
+class RetrieveData(WalkData, total=False):
+    """A search: the query and the passages it returned (plus the walk, for graph retrieval)."""
+
+    query: Required[str]
+    hits: Required[list[HitData]]
+    turn: int
+    iteration: int
+    draft: str
+    skipped_seen: list[str]
+    new: list[str]
+    seen: list[str]
+    turns: list[Message]
+
+
+class GraphWalkData(WalkData, total=False):
+    """HippoRAG's retrieval: the walk and the passages it ranked."""
+
+    query: Required[str]
+    hits: Required[list[HitData]]
+    entities: Required[list[str]]
+    seeds: Required[dict[str, float]]
+    subgraph: Required[dict[str, Any]]
+
+
+class ReadData(TypedDict, total=False):
+    """Reading passages: what was read, the prompt and reply, and what the model took from it."""
+
+    passages: Required[list[str]]  # doc ids read
+    prompt: list[Message]
+    reply: str
+    answer: str
+    cited: list[str]  # doc ids the answer was found in
+    turn: int
+    evidence: str
+    notes: list[str]
+    decision: dict[str, Any]
+    decision_prompt: list[Message]
+    iteration: int
+    previous: str
+    changed: bool
+    rationale: str
+    generation: str
+    rationale_prompt: list[Message]
+    rationale_reply: str
+    format_failure: bool
+
+
+class RewriteData(TypedDict, total=False):
+    """A refined query and why."""
+
+    query: Required[str]
+    previous_query: Required[str]
+    turn: int
+    decision: dict[str, Any]
+    prompt: list[Message]
+    reply: str
+    turns: list[Message]
+    fallback: str
+    format_failure: bool
+
+
+class AnswerData(TypedDict, total=False):
+    """The final answer and the passages behind it."""
+
+    answer: Required[str]
+    passages: Required[list[str]]  # doc ids used
+    parametric: bool
+    parametric_document: str
+    knowledge_reply: str
+    turns: list[Message]
+    transcript: list[Message]
+    queries: list[str]
+    notes: list[str]
+    drafts: list[str]
+    retrieved: list[str]
+    prompt: list[Message]
+    reply: str
+    decision: dict[str, Any]
+    format_failure: bool
+
+
+class ThoughtData(TypedDict, total=False):
+    """One stored thought of a memory agent, as shown in a memory event."""
+
+    id: Required[str]
+    text: Required[str]
+    score: float
+    buckets: list[int]
+    status: str
+
+
+class MemoryReadData(TypedDict, total=False):
+    """A recall from long-term memory."""
+
+    query: Required[str]
+    thoughts: Required[list[ThoughtData]]
+    buckets: list[int]
+    scored: int  # thoughts compared with the query
+    stored: int  # thoughts in memory
+
+
+class MemoryWriteData(TypedDict, total=False):
+    """A change to long-term memory: insert, forget, merge; with the thoughts before and after."""
+
+    operation: Required[str]
+    before: Required[list[ThoughtData]]
+    after: Required[list[ThoughtData]]
+    reason: str
+    prompt: list[Message]
+    reply: str
+    decision: dict[str, Any]
+    format_failure: bool
+
+
+class EvidenceData(TypedDict, total=False):
+    """One item of an evidence set."""
+
+    id: Required[str]
+    claim: Required[str]
+    passages: list[str]
+    entity: str
+    status: str  # active | withdrawn
+
+
+class ReviseData(TypedDict, total=False):
+    """A revision of the evidence set: before, after, and the passages behind it."""
+
+    before: Required[list[EvidenceData]]
+    after: Required[list[EvidenceData]]
+    passages: Required[list[str]]
+    withdrawn: list[str]
+    added: list[str]
+    reason: str
+    decision: dict[str, Any]
+    prompt: list[Message]
+    reply: str
+    format_failure: bool
+
+
+class ErrorData(TypedDict):
+    """A failed run: the error as text."""
+
+    error: str
+
+
+PAYLOADS: dict[str, type] = {
+    "plan": PlanData, "retrieve": RetrieveData, "read": ReadData, "rewrite": RewriteData,
+    "graph_walk": GraphWalkData, "memory_read": MemoryReadData, "memory_write": MemoryWriteData,
+    "revise": ReviseData, "answer": AnswerData, "error": ErrorData,
+}
+
+
+def validate_data(kind: str, data: Mapping[str, Any]) -> list[str]:
+    """Problems of `data` against the payload of `kind` (missing or unknown keys, wrong types); [] if none."""
+    schema = PAYLOADS.get(kind)
+    if schema is None:
+        return [f"unknown event kind {kind!r}"]
+    return _check_typed_dict(schema, data, kind)
+
+
+def _check_typed_dict(schema: type, data: Any, where: str) -> list[str]:
+    if not isinstance(data, Mapping):
+        return [f"{where}: expected a dict, got {type(data).__name__}"]
+    hints = typing.get_type_hints(schema)  # Required/NotRequired are stripped; the key sets hold them
+    problems = [f"{where}: missing {k!r}" for k in sorted(schema.__required_keys__ - data.keys())]  # type: ignore[attr-defined]
+    problems += [f"{where}: unknown key {k!r}" for k in sorted(data.keys() - hints.keys())]
+    for key in data.keys() & hints.keys():
+        problems += _check(hints[key], data[key], f"{where}.{key}")
+    return problems
+
+
+def _check(hint: Any, value: Any, where: str) -> list[str]:
+    """Shallow structural check of a JSON value against a type hint (recursing into lists and TypedDicts)."""
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return []
+    if origin in (typing.Union, types.UnionType):
+        options = [_check(h, value, where) for h in typing.get_args(hint)]
+        return [] if any(not o for o in options) else options[0]
+    if typing.is_typeddict(hint):
+        return _check_typed_dict(hint, value, where)
+    if origin is list:
+        if not isinstance(value, list):
+            return [f"{where}: expected a list, got {type(value).__name__}"]
+        (item,) = typing.get_args(hint) or (Any,)
+        return [p for i, v in enumerate(value) for p in _check(item, v, f"{where}[{i}]")]
+    if origin is dict:
+        return [] if isinstance(value, dict) else [f"{where}: expected a dict, got {type(value).__name__}"]
+    if hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(hint, type):
+        ok = isinstance(value, hint)
+    else:
+        ok = True
+    return [] if ok else [f"{where}: expected {getattr(hint, '__name__', hint)}, got {type(value).__name__}"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +282,7 @@ class TraceEvent:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TraceEvent:
+    def from_dict(cls, d: dict[str, Any]) -> "TraceEvent":
         """Rebuild an event from `to_dict` output (unknown keys are ignored)."""
         names = cls.__dataclass_fields__.keys()
         return cls(**{k: v for k, v in d.items() if k in names})
@@ -53,7 +302,7 @@ class Step:
         self._t0 = time.perf_counter()
         self.llm_calls = self.prompt_tokens = self.completion_tokens = 0
 
-    def __enter__(self) -> Step:
+    def __enter__(self) -> "Step":
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -66,10 +315,10 @@ class Step:
         self.completion_tokens += int(getattr(usage, "completion_tokens", 0))
         return usage
 
-    def event(self, explanation: str, data: dict[str, Any] | None = None, kind: Kind | None = None) -> TraceEvent:
+    def event(self, explanation: str, data: Mapping[str, Any] | None = None, kind: Kind | None = None) -> TraceEvent:
         """The finished step as a TraceEvent, timed from construction to now."""
         return TraceEvent(
-            agent=self.agent, kind=kind or self.kind, explanation=explanation, data=data or {},
+            agent=self.agent, kind=kind or self.kind, explanation=explanation, data=dict(data or {}),
             run_id=self.run_id, started=self.started, seconds=round(time.perf_counter() - self._t0, 4),
             llm_calls=self.llm_calls, prompt_tokens=self.prompt_tokens,
             completion_tokens=self.completion_tokens,

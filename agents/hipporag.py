@@ -7,10 +7,11 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
-from agents.base import AgentSpec, Deps, RAGState, hit_dict, option, short
-from agents.events import Step
-from agents.reader import read_step
+from agents.base import AgentSpec, Deps, RAGState, bind, hit_dict, option, short
+from agents.events import GraphWalkData, HitData, Step
+from agents.reader import read
 from agents.search import graph_search
+from retrieval.hipporag import Retrieval
 
 NAME = "hipporag"
 
@@ -32,7 +33,7 @@ class HippoRAGConfig:
     max_tokens: int = option(48, "Most tokens the reader may write.", min=8, max=512)
 
 
-def walk_explanation(r: Any, hits: list[dict[str, Any]]) -> str:
+def walk_explanation(r: Retrieval, hits: list[HitData]) -> str:
     """'Found 2 entities in the question: …; linked them to …; seeded PageRank on …; top nodes …; top passages …'"""
     if r.facts:
         head = (f"Matched {len(r.facts)} facts to the question: "
@@ -50,7 +51,8 @@ def walk_explanation(r: Any, hits: list[dict[str, Any]]) -> str:
     if r.seeds:
         parts.append(f"seeded PageRank on {len(r.seeds)} nodes")
     if r.top_nodes:
-        parts.append("top nodes: " + ", ".join(f"'{short(n.removeprefix('passage:'), 30)}'" for n, _ in r.top_nodes[:4]))
+        names = (short(n.removeprefix("passage:"), 30) for n, _ in r.top_nodes[:4])
+        parts.append("top nodes: " + ", ".join(f"'{name}'" for name in names))
     if hits:
         parts.append("top passages: " + ", ".join(f"{h['title']} ({h['score']:.3f})" for h in hits[:3]))
     elif r.reason:
@@ -58,38 +60,32 @@ def walk_explanation(r: Any, hits: list[dict[str, Any]]) -> str:
     return "; ".join(parts) + "."
 
 
+def graph_walk(state: RAGState, deps: Deps, config: HippoRAGConfig) -> dict[str, Any]:
+    """Link question entities to the graph and rank passages by Personalized PageRank."""
+    with Step(NAME, "graph_walk", state.get("run_id", "")) as step:
+        found = graph_search(deps, state["corpus"], state["question"], config.top_k,
+                             passage_nodes=config.passage_nodes, dense_fusion=config.dense_fusion,
+                             dense_weight=config.dense_weight, dense_candidates=config.dense_candidates,
+                             linking=config.linking)
+        hits = [HitData(**{**hit_dict(h, i, state["question"]), "score": round(h.score, 5)})
+                for i, h in enumerate(found.hits, 1)]
+        explanation = walk_explanation(found.retrieval, hits)
+        if found.added or found.removed:
+            explanation = (f"Updated the knowledge graph first (+{found.added} / -{found.removed} passages "
+                           f"in {found.sync_seconds:.1f} s). ") + explanation
+        event = step.event(explanation, GraphWalkData(query=state["question"], hits=hits, **found.walk_data()))
+    return {"retrieved": hits, "events": [event]}
+
+
 def build_graph(deps: Deps, config: HippoRAGConfig) -> StateGraph:
     """graph_walk -> read."""
-    def graph_walk(state: RAGState) -> dict[str, Any]:
-        """Link question entities to the graph and rank passages by Personalized PageRank."""
-        with Step(NAME, "graph_walk", state.get("run_id", "")) as step:
-            found = graph_search(deps, state["corpus"], state["question"], config.top_k,
-                                 passage_nodes=config.passage_nodes, dense_fusion=config.dense_fusion,
-                                 dense_weight=config.dense_weight, dense_candidates=config.dense_candidates,
-                                 linking=config.linking)
-            hits = [{**hit_dict(h, i, state["question"]), "score": round(h.score, 5)}
-                    for i, h in enumerate(found.hits, 1)]
-            explanation = walk_explanation(found.retrieval, hits)
-            if found.added or found.removed:
-                explanation = (f"Updated the knowledge graph first (+{found.added} / -{found.removed} passages "
-                               f"in {found.sync_seconds:.1f} s). ") + explanation
-            event = step.event(explanation, {"query": state["question"], **found.walk_data(), "hits": hits})
-        return {"retrieved": hits, "events": [event]}
-
-    def read(state: RAGState) -> dict[str, Any]:
-        """Answer from the top passages."""
-        hits = state.get("retrieved", [])
-        answer, event = read_step(NAME, state.get("run_id", ""), deps.llm, state["question"], hits, config.max_tokens)
-        return {"answer": answer, "used_ids": [h["doc_id"] for h in hits], "events": [event]}
-
     graph = StateGraph(RAGState)
-    graph.add_node("graph_walk", graph_walk)
-    graph.add_node("read", read)
+    graph.add_node("graph_walk", bind(graph_walk, deps, config))
+    graph.add_node("read", bind(read, deps, config))
     graph.add_edge(START, "graph_walk")
     graph.add_edge("graph_walk", "read")
     graph.add_edge("read", END)
     return graph
-
 
 SPEC = AgentSpec(
     name=NAME,

@@ -15,8 +15,8 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
-from agents.base import AgentSpec, Deps, RAGState, format_passages, hit_dict, option, short
-from agents.events import Step
+from agents.base import AgentSpec, Deps, RAGState, bind, format_passages, hit_dict, option, short
+from agents.events import AnswerData, HitData, ReadData, RetrieveData, Step
 from agents.reader import clean_answer, read_messages
 from agents.search import RETRIEVERS, search
 from llm.base import Message
@@ -62,7 +62,7 @@ class IterRetGenState(RAGState, total=False):
     iteration: int
     draft: str  # the latest short answer
     generation: str  # what the next query appends: rationale + answer, or the answer
-    hits: list[dict[str, Any]]  # the current iteration's passages
+    hits: list[HitData]  # the current iteration's passages
     seen: list[str]  # doc ids retrieved in any iteration
     drafts: list[str]
 
@@ -72,7 +72,7 @@ def compose_query(question: str, generation: str) -> str:
     return QUERY_TEMPLATE.format(question=question, generation=generation).strip()
 
 
-def rationale_messages(question: str, hits: list[dict[str, Any]]) -> list[Message]:
+def rationale_messages(question: str, hits: list[HitData]) -> list[Message]:
     """One-shot prompt for a one-sentence rationale over numbered passages."""
     return [
         {"role": "system", "content": RATIONALE_SYSTEM},
@@ -91,94 +91,96 @@ def change_phrase(previous: str, new: str) -> str:
     return f"changes the answer from '{short(previous)}' to '{short(new)}'"
 
 
+def retrieve(state: IterRetGenState, deps: Deps, config: IterRetGenConfig) -> dict[str, Any]:
+    """Search with the question plus the previous generation."""
+    question, t = state["question"], state.get("iteration", 0) + 1
+    generation = state.get("generation", "")
+    query = compose_query(question, generation)
+    seen = list(state.get("seen", []))
+    with Step(NAME, "retrieve", state.get("run_id", "")) as step:
+        hits, walk = search(deps, state["corpus"], query, config.top_k, config.retriever)
+        found = [hit_dict(h, i, query) for i, h in enumerate(hits, 1)]
+        for h in found:
+            h["new"] = h["doc_id"] not in seen
+        fresh = [h for h in found if h["new"]]
+        how = (f"with the question plus the draft '{short(generation, 70)}'" if generation
+               else "with the question alone")
+        best = f", best {found[0]['score']:.2f}: {found[0]['title']}" if found else ""
+        explanation = (f"Iteration {t}: searches {how} — {len(found)} passages, {len(fresh)} new{best}.")
+        event = step.event(explanation, RetrieveData(
+            iteration=t, query=query, draft=generation, hits=found, new=[h["doc_id"] for h in fresh],
+            seen=[h["doc_id"] for h in found if not h["new"]], **walk))
+    return {"iteration": t, "hits": found, "seen": seen + [h["doc_id"] for h in fresh],
+            "retrieved": fresh, "events": [event]}
+
+
+def generate(state: IterRetGenState, deps: Deps, config: IterRetGenConfig) -> dict[str, Any]:
+    """Write a new answer (after a one-sentence rationale) from the question and this iteration's passages."""
+    llm = deps.llm
+    question, t, hits = state["question"], state["iteration"], state.get("hits", [])
+    previous = state.get("draft", "")
+    with Step(NAME, "read", state.get("run_id", "")) as step:
+        rationale, rationale_reply, rationale_prompt = "", "", []
+        if config.generation == "rationale":
+            rationale_prompt = rationale_messages(question, hits)
+            completion = step.add(llm.chat(rationale_prompt, max_tokens=config.max_tokens, stop=["\n"]))
+            rationale_reply = completion.text
+            rationale = " ".join(completion.text.split())
+        reader_hits = hits + ([{"title": REASONED_PASSAGE_TITLE, "text": rationale}] if rationale else [])
+        messages = read_messages(question, reader_hits)
+        completion = step.add(llm.chat(messages, max_tokens=config.max_tokens, stop=["\n"]))
+        answer = clean_answer(completion.text)
+        failed = not any(ch.isalnum() for ch in answer)
+        if failed:
+            answer = previous
+        named = bool(rationale) and answer.lower() in rationale.lower()
+        generation = rationale if named else " ".join(x for x in (rationale, answer) if x)
+        said = change_phrase(previous, answer or "(nothing)")
+        because = f" because '{short(rationale, 100)}'" if rationale else ""
+        explanation = (f"Iteration {t}: reads {len(hits)} passages and {said}{because}"
+                       + (" (the answer came back empty, so the previous one is kept)." if failed else "."))
+        data = ReadData(iteration=t, previous=previous, answer=answer, changed=said.startswith("changes"),
+                        rationale=rationale, generation=generation, passages=[h["doc_id"] for h in hits],
+                        prompt=messages, reply=completion.text, rationale_prompt=rationale_prompt,
+                        rationale_reply=rationale_reply)
+        if failed:
+            data["format_failure"] = True
+        event = step.event(explanation, data)
+    return {"draft": answer, "generation": generation, "drafts": state.get("drafts", []) + [answer],
+            "events": [event]}
+
+
+def answer(state: IterRetGenState, deps: Deps, config: IterRetGenConfig) -> dict[str, Any]:
+    """Report the last iteration's answer as final."""
+    drafts = state.get("drafts", [])
+    final = state.get("draft", "") or "(no answer)"
+    with Step(NAME, "answer", state.get("run_id", "")) as step:
+        changes = sum(a.lower() != b.lower() for a, b in zip(drafts, drafts[1:], strict=False))
+        used = [h["doc_id"] for h in state.get("hits", [])]
+        explanation = (f"Answers '{short(final)}' after {len(drafts)} iterations (the answer changed "
+                       f"{changes} time{'s' if changes != 1 else ''}; {len(state.get('seen', []))} distinct "
+                       f"passages retrieved).")
+        event = step.event(explanation, AnswerData(answer=final, drafts=drafts, passages=used,
+                                                   retrieved=state.get("seen", [])))
+    return {"answer": final, "used_ids": used, "events": [event]}
+
+
+def again(state: IterRetGenState, deps: Deps, config: IterRetGenConfig) -> str:
+    """Loop until T iterations are done."""
+    return "retrieve" if state.get("iteration", 0) < config.iterations else "answer"
+
+
 def build_graph(deps: Deps, config: IterRetGenConfig) -> StateGraph:
     """(retrieve -> generate) x T -> answer."""
-    llm = deps.llm
-
-    def retrieve(state: IterRetGenState) -> dict[str, Any]:
-        """Search with the question plus the previous generation."""
-        question, t = state["question"], state.get("iteration", 0) + 1
-        generation = state.get("generation", "")
-        query = compose_query(question, generation)
-        seen = list(state.get("seen", []))
-        with Step(NAME, "retrieve", state.get("run_id", "")) as step:
-            hits, walk = search(deps, state["corpus"], query, config.top_k, config.retriever)
-            found = [hit_dict(h, i, query) for i, h in enumerate(hits, 1)]
-            for h in found:
-                h["new"] = h["doc_id"] not in seen
-            fresh = [h for h in found if h["new"]]
-            how = (f"with the question plus the draft '{short(generation, 70)}'" if generation
-                   else "with the question alone")
-            best = f", best {found[0]['score']:.2f}: {found[0]['title']}" if found else ""
-            explanation = (f"Iteration {t}: searches {how} — {len(found)} passages, {len(fresh)} new{best}.")
-            event = step.event(explanation, {
-                "iteration": t, "query": query, "draft": generation, "hits": found,
-                "new": [h["doc_id"] for h in fresh], "seen": [h["doc_id"] for h in found if not h["new"]], **walk})
-        return {"iteration": t, "hits": found, "seen": seen + [h["doc_id"] for h in fresh],
-                "retrieved": fresh, "events": [event]}
-
-    def generate(state: IterRetGenState) -> dict[str, Any]:
-        """Write a new answer (after a one-sentence rationale) from the question and this iteration's passages."""
-        question, t, hits = state["question"], state["iteration"], state.get("hits", [])
-        previous = state.get("draft", "")
-        with Step(NAME, "read", state.get("run_id", "")) as step:
-            rationale, rationale_reply, rationale_prompt = "", "", []
-            if config.generation == "rationale":
-                rationale_prompt = rationale_messages(question, hits)
-                completion = step.add(llm.chat(rationale_prompt, max_tokens=config.max_tokens, stop=["\n"]))
-                rationale_reply = completion.text
-                rationale = " ".join(completion.text.split())
-            reader_hits = hits + ([{"title": REASONED_PASSAGE_TITLE, "text": rationale}] if rationale else [])
-            messages = read_messages(question, reader_hits)
-            completion = step.add(llm.chat(messages, max_tokens=config.max_tokens, stop=["\n"]))
-            answer = clean_answer(completion.text)
-            failed = not any(ch.isalnum() for ch in answer)
-            if failed:
-                answer = previous
-            named = bool(rationale) and answer.lower() in rationale.lower()
-            generation = rationale if named else " ".join(x for x in (rationale, answer) if x)
-            said = change_phrase(previous, answer or "(nothing)")
-            because = f" because '{short(rationale, 100)}'" if rationale else ""
-            explanation = (f"Iteration {t}: reads {len(hits)} passages and {said}{because}"
-                           + (" (the answer came back empty, so the previous one is kept)." if failed else "."))
-            data = {"iteration": t, "previous": previous, "answer": answer, "changed": said.startswith("changes"),
-                    "rationale": rationale, "generation": generation, "passages": [h["doc_id"] for h in hits],
-                    "prompt": messages, "reply": completion.text, "rationale_prompt": rationale_prompt,
-                    "rationale_reply": rationale_reply}
-            if failed:
-                data["format_failure"] = True
-            event = step.event(explanation, data)
-        return {"draft": answer, "generation": generation, "drafts": state.get("drafts", []) + [answer],
-                "events": [event]}
-
-    def answer(state: IterRetGenState) -> dict[str, Any]:
-        """Report the last iteration's answer as final."""
-        drafts = state.get("drafts", [])
-        final = state.get("draft", "") or "(no answer)"
-        with Step(NAME, "answer", state.get("run_id", "")) as step:
-            changes = sum(a.lower() != b.lower() for a, b in zip(drafts, drafts[1:], strict=False))
-            used = [h["doc_id"] for h in state.get("hits", [])]
-            explanation = (f"Answers '{short(final)}' after {len(drafts)} iterations (the answer changed "
-                           f"{changes} time{'s' if changes != 1 else ''}; {len(state.get('seen', []))} distinct "
-                           f"passages retrieved).")
-            event = step.event(explanation, {"answer": final, "drafts": drafts, "passages": used,
-                                             "retrieved": state.get("seen", [])})
-        return {"answer": final, "used_ids": used, "events": [event]}
-
-    def again(state: IterRetGenState) -> str:
-        """Loop until T iterations are done."""
-        return "retrieve" if state.get("iteration", 0) < config.iterations else "answer"
-
     graph = StateGraph(IterRetGenState)
-    graph.add_node("retrieve", retrieve)
-    graph.add_node("generate", generate)
-    graph.add_node("answer", answer)
+    graph.add_node("retrieve", bind(retrieve, deps, config))
+    graph.add_node("generate", bind(generate, deps, config))
+    graph.add_node("answer", bind(answer, deps, config))
     graph.add_edge(START, "retrieve")
     graph.add_edge("retrieve", "generate")
-    graph.add_conditional_edges("generate", again, {"retrieve": "retrieve", "answer": "answer"})
+    graph.add_conditional_edges("generate", bind(again, deps, config), {"retrieve": "retrieve", "answer": "answer"})
     graph.add_edge("answer", END)
     return graph
-
 
 SPEC = AgentSpec(
     name=NAME,

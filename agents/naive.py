@@ -7,9 +7,9 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
-from agents.base import AgentSpec, Deps, RAGState, hit_dict, option, short
-from agents.events import Step
-from agents.reader import read_step
+from agents.base import AgentSpec, Deps, RAGState, bind, hit_dict, option, short
+from agents.events import HitData, RetrieveData, Step
+from agents.reader import read
 
 NAME = "naive"
 
@@ -22,7 +22,7 @@ class NaiveConfig:
     max_tokens: int = option(48, "Most tokens the reader may write.", min=8, max=512)
 
 
-def retrieve_explanation(query: str, hits: list[dict[str, Any]], new: int | None = None) -> str:
+def retrieve_explanation(query: str, hits: list[HitData], new: int | None = None) -> str:
     """'Searched for … — 5 passages, best 0.71: Title.'"""
     if not hits:
         return f"Searched for '{short(query)}' and found nothing."
@@ -31,28 +31,21 @@ def retrieve_explanation(query: str, hits: list[dict[str, Any]], new: int | None
             f"{hits[0]['title']}.")
 
 
+def retrieve(state: RAGState, deps: Deps, config: NaiveConfig) -> dict[str, Any]:
+    """Search the corpus with the question."""
+    with Step(NAME, "retrieve", state.get("run_id", "")) as step:
+        hits = deps.corpora.search(state["corpus"], state["question"], k=config.top_k)
+        found = [hit_dict(h, i, state["question"]) for i, h in enumerate(hits, 1)]
+        event = step.event(retrieve_explanation(state["question"], found),
+                           RetrieveData(query=state["question"], hits=found))
+    return {"retrieved": found, "events": [event]}
+
+
 def build_graph(deps: Deps, config: NaiveConfig) -> StateGraph:
     """retrieve -> read."""
-
-    def retrieve(state: RAGState) -> dict[str, Any]:
-        """Search the corpus with the question."""
-        with Step(NAME, "retrieve", state.get("run_id", "")) as step:
-            hits = deps.corpora.search(state["corpus"], state["question"], k=config.top_k)
-            found = [hit_dict(h, i, state["question"]) for i, h in enumerate(hits, 1)]
-            event = step.event(retrieve_explanation(state["question"], found),
-                               {"query": state["question"], "hits": found})
-        return {"retrieved": found, "events": [event]}
-
-    def read(state: RAGState) -> dict[str, Any]:
-        """Answer from the retrieved passages."""
-        hits = state.get("retrieved", [])
-        answer, event = read_step(NAME, state.get("run_id", ""), deps.llm, state["question"], hits,
-                                  config.max_tokens)
-        return {"answer": answer, "used_ids": [h["doc_id"] for h in hits], "events": [event]}
-
     graph = StateGraph(RAGState)
-    graph.add_node("retrieve", retrieve)
-    graph.add_node("read", read)
+    graph.add_node("retrieve", bind(retrieve, deps, config))
+    graph.add_node("read", bind(read, deps, config))
     graph.add_edge(START, "retrieve")
     graph.add_edge("retrieve", "read")
     graph.add_edge("read", END)

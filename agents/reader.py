@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-from agents.base import format_passages, short
-from agents.events import Step
+from agents.base import Deps, RAGState, format_passages, short
+from agents.events import HitData, ReadData, Step, TraceEvent
 from llm.base import LLM
 
 READ_SYSTEM = (
@@ -21,7 +21,13 @@ READ_EXAMPLE_ANSWER = "Palle"
 READ_USER = "Passages:\n{passages}\n\nQuestion: {question}\nAnswer:"
 
 
-def read_messages(question: str, hits: list[dict[str, Any]]) -> list[dict[str, str]]:
+class ReaderConfig(Protocol):
+    """What the shared read node needs of an agent's config."""
+
+    max_tokens: int
+
+
+def read_messages(question: str, hits: list[HitData] | list[dict[str, Any]]) -> list[dict[str, str]]:
     """The one-shot reader prompt over numbered passages."""
     return [
         {"role": "system", "content": READ_SYSTEM},
@@ -40,8 +46,8 @@ def clean_answer(text: str) -> str:
     return line.strip().rstrip(".").strip()
 
 
-def read_step(agent: str, run_id: str, llm: LLM, question: str, hits: list[dict[str, Any]],
-              max_tokens: int) -> tuple[str, Any]:
+def read_step(agent: str, run_id: str, llm: LLM, question: str, hits: list[HitData],
+              max_tokens: int) -> tuple[str, TraceEvent]:
     """Ask the LLM for a short answer from `hits`; returns (answer, event)."""
     with Step(agent, "read", run_id) as step:
         messages = read_messages(question, hits)
@@ -52,10 +58,18 @@ def read_step(agent: str, run_id: str, llm: LLM, question: str, hits: list[dict[
             f"Read {len(hits)} passages ({completion.prompt_tokens} prompt tokens) and answered "
             f"'{short(answer)}'" + (f", found verbatim in '{_title(hits, cited[0])}'." if cited else ".")
         )
-        event = step.event(explanation, {"prompt": messages, "reply": completion.text, "answer": answer,
-                                         "passages": [h["doc_id"] for h in hits], "cited": cited})
+        event = step.event(explanation, ReadData(prompt=messages, reply=completion.text, answer=answer,
+                                                 passages=[h["doc_id"] for h in hits], cited=cited))
     return answer, event
 
 
-def _title(hits: list[dict[str, Any]], doc_id: str) -> str:
+def read(state: RAGState, deps: Deps, config: ReaderConfig) -> dict[str, Any]:
+    """Answer from the retrieved passages (the read node of every retrieve-then-read agent)."""
+    hits = state.get("retrieved", [])
+    answer, event = read_step(state.get("agent", ""), state.get("run_id", ""), deps.llm, state["question"], hits,
+                              config.max_tokens)
+    return {"answer": answer, "used_ids": [h["doc_id"] for h in hits], "events": [event]}
+
+
+def _title(hits: list[HitData], doc_id: str) -> str:
     return next((h["title"] for h in hits if h["doc_id"] == doc_id), doc_id)

@@ -11,7 +11,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from agents import registry
 from agents.base import Deps, config_from_dict
-from agents.events import TraceEvent
+from agents.events import ErrorData, TraceEvent
 from storage.db import Database
 from storage.models import PUBLIC
 
@@ -46,17 +46,17 @@ class AgentRun:
     def __iter__(self) -> Iterator[TraceEvent]:
         t0 = time.perf_counter()
         graph = self.spec.build_graph(self.deps, self.config).compile(checkpointer=InMemorySaver())
-        inputs = {"run_id": self.run_id, "question": self.question, "corpus": self.corpus}
+        inputs = {"run_id": self.run_id, "agent": self.spec.name, "question": self.question, "corpus": self.corpus}
         cfg = {"configurable": {"thread_id": self.run_id}, "recursion_limit": RECURSION_LIMIT}
         try:
             for chunk in graph.stream(inputs, cfg, stream_mode="updates"):
                 for update in chunk.values():
-                    for event in self._absorb(update or {}):
-                        yield event
+                    yield from self._absorb(update or {})
         except Exception as exc:  # noqa: BLE001 - a failing run is recorded, never crashes the caller
             self.error = f"{type(exc).__name__}: {exc}"
-            yield self._record(TraceEvent(agent=self.spec.name, kind="error", explanation=f"The run failed: {self.error}",
-                                          data={"error": self.error}, started=time.time()))
+            yield self._record(TraceEvent(agent=self.spec.name, kind="error", started=time.time(),
+                                          explanation=f"The run failed: {self.error}",
+                                          data=ErrorData(error=self.error)))
         self.seconds = time.perf_counter() - t0
         self._finish()
 

@@ -7,10 +7,14 @@ dense index (the HippoRAG paper's IRCoT + HippoRAG setting); the `hipporag` agen
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from agents.base import Deps
+from agents.events import WalkData
 from retrieval.corpus import Hit
+
+if TYPE_CHECKING:
+    from retrieval.hipporag import Retrieval
 
 RETRIEVERS = ("dense", "hipporag")
 
@@ -20,51 +24,46 @@ class GraphSearch:
     """Passages ranked by a graph walk, with what the walk did (for the trace and its picture)."""
 
     hits: list[Hit]
-    retrieval: Any  # retrieval.hipporag.index.Retrieval
+    retrieval: Retrieval
     added: int = 0  # passages the graph gained on this call (it syncs with the corpus first)
     removed: int = 0
     sync_seconds: float = 0.0
     graph_size: dict[str, int] = field(default_factory=dict)
 
-    def walk_data(self) -> dict[str, Any]:
+    def walk_data(self) -> WalkData:
         """JSON details of the walk: entities, links, seeds, top nodes, subgraph, timings."""
         r = self.retrieval
-        return {
-            "entities": r.entities,
-            "links": {e: {"node": n, "cosine": round(c, 4)} for e, (n, c) in r.links.items()},
-            "seeds": r.seeds, "top_nodes": [[n, round(s, 6)] for n, s in r.top_nodes],
-            "subgraph": r.subgraph, "timings": r.timings, "reason": r.reason, "graph": self.graph_size,
-            "facts": [[f, round(score, 4)] for f, score in r.facts],
-        }
+        return WalkData(
+            entities=r.entities,
+            links={e: {"node": n, "cosine": round(c, 4)} for e, (n, c) in r.links.items()},
+            seeds=r.seeds, top_nodes=[[n, round(s, 6)] for n, s in r.top_nodes],
+            subgraph=r.subgraph, timings=r.timings, reason=r.reason, graph=self.graph_size,
+            facts=[[f, round(score, 4)] for f, score in r.facts],
+        )
 
 
 def graph_search(deps: Deps, corpus: str, query: str, k: int, passage_nodes: bool = True,
                  dense_fusion: bool = True, dense_weight: float = 0.05, dense_candidates: int = 50,
                  linking: str = "entity") -> GraphSearch:
     """Rank the corpus's passages for `query` by Personalized PageRank over its knowledge graph."""
-    store = deps.extras.get("hipporag")
-    if store is None:
+    if deps.graph is None:
         raise RuntimeError("HippoRAG retrieval needs a graph store; none was configured")
-    index, sync = store.index(corpus)
+    index, sync = deps.graph.index(corpus)
     dense = None
     if dense_fusion:
         dense = {h.chunk_id: h.score for h in deps.corpora.search(corpus, query, k=dense_candidates)}
     r = index.retrieve(query, k=k, dense_scores=dense, dense_weight=dense_weight,
                        passage_nodes=passage_nodes, linking=linking)
-    db = deps.corpora.db
-    rows = db.chunks(db.corpus_id(corpus), [pid for pid, _ in r.passages])
-    hits = [Hit(pid, rows[pid].doc_id, rows[pid].title, rows[pid].text, float(score))
-            for pid, score in r.passages if pid in rows]
+    hits = deps.corpora.hits(corpus, r.passages)
     size = {"passages": len(index.graph.passages), "phrases": len(index.graph.phrases)}
     return GraphSearch(hits, r, sync.added, sync.removed, sync.seconds, size)
 
 
-def search(deps: Deps, corpus: str, query: str, k: int,
-           retriever: str = "dense") -> tuple[list[Hit], dict[str, Any]]:
+def search(deps: Deps, corpus: str, query: str, k: int, retriever: str = "dense") -> tuple[list[Hit], WalkData]:
     """Top-k passages for `query` by `retriever`, plus walk details (empty for dense search)."""
     if retriever == "dense":
-        return deps.corpora.search(corpus, query, k=k), {}
+        return deps.corpora.search(corpus, query, k=k), WalkData()
     if retriever == "hipporag":
         found = graph_search(deps, corpus, query, k)
-        return found.hits, {"retriever": "hipporag", **found.walk_data()}
+        return found.hits, WalkData(retriever="hipporag", **found.walk_data())
     raise ValueError(f"unknown retriever {retriever!r}; valid: {', '.join(RETRIEVERS)}")

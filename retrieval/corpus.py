@@ -9,14 +9,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from retrieval.chunking import chunk_text
 from retrieval.embedder import Embedder
 from retrieval.readers import IngestError, RawDocument, read_many
-from storage.db import ChunkRow, Database
+from storage.db import Database
 from storage.vector_store import VectorStore
 
 log = logging.getLogger(__name__)
@@ -52,16 +51,6 @@ class IngestReport:
         return ", ".join(parts) + f" in {self.seconds:.1f} s"
 
 
-class CorpusListener(Protocol):
-    """An extra index (e.g. HippoRAG's graph) kept in step with a corpus."""
-
-    def on_added(self, corpus: str, chunks: Sequence[ChunkRow]) -> None:
-        """Index new chunks."""
-
-    def on_deleted(self, corpus: str, chunk_ids: Sequence[str]) -> None:
-        """Forget deleted chunks."""
-
-
 class CorpusStore:
     """SQL rows and vectors of every corpus, kept consistent with each other."""
 
@@ -69,7 +58,6 @@ class CorpusStore:
                  chunk_words: int = 180, chunk_overlap: int = 30, batch: int = 256) -> None:
         self.db, self.vectors, self.embedder = db, vectors, embedder
         self.chunk_words, self.chunk_overlap, self.batch = chunk_words, chunk_overlap, batch
-        self.listeners: list[CorpusListener] = []
         self._write_lock = threading.Lock()
 
     def namespace(self, corpus_id: int) -> str:
@@ -108,19 +96,19 @@ class CorpusStore:
             total = len(fresh)
             for start in range(0, total, self.batch):
                 batch = fresh[start:start + self.batch]
-                self._ingest_batch(corpus, cid, batch, report)
+                self._ingest_batch(cid, batch, report)
                 if progress:
                     progress(min(start + self.batch, total), total, f"indexed {min(start + self.batch, total)}/{total}")
         report.seconds = time.perf_counter() - t0
         return report
 
-    def _ingest_batch(self, corpus: str, cid: int, batch: Sequence[RawDocument], report: IngestReport) -> None:
+    def _ingest_batch(self, cid: int, batch: Sequence[RawDocument], report: IngestReport) -> None:
         """Embed a batch in one call (the embedder sorts by length, so little padding), then write it."""
         pieces = [chunk_text(d.text, self.chunk_words, self.chunk_overlap) or [d.text] for d in batch]
         texts = [f"{d.title}\n{p}" for d, ps in zip(batch, pieces, strict=True) for p in ps]
         vectors = self.embedder.embed(texts)
         try:
-            self._write(corpus, cid, batch, pieces, vectors)
+            self._write(cid, batch, pieces, vectors)
             report.added += len(batch)
             report.chunks += len(texts)
         except Exception as exc:  # noqa: BLE001 - isolate the failing document, keep the rest
@@ -130,14 +118,14 @@ class CorpusStore:
             offset = 0
             for doc, ps in zip(batch, pieces, strict=True):
                 try:
-                    self._write(corpus, cid, [doc], [ps], vectors[offset:offset + len(ps)])
+                    self._write(cid, [doc], [ps], vectors[offset:offset + len(ps)])
                     report.added += 1
                     report.chunks += len(ps)
                 except Exception as one:  # noqa: BLE001
                     report.errors.append(f"{doc.source or doc.id}: could not be stored ({one})")
                 offset += len(ps)
 
-    def _write(self, corpus: str, cid: int, docs: Sequence[RawDocument], pieces: Sequence[Sequence[str]],
+    def _write(self, cid: int, docs: Sequence[RawDocument], pieces: Sequence[Sequence[str]],
                vectors: np.ndarray) -> None:
         """One SQL transaction plus one vector upsert; either both land or neither does."""
         ids: list[str] = []
@@ -155,10 +143,6 @@ class CorpusStore:
             if added_vectors:
                 self.vectors.delete(self.namespace(cid), ids)
             raise
-        rows = [ChunkRow(f"{d.id}:{i}", d.id, d.title, p) for d, ps in zip(docs, pieces, strict=True)
-                for i, p in enumerate(ps)]
-        for listener in self.listeners:
-            listener.on_added(corpus, rows)
 
     def ensure_vectors(self, corpus: str) -> int:
         """Re-embed a corpus whose vectors are missing (new embedder, wiped Chroma); returns chunks embedded."""
@@ -182,34 +166,34 @@ class CorpusStore:
             with self.db.session() as s:
                 ids = self.db.delete_document(s, cid, doc_id)
                 self.vectors.delete(self.namespace(cid), ids)
-            for listener in self.listeners:
-                listener.on_deleted(corpus, ids)
         return len(ids)
 
     def delete_corpus(self, corpus: str) -> None:
         """Remove a corpus with all its documents and vectors."""
         with self._write_lock:
             cid = self.db.corpus_id(corpus)
-            ids = self.db.delete_corpus(corpus)
+            self.db.delete_corpus(corpus)
             self.vectors.drop(self.namespace(cid))
-            for listener in self.listeners:
-                listener.on_deleted(corpus, ids)
 
     # search --------------------------------------------------------------------------------------
-    def search(self, corpus: str, query: str, k: int = 5, exclude: Sequence[str] = ()) -> list[Hit]:
-        """Dense retrieval: the k chunks nearest the query, skipping chunk ids in `exclude`."""
+    def search(self, corpus: str, query: str, k: int = 5) -> list[Hit]:
+        """Dense retrieval: the k chunks nearest the query."""
         if not query.strip():
             raise ValueError("the search query is empty")
         cid = self.db.corpus_id(corpus)
         vec = self.embedder.embed([query])[0]
-        skip = set(exclude)
-        found = self.vectors.query(self.namespace(cid), vec, k + len(skip))
-        found = [(vid, score) for vid, score in found if vid not in skip][:k]
-        rows = self.db.chunks(cid, [vid for vid, _ in found])
-        return [
-            Hit(vid, rows[vid].doc_id, rows[vid].title, rows[vid].text, round(score, 4))
-            for vid, score in found if vid in rows  # a vector whose document is gone never comes back
+        found = self.vectors.query(self.namespace(cid), vec, k)
+        return self._hits(cid, [(vid, round(score, 4)) for vid, score in found])
+
+    def hits(self, corpus: str, scored: Sequence[tuple[str, float]]) -> list[Hit]:
+        """Hits for (chunk id, score) pairs ranked elsewhere (e.g. by a graph walk), in the given order."""
+        return self._hits(self.db.corpus_id(corpus), [(cid, float(score)) for cid, score in scored])
+
+    def _hits(self, corpus_id: int, scored: Sequence[tuple[str, float]]) -> list[Hit]:
+        rows = self.db.chunks(corpus_id, [vid for vid, _ in scored])
+        return [  # a chunk whose document is gone never comes back
+            Hit(vid, rows[vid].doc_id, rows[vid].title, rows[vid].text, score) for vid, score in scored if vid in rows
         ]
 
 
-__all__ = ["CorpusStore", "Hit", "IngestError", "IngestReport", "CorpusListener"]
+__all__ = ["CorpusStore", "Hit", "IngestError", "IngestReport"]

@@ -33,7 +33,7 @@ def test_hipporag_walks_the_graph_then_reads(services_factory, toy_docs, tmp_pat
 
     svc = services_factory(llm=ScriptedLLM(replies=["Tallow"]))
     svc.hipporag = HippoRAGStore(tmp_path / "hr", svc.corpora, CapitalisedExtractor)
-    svc.deps.extras["hipporag"] = svc.hipporag
+    svc.deps.graph = svc.hipporag
     svc.ingest_documents("toy", toy_docs)
     run = svc.run("hipporag", "toy", "Where was the Orvane Guild founded?", {"top_k": 2, "dense_fusion": False})
     events = list(run)
@@ -62,7 +62,7 @@ def test_iterative_agents_can_search_through_the_graph(services_factory, toy_doc
 
     svc = services_factory(llm=ScriptedLLM(replies=["Mira Kesh founded it.", "Mira Kesh"] * 2))
     svc.hipporag = HippoRAGStore(tmp_path / "hr", svc.corpora, CapitalisedExtractor)
-    svc.deps.extras["hipporag"] = svc.hipporag
+    svc.deps.graph = svc.hipporag
     svc.ingest_documents("toy", toy_docs)
     run = svc.run("iter_retgen", "toy", "Who founded the Orvane Guild?",
                   {"iterations": 2, "top_k": 2, "retriever": "hipporag"})
@@ -83,7 +83,7 @@ def test_hipporag_triple_linking_explains_the_matched_facts(services_factory, to
 
     svc = services_factory(llm=ScriptedLLM(replies=["Tallow"]))
     svc.hipporag = HippoRAGStore(tmp_path / "hr", svc.corpora, CapitalisedExtractor)
-    svc.deps.extras["hipporag"] = svc.hipporag
+    svc.deps.graph = svc.hipporag
     svc.ingest_documents("toy", toy_docs)
     run = svc.run("hipporag", "toy", "Where was the Orvane Guild founded?", {"top_k": 2, "linking": "triple"})
     walk = list(run)[0]

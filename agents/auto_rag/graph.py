@@ -1,0 +1,33 @@
+"""Auto-RAG's graph: only the wiring of the nodes in `nodes.py`."""
+
+from __future__ import annotations
+
+from langgraph.graph import END, START, StateGraph
+
+from agents.auto_rag.nodes import NAME, AutoRAGConfig, AutoRAGState, after_read, answer, plan, read, retrieve, rewrite
+from agents.base import AgentSpec, Deps, bind
+
+
+def build_graph(deps: Deps, config: AutoRAGConfig) -> StateGraph:
+    """plan -> (retrieve -> read -> rewrite)* -> answer."""
+    graph = StateGraph(AutoRAGState)
+    for node in (plan, retrieve, read, rewrite, answer):
+        graph.add_node(node.__name__, bind(node, deps, config))
+    graph.add_edge(START, "plan")
+    graph.add_edge("plan", "retrieve")
+    graph.add_edge("retrieve", "read")
+    graph.add_conditional_edges("read", bind(after_read, deps, config), {"answer": "answer", "rewrite": "rewrite"})
+    graph.add_edge("rewrite", "retrieve")
+    graph.add_edge("answer", END)
+    return graph
+
+
+SPEC = AgentSpec(
+    name=NAME,
+    title="Auto-RAG (autonomous iterative retrieval)",
+    paper="Yu et al., 2024 — Auto-RAG: Autonomous Retrieval-Augmented Generation for Large Language Models",
+    summary="The LLM talks with the retriever: reads new passages, notes what helps, decides (constrained "
+            "yes/no) whether it can answer, else refines its query; answers from its own knowledge at the cap.",
+    config_cls=AutoRAGConfig,
+    build_graph=build_graph,
+)
