@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 SUPPORTED = (".txt", ".md", ".pdf", ".html", ".htm", ".jsonl")
 MB = 1024 * 1024
 MAX_TITLE = 120
+MAX_ID = 64  # a .jsonl "id" longer than this is refused (chunk ids add ":N" and must fit 80 characters)
 BINARY_SHARE = 0.30  # more than this share of non-printable characters means "not text"
 DROP_TAGS = ("script", "style", "nav", "noscript", "template", "title")  # <title> becomes the title
 BLOCK_TAGS = (
@@ -74,11 +76,19 @@ def read_many(paths: Iterable[Path], max_bytes: int) -> tuple[list[RawDocument],
         try:
             docs.extend(read_file(Path(path), max_bytes))
         except IngestError as exc:
-            errors.append(str(exc))
+            errors.append(one_line(str(exc)))
+        except RecursionError:
+            errors.append(one_line(f"{Path(path).name} is nested too deeply to read"))
         except Exception as exc:  # one bad file must not stop the others
             detail = " ".join(str(exc).split())[:200]
-            errors.append(f"{Path(path).name} could not be read: {type(exc).__name__}: {detail}")
+            errors.append(one_line(f"{Path(path).name} could not be read: {type(exc).__name__}: {detail}"))
     return docs, errors
+
+
+def one_line(message: str, limit: int = 400) -> str:
+    """A message on one line: control characters (a newline in a file name, say) shown as spaces."""
+    message = "".join(c if c.isprintable() else " " for c in message)
+    return message if len(message) <= limit else message[: limit - 1] + "…"
 
 
 # -- checks shared by every format ------------------------------------------------------------
@@ -117,27 +127,65 @@ def _human(n: int, digits: int) -> str:
     return f"{n} bytes"
 
 
+BOMS = (  # longest first: the UTF-32 LE mark begins with the UTF-16 LE one
+    (b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"),
+)
+PREFERRED = ("cp1252", "latin_1")  # Western text: chosen when it reads as well as the best guess
+CHAOS_MARGIN = 0.1  # charset-normalizer's "mess" ratio; short texts fit several code pages about equally
+
+
 def _decode_text(data: bytes, name: str, fallback: str | None = None) -> str:
-    """UTF-8 text (or the given fallback encoding) that is not binary."""
-    if b"\x00" in data:
-        raise IngestError(f"{name} looks like a binary file, not text")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = _decode_fallback(data, name, fallback)
-    if _nonprintable_share(text) > BINARY_SHARE:
+    """Text from a byte-order mark's encoding, UTF-8, a declared encoding or a detected one; never binary."""
+    text = _decode_bom(data, name)
+    if text is None:
+        if b"\x00" in data:
+            raise IngestError(f"{name} contains NUL bytes: it looks like a binary file, not text")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = _decode_fallback(data, name, fallback)
+    if "\x00" in text or _nonprintable_share(text) > BINARY_SHARE:
         raise IngestError(f"{name} looks like a binary file, not text")
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+def _decode_bom(data: bytes, name: str) -> str | None:
+    """The text when the bytes start with a Unicode byte-order mark, else None."""
+    for bom, encoding in BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                label = encoding.removesuffix("-sig").upper()
+                raise IngestError(f"{name} starts with a {label} mark but is not valid {label} "
+                                  f"(byte {exc.start})") from exc
+    return None
+
+
 def _decode_fallback(data: bytes, name: str, encoding: str | None) -> str:
-    """Decode with a declared encoding, or fail with "not UTF-8 text"."""
+    """Decode with a declared encoding, else the encoding charset-normalizer finds, else fail."""
     if encoding:
         try:
             return data.decode(encoding)
         except (LookupError, UnicodeDecodeError):
             pass
-    raise IngestError(f"{name} is not UTF-8 text")
+    from charset_normalizer import from_bytes
+
+    matches = list(from_bytes(data))
+    if not matches:
+        raise IngestError(f"{name} is not text in any encoding we recognise (UTF-8, UTF-16, Latin-1, ...)")
+    best = matches[0]
+    # Short texts fit several code pages about equally well: among the close guesses take the one with
+    # the fewest odd symbols (mojibake like "gêœl¹"), then the commonest code page.
+    close = {m.encoding: str(m) for m in matches if m.chaos <= best.chaos + CHAOS_MARGIN}
+    rank = {encoding: i for i, encoding in enumerate(PREFERRED)}
+    return min(close.items(), key=lambda item: (_odd_characters(item[1]), rank.get(item[0], len(rank))))[1]
+
+
+def _odd_characters(text: str) -> int:
+    """Characters beyond ASCII that are neither letters, punctuation nor spaces: typical of mojibake."""
+    return sum(1 for c in text if ord(c) > 127 and unicodedata.category(c)[0] not in "LPZ")
 
 
 def _nonprintable_share(text: str) -> float:
@@ -226,16 +274,66 @@ def _html_text(soup: BeautifulSoup) -> str:
 
 
 def _read_pdf(data: bytes, path: Path) -> RawDocument:
-    """A PDF as one document: the text of every page, title from metadata or the first line."""
-    reader = _open_pdf(data, path.name)
+    """A PDF as one document: the text of every page, title from metadata or the first line.
+
+    A PDF whose cross-reference table is missing or wrong is read through a rebuilt one; a PDF that
+    cannot be read even so is refused with pypdf's reason.
+    """
     try:
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except Exception as exc:  # pypdf raises many kinds on damaged files
-        raise IngestError(f"{path.name} is not a readable PDF ({type(exc).__name__})") from exc
+        reader, pages = _pdf_pages(data, path.name)
+    except IngestError as first:
+        if "encrypted" in str(first):
+            raise
+        repaired = _rebuild_xref(data)
+        if repaired is None:
+            raise
+        try:
+            reader, pages = _pdf_pages(repaired, path.name)
+        except IngestError:
+            raise first from None
     text = "\n\n".join(p.strip() for p in pages if p.strip())
     text = _require_text(text, path.name, "has no extractable text (scanned?)")
     title = _pdf_title(reader) or _title_from_text(text, path.stem)
     return RawDocument(id=doc_id(title, text), title=title, text=text, source=path.name)
+
+
+def _pdf_pages(data: bytes, name: str) -> tuple[PdfReader, list[str]]:
+    """The reader and the text of every page."""
+    reader = _open_pdf(data, name)
+    try:
+        return reader, [page.extract_text() or "" for page in reader.pages]
+    except Exception as exc:  # pypdf raises many kinds on damaged files
+        raise IngestError(f"{name} is not a readable PDF ({_pdf_reason(exc)})") from exc
+
+
+def _pdf_reason(exc: Exception) -> str:
+    """pypdf's complaint on one short line, e.g. 'PdfReadError: startxref not found'."""
+    detail = " ".join(str(exc).split())[:120]
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+_PDF_OBJECT = re.compile(rb"(?<![0-9])([0-9]{1,7})\s+([0-9]{1,5})\s+obj\b")
+_PDF_CATALOG = re.compile(rb"/Type\s*/Catalog\b")
+
+
+def _rebuild_xref(data: bytes) -> bytes | None:
+    """The PDF with a fresh cross-reference table built by scanning for objects, or None if it has none."""
+    offsets: dict[int, int] = {}
+    root = None
+    for match in _PDF_OBJECT.finditer(data):
+        number = int(match.group(1))
+        offsets[number] = match.start()  # a later definition of the same number wins, as in an update
+        if root is None and _PDF_CATALOG.search(data, match.end(), match.end() + 300):
+            root = number
+    if root is None or not offsets:
+        return None
+    body = data if data.endswith(b"\n") else data + b"\n"
+    size = max(offsets) + 1
+    rows = [b"0000000000 65535 f \n"]
+    rows += [b"%010d 00000 n \n" % offsets[n] if n in offsets else b"0000000000 65535 f \n" for n in range(1, size)]
+    xref = b"xref\n0 %d\n" % size + b"".join(rows)
+    trailer = b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, root, len(body))
+    return body + xref + trailer
 
 
 def _open_pdf(data: bytes, name: str) -> PdfReader:
@@ -246,7 +344,7 @@ def _open_pdf(data: bytes, name: str) -> PdfReader:
         reader = PdfReader(io.BytesIO(data))
         encrypted = reader.is_encrypted
     except Exception as exc:  # any parser failure means "unreadable"
-        raise IngestError(f"{name} is not a readable PDF ({type(exc).__name__})") from exc
+        raise IngestError(f"{name} is not a readable PDF ({_pdf_reason(exc)})") from exc
     if encrypted and not _try_empty_password(reader):
         raise IngestError(f"{name} is an encrypted PDF; remove the password and upload it again")
     return reader
@@ -293,12 +391,20 @@ def _jsonl_document(line: str, number: int, path: Path) -> RawDocument:
     text = obj.get("text")
     if not isinstance(text, str):
         raise IngestError(f'{where} has no "text" string')
-    text = _require_text(text, where, 'has an empty "text"')
-    title = obj.get("title")
-    title = str(title).strip() if title is not None and str(title).strip() else _title_from_text(text, path.stem)
-    given = obj.get("id")
-    ident = str(given).strip() if given is not None and str(given).strip() else doc_id(title, text)
+    text = _require_text(_storable(text), where, 'has an empty "text"')
+    title = _storable(str(obj.get("title") or "")).strip()
+    title = (_trim(title) if len(title) > MAX_TITLE else title) or _title_from_text(text, path.stem)
+    given = _storable(str(obj.get("id") or "")).strip()
+    if len(given) > MAX_ID:
+        raise IngestError(f'{where} has an "id" of {len(given)} characters; at most {MAX_ID} are allowed')
+    ident = given or doc_id(title, text)
     return RawDocument(id=ident, title=title, text=text, source=f"{path.name}:line {number}")
+
+
+def _storable(text: str) -> str:
+    """Text every database stores: no NUL characters, no lone surrogates (JSON allows both)."""
+    text = text.replace("\x00", "")
+    return text.encode("utf-8", "replace").decode("utf-8") if any("\ud800" <= c <= "\udfff" for c in text) else text
 
 
 def jsonl_records(path: Path) -> list[tuple[int, dict]]:

@@ -214,8 +214,40 @@ def test_a_few_control_characters_are_tolerated(tmp_path: Path) -> None:
     assert read_file(path, LIMIT)[0].text.startswith("Page one.")
 
 
-def test_not_utf8() -> None:
-    assert "not UTF-8 text" in rejection("latin1.txt")
+def test_latin1_text_is_detected_and_read() -> None:
+    [doc] = read("latin1.txt")
+    assert doc.text == "café au lait, naïve"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_utf16_and_utf32_with_a_byte_order_mark_are_read(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "wide.md"
+    bom = {"utf-16-le": "\ufeff", "utf-16-be": "\ufeff"}.get(encoding, "")
+    path.write_bytes((bom + "# Zürich notes\r\nÜber die Brücke.\r\n").encode(encoding))
+    [doc] = read_file(path, LIMIT)
+    assert (doc.title, doc.text) == ("Zürich notes", "# Zürich notes\nÜber die Brücke.")
+
+
+def test_cp1252_quotes_and_dashes_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "western.txt"
+    text = "Les élèves ont été très sérieux — “déjà vu” à l’école, ça va. Grüße aus München."
+    path.write_bytes(text.encode("cp1252"))
+    assert read_file(path, LIMIT)[0].text == text
+
+
+def test_bad_utf16_after_its_mark_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "odd.txt"
+    path.write_bytes(b"\xff\xfe" + "ok".encode("utf-16-le") + b"\x00\xd8")  # a lone surrogate
+    assert "UTF-16 mark but is not valid UTF-16" in rejection(path)
+
+
+def test_random_bytes_are_refused(tmp_path: Path) -> None:
+    import random
+
+    path = tmp_path / "noise.txt"
+    path.write_bytes(random.Random(1).randbytes(4000).replace(b"\x00", b"\x01"))
+    message = rejection(path)
+    assert "binary" in message or "not text" in message
 
 
 def test_size_limit_names_sizes_and_setting(tmp_path: Path) -> None:
