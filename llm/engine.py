@@ -1,0 +1,332 @@
+"""The model engine: one model serves every concurrent chat request, batched by transformers' continuous batching.
+
+Requests join and leave the running batch between decode steps (paged KV cache, prefix block sharing); each
+request has its own stop strings, max_tokens, streaming and cancellation. `EngineLLM` is the `LLM` on top of it.
+Heavy imports (torch, transformers) happen here; import this module only when a local model is wanted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from llm.base import LLM, Choice, Completion, LLMError, Message
+from llm.local import TransformersLLM, _first_stop, _held_back
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.1  # how often a waiting reader re-checks that the engine is alive
+
+
+class RequestTooLarge(LLMError):
+    """A request that can never fit the engine's KV cache or the model's context."""
+
+
+class EngineDied(LLMError):
+    """The generation loop stopped while a request was in flight."""
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Sizes of the batching engine; set them always (on CPU the library's defaults take 60% of RAM)."""
+
+    max_batch: int = 16  # requests decoded together in one step
+    kv_blocks: int = 256  # KV cache capacity in blocks of `page_size` tokens, shared by all requests
+    page_size: int = 64  # tokens per cache block; prefix sharing reuses whole blocks
+    max_batch_tokens: int = 512  # tokens in one forward pass (long prompts are prefilled in chunks of this)
+
+    @property
+    def capacity(self) -> int:
+        """Tokens the KV cache holds in all."""
+        return self.kv_blocks * self.page_size
+
+
+class Handle:
+    """One request inside the engine: its cumulative generated tokens arrive on a queue."""
+
+    def __init__(self, engine: BatchEngine, request_id: str, prompt_tokens: int) -> None:
+        self.engine = engine
+        self.request_id = request_id
+        self.prompt_tokens = prompt_tokens
+        self.updates: queue.Queue[Any] = queue.Queue()
+        self.finished = False
+
+    def next_tokens(self, timeout: float | None) -> tuple[list[int], bool] | None:
+        """The latest generated tokens and whether the request is finished; None if nothing came in `timeout`."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            wait = POLL_SECONDS if deadline is None else min(POLL_SECONDS, max(0.0, deadline - time.monotonic()))
+            try:
+                item = self.updates.get(timeout=wait)
+            except queue.Empty:
+                if not self.engine.alive() and self.updates.empty():
+                    raise EngineDied("the model engine stopped while this request was running; it is restarting, "
+                                     "please retry") from None
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
+                continue
+            while not self.updates.empty() and not isinstance(item, BaseException):  # keep only the latest state
+                nxt = self.updates.get_nowait()
+                item = nxt
+            if isinstance(item, BaseException):
+                self.finished = True
+                raise item
+            tokens, done = item
+            self.finished = done
+            return tokens, done
+
+    def cancel(self) -> None:
+        """Stop generating for this request and free its cache blocks."""
+        if not self.finished:
+            self.finished = True
+            self.engine.cancel(self.request_id)
+
+
+class BatchEngine:
+    """Owns a model's continuous-batching manager, routes its outputs to handles, restarts it if it dies."""
+
+    def __init__(self, model: Any, eos_ids: set[int], config: EngineConfig, max_context: int | None = None) -> None:
+        from transformers import GenerationConfig
+
+        self.model = model
+        self.config = config
+        self.eos_ids = sorted(eos_ids)
+        self.max_context = max_context or int(getattr(model.config, "max_position_embeddings", 0) or 0) or None
+        self._generation_config = GenerationConfig(do_sample=False, eos_token_id=self.eos_ids or -1)
+        self._handles: dict[str, Handle] = {}
+        self._lock = threading.Lock()
+        self._ids = itertools.count()
+        self._closed = False
+        self.restarts = 0
+        self.submitted_prompt_tokens = 0
+        self._manager = self._start_manager()
+        self._router = threading.Thread(target=self._route, name="engine-router", daemon=True)
+        self._router.start()
+
+    def _start_manager(self) -> Any:
+        from transformers import ContinuousBatchingConfig
+
+        cb = ContinuousBatchingConfig(
+            num_blocks=self.config.kv_blocks, max_batch_tokens=self.config.max_batch_tokens,
+            page_size=self.config.page_size, max_requests_per_batch=self.config.max_batch,
+            allow_block_sharing=True, auto_switch_to_flash=False,
+        )
+        with torch.inference_mode():
+            manager = self.model.init_continuous_batching(generation_config=self._generation_config,
+                                                          continuous_batching_config=cb)
+            manager.start()
+        return manager
+
+    def alive(self) -> bool:
+        """True while the generation loop runs."""
+        return not self._closed and self._manager.is_running()
+
+    @property
+    def active(self) -> int:
+        """Requests in flight."""
+        with self._lock:
+            return len(self._handles)
+
+    def check_fits(self, prompt_tokens: int, max_tokens: int) -> None:
+        """Raise RequestTooLarge when a request could never be served."""
+        need = prompt_tokens + max_tokens
+        if need > self.config.capacity:
+            raise RequestTooLarge(
+                f"this request needs {need} tokens of KV cache ({prompt_tokens} prompt + {max_tokens} max_tokens) "
+                f"but the engine holds at most {self.config.capacity} ({self.config.kv_blocks} blocks of "
+                f"{self.config.page_size}); shorten the prompt, lower max_tokens, or raise the KV blocks")
+        if self.max_context is not None and need > self.max_context:
+            raise RequestTooLarge(f"this request needs {need} tokens ({prompt_tokens} prompt + {max_tokens} "
+                                  f"max_tokens) but the model's context is {self.max_context} tokens")
+
+    def submit(self, prompt_ids: list[int], max_tokens: int) -> Handle:
+        """Queue one greedy generation; returns its handle at once (it waits in the engine if the batch is full)."""
+        if max_tokens < 1:
+            raise RequestTooLarge("max_tokens must be at least 1")
+        if not prompt_ids:
+            raise RequestTooLarge("the prompt is empty")
+        self.check_fits(len(prompt_ids), max_tokens)
+        if self._closed:
+            raise LLMError("the model engine is closed")
+        request_id = f"r{next(self._ids)}"
+        handle = Handle(self, request_id, len(prompt_ids))
+        with self._lock:
+            self._handles[request_id] = handle
+            self.submitted_prompt_tokens += len(prompt_ids)
+        accepted = self._manager.add_request(list(prompt_ids), request_id=request_id, max_new_tokens=max_tokens,
+                                             streaming=True, eos_token_id=self.eos_ids or -1)
+        if accepted is None:
+            with self._lock:
+                self._handles.pop(request_id, None)
+            raise EngineDied("the model engine is restarting; please retry")
+        return handle
+
+    def cancel(self, request_id: str) -> None:
+        """Cancel a request (no more outputs are delivered for it)."""
+        with self._lock:
+            self._handles.pop(request_id, None)
+        self._manager.cancel_request(request_id)
+
+    def _route(self) -> None:
+        """Deliver each output to its handle; restart the loop when it dies, failing what was in flight."""
+        while not self._closed:
+            manager = self._manager
+            output = manager.get_result(timeout=POLL_SECONDS)
+            if output is not None:
+                self._deliver(output)
+                continue
+            if not self._closed and not manager.is_running():
+                self._restart(manager)
+
+    def _deliver(self, output: Any) -> None:
+        with self._lock:
+            handle = self._handles.get(output.request_id)
+            if handle is not None and output.is_finished():
+                del self._handles[output.request_id]
+        if handle is None:
+            return
+        if output.error is not None:
+            handle.updates.put(EngineDied(f"the model engine failed this request: {output.error}"))
+        else:
+            handle.updates.put((list(output.generated_tokens), output.is_finished()))
+
+    def _restart(self, dead: Any) -> None:
+        """Fail every request still waiting on the dead loop, then start a fresh manager."""
+        error = getattr(dead.background_thread_status, "fatal_error", None)
+        log.error("model engine loop stopped (%s); restarting it", error)
+        while (output := dead.get_result(timeout=0)) is not None:  # deliver what it produced before dying
+            self._deliver(output)
+        with self._lock:
+            handles, self._handles = list(self._handles.values()), {}
+        for handle in handles:
+            handle.updates.put(EngineDied(f"the model engine stopped ({error or 'no reason given'}) while this "
+                                          "request was running; it was restarted, please retry"))
+        try:
+            dead.stop(block=True, timeout=1)
+        except Exception:  # noqa: BLE001 - a dead loop may not stop cleanly; a new one is started anyway
+            log.exception("stopping the dead engine loop failed")
+        self._manager = self._start_manager()
+        self.restarts += 1
+
+    def close(self) -> None:
+        """Stop the loop and the router."""
+        self._closed = True
+        self._manager.stop(block=True, timeout=5)
+        self._router.join(timeout=2)
+
+
+class Generation:
+    """One chat request's text: pieces as tokens arrive, cut at the first stop string (which ends generation)."""
+
+    def __init__(self, handle: Handle, tokenizer: Any, stop: Sequence[str] | None, eos_ids: set[int]) -> None:
+        self.handle = handle
+        self.tokenizer = tokenizer
+        self.stops = [s for s in (stop or ()) if s]
+        self.eos_ids = eos_ids
+        self.prompt_tokens = handle.prompt_tokens
+        self.completion_tokens = 0
+        self.finish_reason: str | None = None  # "stop" (EOS or a stop string) | "length"
+        self._seen = 0
+        self._emitted = 0
+        self._text = ""
+
+    @property
+    def done(self) -> bool:
+        """True once the reply is complete."""
+        return self.finish_reason is not None
+
+    def step(self, timeout: float | None = None) -> str:
+        """The new text since the last call (may be ''); waits up to `timeout` for tokens."""
+        if self.done:
+            return ""
+        update = self.handle.next_tokens(timeout)
+        if update is None:
+            return ""
+        tokens, finished = update
+        ids = tokens[: self._seen]
+        for token in tokens[self._seen:]:  # one token at a time, exactly as the direct loop does
+            ids.append(token)
+            self._seen = len(ids)
+            self.completion_tokens = len(ids)
+            self._text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            cut = _first_stop(self._text, self.stops)
+            if cut >= 0:
+                self.handle.cancel()
+                self.finish_reason = "stop"
+                return self._take(cut)
+        if finished:
+            self.finish_reason = "stop" if tokens and tokens[-1] in self.eos_ids else "length"
+            return self._take(len(self._text))
+        return self._take(len(self._text) - _held_back(self._text, self.stops))
+
+    def _take(self, end: int) -> str:
+        if end <= self._emitted:
+            return ""
+        piece = self._text[self._emitted:end]
+        self._emitted = end
+        return piece
+
+    def pieces(self) -> Iterator[str]:
+        """Yield text pieces until the reply is complete; cancels the request if the caller stops early."""
+        try:
+            while not self.done:
+                piece = self.step(timeout=None)
+                if piece:
+                    yield piece
+        finally:
+            self.cancel()
+
+    def cancel(self) -> None:
+        """Stop generating (no-op once finished)."""
+        if not self.done:
+            self.finish_reason = self.finish_reason or "cancelled"
+        self.handle.cancel()
+
+
+class EngineLLM(LLM):
+    """A local model behind the batching engine: concurrent chat calls share decode steps."""
+
+    def __init__(self, local: TransformersLLM, config: EngineConfig | None = None) -> None:
+        self.local = local
+        self.name = local.name
+        self.tokenizer = local.tokenizer
+        self.config = config or EngineConfig()
+        self.engine = BatchEngine(local.model, local._eos, self.config)
+
+    def start(self, messages: Sequence[Message], max_tokens: int = 256,
+              stop: Sequence[str] | None = None) -> Generation:
+        """Submit a chat request; read it with `Generation.step` or `pieces`."""
+        prompt = self.local.encode(messages)[0].tolist()
+        handle = self.engine.submit(prompt, max_tokens)
+        return Generation(handle, self.tokenizer, stop, self.local._eos)
+
+    def chat(self, messages: Sequence[Message], max_tokens: int = 256,
+             stop: Sequence[str] | None = None) -> Completion:
+        """Generate one reply greedily, cut at the first stop string."""
+        t0 = time.perf_counter()
+        gen = self.start(messages, max_tokens, stop)
+        text = "".join(gen.pieces())
+        return Completion(text=text, prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens,
+                          seconds=time.perf_counter() - t0)
+
+    def stream(self, messages: Sequence[Message], max_tokens: int = 256,
+               stop: Sequence[str] | None = None) -> Iterator[str]:
+        """Yield the greedy reply in pieces as the engine decodes it."""
+        yield from self.start(messages, max_tokens, stop).pieces()
+
+    def choose(self, messages: Sequence[Message], options: Sequence[str]) -> Choice:
+        """Option log-likelihoods from one forward pass beside the batch (the model is shared, read-only)."""
+        return self.local.choose(messages, options)
+
+    def close(self) -> None:
+        """Stop the engine and drop the model."""
+        self.engine.close()
+        self.local.close()

@@ -1,0 +1,132 @@
+"""The batching engine on a tiny random Qwen2: batched greedy outputs equal one-at-a-time ones, token for token."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from llm.base import Completion
+from llm.engine import EngineConfig, EngineDied, EngineLLM, RequestTooLarge
+from llm.local import TransformersLLM
+from tests.tiny_model import build_tiny_model
+
+CONFIG = EngineConfig(max_batch=8, kv_blocks=48, page_size=16, max_batch_tokens=96)
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory: pytest.TempPathFactory) -> TransformersLLM:
+    return TransformersLLM(build_tiny_model(tmp_path_factory.mktemp("tiny") / "model"), device="cpu")
+
+
+@pytest.fixture()
+def engine(local: TransformersLLM) -> Iterator[EngineLLM]:
+    llm = EngineLLM(local, CONFIG)
+    yield llm
+    llm.engine.close()
+
+
+def ask(i: int) -> list[dict[str, str]]:
+    words = "Tallow river Senn salt Mira Kesh navigator Grey Hills Amber Sea guild 1612".split()
+    return [{"role": "user", "content": " ".join(words[(i + k) % len(words)] for k in range(3 + 7 * i))}]
+
+
+def test_sixteen_staggered_requests_equal_one_at_a_time(local: TransformersLLM, engine: EngineLLM) -> None:
+    jobs = []
+    for i in range(16):
+        max_tokens = 6 + (i * 7) % 40
+        reference = local.chat(ask(i), max_tokens=max_tokens)
+        stop = [reference.text[len(reference.text) // 2:][:3]] if i % 4 == 1 and len(reference.text) > 6 else None
+        if stop:
+            reference = local.chat(ask(i), max_tokens=max_tokens, stop=stop)
+        jobs.append((ask(i), max_tokens, stop, reference))
+    forwards: list[int] = []
+    hook = engine.local.model.register_forward_hook(lambda *_: forwards.append(1))
+    results: dict[int, Completion | list[str]] = {}
+
+    def run(i: int) -> None:
+        time.sleep(0.002 * i)
+        messages, max_tokens, stop, _ = jobs[i]
+        if i == 5:
+            results[i] = list(engine.stream(messages, max_tokens=max_tokens, stop=stop))
+        else:
+            results[i] = engine.chat(messages, max_tokens=max_tokens, stop=stop)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    hook.remove()
+    assert any(stop for _, _, stop, _ in jobs)
+    for i, (_, _, _, reference) in enumerate(jobs):
+        got = results[i]
+        if isinstance(got, list):
+            assert len(got) > 1 and "".join(got) == reference.text
+            continue
+        assert (got.text, got.completion_tokens, got.prompt_tokens) == (
+            reference.text, reference.completion_tokens, reference.prompt_tokens), f"request {i}"
+    total_tokens = sum(r.completion_tokens for r in (j[3] for j in jobs))
+    assert len(forwards) < total_tokens / 2  # decode steps were shared, not one request at a time
+    assert engine.engine.active == 0
+
+
+def test_a_stop_string_ends_generation_in_the_engine(local: TransformersLLM, engine: EngineLLM) -> None:
+    free = local.chat(ask(2), max_tokens=40)
+    stop = free.text[4:7]
+    gen = engine.start(ask(2), max_tokens=40, stop=[stop])
+    text = "".join(gen.pieces())
+    assert stop not in text and free.text.startswith(text)
+    assert gen.finish_reason == "stop" and gen.completion_tokens < free.completion_tokens
+    assert engine.engine.active == 0
+
+
+def test_cancelling_frees_the_request(engine: EngineLLM) -> None:
+    gen = engine.start(ask(3), max_tokens=500)
+    while not gen.step(timeout=5):
+        pass
+    assert engine.engine.active == 1
+    gen.cancel()
+    assert engine.engine.active == 0
+    assert engine.chat(ask(1), max_tokens=3).completion_tokens == 3  # the engine keeps serving
+
+
+def test_a_request_that_can_never_fit_is_refused(engine: EngineLLM) -> None:
+    with pytest.raises(RequestTooLarge, match="KV cache"):
+        engine.chat(ask(1), max_tokens=CONFIG.capacity)
+
+
+def test_a_dead_loop_fails_in_flight_requests_and_restarts(engine: EngineLLM) -> None:
+    gen = engine.start(ask(4), max_tokens=400)
+    while not gen.step(timeout=5):
+        pass
+    runner = engine.engine._manager.batch_processor.model_runner
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("simulated device fault")
+
+    runner.compute_batch = boom
+    with pytest.raises(EngineDied, match="simulated device fault"):
+        while not gen.done:
+            gen.step(timeout=10)
+    deadline = time.monotonic() + 10
+    while engine.engine.restarts == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert engine.engine.restarts == 1
+    assert engine.chat(ask(1), max_tokens=4).completion_tokens == 4
+
+
+def test_choose_scores_every_option(local: TransformersLLM, engine: EngineLLM) -> None:
+    options = ["yes", "no", "search"]
+    choice, direct = engine.choose(ask(1), options), local.choose(ask(1), options)
+    assert (choice.option, choice.scores) == (direct.option, direct.scores)
+    assert set(choice.scores) == set(options) and all(s < 0 for s in choice.scores.values())
+    assert choice.option == max(choice.scores, key=choice.scores.get)
+
+
+def test_tiny_model_folder_is_complete(local: TransformersLLM) -> None:
+    folder = Path(local.model.name_or_path)
+    assert (folder / "tokenizer.json").is_file() and (folder / "config.json").is_file()
