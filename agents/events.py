@@ -178,23 +178,41 @@ class MemoryWriteData(TypedDict, total=False):
 
 
 class EvidenceData(TypedDict, total=False):
-    """One item of an evidence set."""
+    """One item of RetroRAG's evidence set: which passage supports which claim about which key entity."""
 
     id: Required[str]
     claim: Required[str]
-    passages: list[str]
-    entity: str
+    kind: str  # source (a sentence of a passage) | inferential (a claim the passages imply)
+    entity: str  # the key entity the claim is about (a passage's title)
+    passages: list[str]  # doc ids behind the claim
+    numbers: list[int]  # the same passages by their number in the run (1 = first retrieved)
     status: str  # active | withdrawn
+    iteration: int  # added in this iteration
+    derived_from: list[str]  # ids of the items it rests on (the claim whose entity led to its passage)
+    credibility: dict[str, Any]  # the filter's verdicts and log-odds (inferential items)
+    withdrawn_by: str  # the item that superseded it (or that it rested on)
+    withdrawn_at: int
+    reason: str
 
 
 class ReviseData(TypedDict, total=False):
-    """A revision of the evidence set: before, after, and the passages behind it."""
+    """A change to an evidence set (RetroRAG): discovery adds credible claims, retroaction withdraws.
+
+    `before`/`after` are the whole set; `passages` the doc ids behind the change; `checks` the
+    contradiction checks made (earlier id, new id, option, scores, log-odds).
+    """
 
     before: Required[list[EvidenceData]]
     after: Required[list[EvidenceData]]
     passages: Required[list[str]]
+    operation: str  # discover | retroact
+    iteration: int
+    entities: list[str]  # the question's key entities
     withdrawn: list[str]
     added: list[str]
+    candidate: dict[str, Any]  # the generated claim and what became of it
+    checks: list[dict[str, Any]]
+    answer_redone: bool  # the latest answer rested on withdrawn evidence
     reason: str
     decision: dict[str, Any]
     prompt: list[Message]

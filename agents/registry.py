@@ -12,6 +12,7 @@ _MODULES = {
     "auto_rag": "agents.auto_rag",
     "iter_retgen": "agents.iter_retgen",
     "hipporag": "agents.hipporag",
+    "retro_rag": "agents.retro_rag",
 }
 
 

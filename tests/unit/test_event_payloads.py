@@ -14,7 +14,7 @@ QUESTION = "On which river is the town where the Orvane Guild was founded?"
 # every agent, plus the iterative ones searching through the knowledge graph
 CASES = [(name, {}) for name in registry.names()] + [
     ("auto_rag", {"retriever": "hipporag"}), ("iter_retgen", {"retriever": "hipporag"}),
-    ("hipporag", {"linking": "triple"}),
+    ("hipporag", {"linking": "triple"}), ("retro_rag", {"retriever": "hipporag"}),
 ]
 
 

@@ -1,0 +1,167 @@
+"""RetroRAG's evidence set as pure functions: no LLM, no store; lists of EvidenceData in, lists out."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from agents.events import EvidenceData, HitData
+
+ACTIVE, WITHDRAWN = "active", "withdrawn"
+SOURCE, INFERENTIAL = "source", "inferential"
+
+STOPWORDS = frozenset(
+    "a an the of in on at to for from by with and or but is was were are be been being as that this these those "
+    "which who whom whose what when where why how did does do has have had it its his her their they he she "
+    "there than then into onto over under about after before not no also many much one first".split()
+)
+# capitalised words that start questions or sentences rather than name something
+NOT_NAMES = frozenset(
+    "what which who whom whose when where why how in on at the a an of is was were did does do for from by "
+    "after before during this that these those it its his her their there yes no".split()
+)
+MIN_CLAIM_WORDS = 3
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+_WORD = re.compile(r"[A-Za-z0-9]+")
+_CITED = re.compile(r"^\s*\[(\d+)\]\s*(.*)$")
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased alphanumeric tokens."""
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def content_words(text: str) -> set[str]:
+    """Tokens that carry meaning (no stop words)."""
+    return {w for w in words(text) if w not in STOPWORDS}
+
+
+def overlap(a: str, b: str) -> float:
+    """Jaccard overlap of two texts' content words."""
+    x, y = content_words(a), content_words(b)
+    return len(x & y) / len(x | y) if x and y else 0.0
+
+
+def sentences(text: str) -> list[str]:
+    """A passage split into sentences."""
+    return [s.strip() for s in _SENTENCE.split(" ".join(text.split())) if s.strip()]
+
+
+def best_sentence(text: str, question: str, n: int = 220) -> str:
+    """The passage's sentence sharing most content words with the question (the first one on a tie)."""
+    terms = content_words(question)
+    options = sentences(text) or [text]
+    best = max(options, key=lambda s: (len(content_words(s) & terms), -options.index(s)))
+    return best if len(best) <= n else best[: n - 1] + "…"
+
+
+def names(text: str) -> list[str]:
+    """Runs of capitalised words (a cheap named-entity guess), leading function words dropped, in order."""
+    runs: list[list[str]] = [[]]
+    for raw in text.split():
+        word = raw.strip(".,;:!?()[]\"'`")
+        if word.endswith("'s") or word.endswith("’s"):
+            word = word[:-2]
+        joins = runs[-1] and word.lower() in ("of", "the", "de", "von", "and")
+        if word[:1].isupper() or word[:1].isdigit() or joins:
+            runs[-1].append(word)
+        else:
+            runs.append([])
+        if raw[-1:] in ".,;:!?)\"" or raw.endswith("'s"):
+            runs.append([])
+    out: list[str] = []
+    for run in runs:
+        while run and run[0].lower() in NOT_NAMES:
+            run = run[1:]
+        while run and run[-1].lower() in ("of", "the", "de", "von", "and"):
+            run = run[:-1]
+        name = " ".join(run)
+        if name and not name.isdigit() and name.lower() not in (o.lower() for o in out):
+            out.append(name)
+    return out
+
+
+def unsupported_names(claim: str, sources: Iterable[str]) -> list[str]:
+    """Names in a claim that no source text mentions (an invented or copied name)."""
+    text = " ".join(sources).lower()
+    return [n for n in names(claim) if n.lower() not in text]
+
+
+def parse_claim(reply: str, numbers: list[int]) -> tuple[int | None, str, str]:
+    """A '[n] claim' line as (passage number or None, claim, problem); problem '' when well formed."""
+    line = reply.strip().splitlines()[0].strip() if reply.strip() else ""
+    for prefix in ("Fact:", "Claim:", "Evidence:"):
+        if line.lower().startswith(prefix.lower()):
+            line = line[len(prefix):].strip()
+    number: int | None = None
+    match = _CITED.match(line)
+    if match:
+        number, line = int(match.group(1)), match.group(2)
+    claim = line.strip(" \"'`").strip()
+    if len(words(claim)) < MIN_CLAIM_WORDS:
+        return number, claim, f"'{claim}' is not a statement of at least {MIN_CLAIM_WORDS} words"
+    if number is not None and number not in numbers:
+        return number, claim, f"it cites passage {number}, which is not among {numbers}"
+    return number, claim, ""
+
+
+def attribute(claim: str, hits: dict[int, HitData]) -> int | None:
+    """The passage number whose text shares most content words with the claim (None if none shares any)."""
+    scored = [(len(content_words(claim) & content_words(h["title"] + " " + h["text"])), n) for n, h in hits.items()]
+    best = max(scored, default=(0, None))
+    return best[1] if best[0] else None
+
+
+def active(evidence: list[EvidenceData]) -> list[EvidenceData]:
+    """The items not withdrawn."""
+    return [e for e in evidence if e.get("status", ACTIVE) == ACTIVE]
+
+
+def linked(a: EvidenceData, b: EvidenceData) -> bool:
+    """True when two items are about the same key entity (one's entity is the other's or is named in its claim)."""
+    ea, eb = a.get("entity", "").lower(), b.get("entity", "").lower()
+    if not ea or not eb:
+        return False
+    return ea == eb or ea in b["claim"].lower() or eb in a["claim"].lower()
+
+
+def check_pairs(evidence: list[EvidenceData], new_ids: list[str],
+                limit: int) -> list[tuple[EvidenceData, EvidenceData]]:
+    """(earlier, new) pairs of active items about the same entity from different passages, closest first."""
+    live = active(evidence)
+    fresh = [e for e in live if e["id"] in new_ids]
+    earlier = [e for e in live if e["id"] not in new_ids]
+    pairs = [(old, new) for new in fresh for old in earlier
+             if linked(old, new) and not set(old.get("numbers", [])) & set(new.get("numbers", []))]
+    pairs.sort(key=lambda p: -overlap(p[0]["claim"], p[1]["claim"]))
+    return pairs[:limit]
+
+
+def withdraw(evidence: list[EvidenceData], item_id: str, by: str, reason: str, iteration: int) -> list[str]:
+    """Withdraw an item and, in cascade, every item derived from it; returns the withdrawn ids in order."""
+    out: list[str] = []
+    queue = [(item_id, by, reason)]
+    while queue:
+        current, cause, why = queue.pop(0)
+        item = next((e for e in evidence if e["id"] == current), None)
+        if item is None or item.get("status") == WITHDRAWN:
+            continue
+        item.update(status=WITHDRAWN, withdrawn_by=cause, reason=why, withdrawn_at=iteration)
+        out.append(current)
+        for child in evidence:
+            if current in child.get("derived_from", []) and child.get("status", ACTIVE) == ACTIVE:
+                queue.append((child["id"], current, f"it rested on {current}, which was withdrawn"))
+    return out
+
+
+def answer_grounded(answer: str, texts: Iterable[str]) -> bool:
+    """True when every content word of the answer occurs in the evidence texts."""
+    needed = content_words(answer) or set(words(answer))
+    have = set(words(" ".join(texts)))
+    return bool(needed) and needed <= have
+
+
+def table(evidence: list[EvidenceData]) -> list[EvidenceData]:
+    """A deep-enough copy of the evidence set for an event (later changes must not alter it)."""
+    return [EvidenceData(**{k: (list(v) if isinstance(v, list) else v) for k, v in e.items()})  # type: ignore[typeddict-item]
+            for e in evidence]

@@ -1,0 +1,49 @@
+"""RetroRAG's graph: only the wiring of the nodes in `nodes.py`."""
+
+from __future__ import annotations
+
+from langgraph.graph import END, START, StateGraph
+
+from agents.base import AgentSpec, Deps, bind
+from agents.retro_rag.nodes import (
+    NAME,
+    RetroRAGConfig,
+    RetroRAGState,
+    after_answer,
+    after_next_query,
+    answer,
+    collate,
+    discover,
+    finish,
+    next_query,
+    retroact,
+)
+
+
+def build_graph(deps: Deps, config: RetroRAGConfig) -> StateGraph:
+    """(collate -> discover -> retroact -> answer -> next_query)* -> finish."""
+    graph = StateGraph(RetroRAGState)
+    for node in (collate, discover, retroact, answer, next_query, finish):
+        graph.add_node(node.__name__, bind(node, deps, config))
+    graph.add_edge(START, "collate")
+    graph.add_edge("collate", "discover")
+    graph.add_edge("discover", "retroact")
+    graph.add_edge("retroact", "answer")
+    graph.add_conditional_edges("answer", bind(after_answer, deps, config),
+                                {"finish": "finish", "next_query": "next_query"})
+    graph.add_conditional_edges("next_query", bind(after_next_query, deps, config),
+                                {"collate": "collate", "finish": "finish"})
+    graph.add_edge("finish", END)
+    return graph
+
+
+SPEC = AgentSpec(
+    name=NAME,
+    title="RetroRAG (evidence revised, not only accumulated)",
+    paper="Xiao et al., 2025 — Retrieval-Augmented Generation by Evidence Retroactivity in LLMs",
+    summary="Keeps an evidence set: files each passage as source evidence, infers credible claims (checked "
+            "by constrained choices), searches for the entities still missing, withdraws evidence that newer "
+            "evidence contradicts, and answers until the answer is judged reliable or the cap is reached.",
+    config_cls=RetroRAGConfig,
+    build_graph=build_graph,
+)
