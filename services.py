@@ -11,6 +11,7 @@ from agents.base import Deps
 from agents.runner import AgentRun
 from llm.base import LLM
 from llm.lazy import LazyLLM
+from memory.store import ThoughtStore
 from retrieval.corpus import CorpusStore, IngestReport, Progress
 from retrieval.embedder import Embedder, LazyEmbedder
 from retrieval.hipporag.openie import Extractor
@@ -40,7 +41,8 @@ class Services:
                                    settings.chunk_overlap)
         self.llm = llm or LazyLLM(self._make_llm, name=settings.llm_model)
         self.hipporag = HippoRAGStore(settings.home / "hipporag", self.corpora, self._make_extractor)
-        self.deps = Deps(llm=self.llm, corpora=self.corpora, graph=self.hipporag)
+        self.memory = ThoughtStore(self.db, self.embedder)
+        self.deps = Deps(llm=self.llm, corpora=self.corpora, graph=self.hipporag, memory=self.memory)
         self.demo_state = "not indexed"
         self._demo_lock = threading.Lock()
 
@@ -104,8 +106,12 @@ class Services:
             self.demo_state = "not indexed"
 
     def run(self, agent: str, corpus: str, question: str, config: dict[str, Any] | None = None,
-            owner: str = PUBLIC) -> AgentRun:
-        """A new agent run (iterate it to execute and stream its events)."""
+            owner: str = PUBLIC, user: str = "", conversation: str = "",
+            history: list[dict[str, str]] | None = None) -> AgentRun:
+        """A new agent run (iterate it to execute and stream its events).
+
+        Chat agents also get `user` (whose memory), the conversation id and its earlier turns."""
         if corpus == DEMO_CORPUS and self.settings.demo_corpus and self.demo_state != "ready":
             self.ensure_demo_corpus()
-        return AgentRun(self.deps, self.db, agent, corpus, question, config, owner)
+        return AgentRun(self.deps, self.db, agent, corpus, question, config, owner, user=user,
+                        conversation=conversation, history=history)

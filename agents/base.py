@@ -8,11 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
-from agents.events import HitData, TraceEvent
+from agents.events import HitData, Message, TraceEvent
 from llm.base import LLM
 from retrieval.corpus import CorpusStore, Hit
 
 if TYPE_CHECKING:
+    from memory.store import ThoughtStore
     from retrieval.hipporag.store import HippoRAGStore
 
 
@@ -23,6 +24,7 @@ class Deps:
     llm: LLM
     corpora: CorpusStore
     graph: HippoRAGStore | None = None  # HippoRAG's knowledge graph per corpus (graph walks)
+    memory: ThoughtStore | None = None  # TiM's long-term thoughts, one memory per user
 
 
 class RAGState(TypedDict, total=False):
@@ -36,6 +38,9 @@ class RAGState(TypedDict, total=False):
     retrieved: Annotated[list[HitData], operator.add]  # hits in order of retrieval
     answer: str
     used_ids: list[str]
+    user: str  # whose memory a chat agent reads and writes (set by the runner)
+    conversation: str  # the chat this turn belongs to
+    history: list[Message]  # the conversation's earlier turns, oldest first
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class AgentSpec:
     summary: str
     config_cls: type
     build_graph: Callable[[Deps, Any], Any]  # (deps, config) -> uncompiled StateGraph
+    needs_corpus: bool = True  # False for chat agents that can run without a corpus
 
 
 def bind(node: Callable[[Any, Deps, Any], Any], deps: Deps, config: Any) -> Callable[[Any], Any]:

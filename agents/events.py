@@ -145,31 +145,36 @@ class AnswerData(TypedDict, total=False):
 
 
 class ThoughtData(TypedDict, total=False):
-    """One stored thought of a memory agent, as shown in a memory event."""
+    """One thought of a memory agent (TiM), as shown in a memory event; `id` is '' until stored."""
 
     id: Required[str]
     text: Required[str]
-    score: float
-    buckets: list[int]
-    status: str
+    score: float  # cosine to the query or to the new thought
+    buckets: list[int]  # its bucket in each hash table
+    status: str  # active | forgotten | merged | proposed (post-thought, not stored yet)
+    related: str  # the thought it merged into or was superseded by
 
 
 class MemoryReadData(TypedDict, total=False):
-    """A recall from long-term memory."""
+    """A recall from long-term memory: the buckets looked in, how many thoughts were scored, the top ones."""
 
     query: Required[str]
     thoughts: Required[list[ThoughtData]]
-    buckets: list[int]
-    scored: int  # thoughts compared with the query
-    stored: int  # thoughts in memory
+    probes: list[Any]  # [table, bucket] pairs looked in
+    scored: int  # thoughts compared with the query (those sharing a bucket)
+    stored: int  # active thoughts in this user's memory
+    user: str
+    recent_turns: int  # turns of this conversation the answer also sees
 
 
 class MemoryWriteData(TypedDict, total=False):
-    """A change to long-term memory: insert, forget, merge; with the thoughts before and after."""
+    """A change to long-term memory (think, insert, forget, merge), with the thoughts before and after."""
 
-    operation: Required[str]
+    operation: Required[str]  # think | insert | forget | merge
     before: Required[list[ThoughtData]]
     after: Required[list[ThoughtData]]
+    thought: str  # the new thought this operation is about
+    compared: list[ThoughtData]  # similar stored thoughts it was compared with
     reason: str
     prompt: list[Message]
     reply: str

@@ -13,6 +13,9 @@ _MODULES = {
     "iter_retgen": "agents.iter_retgen",
     "hipporag": "agents.hipporag",
     "retro_rag": "agents.retro_rag",
+    "tim": "agents.tim",
+    "window": "agents.window",
+    "full_history": "agents.full_history",
 }
 
 

@@ -11,7 +11,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from agents import registry
 from agents.base import Deps, config_from_dict
-from agents.events import ErrorData, TraceEvent
+from agents.events import ErrorData, Message, TraceEvent
 from storage.db import Database
 from storage.models import PUBLIC
 
@@ -27,13 +27,17 @@ class AgentRun:
     """
 
     def __init__(self, deps: Deps, db: Database, agent: str, corpus: str, question: str,
-                 config: dict[str, Any] | None = None, owner: str = PUBLIC) -> None:
+                 config: dict[str, Any] | None = None, owner: str = PUBLIC,
+                 user: str = "", conversation: str = "", history: list[Message] | None = None) -> None:
         question = (question or "").strip()
         if not question:
             raise ValueError("the question is empty")
         self.spec = registry.get(agent)
         self.config = config_from_dict(self.spec.config_cls, config)
-        db.corpus_id(corpus)  # raises NotFound naming the corpora that exist
+        if corpus or self.spec.needs_corpus:
+            db.corpus_id(corpus)  # raises NotFound naming the corpora that exist
+        # chat agents: whose memory, which conversation, and its earlier turns
+        self.user, self.conversation, self.history = user or owner, conversation, list(history or [])
         self.deps, self.db, self.corpus, self.question = deps, db, corpus, question
         self.run_id = db.create_run(self.spec.name, corpus, question, dataclasses.asdict(self.config), owner)
         self.answer = ""
@@ -46,7 +50,8 @@ class AgentRun:
     def __iter__(self) -> Iterator[TraceEvent]:
         t0 = time.perf_counter()
         graph = self.spec.build_graph(self.deps, self.config).compile(checkpointer=InMemorySaver())
-        inputs = {"run_id": self.run_id, "agent": self.spec.name, "question": self.question, "corpus": self.corpus}
+        inputs = {"run_id": self.run_id, "agent": self.spec.name, "question": self.question, "corpus": self.corpus,
+                  "user": self.user, "conversation": self.conversation, "history": self.history}
         cfg = {"configurable": {"thread_id": self.run_id}, "recursion_limit": RECURSION_LIMIT}
         try:
             for chunk in graph.stream(inputs, cfg, stream_mode="updates"):

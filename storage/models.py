@@ -1,11 +1,11 @@
-"""SQLAlchemy tables: corpora, their documents and chunks, runs and their trace events."""
+"""SQLAlchemy tables: corpora, their documents and chunks, runs and their trace events, TiM memories."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 PUBLIC = "public"  # owner of shared data; per-user data sets another owner
@@ -97,3 +97,49 @@ class Event(Base):
     seq: Mapped[int] = mapped_column(Integer)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     run: Mapped[Run] = relationship(back_populates="events")
+
+
+class Memory(Base):
+    """One user's long-term memory: the LSH shape and its random matrices, so buckets survive restarts."""
+
+    __tablename__ = "memories"
+
+    user: Mapped[str] = mapped_column(String(100), primary_key=True)
+    dim: Mapped[int] = mapped_column(Integer)
+    buckets: Mapped[int] = mapped_column(Integer)
+    tables: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)
+    matrices: Mapped[bytes] = mapped_column(LargeBinary)  # float32 (tables, dim, buckets/2)
+    created: Mapped[float] = mapped_column(Float, default=time.time)
+
+
+class Thought(Base):
+    """A TiM thought; forgotten or merged thoughts keep their row and status, so old traces still resolve."""
+
+    __tablename__ = "thoughts"
+    __table_args__ = (Index("ix_thoughts_user_status", "user", "status"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, unit norm
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active | forgotten | merged
+    related: Mapped[str] = mapped_column(String(32), default="")  # merged into / superseded by this thought
+    source_run: Mapped[str] = mapped_column(String(32), default="")
+    source_turn: Mapped[str] = mapped_column(Text, default="")  # the user turn it was thought from
+    conversation: Mapped[str] = mapped_column(String(64), default="")
+    created: Mapped[float] = mapped_column(Float, default=time.time)
+    updated: Mapped[float] = mapped_column(Float, default=time.time)
+    buckets: Mapped[list[ThoughtBucket]] = relationship(cascade="all, delete-orphan")
+
+
+class ThoughtBucket(Base):
+    """The bucket of a thought in one hash table; indexed by (user, table, bucket) for recall."""
+
+    __tablename__ = "thought_buckets"
+    __table_args__ = (Index("ix_thought_buckets_lookup", "user", "table_no", "bucket"),)
+
+    thought_id: Mapped[str] = mapped_column(ForeignKey("thoughts.id", ondelete="CASCADE"), primary_key=True)
+    table_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user: Mapped[str] = mapped_column(String(100))
+    bucket: Mapped[int] = mapped_column(Integer)

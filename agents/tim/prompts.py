@@ -1,0 +1,59 @@
+"""TiM's prompts: the post-think gate and fill, and the relation choice behind insert / forget / merge.
+
+Examples use invented people and places; no example's reply is ever stored as a thought.
+"""
+
+from __future__ import annotations
+
+from llm.base import Message
+
+GATE_SYSTEM = (
+    "Decide whether the user's message states a fact about the user's own life (where they live, work, "
+    "family, pets, tastes, habits, belongings) that is worth remembering. Questions and requests are not. "
+    "Reply yes or no."
+)
+GATE_EXAMPLES = (
+    ("User: I live in Tromsø.\nDoes it state a fact about the user?", "yes"),
+    ("User: How do I make my sourdough rise faster?\nDoes it state a fact about the user?", "no"),
+    ("User: What city do I live in?\nDoes it state a fact about the user?", "no"),
+    ("User: Good news, my brother Ivo got engaged!\nDoes it state a fact about the user?", "yes"),
+)
+GATE_USER = "User: {message}\nDoes it state a fact about the user?"
+GATE_OPTIONS = ("yes", "no")
+
+THINK_SYSTEM = (
+    "Rewrite what the user says about themselves as short, self-contained facts in the third person, each "
+    "starting with 'The user'. Keep names exactly. One line, facts separated by spaces."
+)
+THINK_EXAMPLES = (
+    ("User: I live in Tromsø and I work as a nurse.\nThoughts:",
+     "The user lives in Tromsø. The user works as a nurse."),
+    ("User: Sad news: our cat Pim died, and we adopted a kitten named Sol.\nThoughts:",
+     "The user's cat Pim died. The user has a kitten named Sol."),
+    ("User: Actually, I moved to Gdańsk last week.\nThoughts:",
+     "The user lives in Gdańsk."),
+)
+THINK_USER = "User: {message}\nThoughts:"
+
+RELATE_SYSTEM = (
+    "Compare a new fact about the user with a stored one. Reply 'same' if they say the same thing, 'update' "
+    "if the new fact replaces the stored one (a change: a new home, job, car, pet name...), 'detail' if it "
+    "adds to the stored fact about the same thing and both stay true, 'unrelated' otherwise."
+)
+RELATE_EXAMPLES = (
+    ("Stored: The user lives in Tromsø.\nNew: The user lives in Gdańsk.\nRelation:", "update"),
+    ("Stored: The user works as a nurse.\nNew: The user's job is nursing.\nRelation:", "same"),
+    ("Stored: The user has a kitten named Sol.\nNew: The user's kitten Sol is grey.\nRelation:", "detail"),
+    ("Stored: The user lives in Tromsø.\nNew: The user has a kitten named Sol.\nRelation:", "unrelated"),
+)
+RELATE_USER = "Stored: {stored}\nNew: {new}\nRelation:"
+# the first option is the safe default (insert as a new thought)
+RELATE_OPTIONS = ("unrelated", "same", "update", "detail")
+
+
+def few_shot(system: str, examples: tuple[tuple[str, str], ...], user: str) -> list[Message]:
+    """System turn, worked examples as user/assistant pairs, then the real input."""
+    messages: list[Message] = [{"role": "system", "content": system}]
+    for question, reply in examples:
+        messages += [{"role": "user", "content": question}, {"role": "assistant", "content": reply}]
+    return messages + [{"role": "user", "content": user}]

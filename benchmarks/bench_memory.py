@@ -1,0 +1,111 @@
+"""Benchmark TiM's LSH recall against exact cosine search on synthetic 384-dim thoughts.
+
+    python benchmarks/bench_memory.py                          # 10k, 100k, 1M with the app's defaults
+    python benchmarks/bench_memory.py --sizes 100000 --buckets 32 --tables 8 --probes 2
+
+Thoughts are clustered like sentence embeddings of a person's facts: topics (unit centres), each thought
+cos ~0.7 to its topic (so ~0.5 to its topic mates). A query is a noisy copy of a stored thought (cosine
+~0.85 to its source), so its exact top 5 is the source plus its nearest topic mates. Reported per size:
+recall@5 of LSH against exact search, how often the source itself is in the LSH top 5, the fraction of
+thoughts scored per query, and p50/p95 latency of LSH recall (bucket lookup + cosine rank) and of exact
+search (one matrix-vector product over everything).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from memory.lsh import BucketIndex, LSHParams, cosine_top_k, hash_vectors, lsh_top_k, projections  # noqa: E402
+
+DIM = 384
+TOPIC_SIZE = 100  # thoughts per topic
+TOPIC_COS = 0.7  # cosine of a thought to its topic centre
+QUERY_COS = 0.85  # cosine of a query to the thought it was copied from
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit norm."""
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def thoughts(n: int, rng: np.random.Generator) -> np.ndarray:
+    """n clustered unit vectors (float32), generated in blocks to bound memory."""
+    topics = unit(rng.standard_normal((max(1, n // TOPIC_SIZE), DIM), dtype=np.float32))
+    out = np.empty((n, DIM), dtype=np.float32)
+    noise_w = np.sqrt(1 - TOPIC_COS**2)
+    for start in range(0, n, 100_000):
+        stop = min(n, start + 100_000)
+        centre = topics[rng.integers(0, len(topics), stop - start)]
+        out[start:stop] = unit(TOPIC_COS * centre + noise_w * unit(rng.standard_normal((stop - start, DIM),
+                                                                                        dtype=np.float32)))
+    return out
+
+
+def noisy_copies(sources: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Queries with cosine ~QUERY_COS to their sources."""
+    noise = unit(rng.standard_normal(sources.shape, dtype=np.float32))
+    noise = unit(noise - (noise * sources).sum(1, keepdims=True) * sources)  # orthogonal to the source
+    return unit(QUERY_COS * sources + np.sqrt(1 - QUERY_COS**2) * noise)
+
+
+def measure(n: int, params: LSHParams, probes: int, queries: int, seed: int) -> dict[str, float]:
+    """Recall@5, source hit rate, fraction scored and latencies for one size."""
+    rng = np.random.default_rng(seed)
+    vectors = thoughts(n, rng)
+    matrices = projections(params)
+    t0 = time.perf_counter()
+    buckets = np.concatenate([hash_vectors(vectors[s:s + 100_000], matrices) for s in range(0, n, 100_000)])
+    index = BucketIndex(buckets, params.buckets)
+    build = time.perf_counter() - t0
+    sources = rng.choice(n, queries, replace=False)
+    qs = noisy_copies(vectors[sources], rng)
+    recalls, hits, scored, lsh_ms, exact_ms = [], [], [], [], []
+    for q, src in zip(qs, sources, strict=True):
+        t = time.perf_counter()
+        exact, _ = cosine_top_k(q, vectors, 5)
+        exact_ms.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        rows, _, n_scored = lsh_top_k(q, vectors, index, matrices, 5, probes)
+        lsh_ms.append((time.perf_counter() - t) * 1000)
+        recalls.append(len(set(rows.tolist()) & set(exact.tolist())) / 5)
+        hits.append(float(src in rows))
+        scored.append(n_scored / n)
+    return {"n": n, "buckets": params.buckets, "tables": params.tables, "probes": probes,
+            "recall@5": round(statistics.fmean(recalls), 4), "source_in_top5": round(statistics.fmean(hits), 4),
+            "scored_fraction": round(statistics.fmean(scored), 4),
+            "p50_ms": round(statistics.median(lsh_ms), 3), "p95_ms": round(float(np.percentile(lsh_ms, 95)), 3),
+            "exact_p50_ms": round(statistics.median(exact_ms), 3), "build_s": round(build, 2)}
+
+
+def main() -> None:
+    """Run every size and print (and optionally save) one row each."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sizes", default="10000,100000,1000000")
+    p.add_argument("--buckets", type=int, default=16)
+    p.add_argument("--tables", type=int, default=8)
+    p.add_argument("--probes", type=int, default=2)
+    p.add_argument("--queries", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", type=Path)
+    args = p.parse_args()
+    rows = []
+    for n in (int(s) for s in args.sizes.split(",")):
+        row = measure(n, LSHParams(DIM, args.buckets, args.tables, args.seed), args.probes, args.queries, args.seed)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Locality-sensitive hashing of thoughts, as in TiM (Liu et al., 2023): F(x) = argmax([xR; -xR]).
+
+R is a random d x b/2 Gaussian matrix, so each of the b buckets is one signed random direction and a
+vector lands in the bucket of the direction it points at most (a cross-polytope-style hash). Several
+independent tables (each its own R) raise recall: a query is compared with the thoughts that share a
+bucket with it in any table. Multi-probe (`probes` > 1) also looks in each table's next-best buckets.
+Pure functions of numpy arrays; the matrices are kept with the memory so buckets survive restarts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LSHParams:
+    """Shape of a hash: vector size, buckets per table (even), tables, and the seed of the matrices."""
+
+    dim: int
+    buckets: int = 16
+    tables: int = 4
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.buckets < 2 or self.buckets % 2:
+            raise ValueError(f"buckets must be an even number >= 2, got {self.buckets}")
+        if self.tables < 1 or self.dim < 1:
+            raise ValueError("tables and dim must be >= 1")
+
+
+def projections(params: LSHParams) -> np.ndarray:
+    """The seeded Gaussian matrices R, shape (tables, dim, buckets/2), float32."""
+    rng = np.random.default_rng(params.seed)
+    return rng.standard_normal((params.tables, params.dim, params.buckets // 2)).astype(np.float32)
+
+
+def bucket_scores(vectors: np.ndarray, matrices: np.ndarray) -> np.ndarray:
+    """[xR; -xR] for every table: shape (n, tables, buckets)."""
+    x = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+    proj = np.einsum("nd,tdh->nth", x, matrices)
+    return np.concatenate([proj, -proj], axis=2)
+
+
+def hash_vectors(vectors: np.ndarray, matrices: np.ndarray) -> np.ndarray:
+    """F(x) = argmax([xR; -xR]) per table: bucket ids of shape (n, tables)."""
+    return bucket_scores(vectors, matrices).argmax(axis=2).astype(np.int32)
+
+
+def probe_buckets(vector: np.ndarray, matrices: np.ndarray, probes: int = 1) -> np.ndarray:
+    """The `probes` best buckets of one vector in each table, best first: shape (tables, probes)."""
+    scores = bucket_scores(vector, matrices)[0]
+    probes = max(1, min(probes, scores.shape[1]))
+    return np.argsort(-scores, axis=1, kind="stable")[:, :probes].astype(np.int32)
+
+
+def cosine_top_k(query: np.ndarray, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, scores) of the k unit-norm rows most cosine-similar to `query`, best first."""
+    if len(vectors) == 0 or k <= 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    q = np.asarray(query, dtype=np.float32).ravel()
+    q = q / (np.linalg.norm(q) or 1.0)
+    scores = vectors @ q
+    k = min(k, len(scores))
+    top = np.argpartition(-scores, k - 1)[:k]
+    order = top[np.argsort(-scores[top], kind="stable")]
+    return order, scores[order].astype(np.float32)
+
+
+class BucketIndex:
+    """An in-memory inverted index of bucket ids (n, tables) -> rows, for fast candidate lookup."""
+
+    def __init__(self, buckets: np.ndarray, n_buckets: int) -> None:
+        self.tables = buckets.shape[1]
+        self.n_buckets = n_buckets
+        self._order: list[np.ndarray] = []
+        self._starts: list[np.ndarray] = []
+        for t in range(self.tables):
+            column = buckets[:, t]
+            order = np.argsort(column, kind="stable")
+            self._order.append(order)
+            self._starts.append(np.searchsorted(column[order], np.arange(n_buckets + 1)))
+
+    def candidates(self, probe: np.ndarray) -> np.ndarray:
+        """Sorted unique rows sharing any probed bucket; `probe` is (tables, probes) as from probe_buckets."""
+        parts = [self._order[t][self._starts[t][b]:self._starts[t][b + 1]]
+                 for t in range(self.tables) for b in probe[t]]
+        return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
+    def occupancy(self) -> np.ndarray:
+        """Rows per bucket in each table: shape (tables, buckets)."""
+        return np.stack([np.diff(s) for s in self._starts])
+
+
+def lsh_top_k(query: np.ndarray, vectors: np.ndarray, index: BucketIndex, matrices: np.ndarray, k: int,
+              probes: int = 1) -> tuple[np.ndarray, np.ndarray, int]:
+    """TiM's recall: the query's buckets, then cosine rank inside them; (rows, scores, rows scored)."""
+    rows = index.candidates(probe_buckets(query, matrices, probes))
+    picked, scores = cosine_top_k(query, vectors[rows], k)
+    return rows[picked], scores, len(rows)

@@ -1,0 +1,90 @@
+"""TiM's memory operations over a thought store: insert, forget (superseded), merge (duplicate or same entity).
+
+Each returns an `Operation`: what changed, a sentence for a person, and the thoughts before and after,
+as plain dicts (id, text, status, buckets) that the agent puts into its memory_write event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from memory.store import LSHShape, Source, ThoughtStore
+from storage.thoughts import ThoughtRow
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One change to a memory."""
+
+    operation: str  # insert | forget | merge
+    sentence: str
+    before: list[dict[str, Any]] = field(default_factory=list)
+    after: list[dict[str, Any]] = field(default_factory=list)
+
+
+def thought_dict(row: ThoughtRow, score: float | None = None) -> dict[str, Any]:
+    """A stored thought as JSON for events."""
+    out: dict[str, Any] = {"id": row.id, "text": row.text, "status": row.status, "buckets": list(row.buckets)}
+    if row.related:
+        out["related"] = row.related
+    if score is not None:
+        out["score"] = round(float(score), 4)
+    return out
+
+
+def quote(text: str, n: int = 80) -> str:
+    """'text' on one line, cut to n characters."""
+    text = " ".join(text.split())
+    return f"'{text if len(text) <= n else text[: n - 1] + '…'}'"
+
+
+def insert(store: ThoughtStore, user: str, text: str, vector: np.ndarray, source: Source,
+           shape: LSHShape | None = None) -> Operation:
+    """Store a new thought."""
+    row = store.add(user, text, vector, source, shape=shape)
+    buckets = ", ".join(str(b) for b in row.buckets)
+    return Operation("insert", f"Remembered {quote(text)} (buckets {buckets}).", [], [thought_dict(row)])
+
+
+def forget(store: ThoughtStore, user: str, old: ThoughtRow, text: str, vector: np.ndarray, source: Source,
+           shape: LSHShape | None = None) -> Operation:
+    """Withdraw `old` (kept, status forgotten) because the new thought supersedes it; store the new one."""
+    new = store.add(user, text, vector, source, shape=shape)
+    store.set_status(user, [old.id], "forgotten", related=new.id)
+    gone = store.get(user, [old.id])[0]
+    return Operation("forget", f"Forgot {quote(old.text)} — superseded by {quote(text)}.",
+                     [thought_dict(old)], [thought_dict(gone), thought_dict(new)])
+
+
+def merge_duplicate(store: ThoughtStore, user: str, old: ThoughtRow, text: str, vector: np.ndarray,
+                    source: Source, shape: LSHShape | None = None) -> Operation:
+    """The new thought says what `old` says: keep `old`, store the new one as merged into it."""
+    new = store.add(user, text, vector, source, status="merged", related=old.id, shape=shape)
+    store.set_status(user, [old.id], "active")  # touches `updated`
+    kept = store.get(user, [old.id])[0]
+    return Operation("merge", f"Merged {quote(text)} into {quote(old.text)} — the same fact.",
+                     [thought_dict(old)], [thought_dict(kept), thought_dict(new)])
+
+
+def merge_entity(store: ThoughtStore, user: str, old: ThoughtRow, text: str, source: Source,
+                 shape: LSHShape | None = None) -> Operation:
+    """Both thoughts hold about the same head entity: store one thought joining them; both merge into it."""
+    joined = join_thoughts(old.text, text)
+    vector = store.embed([joined])[0]
+    merged = store.add(user, joined, vector, source, shape=shape)
+    new = store.add(user, text, store.embed([text])[0], source, status="merged", related=merged.id, shape=shape)
+    store.set_status(user, [old.id], "merged", related=merged.id)
+    gone = store.get(user, [old.id])[0]
+    return Operation("merge", f"Merged {quote(old.text)} and {quote(text)} into {quote(joined, 120)} — the same "
+                     "subject.", [thought_dict(old)], [thought_dict(gone), thought_dict(new), thought_dict(merged)])
+
+
+def join_thoughts(first: str, second: str) -> str:
+    """'The user has a dog; the user's dog is named Olive.' from two sentences."""
+    a = first.strip().rstrip(".")
+    b = second.strip().rstrip(".")
+    b = b[:1].lower() + b[1:] if b[:4] == "The " else b
+    return f"{a}; {b}."

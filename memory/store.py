@@ -1,0 +1,134 @@
+"""The thought store: one long-term memory per user, recalled through LSH buckets then cosine rank."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from memory.lsh import LSHParams, cosine_top_k, hash_vectors, probe_buckets, projections
+from storage.db import Database
+from storage.thoughts import MemoryRow, ThoughtRow, ThoughtTable
+
+
+class TextEmbedder(Protocol):
+    """What the store needs of an embedder: unit-norm rows for texts."""
+
+    name: str
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Embed texts as unit-norm float32 rows."""
+        ...
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a thought came from: the run, the user turn, the conversation."""
+
+    run: str = ""
+    turn: str = ""
+    conversation: str = ""
+
+
+@dataclass(frozen=True)
+class Recall:
+    """What one recall did: the top thoughts with cosine scores, the buckets probed, how many were scored."""
+
+    thoughts: list[tuple[ThoughtRow, float]]
+    probes: list[tuple[int, int]] = field(default_factory=list)  # (table, bucket)
+    scored: int = 0
+    stored: int = 0
+
+
+@dataclass(frozen=True)
+class LSHShape:
+    """The hash a memory should use: buckets per table, tables, and the matrices' seed."""
+
+    buckets: int = 16
+    tables: int = 4
+    seed: int = 0
+
+
+class ThoughtStore:
+    """Per-user thoughts in SQL: add / recall(user, vector, k) / set_status / list; users never mix."""
+
+    def __init__(self, db: Database, embedder: TextEmbedder, shape: LSHShape | None = None) -> None:
+        self.table = ThoughtTable(db)
+        self.embedder = embedder
+        self.shape = shape or LSHShape()
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Unit-norm embeddings of texts."""
+        return np.asarray(self.embedder.embed(list(texts)), dtype=np.float32)
+
+    def memory(self, user: str, dim: int, shape: LSHShape | None = None) -> MemoryRow:
+        """The user's LSH state, created on first use; re-hashes stored thoughts if the shape changed."""
+        shape = shape or self.shape
+        row = self.table.get_memory(user)
+        if row is not None and (row.dim, row.buckets, row.tables) == (dim, shape.buckets, shape.tables):
+            return row
+        seed = row.seed if row is not None else shape.seed
+        params = LSHParams(dim=dim, buckets=shape.buckets, tables=shape.tables, seed=seed)
+        row = MemoryRow(user, dim, shape.buckets, shape.tables, seed, projections(params))
+        self.table.save_memory(row)
+        stored = self.table.list_thoughts(user, limit=1_000_000)
+        if stored:
+            vectors = np.stack([t.embedding for t in stored])
+            buckets = hash_vectors(vectors, row.matrices) if vectors.shape[1] == dim else None
+            if buckets is not None:
+                self.table.rebucket(user, {t.id: buckets[i].tolist() for i, t in enumerate(stored)})
+        return row
+
+    def add(self, user: str, text: str, vector: np.ndarray, source: Source = Source(), status: str = "active",
+            related: str = "", shape: LSHShape | None = None) -> ThoughtRow:
+        """Store one thought in its bucket of every table; returns it."""
+        row = self.memory(user, int(vector.shape[-1]), shape)
+        buckets = hash_vectors(vector, row.matrices)[0].tolist()
+        tid = self.table.add(user, text, vector, buckets, status=status, related=related, source_run=source.run,
+                             source_turn=source.turn, conversation=source.conversation)
+        return self.table.get(user, [tid])[0]
+
+    def recall(self, user: str, vector: np.ndarray, k: int, probes: int = 1,
+               shape: LSHShape | None = None) -> Recall:
+        """TiM's recall: the query's bucket(s) in every table, then the k most cosine-similar thoughts there."""
+        stored = self.table.count(user)
+        if stored == 0:
+            return Recall([], [], 0, 0)
+        row = self.memory(user, int(vector.shape[-1]), shape)
+        probe = probe_buckets(vector, row.matrices, probes)
+        pairs = [(t, int(b)) for t in range(probe.shape[0]) for b in probe[t]]
+        candidates = self.table.in_buckets(user, pairs)
+        if not candidates:
+            return Recall([], pairs, 0, stored)
+        order, scores = cosine_top_k(vector, np.stack([c.embedding for c in candidates]), k)
+        return Recall([(candidates[i], float(s)) for i, s in zip(order, scores, strict=True)], pairs,
+                      len(candidates), stored)
+
+    def set_status(self, user: str, ids: list[str], status: str, related: str = "") -> None:
+        """Mark thoughts active / forgotten / merged, pointing at the thought that replaced them."""
+        self.table.set_status(user, ids, status, related)
+
+    def get(self, user: str, ids: list[str]) -> list[ThoughtRow]:
+        """This user's thoughts by id."""
+        return self.table.get(user, ids)
+
+    def list(self, user: str, search: str = "", status: str = "") -> list[ThoughtRow]:
+        """This user's thoughts, newest first."""
+        return self.table.list_thoughts(user, search, status)
+
+    def count(self, user: str, status: str = "active") -> int:
+        """How many thoughts the user has (active by default)."""
+        return self.table.count(user, status)
+
+    def occupancy(self, user: str) -> dict[tuple[int, int], int]:
+        """Active thoughts per (table, bucket)."""
+        return self.table.occupancy(user)
+
+    def delete(self, user: str, thought_id: str) -> None:
+        """Delete one thought for good."""
+        self.table.delete(user, thought_id)
+
+    def clear(self, user: str) -> int:
+        """Forget everything about the user (rows deleted, LSH state reset)."""
+        return self.table.clear(user)

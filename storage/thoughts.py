@@ -1,0 +1,169 @@
+"""The SQL side of TiM memories: per-user LSH state, thoughts, and their bucket rows."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import delete, func, select, tuple_
+
+from storage.db import Database, NotFound
+from storage.models import Memory, Thought, ThoughtBucket
+
+
+@dataclass(frozen=True)
+class MemoryRow:
+    """A user's LSH shape and matrices (float32, shape (tables, dim, buckets/2))."""
+
+    user: str
+    dim: int
+    buckets: int
+    tables: int
+    seed: int
+    matrices: np.ndarray
+
+
+@dataclass(frozen=True)
+class ThoughtRow:
+    """A stored thought with its embedding and buckets (one per table)."""
+
+    id: str
+    user: str
+    text: str
+    embedding: np.ndarray
+    status: str
+    related: str
+    buckets: tuple[int, ...]
+    source_run: str
+    source_turn: str
+    conversation: str
+    created: float
+    updated: float
+
+
+class ThoughtTable:
+    """Thoughts of every user behind short methods; every query is filtered by user."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # LSH state -----------------------------------------------------------------------------------
+    def get_memory(self, user: str) -> MemoryRow | None:
+        """The user's LSH state, or None before their first thought."""
+        with self.db.session() as s:
+            m = s.get(Memory, user)
+            if m is None:
+                return None
+            shape = (m.tables, m.dim, m.buckets // 2)
+            return MemoryRow(m.user, m.dim, m.buckets, m.tables, m.seed,
+                             np.frombuffer(m.matrices, dtype=np.float32).reshape(shape).copy())
+
+    def save_memory(self, row: MemoryRow) -> None:
+        """Create or replace the user's LSH state."""
+        with self.db.session() as s:
+            s.merge(Memory(user=row.user, dim=row.dim, buckets=row.buckets, tables=row.tables, seed=row.seed,
+                           matrices=np.ascontiguousarray(row.matrices, dtype=np.float32).tobytes()))
+
+    # thoughts ------------------------------------------------------------------------------------
+    def add(self, user: str, text: str, embedding: np.ndarray, buckets: Sequence[int], status: str = "active",
+            related: str = "", source_run: str = "", source_turn: str = "", conversation: str = "") -> str:
+        """Store one thought with its buckets; returns its id."""
+        tid = uuid.uuid4().hex[:12]
+        now = time.time()
+        with self.db.session() as s:
+            s.add(Thought(id=tid, user=user, text=text, embedding=_blob(embedding), status=status, related=related,
+                          source_run=source_run, source_turn=source_turn, conversation=conversation,
+                          created=now, updated=now,
+                          buckets=[ThoughtBucket(table_no=t, user=user, bucket=int(b)) for t, b in enumerate(buckets)]))
+        return tid
+
+    def set_status(self, user: str, ids: Sequence[str], status: str, related: str = "") -> None:
+        """Mark thoughts active, forgotten or merged (into / superseded by `related`)."""
+        with self.db.session() as s:
+            for t in s.scalars(select(Thought).where(Thought.user == user, Thought.id.in_(list(ids)))):
+                t.status, t.related, t.updated = status, related, time.time()
+
+    def get(self, user: str, ids: Sequence[str]) -> list[ThoughtRow]:
+        """Thoughts of this user by id (other users' ids are not found)."""
+        with self.db.session() as s:
+            rows = s.scalars(select(Thought).where(Thought.user == user, Thought.id.in_(list(ids))))
+            return [_row(t) for t in rows]
+
+    def in_buckets(self, user: str, probes: Sequence[tuple[int, int]]) -> list[ThoughtRow]:
+        """Active thoughts sharing any (table, bucket) pair with the probe."""
+        if not probes:
+            return []
+        with self.db.session() as s:
+            ids = select(ThoughtBucket.thought_id).where(
+                ThoughtBucket.user == user,
+                tuple_(ThoughtBucket.table_no, ThoughtBucket.bucket).in_([(int(t), int(b)) for t, b in probes]))
+            rows = s.scalars(select(Thought).where(Thought.user == user, Thought.status == "active",
+                                                   Thought.id.in_(ids)))
+            return [_row(t) for t in rows]
+
+    def list_thoughts(self, user: str, search: str = "", status: str = "", limit: int = 1000) -> list[ThoughtRow]:
+        """This user's thoughts, newest first, optionally filtered by text and status."""
+        q = select(Thought).where(Thought.user == user).order_by(Thought.created.desc()).limit(limit)
+        if search.strip():
+            q = q.where(Thought.text.ilike(f"%{search.strip()}%"))
+        if status:
+            q = q.where(Thought.status == status)
+        with self.db.session() as s:
+            return [_row(t) for t in s.scalars(q)]
+
+    def count(self, user: str, status: str = "active") -> int:
+        """How many thoughts the user has with this status (all statuses with status='')."""
+        q = select(func.count()).select_from(Thought).where(Thought.user == user)
+        if status:
+            q = q.where(Thought.status == status)
+        with self.db.session() as s:
+            return int(s.scalar(q) or 0)
+
+    def rebucket(self, user: str, buckets: dict[str, Sequence[int]]) -> None:
+        """Replace the bucket rows of the given thoughts (after the LSH shape changed)."""
+        with self.db.session() as s:
+            s.execute(delete(ThoughtBucket).where(ThoughtBucket.user == user,
+                                                  ThoughtBucket.thought_id.in_(list(buckets))))
+            for tid, row in buckets.items():
+                s.add_all(ThoughtBucket(thought_id=tid, table_no=t, user=user, bucket=int(b))
+                          for t, b in enumerate(row))
+
+    def occupancy(self, user: str) -> dict[tuple[int, int], int]:
+        """Active thoughts per (table, bucket)."""
+        with self.db.session() as s:
+            rows = s.execute(
+                select(ThoughtBucket.table_no, ThoughtBucket.bucket, func.count())
+                .join(Thought, Thought.id == ThoughtBucket.thought_id)
+                .where(ThoughtBucket.user == user, Thought.status == "active")
+                .group_by(ThoughtBucket.table_no, ThoughtBucket.bucket)).all()
+        return {(int(t), int(b)): int(n) for t, b, n in rows}
+
+    def delete(self, user: str, thought_id: str) -> None:
+        """Delete one of this user's thoughts for good; NotFound if it is not theirs."""
+        with self.db.session() as s:
+            t = s.scalar(select(Thought).where(Thought.user == user, Thought.id == thought_id))
+            if t is None:
+                raise NotFound(f"no thought {thought_id!r}")
+            s.delete(t)
+
+    def clear(self, user: str) -> int:
+        """Delete all of this user's thoughts and LSH state; returns how many thoughts went."""
+        with self.db.session() as s:
+            n = s.scalar(select(func.count()).select_from(Thought).where(Thought.user == user)) or 0
+            s.execute(delete(ThoughtBucket).where(ThoughtBucket.user == user))
+            s.execute(delete(Thought).where(Thought.user == user))
+            s.execute(delete(Memory).where(Memory.user == user))
+        return int(n)
+
+
+def _blob(vector: np.ndarray) -> bytes:
+    return np.ascontiguousarray(vector, dtype=np.float32).ravel().tobytes()
+
+
+def _row(t: Thought) -> ThoughtRow:
+    buckets = tuple(b.bucket for b in sorted(t.buckets, key=lambda b: b.table_no))
+    return ThoughtRow(t.id, t.user, t.text, np.frombuffer(t.embedding, dtype=np.float32).copy(), t.status,
+                      t.related, buckets, t.source_run, t.source_turn, t.conversation, t.created, t.updated)

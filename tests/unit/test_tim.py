@@ -1,0 +1,158 @@
+"""TiM with a scripted LLM: insert, forget on contradiction, merge; persistence; two users never mix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from llm.fake import ScriptedLLM
+from storage.db import NotFound
+
+CHAT = {"user": "ana", "conversation": "c1"}
+
+
+def turn(svc, message: str, user: str = "ana", config: dict | None = None, history=None):
+    """Run one TiM turn to the end; returns the finished run."""
+    run = svc.run("tim", "", message, config or {}, user=user, conversation="c1", history=history or [])
+    list(run)
+    assert not run.error, run.error
+    return run
+
+
+def script(reply: str, thought: str, *relations: str, gate: str = "yes") -> ScriptedLLM:
+    """An LLM that replies, decides to post-think (or not), writes one thought, then picks relations."""
+    return ScriptedLLM(replies=[reply, thought], choices=[gate, *relations])
+
+
+def active(svc, user: str = "ana") -> list[str]:
+    return sorted(t.text for t in svc.memory.list(user, status="active"))
+
+
+def test_a_fact_is_post_thought_and_inserted(services_factory) -> None:
+    svc = services_factory(llm=script("Nice!", "The user lives in Lisbon."))
+    run = turn(svc, "I live in Lisbon.")
+    assert [e.kind for e in run.events] == ["memory_read", "answer", "memory_write", "memory_write"]
+    assert run.answer == "Nice!"
+    assert [e.data["operation"] for e in run.events[2:]] == ["think", "insert"]
+    assert run.events[3].explanation.startswith("Remembered 'The user lives in Lisbon.'")
+    assert active(svc) == ["The user lives in Lisbon."]
+    stored = svc.memory.list("ana")[0]
+    assert stored.source_run == run.run_id and stored.source_turn == "I live in Lisbon." and len(stored.buckets) == 4
+
+
+def test_a_question_is_not_post_thought(services_factory) -> None:
+    svc = services_factory(llm=ScriptedLLM(replies=["You live in Lisbon."], choices=["no"]))
+    run = turn(svc, "Where do I live?")
+    assert [e.kind for e in run.events] == ["memory_read", "answer", "memory_write"]
+    assert run.events[-1].data["operation"] == "think" and run.events[-1].data["after"] == []
+    assert svc.memory.count("ana") == 0
+
+
+def test_a_contradiction_forgets_the_old_thought_and_recall_then_finds_the_new(services_factory) -> None:
+    svc = services_factory(llm=script("Nice!", "The user lives in Lisbon."))
+    turn(svc, "I live in Lisbon.")
+    svc.deps.llm = script("Welcome to Berlin!", "The user lives in Berlin.", "update")
+    run = turn(svc, "I moved to Berlin.")
+    op = run.events[-1]
+    assert op.data["operation"] == "forget"
+    assert op.explanation.startswith("Forgot 'The user lives in Lisbon.' — superseded by 'The user lives in Berlin.'")
+    assert [t["status"] for t in op.data["after"]] == ["forgotten", "active"]
+    assert active(svc) == ["The user lives in Berlin."]
+    old = svc.memory.list("ana", status="forgotten")[0]
+    assert old.text == "The user lives in Lisbon." and old.related == op.data["after"][1]["id"]
+    # the next recall sees only the active thought
+    svc.deps.llm = ScriptedLLM(replies=["Berlin."], choices=["no"])
+    run = turn(svc, "Where does the user live?")
+    assert [t["text"] for t in run.events[0].data["thoughts"]] == ["The user lives in Berlin."]
+    assert "- The user lives in Berlin." in run.events[1].data["prompt"][0]["content"]
+    assert "Lisbon" not in run.events[1].data["prompt"][0]["content"]
+
+
+def test_a_duplicate_is_merged_into_the_stored_thought(services_factory) -> None:
+    svc = services_factory(llm=script("Ok.", "The user works as a baker."))
+    turn(svc, "I work as a baker.")
+    svc.deps.llm = script("Ok.", "The user works as a baker by trade.", "same")
+    op = turn(svc, "Baking is my job.").events[-1]
+    assert op.data["operation"] == "merge" and "the same fact" in op.explanation
+    assert active(svc) == ["The user works as a baker."]
+    merged = svc.memory.list("ana", status="merged")[0]
+    assert merged.text == "The user works as a baker by trade." and merged.related == op.data["after"][0]["id"]
+
+
+def test_an_identical_thought_merges_without_asking_the_model(services_factory) -> None:
+    svc = services_factory(llm=script("Ok.", "The user works as a baker."))
+    turn(svc, "I work as a baker.")
+    svc.deps.llm = script("Ok.", "The user works as a baker.")
+    op = turn(svc, "I work as a baker.").events[-1]
+    assert op.data["operation"] == "merge" and op.data["decision"]["checks"][0]["identical"] is True
+    assert op.llm_calls == 0
+
+
+def test_a_detail_about_the_same_entity_merges_both_into_one_thought(services_factory) -> None:
+    svc = services_factory(llm=script("Cute!", "The user has a puppy named Olive."))
+    turn(svc, "We adopted a puppy named Olive.")
+    svc.deps.llm = script("Aww.", "The user's puppy Olive is a beagle puppy.", "detail")
+    op = turn(svc, "Olive is a beagle.").events[-1]
+    assert op.data["operation"] == "merge"
+    assert active(svc) == ["The user has a puppy named Olive; the user's puppy Olive is a beagle puppy."]
+    assert {t.status for t in svc.memory.list("ana")} == {"active", "merged"}
+
+
+def test_memory_and_buckets_survive_a_restart(services_factory) -> None:
+    svc = services_factory(llm=script("Nice!", "The user's dog is named Juno."))
+    turn(svc, "My dog is called Juno.")
+    before = svc.memory.list("ana")[0]
+    matrices = svc.memory.table.get_memory("ana").matrices
+    again = services_factory(llm=ScriptedLLM(replies=["Juno."], choices=["no"]))  # a new process on the same home
+    assert again.memory.list("ana")[0].buckets == before.buckets
+    assert np.array_equal(again.memory.table.get_memory("ana").matrices, matrices)
+    run = turn(again, "What is my dog's name?")
+    assert run.events[0].data["thoughts"][0]["text"] == "The user's dog is named Juno."
+
+
+def test_a_new_lsh_shape_rehashes_the_stored_thoughts(services_factory) -> None:
+    svc = services_factory(llm=script("Nice!", "The user's dog is named Juno."))
+    turn(svc, "My dog is called Juno.")
+    svc.deps.llm = ScriptedLLM(replies=["Juno."], choices=["no"])
+    run = turn(svc, "What is my dog's name?", config={"buckets": 8, "tables": 2, "probes": 8})
+    assert run.events[0].data["thoughts"][0]["text"] == "The user's dog is named Juno."
+    assert len(svc.memory.list("ana")[0].buckets) == 2
+
+
+def test_two_users_never_see_each_others_thoughts(services_factory) -> None:
+    svc = services_factory(llm=script("Nice!", "The user lives in Lisbon."))
+    turn(svc, "I live in Lisbon.", user="ana")
+    svc.deps.llm = ScriptedLLM(replies=["I don't know."], choices=["no"])
+    run = turn(svc, "Where do I live?", user="ben")
+    assert run.events[0].data["thoughts"] == [] and run.events[0].data["stored"] == 0
+    assert svc.memory.list("ben") == [] and svc.memory.occupancy("ben") == {}
+    ana_id = svc.memory.list("ana")[0].id
+    assert svc.memory.get("ben", [ana_id]) == []
+    with pytest.raises(NotFound):
+        svc.memory.delete("ben", ana_id)
+    vector = svc.memory.embed(["The user lives in Lisbon."])[0]
+    assert svc.memory.recall("ben", vector, 5, probes=16).thoughts == []
+    assert svc.memory.clear("ben") == 0 and svc.memory.count("ana") == 1
+    assert svc.memory.clear("ana") == 1 and svc.memory.list("ana") == []
+
+
+def test_split_thoughts_keeps_short_statements_only() -> None:
+    from agents.tim import split_thoughts
+
+    reply = "The user lives in Porto. Where? The user has a dog named Olive! ok\nThe user is tall."
+    assert split_thoughts(reply, 5) == ["The user lives in Porto.", "The user has a dog named Olive."]
+    assert split_thoughts("", 3) == []
+
+
+@pytest.mark.parametrize(("agent", "shown"), [("window", 2), ("full_history", 5)])
+def test_history_baselines_see_the_last_turns_or_all(services_factory, agent, shown) -> None:
+    llm = ScriptedLLM(replies=["Fine."])
+    svc = services_factory(llm=llm)
+    history = []
+    for i in range(5):
+        history += [{"role": "user", "content": f"message {i}"}, {"role": "assistant", "content": f"reply {i}"}]
+    run = svc.run(agent, "", "And now?", {"turns": 2} if agent == "window" else {}, user="ana", history=history)
+    list(run)
+    prompt = llm.calls[0][1]
+    assert [m["content"] for m in prompt if m["role"] == "user"][:-1] == [f"message {i}" for i in range(5 - shown, 5)]
+    assert [e.kind for e in run.events] == ["answer"] and run.answer == "Fine."
