@@ -4,7 +4,7 @@ HippoRAG 2's passage nodes and dense-score seeding are options of `HippoRAGIndex
 """
 
 from retrieval.hipporag.graph import KnowledgeGraph, synonym_pairs
-from retrieval.hipporag.index import HippoRAGIndex, Retrieval
+from retrieval.hipporag.index import HippoRAGIndex
 from retrieval.hipporag.openie import (
     Extraction,
     ExtractionCache,
@@ -14,6 +14,7 @@ from retrieval.hipporag.openie import (
     normalize_phrase,
 )
 from retrieval.hipporag.ppr import personalized_pagerank, transition_matrix
+from retrieval.hipporag.ranking import Retrieval
 
 __all__ = [
     "Extraction",

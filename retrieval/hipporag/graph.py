@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,6 +19,7 @@ from retrieval.hipporag.openie import Extraction, normalize_phrase
 from retrieval.hipporag.ppr import transition_matrix
 
 Pair = tuple[str, str]
+T = TypeVar("T")
 
 
 # Relation edges are undirected (keyed by the sorted phrase pair); a label whose triple ran from the
@@ -183,6 +184,17 @@ class KnowledgeGraph:
         return len(gone)
 
     # ------------------------------------------------------------------------------------ views
+
+    def memo(self, key: str, build: Callable[[], T]) -> T:
+        """A value derived from the graph, built on first use and dropped on the next change."""
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
+    def fact_triples(self) -> list[tuple[str, str, str]]:
+        """Every distinct (subject, relation, object) fact the relation edges stand for, sorted."""
+        return sorted({oriented(pair, label) for pair, support in self.relations.items()
+                       for labels in support.values() for label in labels})
 
     @property
     def n_nodes(self) -> int:

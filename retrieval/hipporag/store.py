@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from retrieval.corpus import CorpusStore
-from retrieval.hipporag.index import GRAPH_FILE, HippoRAGIndex
+from retrieval.hipporag.index import HippoRAGIndex
 from retrieval.hipporag.openie import Extractor
+from retrieval.hipporag.persistence import GRAPH_FILE
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,17 @@ def test_adjacency_is_cached_until_a_change() -> None:
     assert g.adjacency() is not a and g.adjacency().shape == (9, 9)
 
 
+def test_facts_and_memo_are_rebuilt_after_a_change() -> None:
+    g = _graph()
+    assert g.fact_triples() == [("alice smith", "born in", "paris"), ("bob", "lives in", "paris"),
+                                ("paris", "capital of", "france"), ("paris", "in", "france")]
+    built = []
+    first = g.memo("facts", lambda: built.append(1) or g.fact_triples())
+    assert g.memo("facts", lambda: built.append(1) or []) is first and built == [1]
+    g.remove_passages(["p3"])
+    assert ("bob", "lives in", "paris") not in g.memo("facts", g.fact_triples) and built == [1]
+
+
 def _vector_embed(table: dict[str, list[float]]):
     def embed(texts: list[str]) -> np.ndarray:
         v = np.array([table[t] for t in texts], dtype=np.float32)

@@ -9,7 +9,7 @@ import pytest
 
 from llm.fake import ScriptedLLM
 from retrieval.embedder import HashEmbedder
-from retrieval.hipporag.index import HippoRAGIndex, min_max
+from retrieval.hipporag.index import HippoRAGIndex
 from retrieval.hipporag.openie import (
     Extraction,
     ExtractionCache,
@@ -20,6 +20,7 @@ from retrieval.hipporag.openie import (
     normalize_phrase,
     split_title,
 )
+from retrieval.hipporag.ranking import min_max
 
 CORPUS = {
     "alice": ("Alice Smith\nAlice Smith was born in Lyon.", [("Alice Smith", "born in", "Lyon")]),
@@ -149,6 +150,20 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
         HippoRAGIndex.load(tmp_path, HashEmbedder(8), ex)
     phrase_only = HippoRAGIndex.load(tmp_path, HashEmbedder(64), ex, passage_nodes=False)
     assert not phrase_only.passage_nodes
+
+
+def test_load_leaves_garbage_collection_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from retrieval.hipporag import persistence
+
+    idx, ex = _index(folder=tmp_path)
+    idx.save()
+    seen = []
+    real = persistence.KnowledgeGraph.from_json
+    monkeypatch.setattr(persistence.KnowledgeGraph, "from_json", lambda *a: seen.append(gc.isenabled()) or real(*a))
+    HippoRAGIndex.load(tmp_path, HashEmbedder(64), ex)
+    assert seen == [True]  # other threads keep their garbage collector while a graph loads
 
 
 def test_min_max() -> None:
