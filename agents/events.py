@@ -87,6 +87,29 @@ class GraphWalkData(WalkData, total=False):
     subgraph: Required[dict[str, Any]]
 
 
+class GroundingCheck(TypedDict):
+    """One yes/no support check of an answer against one passage."""
+
+    doc_id: str
+    title: str
+    relevance: float  # similarity of the passage to the question
+    coverage: float  # share of the answer's words found in the passage
+    log_odds: float  # log-likelihood of "yes" minus "no"
+    supported: bool
+
+
+class GroundingData(TypedDict, total=False):
+    """How an answer is grounded (agents.grounding): supported by a passage, a guess, or nothing relevant."""
+
+    status: Required[str]  # supported | guess | abstained | nothing_relevant
+    doc_id: str  # the supporting passage's document
+    title: str
+    floor: float  # relevance a passage needs to count as evidence
+    best_relevance: float
+    margin: float
+    checks: list[GroundingCheck]
+
+
 class ReadData(TypedDict, total=False):
     """Reading passages: what was read, the prompt and reply, and what the model took from it."""
 
@@ -107,6 +130,7 @@ class ReadData(TypedDict, total=False):
     generation: str
     rationale_prompt: list[Message]
     rationale_reply: str
+    grounding: GroundingData
     format_failure: bool
 
 
@@ -141,6 +165,8 @@ class AnswerData(TypedDict, total=False):
     prompt: list[Message]
     reply: str
     decision: dict[str, Any]
+    grounding: GroundingData
+    kept: str  # why this draft was kept (Iter-RetGen's best-supported draft)
     format_failure: bool
 
 

@@ -9,7 +9,8 @@ from langgraph.graph import END, START, StateGraph
 
 from agents.base import AgentSpec, Deps, RAGState, bind, hit_dict, option, short
 from agents.events import GraphWalkData, HitData, Step
-from agents.reader import read
+from agents.grounding import FLOOR_HELP, RELEVANCE_FLOOR
+from agents.reader import read_step
 from agents.search import graph_search
 from retrieval.hipporag import Retrieval
 
@@ -31,6 +32,9 @@ class HippoRAGConfig:
                                     "subject and object nodes (HippoRAG 2's query-to-triple linking).",
                           choices=["entity", "triple"])
     max_tokens: int = option(48, "Most tokens the reader may write.", min=8, max=512)
+    relevance_floor: float = option(RELEVANCE_FLOOR, FLOOR_HELP + " (Similarity of the passage's embedding to "
+                                    "the question's, since PageRank scores are not similarities.)",
+                                    min=0.0, max=1.0)
 
 
 def walk_explanation(r: Retrieval, hits: list[HitData]) -> str:
@@ -75,6 +79,14 @@ def graph_walk(state: RAGState, deps: Deps, config: HippoRAGConfig) -> dict[str,
                            f"in {found.sync_seconds:.1f} s). ") + explanation
         event = step.event(explanation, GraphWalkData(query=state["question"], hits=hits, **found.walk_data()))
     return {"retrieved": hits, "events": [event]}
+
+
+def read(state: RAGState, deps: Deps, config: HippoRAGConfig) -> dict[str, Any]:
+    """Answer from the passages the walk ranked (relevance re-measured as question-passage similarity)."""
+    hits = state.get("retrieved", [])
+    answer, event = read_step(NAME, state.get("run_id", ""), deps.llm, state["question"], hits, config.max_tokens,
+                              deps.corpora, dense=False, floor=config.relevance_floor)
+    return {"answer": answer, "used_ids": [h["doc_id"] for h in hits], "events": [event]}
 
 
 def build_graph(deps: Deps, config: HippoRAGConfig) -> StateGraph:

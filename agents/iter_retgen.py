@@ -16,7 +16,17 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 
 from agents.base import AgentSpec, Deps, RAGState, bind, format_passages, hit_dict, option, short
-from agents.events import AnswerData, HitData, ReadData, RetrieveData, Step
+from agents.events import AnswerData, GroundingData, HitData, ReadData, RetrieveData, Step
+from agents.grounding import (
+    FLOOR_HELP,
+    NO_ANSWER,
+    RELEVANCE_FLOOR,
+    check_support,
+    cut_at_word,
+    grounding_sentence,
+    is_abstention,
+    relevance,
+)
 from agents.reader import clean_answer, read_messages
 from agents.search import RETRIEVERS, search
 from llm.base import Message
@@ -37,6 +47,7 @@ RATIONALE_USER = "Passages:\n{passages}\n\nQuestion: {question}\nReasoning:"
 REASONED_PASSAGE_TITLE = "Reasoning so far"
 QUERY_TEMPLATE = "{question} {generation}"  # the paper's y_{t-1} || q
 GENERATIONS = ("rationale", "answer")
+KEEPS = ("best_supported", "last")
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,10 @@ class IterRetGenConfig:
         "dense", "How each iteration searches: dense similarity, or HippoRAG's graph walk (PageRank from the "
         "query's entities).", choices=list(RETRIEVERS))
     max_tokens: int = option(48, "Most tokens of each generated rationale or answer.", min=8, max=256)
+    keep: str = option(
+        "best_supported", "Which draft is the final answer: the latest one the support check confirmed (else the "
+        "last), or always the last (the paper).", choices=list(KEEPS))
+    relevance_floor: float = option(RELEVANCE_FLOOR, FLOOR_HELP, min=0.0, max=1.0)
 
 
 class IterRetGenState(RAGState, total=False):
@@ -65,6 +80,8 @@ class IterRetGenState(RAGState, total=False):
     hits: list[HitData]  # the current iteration's passages
     seen: list[str]  # doc ids retrieved in any iteration
     drafts: list[str]
+    groundings: list[GroundingData]  # how each draft is grounded in its iteration's passages
+    draft_passages: list[list[str]]  # doc ids each draft was read from
 
 
 def compose_query(question: str, generation: str) -> str:
@@ -105,7 +122,7 @@ def retrieve(state: IterRetGenState, deps: Deps, config: IterRetGenConfig) -> di
         fresh = [h for h in found if h["new"]]
         how = (f"with the question plus the draft '{short(generation, 70)}'" if generation
                else "with the question alone")
-        best = f", best {found[0]['score']:.2f}: {found[0]['title']}" if found else ""
+        best = f"; the closest match is “{cut_at_word(found[0]['title'], 50)}”" if found else ""
         explanation = (f"Iteration {t}: searches {how} — {len(found)} passages, {len(fresh)} new{best}.")
         event = step.event(explanation, RetrieveData(
             iteration=t, query=query, draft=generation, hits=found, new=[h["doc_id"] for h in fresh],
@@ -133,35 +150,61 @@ def generate(state: IterRetGenState, deps: Deps, config: IterRetGenConfig) -> di
         failed = not any(ch.isalnum() for ch in answer)
         if failed:
             answer = previous
+        grounding = check_support(llm, step, question, answer or NO_ANSWER, hits,
+                                  relevance(deps.corpora, question, hits, dense=False), floor=config.relevance_floor)
         named = bool(rationale) and answer.lower() in rationale.lower()
         generation = rationale if named else " ".join(x for x in (rationale, answer) if x)
         said = change_phrase(previous, answer or "(nothing)")
         because = f" because '{short(rationale, 100)}'" if rationale else ""
         explanation = (f"Iteration {t}: reads {len(hits)} passages and {said}{because}"
-                       + (" (the answer came back empty, so the previous one is kept)." if failed else "."))
+                       + (" (the answer came back empty, so the previous one is kept)." if failed else ".")
+                       + f" {grounding_sentence(grounding)}")
         data = ReadData(iteration=t, previous=previous, answer=answer, changed=said.startswith("changes"),
                         rationale=rationale, generation=generation, passages=[h["doc_id"] for h in hits],
                         prompt=messages, reply=completion.text, rationale_prompt=rationale_prompt,
-                        rationale_reply=rationale_reply)
+                        rationale_reply=rationale_reply, grounding=grounding)
         if failed:
             data["format_failure"] = True
         event = step.event(explanation, data)
     return {"draft": answer, "generation": generation, "drafts": state.get("drafts", []) + [answer],
-            "events": [event]}
+            "groundings": state.get("groundings", []) + [grounding],
+            "draft_passages": state.get("draft_passages", []) + [[h["doc_id"] for h in hits]], "events": [event]}
+
+
+def pick_draft(drafts: list[str], groundings: list[GroundingData], keep: str) -> tuple[int, str]:
+    """The index of the draft to answer with, and why: the latest supported one, else the last."""
+    last = len(drafts) - 1
+    if keep == "best_supported":
+        supported = [i for i, g in enumerate(groundings) if g.get("status") == "supported"]
+        if supported and supported[-1] != last:
+            return supported[-1], (f"the draft of iteration {supported[-1] + 1} is kept: it is the latest one a "
+                                   f"passage supports, and the last draft is not supported")
+    return last, "the last draft"
+
 
 
 def answer(state: IterRetGenState, deps: Deps, config: IterRetGenConfig) -> dict[str, Any]:
     """Report the last iteration's answer as final."""
     drafts = state.get("drafts", [])
-    final = state.get("draft", "") or "(no answer)"
+    groundings = state.get("groundings", []) or [GroundingData(status="guess")] * len(drafts)
     with Step(NAME, "answer", state.get("run_id", "")) as step:
+        index, kept = pick_draft(drafts, groundings, config.keep) if drafts else (-1, "")
+        final = (drafts[index] if drafts else "") or NO_ANSWER
+        grounding = groundings[index] if drafts else GroundingData(status="nothing_relevant")
+        if drafts and all(g.get("status") == "nothing_relevant" for g in groundings):
+            final, kept = NO_ANSWER, "no passage of any iteration was relevant to the question"
+        elif is_abstention(final):
+            final, grounding = NO_ANSWER, GroundingData(status="abstained")
         changes = sum(a.lower() != b.lower() for a, b in zip(drafts, drafts[1:], strict=False))
-        used = [h["doc_id"] for h in state.get("hits", [])]
+        used = state.get("draft_passages", [])[index] if drafts and state.get("draft_passages") else \
+            [h["doc_id"] for h in state.get("hits", [])]
         explanation = (f"Answers '{short(final)}' after {len(drafts)} iterations (the answer changed "
                        f"{changes} time{'s' if changes != 1 else ''}; {len(state.get('seen', []))} distinct "
-                       f"passages retrieved).")
+                       f"passages retrieved)" + (f"; {kept}." if index != len(drafts) - 1 or final == NO_ANSWER
+                                                 else "."))
         event = step.event(explanation, AnswerData(answer=final, drafts=drafts, passages=used,
-                                                   retrieved=state.get("seen", [])))
+                                                   retrieved=state.get("seen", []), grounding=grounding,
+                                                   kept=kept))
     return {"answer": final, "used_ids": used, "events": [event]}
 
 

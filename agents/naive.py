@@ -9,6 +9,7 @@ from langgraph.graph import END, START, StateGraph
 
 from agents.base import AgentSpec, Deps, RAGState, bind, hit_dict, option, short
 from agents.events import HitData, RetrieveData, Step
+from agents.grounding import FLOOR_HELP, RELEVANCE_FLOOR
 from agents.reader import read
 
 NAME = "naive"
@@ -20,6 +21,7 @@ class NaiveConfig:
 
     top_k: int = option(5, "Passages retrieved for the question and given to the reader.", min=1, max=20)
     max_tokens: int = option(48, "Most tokens the reader may write.", min=8, max=512)
+    relevance_floor: float = option(RELEVANCE_FLOOR, FLOOR_HELP, min=0.0, max=1.0)
 
 
 def retrieve_explanation(query: str, hits: list[HitData], new: int | None = None) -> str:

@@ -5,9 +5,20 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from agents.base import Deps, RAGState, format_passages, short
-from agents.events import HitData, ReadData, Step, TraceEvent
+from agents.events import GroundingData, HitData, ReadData, Step, TraceEvent
+from agents.grounding import (
+    NO_ANSWER,
+    RELEVANCE_FLOOR,
+    check_support,
+    cut_at_word,
+    grounding_sentence,
+    is_abstention,
+    relevance,
+)
 from llm.base import LLM
+from retrieval.corpus import CorpusStore
 
+# The reader prompts measured on both dev sets (benchmarks/bench_reader.py; results in benchmarks/RESULTS.md).
 READ_SYSTEM = (
     "You answer questions using only the given passages. Reply with the answer alone: a short phrase, "
     "name, date or number, with no explanation. If the passages do not contain it, give your best guess."
@@ -19,21 +30,38 @@ READ_EXAMPLE_USER = (
 )
 READ_EXAMPLE_ANSWER = "Palle"
 READ_USER = "Passages:\n{passages}\n\nQuestion: {question}\nAnswer:"
+PLAIN_INSTRUCTION = "Answer the question using the passages. Reply with the answer only, a few words."
+ABSTAIN_INSTRUCTION = " If the passages do not contain the answer, reply: unknown"
+PLAIN_USER = "{instruction}\n\nPassages:\n{passages}\n\nQuestion: {question}"
+READER_PROMPTS = ("one_shot", "plain", "plain_abstain", "one_shot_abstain")
+DEFAULT_READER_PROMPT = "plain"  # best on both dev sets (benchmarks/RESULTS.md, "Reader prompt")
 
 
 class ReaderConfig(Protocol):
     """What the shared read node needs of an agent's config."""
 
     max_tokens: int
+    relevance_floor: float
 
 
-def read_messages(question: str, hits: list[HitData] | list[dict[str, Any]]) -> list[dict[str, str]]:
-    """The one-shot reader prompt over numbered passages."""
+def read_messages(question: str, hits: list[HitData] | list[dict[str, Any]],
+                  prompt: str = DEFAULT_READER_PROMPT) -> list[dict[str, str]]:
+    """The reader prompt over numbered passages: one plain message (default) or the one-shot dialogue."""
+    passages = format_passages(hits)  # type: ignore[arg-type]
+    if prompt in ("plain", "plain_abstain"):
+        instruction = PLAIN_INSTRUCTION + (ABSTAIN_INSTRUCTION if prompt == "plain_abstain" else "")
+        return [{"role": "user", "content": PLAIN_USER.format(instruction=instruction, passages=passages,
+                                                              question=question)}]
+    if prompt not in READER_PROMPTS:
+        raise ValueError(f"unknown reader prompt {prompt!r}; valid: {', '.join(READER_PROMPTS)}")
+    system = READ_SYSTEM
+    if prompt == "one_shot_abstain":
+        system = system.replace("give your best guess.", "reply: unknown")
     return [
-        {"role": "system", "content": READ_SYSTEM},
+        {"role": "system", "content": system},
         {"role": "user", "content": READ_EXAMPLE_USER},
         {"role": "assistant", "content": READ_EXAMPLE_ANSWER},
-        {"role": "user", "content": READ_USER.format(passages=format_passages(hits), question=question)},
+        {"role": "user", "content": READ_USER.format(passages=passages, question=question)},
     ]
 
 
@@ -46,30 +74,47 @@ def clean_answer(text: str) -> str:
     return line.strip().rstrip(".").strip()
 
 
-def read_step(agent: str, run_id: str, llm: LLM, question: str, hits: list[HitData],
-              max_tokens: int) -> tuple[str, TraceEvent]:
-    """Ask the LLM for a short answer from `hits`; returns (answer, event)."""
+def read_step(agent: str, run_id: str, llm: LLM, question: str, hits: list[HitData], max_tokens: int,
+              corpora: CorpusStore | None = None, dense: bool = True,
+              floor: float = RELEVANCE_FLOOR) -> tuple[str, TraceEvent]:
+    """Answer from `hits` and check how the answer is grounded; returns (answer, event).
+
+    No passage as relevant as `floor` -> no answer and no LLM call. Relevance is the dense score, or a
+    fresh question-passage cosine (needs `corpora`) when another retriever ranked the hits.
+    """
     with Step(agent, "read", run_id) as step:
-        messages = read_messages(question, hits)
-        completion = step.add(llm.chat(messages, max_tokens=max_tokens, stop=["\n\n"]))
-        answer = clean_answer(completion.text) or "(no answer)"
-        cited = [h["doc_id"] for h in hits if answer.lower() in h["text"].lower()] if answer else []
-        explanation = (
-            f"Read {len(hits)} passages ({completion.prompt_tokens} prompt tokens) and answered "
-            f"'{short(answer)}'" + (f", found verbatim in '{_title(hits, cited[0])}'." if cited else ".")
-        )
-        event = step.event(explanation, ReadData(prompt=messages, reply=completion.text, answer=answer,
-                                                 passages=[h["doc_id"] for h in hits], cited=cited))
+        scores = relevance(corpora, question, hits, dense)
+        data = ReadData(passages=[h["doc_id"] for h in hits])
+        if not any(s >= floor for s in scores):
+            answer = NO_ANSWER
+            grounding = GroundingData(status="nothing_relevant", floor=floor,
+                                      best_relevance=round(max(scores, default=0.0), 4), checks=[])
+            explanation = (f"Did not ask the model: {grounding_sentence(grounding)}" if hits else
+                           "Found no passages to read, so it gives no answer.")
+        else:
+            messages = read_messages(question, hits)
+            completion = step.add(llm.chat(messages, max_tokens=max_tokens, stop=["\n\n"]))
+            answer = clean_answer(completion.text)
+            if is_abstention(answer):
+                answer = NO_ANSWER
+            grounding = check_support(llm, step, question, answer, hits, scores, floor=floor)
+            data.update(prompt=messages, reply=completion.text)
+            explanation = (f"Read {len(hits)} passages and answered ‘{short(answer)}’. "
+                           + grounding_sentence(grounding))
+        data.update(answer=answer, grounding=grounding,
+                    cited=[grounding["doc_id"]] if grounding.get("doc_id") else [])
+        event = step.event(explanation, data)
     return answer, event
 
 
-def read(state: RAGState, deps: Deps, config: ReaderConfig) -> dict[str, Any]:
+def read(state: RAGState, deps: Deps, config: ReaderConfig, dense: bool = True) -> dict[str, Any]:
     """Answer from the retrieved passages (the read node of every retrieve-then-read agent)."""
     hits = state.get("retrieved", [])
     answer, event = read_step(state.get("agent", ""), state.get("run_id", ""), deps.llm, state["question"], hits,
-                              config.max_tokens)
+                              config.max_tokens, deps.corpora, dense, config.relevance_floor)
     return {"answer": answer, "used_ids": [h["doc_id"] for h in hits], "events": [event]}
 
 
-def _title(hits: list[HitData], doc_id: str) -> str:
-    return next((h["title"] for h in hits if h["doc_id"] == doc_id), doc_id)
+def title_of(hits: list[HitData], doc_id: str) -> str:
+    """A passage's title (cut at a word) by its document id."""
+    return cut_at_word(next((h["title"] for h in hits if h["doc_id"] == doc_id), doc_id), 60)

@@ -1,13 +1,14 @@
 """Auto-RAG (Yu et al., 2024): the LLM holds a multi-turn dialogue with the retriever until it knows enough.
 
-Each turn the model reads the new documents, notes what is useful ("Intermediate Answer_k"), decides
-whether it can answer, and either refines its query ("Refined Query: ...") or answers ("Final Answer:
-..."). Small local models do not follow that free-text format, so every decision here is a constrained
-choice (`llm.choose` over yes/no, with a log-odds margin) and every piece of text is a short few-shot fill
-that stops at a newline; the paper's dialogue is then assembled from those pieces and shown as the
-transcript. A fill that comes back empty falls back to something safe and is marked `format_failure`.
-When the turn cap is reached the model writes what it knows itself (the official code's "parametric
-knowledge" document) and answers from that and the passages it read.
+The paper's loop, plan -> retrieve -> extract evidence -> decide -> refine or answer, made to work with a
+0.5B model: the evidence of each turn is a sentence the model *chooses* (constrained) from the new passages,
+so it cannot drift to invented names; the decision looks at the passages: the model answers from everything
+read (it may say "unknown"), and it stops only when a passage states that answer (the support check of
+`agents.grounding`: relevance floor, the answer's words, a constrained yes/no). Otherwise it refines its
+query (a short few-shot fill; one that repeats an earlier search or borrows an example's name falls back to
+the question plus the evidence's key entity). At the cap it answers with its last answer, labelled a guess;
+the official code's parametric-knowledge document is an option. The paper's dialogue is assembled from these
+pieces and shown as the transcript.
 """
 
 from agents.auto_rag.graph import SPEC, build_graph

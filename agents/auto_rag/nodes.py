@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from agents.auto_rag.prompts import (
-    DECIDE_EXAMPLES,
-    DECIDE_SYSTEM,
-    DECIDE_USER,
-    DECISION_OPTIONS,
     DIALOGUE_SYSTEM,
-    EVIDENCE_EXAMPLES,
     EVIDENCE_SYSTEM,
     EVIDENCE_USER,
+    EXAMPLE_NAMES,
     FINAL_TURN,
     INTERMEDIATE_TURN,
-    KNOWLEDGE_EXAMPLES,
     KNOWLEDGE_SYSTEM,
     KNOWLEDGE_USER,
+    MAX_SENTENCES,
     PARAMETRIC_TURN,
     PLAN_EXAMPLES,
     PLAN_SYSTEM,
@@ -35,7 +33,16 @@ from agents.auto_rag.prompts import (
     few_shot,
 )
 from agents.base import Deps, RAGState, hit_dict, option, short
-from agents.events import AnswerData, HitData, PlanData, ReadData, RetrieveData, RewriteData, Step
+from agents.events import AnswerData, GroundingData, HitData, PlanData, ReadData, RetrieveData, RewriteData, Step
+from agents.grounding import (
+    FLOOR_HELP,
+    NO_ANSWER,
+    RELEVANCE_FLOOR,
+    check_support,
+    cut_at_word,
+    is_abstention,
+    relevance,
+)
 from agents.reader import clean_answer, read_messages
 from agents.search import RETRIEVERS, search
 from llm.base import LLM, Message
@@ -48,21 +55,25 @@ class AutoRAGConfig:
     """Settings of Auto-RAG."""
 
     max_iterations: int = option(
-        5, "Most retrieval turns; after the last one the model answers from its own knowledge too.",
-        min=1, max=10)
+        4, "Most retrieval turns; at the cap the model answers with what it has (labelled a guess if no passage "
+        "states it).", min=1, max=10)
     passages_per_turn: int = option(
-        2, "New passages shown per turn; ones already seen are skipped (the official code shows 2).",
+        3, "New passages shown per turn; ones already seen are skipped (the official code shows 2).",
         min=1, max=10)
     first_query: str = option(
         "question", "The first search: the question itself, or a query the model writes after its analysis.",
         choices=["question", "model"])
     answer_margin: float = option(
-        1.0, "Log-odds by which 'yes, the notes answer it' must beat 'no' before the model stops searching; "
-        "higher searches longer.", min=-20.0, max=20.0)
+        0.0, "Log-odds by which 'yes, this passage states the answer' must beat 'no' before the model stops "
+        "searching; higher searches longer.", min=-20.0, max=20.0)
+    parametric_fallback: bool = option(
+        False, "At the cap with no answer, let the model write what it knows itself (the official code's "
+        "'parametric knowledge' document) and answer from that too.")
     retriever: str = option(
         "dense", "How each query searches: dense similarity, or HippoRAG's graph walk (PageRank from the "
         "query's entities).", choices=list(RETRIEVERS))
-    max_tokens: int = option(32, "Most tokens of each fill (analysis, notes, answer); a query gets at most 24.",
+    relevance_floor: float = option(RELEVANCE_FLOOR, FLOOR_HELP, min=0.0, max=1.0)
+    max_tokens: int = option(32, "Most tokens of each fill (analysis, answer); a query gets at most 24.",
                              min=8, max=256)
 
 
@@ -76,8 +87,10 @@ class AutoRAGState(RAGState, total=False):
     seen: list[str]  # chunk ids already shown to the model
     read_hits: list[HitData]  # passages shown, in order
     new_hits: list[HitData]  # passages shown in the latest turn
-    notes: list[str]  # the model's extracted evidence, one per turn
+    notes: list[str]  # the evidence: one sentence chosen from each turn's passages
     decision: dict[str, Any]
+    draft: str  # the latest answer the model gave from the passages
+    grounding: GroundingData  # how that answer is grounded
 
 
 def clean_fill(text: str) -> str:
@@ -133,10 +146,36 @@ def log_odds(scores: dict[str, float]) -> float:
     return float(scores.get("yes", 0.0)) - float(scores.get("no", 0.0))
 
 
+def sure(odds: float) -> str:
+    """Log-odds as a percentage a person reads: +1.1 -> '75%'."""
+    return f"{round(100 / (1 + math.exp(-max(-30.0, min(30.0, odds)))))}%"
+
+
 def fill(llm: LLM, step: Step, messages: list[Message], max_tokens: int) -> tuple[str, str]:
     """One short completion stopped at a newline; returns (raw reply, cleaned line)."""
     completion = step.add(llm.chat(messages, max_tokens=max_tokens, stop=["\n"]))
     return completion.text, clean_fill(completion.text)
+
+
+_WORD = re.compile(r"[A-Za-z][\w'-]*")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+
+
+def leaked(text: str, allowed: str) -> list[str]:
+    """Capitalised words of `text` that come from the prompts' examples and not from `allowed` (a leak)."""
+    examples = {w.lower() for w in EXAMPLE_NAMES}
+    known = {w.lower() for w in _WORD.findall(allowed)}
+    return sorted({w for w in _WORD.findall(text) if w[:1].isupper() and w.lower() in examples
+                   and w.lower() not in known})
+
+
+def sentences(question: str, hits: list[HitData], limit: int = MAX_SENTENCES) -> list[tuple[str, str]]:
+    """(title, sentence) pairs of the passages, at most `limit`: those sharing most words with the question."""
+    q = {w.lower() for w in _WORD.findall(question) if len(w) > 3}
+    pairs = [(h["title"], s.strip()) for h in hits for s in _SENTENCE.split(" ".join(h["text"].split())) if s.strip()]
+    ranked = sorted(range(len(pairs)), key=lambda i: -len(q & {w.lower() for w in _WORD.findall(pairs[i][1])}))
+    keep = sorted(ranked[:limit])  # the best, in passage order
+    return [pairs[i] for i in keep]
 
 
 # --- nodes ----------------------------------------------------------------------------------------
@@ -147,7 +186,8 @@ def plan(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, An
     with Step(NAME, "plan", state.get("run_id", "")) as step:
         messages = few_shot(PLAN_SYSTEM, PLAN_EXAMPLES, PLAN_USER.format(question=question))
         reply, analysis = fill(llm, step, messages, config.max_tokens)
-        failed = not usable(analysis)
+        leak = leaked(analysis, question)
+        failed = not usable(analysis) or bool(leak)
         if failed:
             analysis = "I need to find the facts the question asks about."
         query, query_reply = question, ""
@@ -155,7 +195,7 @@ def plan(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, An
             query_messages = few_shot(QUERY_SYSTEM, QUERY_EXAMPLES,
                                       QUERY_USER.format(question=question, known="nothing yet."))
             query_reply, written = fill(llm, step, query_messages, min(QUERY_TOKENS, config.max_tokens))
-            if usable(written):
+            if usable(written) and not leaked(written, question):
                 query = written
             else:
                 failed = True
@@ -165,8 +205,9 @@ def plan(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, An
             {"role": "assistant", "content": PLAN_TURN.format(analysis=analysis, query=query)},
         ]
         source = "the question itself" if query == question else f"'{short(query)}'"
-        explanation = (f"Plans: {short(analysis, 120)}. First query: {source}"
-                       + (" (a fill came back empty, so a default is used)." if failed else "."))
+        why = (f" (the model's plan borrowed {', '.join(leak)} from its worked example, so a plain plan is used)"
+               if leak else " (the model wrote nothing usable, so a plain plan is used)" if failed else "")
+        explanation = f"Plans: {short(analysis, 120)}{why}. First search: {source}."
         data = PlanData(analysis=analysis, query=query, turns=transcript[1:], prompt=messages, reply=reply,
                         query_reply=query_reply)
         if failed:
@@ -189,136 +230,178 @@ def retrieve(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str
         found = [hit_dict(h, i, query) for i, h in enumerate(fresh, 1)]
         documents = documents_text(found) or "(no new documents)"
         turn_message = {"role": "user", "content": RETRIEVED_TURN.format(turn=turn, documents=documents)}
+        again = f", skipping {_n(len(skipped), 'passage')} it had already read" if skipped else ""
         if found:
-            explanation = (f"Turn {turn}: searches for '{short(query)}' — {_n(len(found), 'new passage')}"
-                           f" ({len(skipped)} already seen skipped), best {found[0]['score']:.2f}: "
-                           f"{found[0]['title']}.")
+            titles = ", ".join(f"“{cut_at_word(h['title'], 40)}”" for h in found)
+            explanation = f"Turn {turn}: searches for '{short(query)}' and reads {titles}{again}."
         else:
-            explanation = (f"Turn {turn}: searches for '{short(query)}' and finds nothing new "
-                           f"({len(skipped)} already seen).")
+            explanation = f"Turn {turn}: searches for '{short(query)}' and finds nothing it has not read{again}."
         event = step.event(explanation, RetrieveData(turn=turn, query=query, hits=found, skipped_seen=skipped,
                                                      turns=[turn_message], **walk))
     return {"iteration": turn, "seen": seen + [h["chunk_id"] for h in found], "new_hits": found,
             "read_hits": state.get("read_hits", []) + found, "retrieved": found,
             "transcript": state["transcript"] + [turn_message], "events": [event]}
 
+
 def read(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, Any]:
-    """Extract what is useful from the new passages, then decide: answer now or search again."""
+    """Pick the sentence that helps (the evidence), answer from every passage read, and decide: does a passage
+    state that answer? Yes: stop and answer. No (or the model cannot answer yet): refine the query."""
     llm = deps.llm
     question, turn, found = state["question"], state["iteration"], state.get("new_hits", [])
     notes = list(state.get("notes", []))
     with Step(NAME, "read", state.get("run_id", "")) as step:
         if not found:
             decision = {"enough": False, "exhausted": True}
-            event = step.event(f"Turn {turn}: has no new passages to read, so it stops searching.",
+            event = step.event(f"Turn {turn}: has nothing new to read, so it stops searching.",
                                ReadData(turn=turn, evidence="", notes=notes, decision=decision, passages=[]))
             return {"decision": decision, "events": [event]}
-        messages = few_shot(EVIDENCE_SYSTEM, EVIDENCE_EXAMPLES, EVIDENCE_USER.format(
-            question=question, turn=turn, documents=documents_text(found)))
-        reply, evidence = fill(llm, step, messages, config.max_tokens)
-        failed = not usable(evidence)
-        if failed:
-            evidence = f"{found[0]['title']}: {short(found[0]['text'], 150)}"
+        # 1. evidence: a sentence chosen from the new passages (copied, so it cannot drift to invented names)
+        pairs = sentences(question, found)
+        listing = "\n".join(f"{i}. {s}" for i, (_t, s) in enumerate(pairs, 1))
+        messages = [{"role": "system", "content": EVIDENCE_SYSTEM},
+                    {"role": "user", "content": EVIDENCE_USER.format(question=question, sentences=listing)}]
+        pick = step.add(llm.choose(messages, [str(i) for i in range(1, len(pairs) + 1)]))
+        title, sentence = pairs[int(pick.option) - 1]
+        evidence = f"{title}: {sentence}"
         notes.append(evidence)
-        decide_messages = few_shot(DECIDE_SYSTEM, DECIDE_EXAMPLES,
-                                   DECIDE_USER.format(question=question, notes=notes_text(notes)))
-        choice = step.add(llm.choose(decide_messages, list(DECISION_OPTIONS)))
-        odds = log_odds(choice.scores)
-        enough = odds > config.answer_margin
-        decision = {"enough": enough, "option": choice.option, "scores": choice.scores,
-                    "log_odds": round(odds, 3), "margin": config.answer_margin,
-                    "constrained": choice.constrained}
-        verdict = "decides it can answer" if enough else "decides it needs more"
-        explanation = (f"Turn {turn}: notes '{short(evidence, 100)}' and {verdict} (yes vs no by "
-                       f"{odds:+.2f} log-odds; answers above {config.answer_margin:+.2f}).")
+        # 2. decide from the passages: answer from all of them (saying "unknown" is allowed), then check support
+        hits = state.get("read_hits", [])
+        read_prompt = read_messages(question, hits, "plain_abstain")
+        completion = step.add(llm.chat(read_prompt, max_tokens=config.max_tokens, stop=["\n"]))
+        draft = clean_answer(completion.text)
+        draft = NO_ANSWER if is_abstention(draft) else draft
+        grounding = check_support(llm, step, question, draft, hits,
+                                  relevance(deps.corpora, question, hits, dense=False),
+                                  floor=config.relevance_floor, margin=config.answer_margin)
+        enough = grounding["status"] == "supported"
+        decision = {"enough": enough, "draft": draft, "status": grounding["status"],
+                    "checks": grounding.get("checks", []), "margin": config.answer_margin,
+                    "evidence_scores": pick.scores}
+        explanation = f"Turn {turn}: the most helpful sentence is “{short(sentence, 110)}” ({title}). " + \
+            _decision_sentence(draft, grounding)
         data = ReadData(turn=turn, evidence=evidence, notes=notes, decision=decision,
-                        passages=[h["doc_id"] for h in found], prompt=messages, reply=reply,
-                        decision_prompt=decide_messages)
-        if failed:
-            data["format_failure"] = True
+                        passages=[h["doc_id"] for h in found], prompt=read_prompt, reply=completion.text,
+                        decision_prompt=messages, answer=draft, grounding=grounding)
         event = step.event(explanation, data)
-    return {"notes": notes, "decision": decision, "events": [event]}
+    update: dict[str, Any] = {"notes": notes, "decision": decision, "events": [event]}
+    if draft != NO_ANSWER or not state.get("draft"):
+        update.update(draft=draft, grounding=grounding)
+    return update
+
+
+def _decision_sentence(draft: str, grounding: GroundingData) -> str:
+    """Why the model stops or searches again, in plain words."""
+    checks = grounding.get("checks", [])
+    if grounding["status"] == "supported":
+        check = checks[-1]
+        return (f"It can answer: ‘{short(draft)}’ is stated in “{cut_at_word(check['title'], 50)}” (the model is "
+                f"{sure(check['log_odds'])} sure that passage answers the question), so it stops searching.")
+    if grounding["status"] == "abstained":
+        return "The passages read so far do not answer the question yet, so it searches again."
+    if grounding["status"] == "nothing_relevant":
+        return "None of the passages read so far is about the question, so it searches again."
+    if checks:
+        best = max(checks, key=lambda c: c["log_odds"])
+        return (f"Its answer so far, ‘{short(draft)}’, appears in “{cut_at_word(best['title'], 50)}”, but the "
+                f"model is only {sure(best['log_odds'])} sure that passage answers the question (it stops at "
+                f"over 50%), so it searches again.")
+    return f"Its answer so far, ‘{short(draft)}’, is in none of the passages, so it searches again."
+
 
 def rewrite(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, Any]:
-    """Refine the query for the fact still missing (falls back to question + key entity)."""
+    """Refine the query for the fact still missing (falls back to question + key entity of the evidence)."""
     llm = deps.llm
     question, turn, notes = state["question"], state["iteration"], state.get("notes", [])
+    hits = state.get("read_hits", [])
     with Step(NAME, "rewrite", state.get("run_id", "")) as step:
-        known = " ".join(notes) if notes else "nothing useful yet."
+        known = " ".join(n.split(": ", 1)[-1] for n in notes) if notes else "nothing useful yet."
         messages = few_shot(QUERY_SYSTEM, QUERY_EXAMPLES, QUERY_USER.format(question=question, known=known))
         reply, query = fill(llm, step, messages, min(QUERY_TOKENS, config.max_tokens))
-        failed = not usable(query)
+        allowed = " ".join([question, *(f"{h['title']} {h['text']}" for h in hits)])
+        leak = leaked(query, allowed)
+        repeated = query.strip().lower() in {q.strip().lower() for q in state.get("queries", [])}
+        failed = not usable(query) or bool(leak) or repeated
         if failed:
-            query = fallback_query(question, notes, state.get("read_hits", []))
+            query = fallback_query(question, notes, hits)
+            if query.strip().lower() in {q.strip().lower() for q in state.get("queries", [])}:
+                query = f"{question} {notes[-1].split(': ', 1)[-1]}" if notes else question
         decision = state.get("decision", {})
         turn_message = {"role": "assistant", "content": REFINED_TURN.format(
             intermediate=_intermediate(turn, notes), query=query)}
-        how = "falls back to" if failed else "refines the query to"
-        explanation = (f"Turn {turn}: {how} '{short(query)}' (search beat answer: yes vs no "
-                       f"{decision.get('log_odds', 0.0):+.2f} log-odds, not above "
-                       f"{config.answer_margin:+.2f}).")
+        if not failed:
+            how = f"Turn {turn}: searches next for '{short(query)}'."
+        else:
+            why = (f"borrowed {', '.join(leak)} from its worked example" if leak else
+                   "repeated an earlier search" if repeated else "wrote no usable query")
+            how = f"Turn {turn}: the model's query {why}, so it searches for '{short(query)}' instead."
         data = RewriteData(turn=turn, query=query, previous_query=state["query"], decision=decision,
                            prompt=messages, reply=reply, turns=[turn_message])
         if failed:
-            data["format_failure"] = True
+            data["format_failure"] = not usable(reply)
             data["fallback"] = "question + key entity"
-        event = step.event(explanation, data)
+        event = step.event(how, data)
     return {"query": query, "queries": state.get("queries", []) + [query],
             "transcript": state["transcript"] + [turn_message], "events": [event]}
 
+
 def answer(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, Any]:
-    """Give the final answer from the passages read (plus own knowledge when the cap was reached)."""
+    """Give the final answer: the supported draft, else the last one (a guess), else own knowledge if allowed."""
     llm = deps.llm
     question, turn, notes = state["question"], state.get("iteration", 0), state.get("notes", [])
     hits = list(state.get("read_hits", []))
-    enough = bool(state.get("decision", {}).get("enough"))
-    parametric = not enough
+    decision = state.get("decision", {})
+    final = state.get("draft", "") or NO_ANSWER
+    grounding: GroundingData = state.get("grounding") or GroundingData(status="abstained")
+    enough = grounding.get("status") == "supported"
     with Step(NAME, "answer", state.get("run_id", "")) as step:
         turns: list[Message] = []
-        document, knowledge_reply, failed = "", "", False
-        if parametric:
+        document, knowledge_reply, parametric, messages, reply = "", "", False, [], ""
+        if final == NO_ANSWER and config.parametric_fallback and hits:
+            parametric = True
             refined = state.get("query", question)
-            knowledge = few_shot(KNOWLEDGE_SYSTEM, KNOWLEDGE_EXAMPLES,
-                                 KNOWLEDGE_USER.format(question=question, query=refined))
+            knowledge = [{"role": "system", "content": KNOWLEDGE_SYSTEM},
+                         {"role": "user", "content": KNOWLEDGE_USER.format(question=question, query=refined)}]
             knowledge_reply, document = fill(llm, step, knowledge, config.max_tokens)
-            failed = not usable(document)
             turns.append({"role": "assistant", "content": REFINED_TURN.format(
                 intermediate=_intermediate(turn, notes), query=refined)})
             turns.append({"role": "user", "content": PARAMETRIC_TURN.format(
                 turn=turn + 1, document=document or "(the model wrote nothing)")})
-        reader_hits = hits + ([{"title": "Own knowledge", "text": document}] if document else [])
-        messages = read_messages(question, reader_hits)
-        completion = step.add(llm.chat(messages, max_tokens=config.max_tokens, stop=["\n"]))
-        final = clean_answer(completion.text)
-        if not usable(final):
-            failed, final = True, "(no answer)"
+            messages = read_messages(question, hits + [{"title": "Own knowledge", "text": document}])
+            completion = step.add(llm.chat(messages, max_tokens=config.max_tokens, stop=["\n"]))
+            reply, final = completion.text, clean_answer(completion.text) or NO_ANSWER
+            grounding = GroundingData(status="guess" if final != NO_ANSWER else "abstained")
         intermediate = (f"Intermediate Answer_{turn + 1}: I answer from my own knowledge."
                         if parametric else _intermediate(turn, notes))
-        turns.append({"role": "assistant", "content": FINAL_TURN.format(intermediate=intermediate,
-                                                                        answer=final)})
-        used = list(dict.fromkeys(h["doc_id"] for h in hits))
-        if parametric:
-            why = ("finds nothing new to read" if state.get("decision", {}).get("exhausted") else
-                   f"reaches the cap of {config.max_iterations} turns")
-            explanation = (f"{why[:1].upper()}{why[1:]} without deciding it knows "
-                           f"enough, so it answers from its own (parametric) knowledge — it writes "
-                           f"'{short(document or '(nothing)', 80)}' — together with the {len(hits)} "
-                           f"passages read: '{short(final)}'.")
+        turns.append({"role": "assistant", "content": FINAL_TURN.format(intermediate=intermediate, answer=final)})
+        score = {h["doc_id"]: h["score"] for h in hits}
+        used = sorted(dict.fromkeys(h["doc_id"] for h in hits), key=lambda d: (d != grounding.get("doc_id"),
+                                                                                -score.get(d, 0.0)))
+        if enough:
+            explanation = (f"Answers ‘{short(final)}’ after {_n(turn, 'turn')}: "
+                           f"“{cut_at_word(grounding['title'], 50)}” states it.")
         else:
-            explanation = (f"Answers '{short(final)}' after {turn} turns, from {len(hits)} passages read "
-                           f"and {len(notes)} notes.")
+            why = ("it found nothing new to read" if decision.get("exhausted") else
+                   f"it reached its limit of {_n(config.max_iterations, 'turn')}")
+            if parametric:
+                tail = (f"so it wrote what it knows itself (‘{short(document or '(nothing)', 80)}’) and answers "
+                        f"‘{short(final)}’ — the model's own guess, not found in your documents.")
+            elif final == NO_ANSWER:
+                tail = "and the passages never answered the question, so it gives no answer."
+            else:
+                tail = (f"so it answers ‘{short(final)}’, its last answer, which no passage was found to state — "
+                        f"the model's own guess.")
+            explanation = f"After {_n(turn, 'turn')} {why} without a passage that answers the question, {tail}"
         transcript = state.get("transcript", []) + turns
         data = AnswerData(answer=final, parametric=parametric, passages=used, turns=turns, transcript=transcript,
                           queries=state.get("queries", []), notes=notes, parametric_document=document,
-                          knowledge_reply=knowledge_reply, prompt=messages, reply=completion.text,
-                          decision=state.get("decision", {}))
-        if failed:
-            data["format_failure"] = True
+                          knowledge_reply=knowledge_reply, prompt=messages, reply=reply, decision=decision,
+                          grounding=grounding)
         event = step.event(explanation, data)
     return {"answer": final, "used_ids": used, "transcript": transcript, "events": [event]}
 
+
 def after_read(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> str:
-    """Answer when the model knows enough, the cap is reached or nothing new came back; else refine."""
+    """Answer when a passage states the model's answer, the cap is reached or nothing new came back; else refine."""
     if state.get("decision", {}).get("enough"):
         return "answer"
     if state.get("iteration", 0) >= config.max_iterations or not state.get("new_hits"):

@@ -1,7 +1,8 @@
 """Auto-RAG's prompts: the official dialogue format, and the short few-shot fills a small model can follow.
 
-The one-shot examples use invented names (the Orlen Society, Vestmark); the nodes never pass an example's
-reply on as evidence or answer.
+The one-shot examples use invented names (the Orlen Society, Petra Vask); evidence is a sentence chosen from
+the passages, never generated, and a plan or query that uses an example's name the question and passages do
+not contain is discarded as a leak (`EXAMPLE_NAMES`), so an example can never become evidence or an answer.
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ PLAN_SYSTEM = (
 PLAN_EXAMPLES = (
     ("Question: In which town was the founder of the Orlen Society born?",
      "I need to know who founded the Orlen Society and in which town that person was born."),
-    ("Question: Which river flows past the capital of Vestmark?",
-     "I need to know the capital of Vestmark and which river flows past it."),
 )
 PLAN_USER = "Question: {question}"
+
+# Evidence is chosen, not written: the model picks the sentence of the new passages that helps most.
+EVIDENCE_SYSTEM = "Pick the sentence that helps most to answer the question. Reply with its number only."
+EVIDENCE_USER = "Question: {question}\n\nSentences:\n{sentences}\n\nThe most helpful sentence is number"
+MAX_SENTENCES = 9  # numbered 1-9: every option is one token, so no number is favoured for being shorter
 
 QUERY_SYSTEM = (
     "Write a short search query for the one fact still missing. Name the entity it is about. "
@@ -34,46 +38,13 @@ QUERY_EXAMPLES = (
     ("Question: In which town was the founder of the Orlen Society born?\n"
      "Known: The Orlen Society was founded by Petra Vask.\nRefined Query:",
      "Petra Vask birthplace"),
-    ("Question: Which river flows past the capital of Vestmark?\n"
-     "Known: nothing useful yet.\nRefined Query:",
-     "capital of Vestmark"),
 )
 QUERY_USER = "Question: {question}\nKnown: {known}\nRefined Query:"
-
-EVIDENCE_SYSTEM = (
-    "Read the retrieved documents and write one sentence with the facts in them that help answer the "
-    "question. If they hold nothing useful, say that."
-)
-EVIDENCE_EXAMPLES = (
-    ("Question: In which town was the founder of the Orlen Society born?\n"
-     "Retrieved Document_1: Orlen Society: The Orlen Society is a club of amateur astronomers, founded by "
-     "Petra Vask in 1889.",
-     "The Orlen Society was founded by Petra Vask; the document does not say where she was born."),
-    ("Question: Which river flows past the capital of Vestmark?\n"
-     "Retrieved Document_1: Orlen River: The Orlen River is a river in the north of Estria.",
-     "The document is about the Orlen River in Estria and says nothing about Vestmark."),
-)
-EVIDENCE_USER = "Question: {question}\nRetrieved Document_{turn}: {documents}"
-
-DECIDE_SYSTEM = "Decide whether the notes already contain the final answer to the question. Reply yes or no."
-DECIDE_EXAMPLES = (
-    ("Question: In which town was the founder of the Orlen Society born?\n"
-     "Notes:\n- The Orlen Society was founded by Petra Vask.\n"
-     "Do the notes contain the final answer?", "no"),
-    ("Question: In which town was the founder of the Orlen Society born?\n"
-     "Notes:\n- The Orlen Society was founded by Petra Vask.\n- Petra Vask was born in the town of Hollin.\n"
-     "Do the notes contain the final answer?", "yes"),
-)
-DECIDE_USER = "Question: {question}\nNotes:\n{notes}\nDo the notes contain the final answer?"
-DECISION_OPTIONS = ("yes", "no")  # yes = answer now, no = refine the query and search again
+# The invented names of the examples above: a fill using one the question and passages lack is a leak.
+EXAMPLE_NAMES = ("Orlen", "Petra", "Vask")
 
 KNOWLEDGE_SYSTEM = (
     "Write one sentence, as an encyclopedia would, that answers the query from your own knowledge."
-)
-KNOWLEDGE_EXAMPLES = (
-    ("Question: Who developed an explanation for the photoelectric effect?\n"
-     "Query: photoelectric effect explanation\nDocument:",
-     "Albert Einstein explained the photoelectric effect in 1905 by treating light as discrete photons."),
 )
 KNOWLEDGE_USER = "Question: {question}\nQuery: {query}\nDocument:"
 

@@ -5,9 +5,30 @@ from __future__ import annotations
 import pytest
 
 from agents.auto_rag import clean_fill, fallback_query, key_entity
+from agents.auto_rag.nodes import leaked, sentences
+from llm.base import Choice
 from llm.fake import ScriptedLLM
 
 QUESTION = "On which river is the town where the Orvane Guild was founded?"
+
+
+class PolicyLLM(ScriptedLLM):
+    """Scripted replies; evidence picks the first sentence; the support check says yes only for `supported`."""
+
+    def __init__(self, replies, supported: tuple[str, ...] = ()) -> None:
+        super().__init__(replies=replies)
+        self.supported = supported
+
+    def choose(self, messages, options):
+        """'yes' for a proposed answer in `supported`, else 'no'; the first sentence for evidence."""
+        self.calls.append(("choose", list(messages)))
+        prompt = messages[-1]["content"]
+        if list(options) == ["yes", "no"]:
+            yes = any(f"Proposed answer: {a}\n" in prompt for a in self.supported)
+            option = "yes" if yes else "no"
+        else:
+            option = options[0]
+        return Choice(option=option, scores={o: (0.0 if o == option else -3.0) for o in options})
 
 
 def _run(services_factory, toy_docs, llm, config=None):
@@ -18,119 +39,102 @@ def _run(services_factory, toy_docs, llm, config=None):
     return run, events
 
 
-def test_two_refinements_then_final_answer(services_factory, toy_docs) -> None:
-    llm = ScriptedLLM(
-        replies=[
-            "I need to know where the Orvane Guild was founded and which river that town is on.",  # plan
-            "The Orvane Guild was founded in the port town of Tallow.",  # read 1
-            "Refined Query: Tallow port town river",  # rewrite 1 (prefix is stripped)
-            "Tallow is a port town on the river Senn.",  # read 2
-            "river Senn",  # rewrite 2
-            "The river Senn flows into the Amber Sea.",  # read 3
-            "Senn.",  # final answer
-        ],
-        choices=["no", "no", "yes"],
-    )
-    run, events = _run(services_factory, toy_docs, llm)
+def test_stops_when_a_passage_states_the_answer(services_factory, toy_docs) -> None:
+    llm = PolicyLLM(replies=[
+        "I need to know where the Orvane Guild was founded and which river that town is on.",  # plan
+        "unknown",  # turn 1: the model cannot answer yet
+        "Refined Query: Tallow river",  # rewrite (prefix is stripped)
+        "Senn.",  # turn 2: an answer a passage states
+    ], supported=("Senn",))
+    run, events = _run(services_factory, toy_docs, llm, {"passages_per_turn": 2})
 
-    assert [e.kind for e in events] == ["plan", "retrieve", "read", "rewrite", "retrieve", "read", "rewrite",
-                                        "retrieve", "read", "answer"]
+    assert [e.kind for e in events] == ["plan", "retrieve", "read", "rewrite", "retrieve", "read", "answer"]
     assert run.answer == "Senn" and not run.error
     retrieves = [e for e in events if e.kind == "retrieve"]
-    assert [e.data["query"] for e in retrieves] == [QUESTION, "Tallow port town river", "river Senn"]
-    # two new passages a turn, never one shown twice; turn 3 has only one unseen passage left
+    assert [e.data["query"] for e in retrieves] == [QUESTION, "Tallow river"]
     shown = [h["chunk_id"] for e in retrieves for h in e.data["hits"]]
-    assert [len(e.data["hits"]) for e in retrieves] == [2, 2, 1]
-    assert len(shown) == len(set(shown)) == 5
-    assert retrieves[1].data["skipped_seen"] or retrieves[2].data["skipped_seen"]
-    assert run.retrieved_ids == [h["doc_id"] for e in retrieves for h in e.data["hits"]]
-    assert "skipped" in retrieves[2].explanation and retrieves[2].explanation.startswith("Turn 3: searches for")
-    # decisions carry their scores; the refinements show them
+    assert len(shown) == len(set(shown)) == 4  # never one passage twice
+    assert "“" in retrieves[0].explanation and "passage:" not in retrieves[0].explanation
     reads = [e for e in events if e.kind == "read"]
-    assert [e.data["decision"]["enough"] for e in reads] == [False, False, True]
-    assert reads[0].data["evidence"] == "The Orvane Guild was founded in the port town of Tallow"
-    assert reads[0].llm_calls == 2  # one evidence fill + one constrained choice
-    rewrites = [e for e in events if e.kind == "rewrite"]
-    assert rewrites[0].data["decision"]["log_odds"] == -10.0 and "log-odds" in rewrites[0].explanation
-    assert not any(e.data.get("format_failure") for e in events)
-    # the answer: reads every passage shown, not parametric, and the paper's transcript
+    assert [e.data["decision"]["enough"] for e in reads] == [False, True]
+    assert reads[0].data["grounding"]["status"] == "abstained" and "searches again" in reads[0].explanation
+    # evidence is a sentence copied from a passage read that turn, never generated
+    texts = {h["title"]: h["text"] for h in retrieves[0].data["hits"]}
+    title, sentence = reads[0].data["evidence"].split(": ", 1)
+    assert sentence in texts[title]
+    assert "stops searching" in reads[1].explanation and "95% sure" in reads[1].explanation
+    assert "log-odds" not in " ".join(e.explanation for e in events)
     final = events[-1]
-    assert final.data["parametric"] is False and final.data["answer"] == "Senn"
-    assert final.data["passages"] == run.used_ids and len(run.used_ids) == 5
+    assert final.data["grounding"]["status"] == "supported" and final.data["parametric"] is False
+    assert run.used_ids[0] == final.data["grounding"]["doc_id"]  # the supporting passage first
+    assert "states it" in final.explanation
     transcript = "\n".join(t["content"] for t in final.data["transcript"])
     for piece in ("Question: " + QUESTION, "Initial Query: " + QUESTION, "Retrieved Document_1:",
-                  "Intermediate Answer_1: Based on the Retrieved Document_1, The Orvane Guild was founded",
-                  "Refined Query: Tallow port town river", "Retrieved Document_3:", "Final Answer: Senn"):
+                  "Intermediate Answer_1: Based on the Retrieved Document_1, ", "Refined Query: Tallow river",
+                  "Retrieved Document_2:", "Final Answer: Senn"):
         assert piece in transcript
-    assert [t["role"] for t in final.data["transcript"]][:3] == ["system", "user", "assistant"]
-    assert "Answers 'Senn' after 3 turns, from 5 passages" in final.explanation
     assert run.db.get_run(run.run_id)["status"] == "done"
 
 
-def test_cap_reached_answers_from_parametric_knowledge(services_factory, toy_docs) -> None:
-    llm = ScriptedLLM(
-        replies=["I need to know the town and its river.", "The guild was founded in Tallow.", "Tallow",
-                 "Tallow is on the river Senn.",
-                 "The Orvane Guild's town, Tallow, lies on the river Senn.",  # own-knowledge document
-                 "Senn"],
-        choices=["no", "no"],
-    )
-    run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 2})
+def test_at_the_cap_the_last_answer_is_labelled_a_guess(services_factory, toy_docs) -> None:
+    llm = PolicyLLM(replies=["plan", "Tallow", "Tallow river", "Tallow"])  # the check never confirms
+    run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 2, "passages_per_turn": 2})
     assert [e.kind for e in events] == ["plan", "retrieve", "read", "rewrite", "retrieve", "read", "answer"]
     final = events[-1]
-    assert final.data["parametric"] is True and run.answer == "Senn"
-    assert "cap of 2 turns" in final.explanation and "parametric" in final.explanation
-    assert final.data["parametric_document"] == "The Orvane Guild's town, Tallow, lies on the river Senn"
-    assert "(parametric knowledge)" in "\n".join(t["content"] for t in final.data["transcript"])
-    reader_prompt = llm.calls[-1][1][-1]["content"]
-    assert "Own knowledge:" in reader_prompt and "Tallow is a port town" in reader_prompt
-    assert final.llm_calls == 2 and len(run.used_ids) == 4
+    assert run.answer == "Tallow" and final.data["grounding"]["status"] == "guess"
+    assert "limit of 2 turns" in final.explanation and "own guess" in final.explanation
 
 
-def test_empty_fills_fall_back_and_are_counted(services_factory, toy_docs) -> None:
-    llm = ScriptedLLM(replies=["", "Founded by Mira Kesh in Tallow.", "  \n", "", "Tallow"],
-                      choices=["no", "yes"])
-    run, events = _run(services_factory, toy_docs, llm)
-    assert [e.kind for e in events] == ["plan", "retrieve", "read", "rewrite", "retrieve", "read", "answer"]
-    assert not run.error and run.answer == "Tallow"
-    failures = [e.kind for e in events if e.data.get("format_failure")]
-    assert failures == ["plan", "rewrite", "read"]
-    rewrite = next(e for e in events if e.kind == "rewrite")
-    assert rewrite.data["query"] == f"{QUESTION} Mira Kesh"  # question + key entity of the latest note
-    assert rewrite.explanation.startswith("Turn 1: falls back to")
-    assert events[4].data["query"] == rewrite.data["query"]
-    second_read = events[5]  # an empty evidence fill becomes the top passage's title and text
-    assert second_read.data["evidence"] == second_read.data["notes"][-1]
-    assert second_read.data["evidence"].split(":")[0] in {d.title for d in toy_docs}
-    assert run.db.get_run(run.run_id)["status"] == "done"
-
-
-def test_unusable_final_answer_still_finishes(services_factory, toy_docs) -> None:
-    llm = ScriptedLLM(replies=["plan", "Tallow.", "..."], choices=["yes"])
-    run, events = _run(services_factory, toy_docs, llm)
-    assert events[-1].kind == "answer" and run.answer == "(no answer)"
-    assert events[-1].data["format_failure"] is True and not run.error
-
-
-def test_margin_keeps_searching_until_the_corpus_runs_dry(services_factory, toy_docs) -> None:
-    # the scripted "yes" wins by 10 log-odds, below a margin of 15, so the model never stops by itself;
-    # the five toy passages run out on turn 4 and it answers (from its own knowledge too)
-    llm = ScriptedLLM(default_reply="Tallow", choices=["yes"] * 5)
-    run, events = _run(services_factory, toy_docs, llm, {"answer_margin": 15.0, "passages_per_turn": 2})
+def test_no_answer_when_the_passages_never_answer_and_the_corpus_runs_dry(services_factory, toy_docs) -> None:
+    llm = PolicyLLM(replies=["plan"], )
+    llm.default_reply = "unknown"
+    run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 5, "passages_per_turn": 3})
     kinds = [e.kind for e in events]
-    assert kinds.count("retrieve") == 4 and kinds[-1] == "answer"
-    assert "finds nothing new" in events[-3].explanation and "no new passages" in events[-2].explanation
-    assert events[-1].data["parametric"] is True and events[-1].explanation.startswith("Finds nothing new")
+    assert kinds.count("retrieve") == 3 and kinds[-1] == "answer"
+    assert "nothing new to read" in events[-2].explanation
+    assert run.answer == "(no answer)" and "gives no answer" in events[-1].explanation
     assert len(run.retrieved_ids) == 5
 
 
+def test_parametric_knowledge_is_an_option_and_labelled_a_guess(services_factory, toy_docs) -> None:
+    llm = PolicyLLM(replies=["plan", "unknown", "Tallow river", "unknown",
+                             "The Orvane Guild's town, Tallow, lies on the river Senn.", "Senn"])
+    run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 2, "parametric_fallback": True})
+    final = events[-1]
+    assert final.data["parametric"] is True and run.answer == "Senn"
+    assert final.data["grounding"]["status"] == "guess" and "own guess" in final.explanation
+    assert "(parametric knowledge)" in "\n".join(t["content"] for t in final.data["transcript"])
+
+
+def test_example_names_never_leak_into_the_plan_or_queries(services_factory, toy_docs) -> None:
+    llm = PolicyLLM(replies=[
+        "I need to know who founded the Orlen Society.",  # the worked example's names: discarded
+        "unknown", "Petra Vask birthplace",  # a query from the example: falls back
+        "unknown", QUESTION,  # a query that repeats an earlier search: falls back too
+        "Senn"], supported=("Senn",))
+    run, events = _run(services_factory, toy_docs, llm, {"passages_per_turn": 1})
+    plan, rewrites = events[0], [e for e in events if e.kind == "rewrite"]
+    assert "Orlen" not in plan.data["analysis"] and "borrowed Orlen from" in plan.explanation
+    assert "Petra" not in rewrites[0].data["query"] and "borrowed Petra, Vask" in rewrites[0].explanation
+    assert rewrites[1].data["query"] != QUESTION and "repeated an earlier search" in rewrites[1].explanation
+    assert run.answer == "Senn"
+
+
 def test_model_written_first_query(services_factory, toy_docs) -> None:
-    llm = ScriptedLLM(replies=["I need the founding town.", "Orvane Guild founding town", "Tallow.", "Tallow"],
-                      choices=["yes"])
+    llm = PolicyLLM(replies=["I need the founding town.", "Orvane Guild founding town", "Tallow."],
+                    supported=("Tallow",))
     run, events = _run(services_factory, toy_docs, llm, {"first_query": "model", "passages_per_turn": 3})
     assert events[0].data["query"] == "Orvane Guild founding town"
     assert events[1].data["query"] == "Orvane Guild founding town" and len(events[1].data["hits"]) == 3
-    assert "First query: 'Orvane Guild founding town'" in events[0].explanation
+    assert "First search: 'Orvane Guild founding town'" in events[0].explanation
+
+
+def test_sentences_and_leaks() -> None:
+    hits = [{"title": "Tallow", "text": "Tallow is a port town. It lies on the river Senn. Salt is sold there."}]
+    assert sentences("Which river is Tallow on?", hits, limit=2) == [
+        ("Tallow", "Tallow is a port town."), ("Tallow", "It lies on the river Senn.")]
+    assert leaked("Petra Vask birthplace", "Where was Mira born?") == ["Petra", "Vask"]
+    assert leaked("Petra Vask birthplace", "Petra Vask founded it") == []
 
 
 @pytest.mark.parametrize(("raw", "clean"), [

@@ -51,7 +51,7 @@ def test_three_iterations_compose_queries_and_track_new_passages(services_factor
     assert "answers 'Tallow'" in reads[0].explanation
     assert "changes the answer from 'Tallow' to 'river Senn'" in reads[1].explanation
     assert reads[1].data["previous"] == "Tallow" and reads[1].data["changed"] is True
-    assert all(e.llm_calls == 2 for e in reads)
+    assert all(e.llm_calls - len(e.data["grounding"]["checks"]) == 2 for e in reads)  # + support checks
     # the reader saw this iteration's passages and the rationale
     prompt = llm.calls[1][1][-1]["content"]
     assert "Reasoning so far: The Orvane Guild was founded in Tallow." in prompt
@@ -67,7 +67,7 @@ def test_answer_only_generation_appends_the_answer(services_factory, toy_docs) -
     run, events = _run(services_factory, toy_docs, llm, {"iterations": 2, "generation": "answer"})
     assert [e.kind for e in events] == ["retrieve", "read", "retrieve", "read", "answer"]
     assert events[2].data["query"] == f"{QUESTION} Tallow"
-    assert events[1].llm_calls == 1 and run.answer == "Senn"
+    assert events[1].llm_calls - len(events[1].data["grounding"]["checks"]) == 1 and run.answer == "Senn"
 
 
 def test_empty_generation_keeps_previous_answer(services_factory, toy_docs) -> None:
@@ -86,3 +86,17 @@ def test_query_composition_and_change_phrases() -> None:
     assert change_phrase("", "A") == "answers 'A'"
     assert change_phrase("a", "A") == "keeps the answer 'A'"
     assert change_phrase("A", "B") == "changes the answer from 'A' to 'B'"
+
+
+def test_the_best_supported_draft_is_kept_over_an_unsupported_last_one(services_factory, toy_docs) -> None:
+    # draft 1 'Tallow' is confirmed by its passage; draft 2 'Senn' is found in passages but judged unsupported
+    llm = ScriptedLLM(replies=["Tallow", "Senn"], choices=["yes", "no", "no"])
+    run, events = _run(services_factory, toy_docs, llm, {"iterations": 2, "generation": "answer"})
+    reads = [e for e in events if e.kind == "read"]
+    assert [r.data["grounding"]["status"] for r in reads] == ["supported", "guess"]
+    assert run.answer == "Tallow" and events[-1].data["grounding"]["status"] == "supported"
+    assert "iteration 1 is kept" in events[-1].explanation
+    assert run.used_ids == reads[0].data["passages"]
+    llm = ScriptedLLM(replies=["Tallow", "Senn"], choices=["yes", "no", "no"])
+    run, _ = _run(services_factory, toy_docs, llm, {"iterations": 2, "generation": "answer", "keep": "last"})
+    assert run.answer == "Senn"

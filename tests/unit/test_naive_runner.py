@@ -18,13 +18,15 @@ def test_naive_run_streams_and_stores_events(services_factory, toy_docs) -> None
     assert run.answer == "Tallow"
     assert events[0].data["hits"][0]["title"] == "Orvane Guild"
     assert events[0].explanation.startswith("Searched for 'Where was the Orvane Guild founded?' — 3 passages")
-    assert "Tallow" in events[1].explanation and events[1].llm_calls == 1
+    assert "Tallow" in events[1].explanation and events[1].llm_calls == 2  # read + one support check
+    assert events[1].data["grounding"]["status"] == "supported"
+    assert events[1].data["grounding"]["title"] == "Orvane Guild"
     assert len(run.retrieved_ids) == 3 and run.used_ids == run.retrieved_ids
     stored = svc.db.get_run(run.run_id)
     assert stored["status"] == "done" and stored["answer"] == "Tallow"
     assert [e["kind"] for e in stored["events"]] == ["retrieve", "read"]
     assert all(e["run_id"] == run.run_id for e in stored["events"])
-    assert stored["llm_calls"] == 1 and stored["prompt_tokens"] > 0
+    assert stored["llm_calls"] == 2 and stored["prompt_tokens"] > 0
     # the reader saw the question and the retrieved passages
     prompt = llm.calls[0][1][-1]["content"]
     assert "Orvane Guild" in prompt and "Where was the Orvane Guild founded?" in prompt
