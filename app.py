@@ -40,13 +40,15 @@ def _parser() -> argparse.ArgumentParser:
     dele.add_argument("--all", action="store_true", help="delete the whole corpus")
     ask = sub.add_parser("ask", help="run an agent on a question, printing each step as it happens")
     ask.add_argument("--agent", default="naive")
-    ask.add_argument("--corpus", default="demo")
+    ask.add_argument("--corpus", help="default: demo (none for chat agents such as tim)")
+    ask.add_argument("--user", default="local", help="whose memory a chat agent reads and writes")
     ask.add_argument("--config", action="append", default=[], metavar="KEY=VALUE")
     ask.add_argument("question")
-    bench = sub.add_parser("bench", help="score agents on a corpus.jsonl + questions.jsonl")
+    bench = sub.add_parser("bench", help="score agents on a corpus.jsonl + questions.jsonl, or on --dialogues")
     bench.add_argument("--agent", action="append", required=True, help="repeat or comma-separate")
-    bench.add_argument("--corpus", required=True, type=Path)
-    bench.add_argument("--questions", required=True, type=Path)
+    bench.add_argument("--corpus", type=Path)
+    bench.add_argument("--questions", type=Path)
+    bench.add_argument("--dialogues", type=Path, help="memory dialogues .jsonl (chat agents: tim, window...)")
     bench.add_argument("--limit", type=int)
     bench.add_argument("--config", action="append", default=[], metavar="KEY=VALUE")
     bench.add_argument("--json", type=Path)
@@ -115,7 +117,10 @@ def cli(args: argparse.Namespace) -> int:
             print(f"{d.doc_id:14} {d.chunks:3} chunks  {d.title[:70]}")
         return 0
     if args.command == "ask":
-        run = services.run(args.agent, args.corpus, args.question, _config(args.config))
+        from agents import registry
+
+        corpus = args.corpus if args.corpus is not None else ("demo" if registry.get(args.agent).needs_corpus else "")
+        run = services.run(args.agent, corpus, args.question, _config(args.config), user=args.user)
         for event in run:
             print(f"[{event.kind:>12} {event.seconds:6.2f}s] {event.explanation}", flush=True)
         print(f"\nanswer: {run.answer}")
@@ -130,6 +135,17 @@ def cli(args: argparse.Namespace) -> int:
 
         for agent in agents:
             registry.get(agent)
+        if args.dialogues:
+            from evaluation import dialogues
+
+            results = dialogues.run_dialogue_bench(services, agents, args.dialogues, args.limit, _config(args.config))
+            print(dialogues.format_table(results))
+            if args.json:
+                write_json(results, args.json)
+                print(f"wrote {args.json}")
+            return 0
+        if not (args.corpus and args.questions):
+            raise ValueError("bench needs --corpus and --questions, or --dialogues")
         results = run_bench(services, agents, args.corpus, args.questions, args.limit, _config(args.config))
         graph = (f"; knowledge graph {results['graph_index_seconds']} s" if "graph_index_seconds" in results else "")
         print(f"\n{results['corpus']} ({results['indexed']}; index {results['index_seconds']} s{graph})")

@@ -1,4 +1,4 @@
-"""The web app: a header and four tabs (Chat, Trace viewer, Compare, Corpora) over one Services object."""
+"""The web app: a header and five tabs (Chat, Trace viewer, Compare, Corpora, Memory) over one Services object."""
 
 from __future__ import annotations
 
@@ -7,27 +7,30 @@ from typing import Any
 
 import gradio as gr
 
-from ui import chat, compare, corpora, viewer
+from ui import chat, compare, corpora, memory, users, viewer
 from ui.common import corpus_names, default_corpus, status_line
 from ui.style import CSS, HEADER, theme
 
 log = logging.getLogger(__name__)
-TAB_CHAT, TAB_VIEWER, TAB_COMPARE, TAB_CORPORA = "chat", "viewer", "compare", "corpora"
+TAB_CHAT, TAB_VIEWER, TAB_COMPARE, TAB_CORPORA, TAB_MEMORY = "chat", "viewer", "compare", "corpora", "memory"
 
 
 def build_app(services: Any) -> gr.Blocks:
     """Build the Blocks app; `launch(demo)` serves it."""
     with gr.Blocks(title="ragscope — watch RAG and memory agents think", fill_width=True) as demo:
         gr.HTML(HEADER, elem_id="app-header")
+        user = users.user_state()  # this browser's random id (ui/users.py); the HF login wins when present
         with gr.Tabs(selected=TAB_CHAT, elem_id="main-tabs") as tabs:
             with gr.Tab("💬 Chat", id=TAB_CHAT, elem_id="tab-chat"):
-                chat_tab = chat.build(services)
+                chat_tab = chat.build(services, user)
             with gr.Tab("🔍 Trace viewer", id=TAB_VIEWER, elem_id="tab-viewer") as viewer_tab_el:
                 viewer_tab = viewer.build(services, TAB_VIEWER)
             with gr.Tab("⚖️ Compare", id=TAB_COMPARE, elem_id="tab-compare"):
                 compare_tab = compare.build(services)
             with gr.Tab("📚 Corpora", id=TAB_CORPORA, elem_id="tab-corpora"):
                 corpora_tab = corpora.build(services)
+            with gr.Tab("🧠 Memory", id=TAB_MEMORY, elem_id="tab-memory") as memory_tab_el:
+                memory_tab = memory.build(services, user)
 
         dropdowns = [chat_tab.corpus, compare_tab.corpus, corpora_tab.corpus, viewer_tab.corpus_filter]
 
@@ -47,6 +50,10 @@ def build_app(services: Any) -> gr.Blocks:
         for dep in corpora_tab.changes:
             dep.then(refresh_corpora, dropdowns, dropdowns, api_visibility="private", queue=False)
         viewer_tab_el.select(viewer_tab.refresh, viewer_tab.filters, [viewer_tab.table], api_visibility="private")
+        memory_tab_el.select(memory_tab.refresh, memory_tab.inputs, memory_tab.outputs, api_visibility="private",
+                             show_progress="hidden")
+        # the first visit makes this browser's random id; it is kept in the browser from then on
+        demo.load(users.ensure_browser_id, [user], [user], api_visibility="private", queue=False)
 
         def on_load(chat_value: str, compare_value: str, corpora_value: str, filter_value: str,
                     request: gr.Request) -> tuple[Any, ...]:

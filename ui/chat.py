@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from ui.common import (
     status_line,
 )
 from ui.messages import answer_message, event_to_message, pending_message, share_link
+from ui.users import user_key
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +41,12 @@ class ChatTab:
 
 
 def ask_stream(services: Any, question: str, history: list[dict[str, Any]] | None, corpus: str, agent: str,
-               config: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
-    """Run one agent on one question, yielding the growing message list after every event."""
+               config: dict[str, Any], user: str = "", conversation: str = "",
+               turns: list[dict[str, str]] | None = None) -> Iterator[list[dict[str, Any]]]:
+    """Run one agent on one question, yielding the growing message list after every event.
+
+    Chat agents get the user's key, the conversation id and its earlier `turns`; the finished turn is
+    appended to `turns` (in place)."""
     history = list(history or [])
     question = (question or "").strip()
     if not question:
@@ -51,9 +57,10 @@ def ask_stream(services: Any, question: str, history: list[dict[str, Any]] | Non
     waiting = "Indexing the demo corpus…" if services.demo_state == "indexing" else f"{agent}: starting…"
     yield history + [pending_message(waiting)]
     try:
-        if not corpus:
+        if not corpus and registry.get(agent).needs_corpus:
             raise ValueError("choose a corpus first (create one in the Corpora tab)")
-        run = services.run(agent, corpus, question, config)
+        run = services.run(agent, corpus or "", question, config, user=user, conversation=conversation,
+                           history=list(turns or []))
     except (ValueError, LookupError) as exc:
         message = str(exc).strip("'\"")
         gr.Warning(message)
@@ -65,15 +72,21 @@ def ask_stream(services: Any, question: str, history: list[dict[str, Any]] | Non
         history.append(event_to_message(event))
         yield history + [pending_message(f"{title}: thinking…")]
     history.append(answer_message(run))
+    if turns is not None and not run.error:
+        turns += [{"role": "user", "content": question}, {"role": "assistant", "content": run.answer}]
     yield history
 
 
-def build(services: Any) -> ChatTab:
-    """Lay out the Chat tab (inside the current Tab context) and wire its events."""
+def build(services: Any, user: gr.BrowserState | None = None) -> ChatTab:
+    """Lay out the Chat tab (inside the current Tab context) and wire its events; `user` holds the
+    browser's key (ui/users.py) so chat agents remember per user."""
     names = corpus_names(services)
     specs = registry.all_specs()
     first = specs[0].name if specs else None
     history = gr.State([])
+    turns = gr.State([])  # this conversation's user turns and answers, for chat agents
+    conversation = gr.State(lambda: uuid.uuid4().hex[:12])
+    user = user if user is not None else gr.State("")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=300, elem_classes=["side-panel"]):
             corpus = gr.Dropdown(choices=names, value=default_corpus(names), label="Corpus", allow_custom_value=True,
@@ -105,14 +118,17 @@ def build(services: Any) -> ChatTab:
 
     agent.change(on_agent, [agent], [card, *widgets.groups.values()], api_visibility="private", queue=False)
 
-    def ask(question_text: str, hist: list[dict[str, Any]], corpus_name: str, agent_name: str, *cfg: Any
+    def ask(question_text: str, hist: list[dict[str, Any]], corpus_name: str, agent_name: str, stored_user: str,
+            conversation_id: str, past: list[dict[str, str]], request: gr.Request, *cfg: Any
             ) -> Iterator[tuple[Any, ...]]:
+        grown = list(past or [])
         for messages in ask_stream(services, question_text, hist, corpus_name, agent_name,
-                                   widgets.values(agent_name, cfg)):
-            yield messages, [m for m in messages if (m.get("metadata") or {}).get("status") != "pending"], ""
+                                   widgets.values(agent_name, cfg), user_key(stored_user, request), conversation_id,
+                                   grown):
+            yield messages, [m for m in messages if (m.get("metadata") or {}).get("status") != "pending"], "", grown
 
-    inputs = [question, history, corpus, agent, *widgets.inputs]
-    outputs = [chatbot, history, question]
+    inputs = [question, history, corpus, agent, user, conversation, turns, *widgets.inputs]
+    outputs = [chatbot, history, question, turns]
     event = question.submit(ask, inputs, outputs, api_name="ask", concurrency_id=RUN_CONCURRENCY,
                             concurrency_limit=1, show_progress="hidden")
     event.then(lambda: status_line(services), None, [status], api_visibility="private", queue=False)
@@ -120,7 +136,9 @@ def build(services: Any) -> ChatTab:
                        concurrency_limit=1,
                        show_progress="hidden")
     click.then(lambda: status_line(services), None, [status], api_visibility="private", queue=False)
-    new.click(lambda: ([], [], ""), None, [chatbot, history, question], api_visibility="private", queue=False)
+    # a new conversation; the long-term memory of chat agents (TiM) stays
+    new.click(lambda: ([], [], "", [], uuid.uuid4().hex[:12]), None, [chatbot, history, question, turns, conversation],
+              api_visibility="private", queue=False)
 
     def run_api(question: str, corpus: str = "demo", agent: str = "naive", config: dict | None = None) -> dict:
         """Run an agent to the end; returns the run id, answer, passages and every event as JSON."""

@@ -1,0 +1,118 @@
+"""Two people in two browser contexts: each has their own TiM memory, and never sees the other's.
+
+Real chromium, the real app and embedder, an LLM double that post-thinks whatever the user says.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from llm.base import Completion, Message
+from llm.fake import ScriptedLLM
+
+pytestmark = pytest.mark.integration
+TIMEOUT = 60_000
+
+
+class EchoThinker(ScriptedLLM):
+    """Replies 'Noted.'; post-thinks a message 'X' into 'The user said X'; every choice takes the first option."""
+
+    name = "echo-thinker (test)"
+
+    def chat(self, messages: Sequence[Message], max_tokens: int = 256, stop: Sequence[str] | None = None
+             ) -> Completion:
+        """A thought for post-think prompts, else a short reply."""
+        last = messages[-1]["content"]
+        said = re.match(r"User: (.+)\nThoughts:$", last, flags=re.S)
+        text = f"The user said {said.group(1).rstrip('.')}." if said else "Noted."
+        return Completion(text=text, prompt_tokens=len(" ".join(m["content"] for m in messages).split()),
+                          completion_tokens=len(text.split()))
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory):
+    from tests.harness import start_app
+
+    running = start_app(tmp_path_factory.mktemp("memory-browser") / "home", llm=EchoThinker(), index_demo=False,
+                        demo_corpus=False)
+    yield running
+    running.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from tests.harness import CHROMIUM
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium; this test is never skipped.", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    from tests.harness import launch_chromium
+
+    with sync_playwright() as p:
+        b = launch_chromium(p)
+        yield b
+        b.close()
+
+
+def open_page(browser, url: str):
+    """A page in a fresh browser context (its own local storage, so its own browser id)."""
+    context = browser.new_context(viewport={"width": 1300, "height": 950})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.goto(url)
+    page.wait_for_selector("#chat-question textarea")
+    page.wait_for_timeout(800)  # let the page's load events (the browser id) finish
+    return context, page
+
+
+def tell_tim(page, message: str) -> None:
+    """Ask the tim agent in the Chat tab and wait for its reply."""
+    page.get_by_role("tab", name=re.compile("Chat")).click()
+    page.locator("#chat-agent input").click()
+    page.get_by_role("option", name=re.compile("Think-in-Memory")).click()
+    page.locator("#chat-question textarea").fill(message)
+    page.locator("#chat-question textarea").press("Enter")
+    page.locator("#chat-bot a[href*='?run=']").last.wait_for()
+
+
+def memory_text(page) -> str:
+    """What the Memory tab shows after a refresh."""
+    page.get_by_role("tab", name=re.compile("Memory")).click()
+    page.locator("#memory-refresh").click()
+    page.locator("#memory-summary").get_by_text("Memory of").wait_for()
+    page.wait_for_timeout(500)
+    return page.locator("#memory-table").inner_text() + page.locator("#memory-summary").inner_text()
+
+
+def test_two_browsers_have_separate_memories(app, browser) -> None:
+    ctx_a, a = open_page(browser, app.url)
+    ctx_b, b = open_page(browser, app.url)
+    try:
+        tell_tim(a, "My dog is called Juno.")
+        assert "Juno" in memory_text(a)
+        assert "Juno" not in memory_text(b) and "0 active" in memory_text(b)
+        tell_tim(b, "I live in Lisbon.")
+        seen_b, seen_a = memory_text(b), memory_text(a)
+        assert "Lisbon" in seen_b and "Juno" not in seen_b
+        assert "Juno" in seen_a and "Lisbon" not in seen_a
+        from sqlalchemy import select
+
+        from storage.models import Thought
+
+        with app.services.db.session() as s:
+            owners = set(s.scalars(select(Thought.user)))
+        assert len(owners) == 2 and all(o.startswith("browser-") for o in owners)
+        a.reload()  # the browser keeps its id: the memory is still there after a reload
+        a.wait_for_selector("#chat-question textarea")
+        a.wait_for_timeout(800)
+        assert "Juno" in memory_text(a)
+        keys = [k for k in a.evaluate("() => Object.keys(localStorage)") if "ragscope-user" in k]
+        assert keys, "the browser id lives in local storage"
+    finally:
+        ctx_a.close()
+        ctx_b.close()

@@ -1,0 +1,30 @@
+"""The Memory tab's pieces and the user key: what a person sees of their thoughts, and whose they are."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from llm.fake import ScriptedLLM
+from ui import memory, users
+
+
+def test_the_login_wins_else_a_well_formed_browser_id_is_kept_or_made() -> None:
+    assert users.user_key("browser-0123456789abcdef", SimpleNamespace(username="ana")) == "ana"
+    assert users.user_key("browser-0123456789abcdef", SimpleNamespace(username=None)) == "browser-0123456789abcdef"
+    made = users.user_key("", None)
+    assert made.startswith("browser-") and made != users.user_key("", None)
+    assert users.ensure_browser_id("'; DROP TABLE thoughts") != "'; DROP TABLE thoughts"
+
+
+def test_view_shows_only_this_users_thoughts_operations_and_buckets(services_factory) -> None:
+    svc = services_factory(llm=ScriptedLLM(replies=["Nice!", "The user lives in Lisbon."], choices=["yes"]))
+    run = svc.run("tim", "", "I live in Lisbon.", user="ana")
+    list(run)
+    summary, rows, figure, operations = memory.view(svc, "ana")
+    assert "1 active" in summary and "4 tables × 16 buckets" in summary
+    assert rows[0][1] == "The user lives in Lisbon." and rows[0][2] == "active" and rows[0][4] == "I live in Lisbon."
+    assert len(rows[0][3].split()) == 4
+    assert figure is not None and "Remembered 'The user lives in Lisbon.'" in operations and run.run_id in operations
+    summary, rows, figure, operations = memory.view(svc, "ben")
+    assert rows == [] and figure is None and "0 active" in summary and "No memory operations" in operations
+    assert memory.view(svc, "ana", search="Berlin")[1] == []

@@ -1,0 +1,142 @@
+"""Memory tab: this user's TiM thoughts (search, status, buckets, source turn), deleting one or all,
+the memory operations of each turn, and how the thoughts fill the LSH buckets."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from storage.db import NotFound
+from ui.markdown import short
+from ui.users import describe_user, user_key
+
+log = logging.getLogger(__name__)
+COLUMNS = ["id", "thought", "status", "buckets", "source turn", "updated"]
+STATUSES = [("All", ""), ("Active", "active"), ("Forgotten", "forgotten"), ("Merged", "merged")]
+
+
+@dataclass
+class MemoryTab:
+    """The components and refresh function the page load and the Chat tab need."""
+
+    refresh: Any  # (stored user, search, status, request) -> outputs
+    inputs: list[Any]
+    outputs: list[Any]
+
+
+def thought_rows(thoughts: list[Any]) -> list[list[Any]]:
+    """Table rows of stored thoughts, newest first."""
+    return [[t.id, t.text, t.status + (f" → {t.related}" if t.related else ""), " ".join(map(str, t.buckets)),
+             short(t.source_turn, 80), datetime.datetime.fromtimestamp(t.updated).strftime("%Y-%m-%d %H:%M")]
+            for t in thoughts]
+
+
+def summary(services: Any, user: str) -> str:
+    """'Memory of …: 4 active, 1 forgotten, 2 merged thoughts.'"""
+    counts = {s: services.memory.count(user, s) for s in ("active", "forgotten", "merged")}
+    state = services.memory.table.get_memory(user)
+    shape = f" LSH: {state.tables} tables × {state.buckets} buckets." if state else ""
+    return (f"Memory of {describe_user(user)}: {counts['active']} active, {counts['forgotten']} forgotten, "
+            f"{counts['merged']} merged thoughts.{shape} Only you see it.")
+
+
+def occupancy_figure(occupancy: dict[tuple[int, int], int], tables: int, buckets: int) -> Any:
+    """A heat strip of active thoughts per bucket, one row per hash table (None when memory is empty)."""
+    if not occupancy or not tables:
+        return None
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    grid = np.zeros((tables, buckets))
+    for (t, b), n in occupancy.items():
+        if t < tables and b < buckets:
+            grid[t, b] = n
+    fig = Figure(figsize=(7, 0.35 * tables + 1.2), dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(grid, aspect="auto", cmap="Purples", interpolation="nearest")
+    ax.set_xlabel("bucket")
+    ax.set_ylabel("table")
+    ax.set_yticks(range(tables))
+    fig.colorbar(image, ax=ax, label="thoughts")
+    fig.suptitle("Active thoughts per LSH bucket", fontsize=10)
+    return fig
+
+
+def operations_markdown(services: Any, user: str, runs: int = 8) -> str:
+    """The memory events of the user's latest turns that wrote thoughts, newest first."""
+    run_ids: list[str] = []
+    for t in sorted(services.memory.list(user), key=lambda t: t.created, reverse=True):
+        if t.source_run and t.source_run not in run_ids:
+            run_ids.append(t.source_run)
+    blocks = []
+    for run_id in run_ids[:runs]:
+        try:
+            run = services.db.get_run(run_id)
+        except NotFound:
+            continue
+        lines = [f"**{short(run['question'], 100)}** — [trace](/?run={run_id})"]
+        lines += [f"- `{e['kind']}` {e['explanation']}" for e in run["events"]
+                  if e.get("kind") in ("memory_read", "memory_write")]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) or "_No memory operations yet: tell the `tim` agent something about yourself._"
+
+
+def view(services: Any, user: str, search: str = "", status: str = "") -> tuple[Any, ...]:
+    """Everything the tab shows for one user."""
+    state = services.memory.table.get_memory(user)
+    figure = occupancy_figure(services.memory.occupancy(user), state.tables, state.buckets) if state else None
+    rows = thought_rows(services.memory.list(user, search, status))
+    return summary(services, user), rows, figure, operations_markdown(services, user)
+
+
+def build(services: Any, user: gr.BrowserState) -> MemoryTab:
+    """Lay out the Memory tab (inside the current Tab context) and wire its events."""
+    header = gr.Markdown("Memory: loading…", elem_id="memory-summary")
+    with gr.Row():
+        search = gr.Textbox(placeholder="Search thoughts…", show_label=False, scale=4, elem_id="memory-search")
+        status = gr.Dropdown(choices=STATUSES, value="", show_label=False, scale=1, elem_id="memory-status")
+        refresh_btn = gr.Button("Refresh", scale=1, min_width=80, elem_id="memory-refresh")
+    table = gr.Dataframe(headers=COLUMNS, value=[], interactive=False, wrap=True, elem_id="memory-table")
+    with gr.Row():
+        thought_id = gr.Textbox(placeholder="Thought id (first column)", show_label=False, scale=3,
+                                elem_id="memory-delete-id")
+        delete_btn = gr.Button("Delete thought", variant="stop", scale=1, elem_id="memory-delete")
+        sure = gr.Checkbox(label="Yes, forget everything", value=False, scale=1, elem_id="memory-sure")
+        clear_btn = gr.Button("Clear all", variant="stop", scale=1, elem_id="memory-clear")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            gr.Markdown("#### Memory operations by turn")
+            operations = gr.Markdown(elem_id="memory-operations")
+        with gr.Column(scale=2):
+            plot = gr.Plot(show_label=False, elem_id="memory-buckets")
+
+    def refresh(stored: str, query: str, state: str, request: gr.Request) -> tuple[Any, ...]:
+        return view(services, user_key(stored, request), query or "", state or "")
+
+    def delete(stored: str, tid: str, query: str, state: str, request: gr.Request) -> tuple[Any, ...]:
+        key = user_key(stored, request)
+        try:
+            services.memory.delete(key, (tid or "").strip())
+            gr.Info("Thought deleted.")
+        except NotFound as exc:
+            gr.Warning(str(exc).strip("'\""))
+        return (*view(services, key, query or "", state or ""), "")
+
+    def clear(stored: str, confirmed: bool, query: str, state: str, request: gr.Request) -> tuple[Any, ...]:
+        key = user_key(stored, request)
+        if not confirmed:
+            gr.Warning("Tick 'Yes, forget everything' first.")
+        else:
+            gr.Info(f"Forgot {services.memory.clear(key)} thoughts.")
+        return (*view(services, key, query or "", state or ""), False)
+
+    inputs, outputs = [user, search, status], [header, table, plot, operations]
+    for trigger in (refresh_btn.click, search.submit, status.change):
+        trigger(refresh, inputs, outputs, api_visibility="private", show_progress="hidden")
+    delete_btn.click(delete, [user, thought_id, search, status], [*outputs, thought_id], api_visibility="private")
+    clear_btn.click(clear, [user, sure, search, status], [*outputs, sure], api_visibility="private")
+    return MemoryTab(refresh=refresh, inputs=inputs, outputs=outputs)
