@@ -110,9 +110,14 @@ def hit_dict(hit: Hit, rank: int, query: str) -> HitData:
 
 
 def short(text: str, n: int = 60) -> str:
-    """Text cut to n characters with an ellipsis, on one line."""
+    """Text cut to at most n characters at a word boundary, with an ellipsis, on one line."""
     text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"
+    if len(text) <= n:
+        return text
+    cut = text[: n - 1]
+    if " " in cut[n // 2:] and not text[n - 1].isspace():  # cut at the last space unless it is far back
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(" ,;:-—") + "…"
 
 
 def format_passages(hits: list[HitData]) -> str:

@@ -17,6 +17,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from agents.base import short
 from agents.events import GroundingCheck, GroundingData, HitData, Step
 from evaluation.metrics import normalize_answer
 from llm.base import LLM, Message
@@ -151,13 +152,7 @@ def grounding_sentence(grounding: GroundingData | dict[str, Any]) -> str:
 
 def cut_at_word(text: str, n: int) -> str:
     """Text cut to at most n characters at a word boundary, with an ellipsis when cut."""
-    text = " ".join(text.split())
-    if len(text) <= n:
-        return text
-    cut = text[: n - 1]
-    if " " in cut and not text[n - 1].isspace():
-        cut = cut[: cut.rfind(" ")]
-    return cut.rstrip(" ,;:-—") + "…"
+    return short(text, n)
 
 
 def _percent(value: Any) -> str:

@@ -7,9 +7,9 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
-from agents.base import AgentSpec, Deps, RAGState, bind, hit_dict, option, short
+from agents.base import AgentSpec, Deps, RAGState, bind, hit_dict, option
 from agents.events import GraphWalkData, HitData, Step
-from agents.grounding import FLOOR_HELP, RELEVANCE_FLOOR
+from agents.grounding import FLOOR_HELP, RELEVANCE_FLOOR, cut_at_word
 from agents.reader import read_step
 from agents.search import graph_search
 from retrieval.hipporag import Retrieval
@@ -37,31 +37,29 @@ class HippoRAGConfig:
                                     min=0.0, max=1.0)
 
 
+def _names(items: list[str], n: int = 3) -> str:
+    """'“A”, “B” and “C”' (at most n, then 'and 2 more')."""
+    shown = [f"“{cut_at_word(i, 40)}”" for i in items[:n]]
+    more = len(items) - n
+    if more > 0:
+        return ", ".join(shown) + f" and {more} more"
+    return ", ".join(shown[:-1]) + (" and " if len(shown) > 1 else "") + shown[-1] if shown else ""
+
+
 def walk_explanation(r: Retrieval, hits: list[HitData]) -> str:
-    """'Found 2 entities in the question: …; linked them to …; seeded PageRank on …; top nodes …; top passages …'"""
+    """The walk in plain words: which names it started from, and which passages it reached (numbers in details)."""
     if r.facts:
-        head = (f"Matched {len(r.facts)} facts to the question: "
-                + ", ".join(f"{short(f, 50)} ({score:.2f})" for f, score in r.facts[:3]))
-        links = ""
+        head = ("Matched the question to facts in the knowledge graph, such as "
+                + _names([f for f, _ in r.facts], 2))
     elif not r.entities:
-        head = "Found no entities in the question"
-        links = ""
+        head = "Found no names from the question to start from in the knowledge graph"
     else:
-        head = f"Found {len(r.entities)} entities in the question: " + ", ".join(f"'{e}'" for e in r.entities)
-        links = ", ".join(f"'{e}' → '{node}' ({cos:.2f})" for e, (node, cos) in r.links.items())
-    parts = [head]
-    if links:
-        parts.append(f"linked them to nodes {links}")
+        head = f"Looked up {_names(list(r.entities))} from the question in the knowledge graph"
     if r.seeds:
-        parts.append(f"seeded PageRank on {len(r.seeds)} nodes")
-    if r.top_nodes:
-        names = (short(n.removeprefix("passage:"), 30) for n, _ in r.top_nodes[:4])
-        parts.append("top nodes: " + ", ".join(f"'{name}'" for name in names))
+        head += " and followed its links from there to rank the passages"
     if hits:
-        parts.append("top passages: " + ", ".join(f"{h['title']} ({h['score']:.3f})" for h in hits[:3]))
-    elif r.reason:
-        parts.append(r.reason)
-    return "; ".join(parts) + "."
+        return f"{head}; the best passages are {_names([h['title'] for h in hits])}."
+    return f"{head}; {r.reason or 'it reached no passage'}."
 
 
 def graph_walk(state: RAGState, deps: Deps, config: HippoRAGConfig) -> dict[str, Any]:
@@ -75,8 +73,12 @@ def graph_walk(state: RAGState, deps: Deps, config: HippoRAGConfig) -> dict[str,
                 for i, h in enumerate(found.hits, 1)]
         explanation = walk_explanation(found.retrieval, hits)
         if found.added or found.removed:
-            explanation = (f"Updated the knowledge graph first (+{found.added} / -{found.removed} passages "
-                           f"in {found.sync_seconds:.1f} s). ") + explanation
+            change = " and ".join(x for x in (f"added {found.added} new passage{'s' * (found.added != 1)}"
+                                              if found.added else "",
+                                              f"removed {found.removed} deleted one{'s' * (found.removed != 1)}"
+                                              if found.removed else "") if x)
+            explanation = (f"First {change} to the knowledge graph ({found.sync_seconds:.0f} s). "
+                           + explanation)
         event = step.event(explanation, GraphWalkData(query=state["question"], hits=hits, **found.walk_data()))
     return {"retrieved": hits, "events": [event]}
 

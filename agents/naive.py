@@ -9,7 +9,7 @@ from langgraph.graph import END, START, StateGraph
 
 from agents.base import AgentSpec, Deps, RAGState, bind, hit_dict, option, short
 from agents.events import HitData, RetrieveData, Step
-from agents.grounding import FLOOR_HELP, RELEVANCE_FLOOR
+from agents.grounding import FLOOR_HELP, RELEVANCE_FLOOR, cut_at_word
 from agents.reader import read
 
 NAME = "naive"
@@ -25,12 +25,12 @@ class NaiveConfig:
 
 
 def retrieve_explanation(query: str, hits: list[HitData], new: int | None = None) -> str:
-    """'Searched for … — 5 passages, best 0.71: Title.'"""
+    """'Searched for … — 5 passages; the closest match is “Title”.' (scores stay in the step's details)"""
     if not hits:
-        return f"Searched for '{short(query)}' and found nothing."
+        return f"Searched for '{short(query)}' and found nothing: there are no documents to search."
     fresh = f" ({new} new)" if new is not None else ""
-    return (f"Searched for '{short(query)}' — {len(hits)} passages{fresh}, best {hits[0]['score']:.2f}: "
-            f"{hits[0]['title']}.")
+    return (f"Searched for '{short(query)}' — {len(hits)} passages{fresh}; the closest match is "
+            f"“{cut_at_word(hits[0]['title'], 60)}”.")
 
 
 def retrieve(state: RAGState, deps: Deps, config: NaiveConfig) -> dict[str, Any]:

@@ -23,10 +23,10 @@ from ui.common import (
     load_examples,
     normalise_question,
 )
-from ui.messages import answer_message, event_to_message, pending_message
+from ui.messages import answer_message, event_to_message, grounding_line, grounding_of, passages_of, pending_message
 
 log = logging.getLogger(__name__)
-SUMMARY_COLUMNS = ["agent", "answer", "passages used", "LLM calls", "tokens", "seconds"]
+SUMMARY_COLUMNS = ["agent", "answer", "grounding", "passages used", "LLM calls", "tokens", "seconds"]
 METRIC_COLUMNS = ["recall@2", "recall@5", "EM", "F1"]
 
 
@@ -46,10 +46,12 @@ def parse_gold(answers_text: str, ids_text: str) -> Gold | None:
 
 def summary_row(agent: str, run: Any, gold: Gold | None) -> dict[str, Any]:
     """One agent's line of the summary table."""
+    titles = {d: p.get("title") or d for d, p in passages_of(run.events).items()}
     row: dict[str, Any] = {
         "agent": agent,
         "answer": run.answer or (f"⚠️ {run.error}" if run.error else ""),
-        "passages used": (f"{len(run.used_ids)}: {', '.join(run.used_ids[:3])}"
+        "grounding": grounding_line(grounding_of(run.events)),
+        "passages used": (f"{len(run.used_ids)}: {'; '.join(titles.get(d, d) for d in run.used_ids[:3])}"
                           + (" …" if len(run.used_ids) > 3 else "")) if run.used_ids else "0",
         "LLM calls": run.llm_calls,
         "tokens": run.prompt_tokens + run.completion_tokens,

@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from agents.base import short as base_short
 from agents.events import TraceEvent
 
 ICONS: dict[str, str] = {
@@ -24,9 +25,8 @@ def as_event(event: TraceEvent | dict[str, Any]) -> TraceEvent:
 
 
 def short(text: Any, n: int = TITLE_CHARS) -> str:
-    """Text on one line, cut to n characters with an ellipsis."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= n else text[: n - 1] + "…"
+    """Text on one line, cut to at most n characters at a word boundary, with an ellipsis."""
+    return base_short(str(text), n)
 
 
 def cell(value: Any, n: int = CELL_CHARS) -> str:

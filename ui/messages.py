@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from agents.events import TraceEvent
+from agents.grounding import NO_ANSWER, cut_at_word, grounding_label
 from ui.markdown import ICONS, as_event, cell, hits_table, nodes_table, short, table
 
 
@@ -103,6 +104,24 @@ def passages_of(events: Iterable[TraceEvent]) -> dict[str, dict[str, Any]]:
     return out
 
 
+GROUNDING_ICONS = {"supported": "✅", "guess": "⚠️", "abstained": "🤷", "nothing_relevant": "🚫"}
+
+
+def grounding_of(events: Iterable[TraceEvent]) -> dict[str, Any]:
+    """The grounding of a run's final answer: that of its last answer (or read) step; {} if none was checked."""
+    for event in reversed(list(events)):
+        g = (event.data or {}).get("grounding")
+        if event.kind in ("answer", "read", "revise") and isinstance(g, dict) and g.get("status"):
+            return g
+    return {}
+
+
+def grounding_line(grounding: dict[str, Any]) -> str:
+    """'✅ Supported by “Title”' / '⚠️ Not found in your documents — the model's own guess' / ''."""
+    label = grounding_label(grounding) if grounding else ""
+    return f"{GROUNDING_ICONS.get(str(grounding.get('status')), '')} {label}".strip() if label else ""
+
+
 def share_link(run_id: str) -> str:
     """The relative link that opens a run in the trace viewer."""
     return f"?run={run_id}"
@@ -115,10 +134,12 @@ def answer_message(run: Any) -> dict[str, Any]:
     answer = _field(run, "answer", "") or ""
     run_id = _field(run, "run_id", None) or _field(run, "id", "") or ""
     used = list(_field(run, "used_ids", None) or [])
-    cited: set[str] = set()
-    for e in events:
-        if e.kind in ("read", "answer", "revise"):
-            cited.update(e.data.get("cited", []) or [])
+    grounding = grounding_of(events)
+    cited: set[str] = {grounding["doc_id"]} if grounding.get("doc_id") else set()
+    if not grounding:  # runs stored before the support check: the reader's own citations
+        for e in events:
+            if e.kind in ("read", "answer", "revise"):
+                cited.update(e.data.get("cited", []) or [])
     passages = passages_of(events)
     if not used:  # a stored run keeps retrieved ids; the reader's passages tell which were given to it
         for e in events:
@@ -127,20 +148,24 @@ def answer_message(run: Any) -> dict[str, Any]:
     lines = []
     if error:
         lines.append(f"⚠️ **The run failed:** {html.escape(error)}")
-    if answer:
+    if answer and answer != NO_ANSWER:
         lines.append(f"**{html.escape(answer)}**")
     elif not error:
         lines.append("_(no answer)_")
+    label = grounding_line(grounding)
+    if label:
+        lines.append(f'\n<span class="grounding grounding-{grounding["status"]}">{html.escape(label)}</span>')
     if used:
-        lines.append("\n**Sources** (★ = contains the answer):")
-        for i, doc_id in enumerate(dict.fromkeys(used), 1):
+        lines.append("\n**Sources** (★ = states the answer, by the support check):" if cited else "\n**Sources**:")
+        order = sorted(dict.fromkeys(used), key=lambda d: (d not in cited, -float(passages.get(d, {}).get(
+            "score", 0) or 0)))
+        for i, doc_id in enumerate(order, 1):
             p = passages.get(doc_id, {})
-            title = html.escape(p.get("title") or doc_id)
+            title = html.escape(cut_at_word(p.get("title") or "untitled passage", 80))
             star = " ★" if doc_id in cited else ""
-            score = f" · score {float(p['score']):.2f}" if p.get("score") is not None else ""
+            score = f" <small>(score {float(p['score']):.2f})</small>" if p.get("score") is not None else ""
             text = html.escape(p.get("text", "(text not in this run's trace)"))
-            lines.append(f"<details><summary>[{i}] {title}{star}"
-                         f" <small>({html.escape(doc_id)}{score})</small></summary>\n\n{text}\n\n</details>")
+            lines.append(f"<details><summary>[{i}] {title}{star}{score}</summary>\n\n{text}\n\n</details>")
     calls = sum(e.llm_calls for e in events)
     tokens = sum(e.prompt_tokens + e.completion_tokens for e in events)
     seconds = _field(run, "seconds", 0.0) or sum(e.seconds for e in events)

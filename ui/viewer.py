@@ -19,7 +19,7 @@ from ui.common import corpus_names
 from ui.details import inputs_markdown, outputs_markdown, step_header, timeline_markdown
 from ui.figures import event_figure
 from ui.markdown import as_event, cell, short
-from ui.messages import share_link
+from ui.messages import grounding_line, grounding_of, share_link
 
 log = logging.getLogger(__name__)
 RUN_COLUMNS = ["id", "date", "agent", "corpus", "question", "answer", "status", "s"]
@@ -50,9 +50,11 @@ def run_header(run: dict[str, Any]) -> str:
     answer = run["answer"] or ("—" if not run.get("error") else f"⚠️ {run['error']}")
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started"] or 0))
     config = ", ".join(f"{k}={v}" for k, v in (run.get("config") or {}).items()) or "defaults"
+    grounding = grounding_line(grounding_of(as_event(e) for e in run.get("events") or []))
+    grounding = f'<br><span class="grounding">{cell(grounding, 200)}</span>' if grounding else ""
     return (
         f"### {cell(run['question'], 300)}\n\n"
-        f"**Answer:** {cell(answer, 400)}\n\n"
+        f"**Answer:** {cell(answer, 400)}{grounding}\n\n"
         f"<small>{status} · agent `{run['agent']}` · corpus `{run['corpus']}` · {when} · "
         f"{float(run['seconds'] or 0):.2f} s · {run['llm_calls']} LLM calls · "
         f"{run['prompt_tokens']} + {run['completion_tokens']} tokens · config: {config}<br>"

@@ -39,8 +39,9 @@ def test_hipporag_walks_the_graph_then_reads(services_factory, toy_docs, tmp_pat
     events = list(run)
     assert [e.kind for e in events] == ["graph_walk", "read"], [e.explanation for e in events]
     walk = events[0]
-    assert "Found 1 entities in the question: 'orvane guild'" in walk.explanation
-    assert "Updated the knowledge graph first (+5 / -0 passages" in walk.explanation
+    assert "Looked up “orvane guild” from the question in the knowledge graph" in walk.explanation
+    assert "First added 5 new passages to the knowledge graph" in walk.explanation
+    assert "PageRank" not in walk.explanation and "passage:" not in walk.explanation
     assert walk.data["hits"][0]["title"] == "Orvane Guild"
     assert {n["type"] for n in walk.data["subgraph"]["nodes"]} >= {"seed", "passage"}
     assert run.answer == "Tallow" and run.retrieved_ids[0] == walk.data["hits"][0]["doc_id"]
@@ -87,7 +88,7 @@ def test_hipporag_triple_linking_explains_the_matched_facts(services_factory, to
     svc.ingest_documents("toy", toy_docs)
     run = svc.run("hipporag", "toy", "Where was the Orvane Guild founded?", {"top_k": 2, "linking": "triple"})
     walk = list(run)[0]
-    assert "Matched 5 facts to the question: (" in walk.explanation
+    assert "Matched the question to facts in the knowledge graph, such as “(" in walk.explanation
     assert len(walk.data["facts"]) == 5 and walk.data["facts"][0][1] >= walk.data["facts"][-1][1]
     phrase_seeds = {s for s in walk.data["seeds"] if not s.startswith("passage:")}
     assert phrase_seeds and phrase_seeds <= set(walk.data["entities"])
