@@ -23,7 +23,7 @@ from ui.common import (
     settled,
     status_line,
 )
-from ui.messages import answer_message, event_to_message, pending_message, share_link
+from ui.messages import answer_message, event_to_message, figure_message, pending_message, share_link
 from ui.users import user_key
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,9 @@ def ask_stream(services: Any, question: str, history: list[dict[str, Any]] | Non
     title = registry.get(agent).title
     for event in run:
         history.append(event_to_message(event))
+        picture = figure_message(event)  # a graph walk's picture, as in the viewer
+        if picture:
+            history.append(picture)
         yield history + [pending_message(f"{title}: thinking…")]
     history.append(answer_message(run))
     if turns is not None and not run.error:
@@ -95,7 +98,8 @@ def build(services: Any, user: gr.BrowserState | None = None) -> ChatTab:
             card = gr.Markdown(agent_card(first or ""), elem_classes=["agent-card"])
             with gr.Accordion("Agent settings", open=False):
                 widgets: ConfigWidgets = config_widgets(first or "")
-            status = gr.Markdown(status_line(services), elem_id="chat-status", elem_classes=["status-line"])
+            status = gr.Markdown(lambda: status_line(services), elem_id="chat-status",  # read at each page load
+                                 elem_classes=["status-line"])
         with gr.Column(scale=3):
             chatbot = gr.Chatbot(
                 label="Agent trace", show_label=False, height=560, elem_id="chat-bot", buttons=[], layout="panel",
@@ -111,7 +115,7 @@ def build(services: Any, user: gr.BrowserState | None = None) -> ChatTab:
             examples = load_examples()
             if examples:
                 gr.Examples(examples=[[q] for q in examples], inputs=[question], label="Example questions")
-    timer = gr.Timer(3.0, active=not settled(services))
+    timer = gr.Timer(3.0)  # every page polls until settled (a build-time value would freeze a stale status)
 
     def on_agent(name: str) -> list[Any]:
         return [agent_card(name), *widgets.visibility(name)]

@@ -53,8 +53,12 @@ def documents_frame(services: Any, corpus: str | None, search: str = "") -> pd.D
 
 
 def report_markdown(report: Any, files: int) -> str:
-    """The ingest report for a person: one summary line and each rejected file."""
-    lines = [f"✅ {files} file(s): {report.summary()}."]
+    """The ingest report for a person: one summary line (✅ only when something was indexed) and each rejected file."""
+    ok = bool(getattr(report, "added", 0) or getattr(report, "skipped", 0))
+    icon = "✅" if ok and not report.errors else ("⚠️" if ok else "❌")
+    head = f"{files} file(s): {report.summary()}." if ok or not report.errors else \
+        f"Nothing was indexed: {'the file was' if files == 1 else f'all {files} files were'} rejected."
+    lines = [f"{icon} {head}"]
     if report.errors:
         lines.append("\n**Not indexed:**")
         lines += [f"- ⚠️ {e}" for e in report.errors]
@@ -70,7 +74,8 @@ def build(services: Any) -> CorporaTab:
         with gr.Column(scale=1, min_width=300):
             corpus = gr.Dropdown(choices=names, value=first, label="Corpus", elem_id="corpora-corpus",
                                  allow_custom_value=True)
-            info = gr.Markdown(corpus_info(services, first), elem_id="corpora-info")
+            # callables: read on every page load, not once at build time (the demo indexes in the background)
+            info = gr.Markdown(lambda: corpus_info(services, first), elem_id="corpora-info")
             with gr.Row(equal_height=True):
                 new_name = gr.Textbox(placeholder="new corpus name", show_label=False, scale=3,
                                       elem_id="corpora-new-name")
@@ -92,7 +97,7 @@ def build(services: Any) -> CorporaTab:
     with gr.Row(equal_height=True):
         search = gr.Textbox(placeholder="Search titles and text…", show_label=False, scale=4, elem_id="corpora-search")
         search_btn = gr.Button("Search", scale=1, min_width=80)
-    docs = gr.Dataframe(value=documents_frame(services, first), interactive=False, max_height=300,
+    docs = gr.Dataframe(value=lambda: documents_frame(services, first), interactive=False, max_height=300,
                         elem_id="corpora-docs", elem_classes=["compact-table"], label="Documents (click one to open)",
                         column_widths=["14%", "36%", "30%", "10%", "10%"])
     with gr.Group(visible=False) as doc_box:
@@ -109,6 +114,16 @@ def build(services: Any) -> CorporaTab:
     def show_corpus(name: str | None, search_text: str = "") -> tuple[Any, ...]:
         return corpus_info(services, name), documents_frame(services, name, search_text), gr.Group(visible=False)
 
+    # while the demo corpus indexes in the background, poll; once it is ready show its documents and stop
+    demo_pending = getattr(services.settings, "demo_corpus", False) and services.demo_state != "ready"
+    poll = gr.Timer(2.0, active=bool(demo_pending))
+
+    def poll_demo(name: str | None) -> tuple[Any, ...]:
+        if services.demo_state != "ready":
+            return gr.skip(), gr.skip(), gr.skip()
+        return corpus_info(services, name), documents_frame(services, name), gr.Timer(active=False)
+
+    poll.tick(poll_demo, [corpus], [info, docs, poll], api_visibility="private", show_progress="hidden")
     corpus.change(lambda n: (*show_corpus(n), gr.Group(visible=False)), [corpus],
                   [info, docs, doc_box, confirm_corpus], api_visibility="private")
     search.submit(show_corpus, [corpus, search], [info, docs, doc_box], api_visibility="private")

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agents.events import TraceEvent
-from ui.markdown import ICONS, as_event, cell, code_block, hits_table, nodes_table, table
+from ui.markdown import ICONS, as_event, cell, code_block, hits_table, nodes_table, short, table
 
 INPUT_KEYS = ("question", "query", "queries", "seed", "seeds", "instruction", "prompt", "messages")
 
@@ -92,8 +92,27 @@ def step_header(event: TraceEvent | dict[str, Any], index: int, total: int) -> s
     """'### Step 2 of 3 · 📖 read' plus explanation and usage."""
     event = as_event(event)
     return (f"### Step {index + 1} of {total} · {ICONS.get(event.kind, '•')} {event.kind}\n\n"
-            f"{event.explanation}\n\n<small>⏱ {event.seconds:.3f} s · {event.llm_calls} LLM calls · "
+            f"{event.explanation}\n\n<small>⏱ {duration(event.seconds)} · {event.llm_calls} LLM calls · "
             f"{event.prompt_tokens} prompt + {event.completion_tokens} completion tokens</small>")
+
+
+def duration(seconds: float) -> str:
+    """Seconds for a person: '0.4 s', '12 s', '2 min 5 s'."""
+    seconds = float(seconds or 0)
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{int(seconds // 60)} min {int(seconds % 60)} s"
+
+
+def timeline_choices(events: Sequence[TraceEvent | dict[str, Any]]) -> list[str]:
+    """One clickable line per step: '2. 📖 read · Read 5 passages and answered … · 4.1 s'."""
+    out = []
+    for i, raw in enumerate(events):
+        e = as_event(raw)
+        out.append(f"{i + 1}. {ICONS.get(e.kind, '•')} {e.kind} · {short(e.explanation, 70)} · {duration(e.seconds)}")
+    return out
 
 
 def timeline_markdown(events: Sequence[TraceEvent | dict[str, Any]], current: int = -1) -> str:
@@ -103,6 +122,6 @@ def timeline_markdown(events: Sequence[TraceEvent | dict[str, Any]], current: in
     lines = []
     for i, raw in enumerate(events):
         e = as_event(raw)
-        text = f"{ICONS.get(e.kind, '•')} `{e.kind}` {cell(e.explanation, 80)} — {e.seconds:.2f} s"
+        text = f"{ICONS.get(e.kind, '•')} `{e.kind}` {cell(e.explanation, 80)} — {duration(e.seconds)}"
         lines.append(f"{i + 1}. **{text}** ◀" if i == current else f"{i + 1}. {text}")
     return "\n".join(lines)

@@ -5,8 +5,11 @@ Messages are plain dicts in the Chatbot's messages format, so they are unit-test
 
 from __future__ import annotations
 
+import hashlib
 import html
+import tempfile
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from agents.events import TraceEvent
@@ -70,6 +73,30 @@ def event_to_message(event: TraceEvent | dict[str, Any]) -> dict[str, Any]:
     if event.llm_calls:
         metadata["log"] = f"{event.llm_calls} LLM · {event.prompt_tokens}+{event.completion_tokens} tok"
     return {"role": "assistant", "content": body, "metadata": metadata}
+
+
+FIGURE_DIR = Path(tempfile.gettempdir()) / "ragscope-figures"
+
+
+def figure_message(event: TraceEvent | dict[str, Any]) -> dict[str, Any] | None:
+    """A graph walk's picture as a chat message (a PNG the Chatbot shows), or None for steps without a graph."""
+    from ui.figures import event_figure
+
+    event = as_event(event)
+    if not isinstance((event.data or {}).get("subgraph"), dict) or not event.data["subgraph"].get("nodes"):
+        return None
+    fig = event_figure(event) if event.kind == "graph_walk" else None
+    if fig is None:
+        from ui.figures import graph_walk_figure
+
+        fig = graph_walk_figure(event)
+    if fig is None:
+        return None
+    FIGURE_DIR.mkdir(parents=True, exist_ok=True)
+    name = hashlib.sha1(f"{event.run_id}-{event.started}-{event.kind}".encode()).hexdigest()[:16]
+    path = FIGURE_DIR / f"graph-{name}.png"
+    fig.savefig(path, dpi=80, bbox_inches="tight")
+    return {"role": "assistant", "content": {"path": str(path), "alt_text": "The knowledge-graph walk of this step"}}
 
 
 def pending_message(text: str = "Working…") -> dict[str, Any]:

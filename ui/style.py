@@ -30,6 +30,13 @@ CSS = """
 .compare-title p { margin: 0 0 2px 4px; font-size: 14px; }
 .timeline { font-size: 13px; max-height: 560px; overflow-y: auto; }
 .timeline ol { padding-left: 1.4em; }
+.timeline .wrap { flex-direction: column; gap: 2px !important; }
+.timeline label { width: 100%; cursor: pointer; padding: 3px 6px !important; }
+.timeline label span { white-space: normal; overflow-wrap: anywhere; }
+/* nothing in the viewer may push the page wider than the window: long cells scroll inside their box */
+.gradio-container .column { min-width: 0 !important; }
+.io-box, .run-header, #viewer-step-header { min-width: 0; max-width: 100%; overflow-x: auto; overflow-wrap: anywhere; }
+.grounding { font-size: 13px; font-weight: 600; }
 .io-box { font-size: 13px; }
 .io-box pre, .io-box pre code { white-space: pre-wrap !important; overflow-wrap: anywhere; }
 .io-box td, .io-box th, #chat-bot td, #chat-bot th, [id^=compare-bot] td, [id^=compare-bot] th {

@@ -16,7 +16,7 @@ import pandas as pd
 
 from agents import registry
 from ui.common import corpus_names
-from ui.details import inputs_markdown, outputs_markdown, step_header, timeline_markdown
+from ui.details import duration, inputs_markdown, outputs_markdown, step_header, timeline_choices
 from ui.figures import event_figure
 from ui.markdown import as_event, cell, short
 from ui.messages import grounding_line, grounding_of, share_link
@@ -32,7 +32,7 @@ def runs_frame(services: Any, search: str = "", agent: str = "", corpus: str = "
     rows = [
         [r["id"], time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"] or 0)), r["agent"], r["corpus"],
          short(r["question"], 90), short(r["answer"] or r.get("error") or "", 60), r["status"],
-         round(float(r["seconds"] or 0), 2)]
+         duration(r["seconds"] or 0)]
         for r in services.db.list_runs(search=search or "", agent=agent or "", corpus=corpus or "")
     ]
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
@@ -56,7 +56,7 @@ def run_header(run: dict[str, Any]) -> str:
         f"### {cell(run['question'], 300)}\n\n"
         f"**Answer:** {cell(answer, 400)}{grounding}\n\n"
         f"<small>{status} · agent `{run['agent']}` · corpus `{run['corpus']}` · {when} · "
-        f"{float(run['seconds'] or 0):.2f} s · {run['llm_calls']} LLM calls · "
+        f"{duration(run['seconds'] or 0)} · {run['llm_calls']} LLM calls · "
         f"{run['prompt_tokens']} + {run['completion_tokens']} tokens · config: {config}<br>"
         f"🔗 share link: [`?run={run['id']}`]({share_link(run['id'])})</small>"
     )
@@ -88,13 +88,14 @@ def step_updates(run: dict[str, Any] | None, step: float | int | None) -> tuple[
     """(timeline, step header, inputs, outputs, raw json, figure) for step `step` (1-based) of `run`."""
     events = (run or {}).get("events") or []
     if not events:
-        empty = "_Select a run in the table above, or paste its id or share link._" if not run else "_No steps._"
-        return (empty, "", "", "", None, gr.Plot(value=None, visible=False))
+        empty = "Select a run in the table above, or paste its id or share link." if not run else "No steps."
+        return (gr.Radio(choices=[], value=None, label=empty), "", "", "", None, gr.Plot(value=None, visible=False))
     i = min(max(int(step or 1), 1), len(events)) - 1
     event = as_event(events[i])
     fig = event_figure(event)
+    choices = timeline_choices(events)
     return (
-        timeline_markdown(events, i),
+        gr.Radio(choices=choices, value=choices[i], label="Click a step to open it"),
         step_header(event, i, len(events)),
         inputs_markdown(event),
         outputs_markdown(event),
@@ -128,8 +129,8 @@ def build(services: Any, tab_id: str) -> ViewerTab:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
             gr.Markdown("#### Timeline")
-            timeline = gr.Markdown("_Select a run in the table above, or paste its id or share link._",
-                                   elem_id="viewer-timeline", elem_classes=["timeline"])
+            timeline = gr.Radio(choices=[], label="Select a run in the table above, or paste its id or share link.",
+                                elem_id="viewer-timeline", elem_classes=["timeline"])
         with gr.Column(scale=3):
             with gr.Row(equal_height=True):
                 prev_btn = gr.Button("◀ Prev", scale=1, min_width=80, elem_id="viewer-prev")
@@ -181,6 +182,12 @@ def build(services: Any, tab_id: str) -> ViewerTab:
     open_btn.click(open_run, [run_id], open_outputs, api_name="open_run")
     run_id.submit(open_run, [run_id], open_outputs, api_visibility="private")
     slider.change(step_updates, [run_state, slider], step_outputs, api_visibility="private", show_progress="hidden")
+
+    def pick(choice: str | None) -> Any:
+        number = (choice or "").split(".", 1)[0]
+        return gr.Slider(value=int(number)) if number.isdigit() else gr.skip()
+
+    timeline.input(pick, [timeline], [slider], api_visibility="private", queue=False)
 
     def move(run: dict[str, Any] | None, step: float, delta: int) -> Any:
         n = len((run or {}).get("events") or [])
