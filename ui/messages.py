@@ -47,6 +47,15 @@ def _detail(event: TraceEvent) -> str:
         parts.append(nodes_table(d["subgraph"], max_rows=6))
     if "answer" in d and event.kind in ("read", "answer", "revise"):
         parts.append(f"Answer: **{cell(d['answer'], 300)}**")
+    grounding = d.get("grounding")
+    if isinstance(grounding, dict) and grounding.get("status"):
+        numbers = (f"Support check: relevance floor {float(grounding.get('floor', 0)):.2f}, best passage "
+                   f"{float(grounding.get('best_relevance', 0)):.2f}")
+        checks = [{"passage": c.get("title", ""), "relevance": c.get("relevance", 0.0),
+                   "answer words found": c.get("coverage", 0.0), "yes − no (log-odds)": c.get("log_odds", 0.0),
+                   "supports": "yes" if c.get("supported") else "no"}
+                  for c in grounding.get("checks", []) if isinstance(c, dict)]
+        parts.append(numbers + ("\n\n" + table(checks) if checks else ""))
     for key in ("memories", "memory", "facts", "notes", "plan", "steps"):
         value = d.get(key)
         if isinstance(value, list) and value:
@@ -181,7 +190,8 @@ def answer_message(run: Any) -> dict[str, Any]:
         lines.append("_(no answer)_")
     label = grounding_line(grounding)
     if label:
-        lines.append(f'\n<span class="grounding grounding-{grounding["status"]}">{html.escape(label)}</span>')
+        label = html.escape(label, quote=False)
+        lines.append(f'\n<span class="grounding grounding-{grounding["status"]}">{label}</span>')
     if used:
         lines.append("\n**Sources** (★ = states the answer, by the support check):" if cited else "\n**Sources**:")
         order = sorted(dict.fromkeys(used), key=lambda d: (d not in cited, -float(passages.get(d, {}).get(

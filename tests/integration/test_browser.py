@@ -95,7 +95,7 @@ def test_chat_streams_steps_and_answer_then_share_link_opens_viewer(app, page) -
     shot(page, "viewer")
     page.locator("#viewer-next").click()
     step.get_by_text("Step 2 of 2").wait_for()
-    assert "system" in page.locator("#viewer-inputs").inner_text()  # the reader's prompt
+    assert "Answer the question using the passages" in page.locator("#viewer-inputs").inner_text()  # the prompt
     shot(page, "viewer-step2")
 
 
