@@ -43,6 +43,9 @@ def score_run(run: Any, question: Any) -> dict[str, Any]:
         "format_failures": sum(bool(e.data.get("format_failure")) for e in run.events),
         "errors": int(bool(run.error)),
         "error": run.error or "",
+        "grounding": next((str(e.data["grounding"].get("status", "")) for e in reversed(run.events)
+                           if isinstance(e.data.get("grounding"), dict)), ""),
+        "turns": sum(e.kind in ("retrieve", "graph_walk") for e in run.events),
     }
 
 
