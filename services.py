@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from agents.base import Deps
-from agents.runner import AgentRun
+from agents.runner import AgentRun, RunLimits
 from llm.base import LLM
 from llm.lazy import LazyLLM
 from memory.store import ThoughtStore
@@ -25,6 +26,11 @@ from storage.vector_store import ChromaVectorStore, VectorStore
 log = logging.getLogger(__name__)
 DEMO_CORPUS = "demo"
 DEMO_DIR = Path(__file__).parent / "data" / "demo"
+STALE_RUN_S = 15 * 60  # a run still "running" after this long died with its process; it no longer counts
+
+
+class LimitError(ValueError):
+    """A request over one of the documented limits; the message names the setting."""
 
 
 class Services:
@@ -45,6 +51,7 @@ class Services:
         self.deps = Deps(llm=self.llm, corpora=self.corpora, graph=self.hipporag, memory=self.memory)
         self.demo_state = "not indexed"
         self._demo_lock = threading.Lock()
+        self._runs_lock = threading.Lock()
 
     def _make_extractor(self) -> Extractor:
         from retrieval.hipporag.openie import LLMExtractor, SpacyExtractor
@@ -90,9 +97,14 @@ class Services:
             self.demo_state = "ready"
             return report
 
-    def ingest(self, corpus: str, paths: list[Path], progress: Progress | None = None) -> IngestReport:
-        """Add files to a corpus."""
-        return self.corpora.ingest_files(corpus, paths, self.max_bytes, progress)
+    def ingest(self, corpus: str, paths: list[Path], progress: Progress | None = None,
+               owner: str = PUBLIC) -> IngestReport:
+        """Add uploaded files to a corpus, within the upload and per-user limits."""
+        limit = self.settings.max_files
+        if limit and len(paths) > limit:
+            raise LimitError(f"{len(paths)} files in one upload; at most {limit} are allowed (RAGSCOPE_MAX_FILES)")
+        quota = int(self.settings.max_user_mb * 1_000_000)
+        return self.corpora.ingest_files(corpus, paths, self.max_bytes, progress, quota, owner)
 
     def ingest_documents(self, corpus: str, docs: list[RawDocument],
                          progress: Progress | None = None) -> IngestReport:
@@ -108,10 +120,24 @@ class Services:
     def run(self, agent: str, corpus: str, question: str, config: dict[str, Any] | None = None,
             owner: str = PUBLIC, user: str = "", conversation: str = "",
             history: list[dict[str, str]] | None = None) -> AgentRun:
-        """A new agent run (iterate it to execute and stream its events).
+        """A new agent run (iterate it to execute and stream its events), within the per-run and per-user limits.
 
         Chat agents also get `user` (whose memory), the conversation id and its earlier turns."""
         if corpus == DEMO_CORPUS and self.settings.demo_corpus and self.demo_state != "ready":
             self.ensure_demo_corpus()
-        return AgentRun(self.deps, self.db, agent, corpus, question, config, owner, user=user,
-                        conversation=conversation, history=history)
+        s = self.settings
+        limits = RunLimits(question_chars=s.max_question_chars, tokens=s.max_run_tokens, steps=s.max_run_steps)
+        with self._runs_lock:
+            self._check_runs_in_flight(owner)
+            return AgentRun(self.deps, self.db, agent, corpus, question, config, owner, limits, user=user,
+                            conversation=conversation, history=history)
+
+    def _check_runs_in_flight(self, owner: str) -> None:
+        """LimitError when a user (not the key-less public one) already has the most runs in flight."""
+        limit = self.settings.max_runs_per_user
+        if not limit or owner == PUBLIC:
+            return
+        running = self.db.running_runs(owner, since=time.time() - STALE_RUN_S)
+        if running >= limit:
+            raise LimitError(f"you have {running} runs in flight; at most {limit} at once "
+                             "(RAGSCOPE_MAX_RUNS_PER_USER): wait for one to finish")

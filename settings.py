@@ -33,6 +33,15 @@ class Settings:
     openai_base_url: str = field(metadata={"env": "RAGSCOPE_OPENAI_BASE_URL", "help": "OpenAI-compatible base URL."})
     openai_api_key: str = field(metadata={"env": "RAGSCOPE_OPENAI_API_KEY", "help": "API key for that server."})
     max_file_mb: float = field(metadata={"env": "RAGSCOPE_MAX_FILE_MB", "help": "Largest file ingest accepts."})
+    max_files: int = field(metadata={"env": "RAGSCOPE_MAX_FILES", "help": "Most files in one upload."})
+    max_user_mb: float = field(metadata={"env": "RAGSCOPE_MAX_USER_MB",
+                                         "help": "Most document text one user's corpora may hold (0 = no limit)."})
+    max_question_chars: int = field(metadata={"env": "RAGSCOPE_MAX_QUESTION_CHARS", "help": "Longest question."})
+    max_run_tokens: int = field(metadata={"env": "RAGSCOPE_MAX_RUN_TOKENS",
+                                          "help": "LLM tokens (prompt + completion) one run may spend."})
+    max_run_steps: int = field(metadata={"env": "RAGSCOPE_MAX_RUN_STEPS", "help": "Graph steps one run may take."})
+    max_runs_per_user: int = field(metadata={"env": "RAGSCOPE_MAX_RUNS_PER_USER",
+                                             "help": "Runs one user may have in flight at once."})
     chunk_words: int = field(metadata={"env": "RAGSCOPE_CHUNK_WORDS", "help": "Words per chunk for long documents."})
     chunk_overlap: int = field(metadata={"env": "RAGSCOPE_CHUNK_OVERLAP", "help": "Words shared by neighbouring chunks."})
     demo_corpus: bool = field(metadata={"env": "RAGSCOPE_DEMO_CORPUS", "help": "Index the bundled demo corpus on start."})
@@ -67,6 +76,12 @@ class Settings:
         return cls(**values)  # type: ignore[arg-type]
 
 
+            "max_files": int(_env("RAGSCOPE_MAX_FILES", "50")),
+            "max_user_mb": float(_env("RAGSCOPE_MAX_USER_MB", "100")),
+            "max_question_chars": int(_env("RAGSCOPE_MAX_QUESTION_CHARS", "2000")),
+            "max_run_tokens": int(_env("RAGSCOPE_MAX_RUN_TOKENS", "60000")),
+            "max_run_steps": int(_env("RAGSCOPE_MAX_RUN_STEPS", "100")),
+            "max_runs_per_user": int(_env("RAGSCOPE_MAX_RUNS_PER_USER", "4")),
 def documented() -> list[tuple[str, str]]:
     """(variable, help) for every setting, for the README and `app.py --help`."""
     return [(f.metadata["env"], f.metadata["help"]) for f in fields(Settings)]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.errors import GraphRecursionError
 
 from agents import registry
 from agents.base import Deps, config_from_dict
@@ -16,6 +18,15 @@ from storage.db import Database
 from storage.models import PUBLIC
 
 RECURSION_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    """What one run may use; 0 means no limit."""
+
+    question_chars: int = 0
+    tokens: int = 0
+    steps: int = 0
 
 
 class AgentRun:
@@ -27,11 +38,15 @@ class AgentRun:
     """
 
     def __init__(self, deps: Deps, db: Database, agent: str, corpus: str, question: str,
-                 config: dict[str, Any] | None = None, owner: str = PUBLIC,
+                 config: dict[str, Any] | None = None, owner: str = PUBLIC, limits: RunLimits | None = None,
                  user: str = "", conversation: str = "", history: list[Message] | None = None) -> None:
         question = (question or "").strip()
         if not question:
             raise ValueError("the question is empty")
+        self.limits = limits or RunLimits()
+        if self.limits.question_chars and len(question) > self.limits.question_chars:
+            raise ValueError(f"the question has {len(question):,} characters; at most "
+                             f"{self.limits.question_chars:,} are allowed (RAGSCOPE_MAX_QUESTION_CHARS)")
         self.spec = registry.get(agent)
         self.config = config_from_dict(self.spec.config_cls, config)
         if corpus or self.spec.needs_corpus:
@@ -52,11 +67,22 @@ class AgentRun:
         graph = self.spec.build_graph(self.deps, self.config).compile(checkpointer=InMemorySaver())
         inputs = {"run_id": self.run_id, "agent": self.spec.name, "question": self.question, "corpus": self.corpus,
                   "user": self.user, "conversation": self.conversation, "history": self.history}
-        cfg = {"configurable": {"thread_id": self.run_id}, "recursion_limit": RECURSION_LIMIT}
+        cfg = {"configurable": {"thread_id": self.run_id}, "recursion_limit": self.limits.steps or RECURSION_LIMIT}
         try:
             for chunk in graph.stream(inputs, cfg, stream_mode="updates"):
                 for update in chunk.values():
                     yield from self._absorb(update or {})
+                if over := self._over_limit():
+                    self.error = over
+                    yield self._record(TraceEvent(agent=self.spec.name, kind="error", started=time.time(),
+                                                  explanation=f"The run stopped: {over}.", data=ErrorData(error=over)))
+                    break
+        except GraphRecursionError:
+            self.error = (f"it needed more than {self.limits.steps or RECURSION_LIMIT} steps, the limit per run "
+                          "(RAGSCOPE_MAX_RUN_STEPS)")
+            yield self._record(TraceEvent(agent=self.spec.name, kind="error", started=time.time(),
+                                          explanation=f"The run stopped: {self.error}.",
+                                          data=ErrorData(error=self.error)))
         except Exception as exc:  # noqa: BLE001 - a failing run is recorded, never crashes the caller
             self.error = f"{type(exc).__name__}: {exc}"
             yield self._record(TraceEvent(agent=self.spec.name, kind="error", started=time.time(),
@@ -64,6 +90,14 @@ class AgentRun:
                                           data=ErrorData(error=self.error)))
         self.seconds = time.perf_counter() - t0
         self._finish()
+
+    def _over_limit(self) -> str:
+        """Why the run must stop now (tokens over their limit), or ''."""
+        tokens = self.prompt_tokens + self.completion_tokens
+        if self.limits.tokens and tokens > self.limits.tokens:
+            return (f"it used {tokens:,} LLM tokens, over the limit of {self.limits.tokens:,} per run "
+                    "(RAGSCOPE_MAX_RUN_TOKENS)")
+        return ""
 
     def _absorb(self, update: dict[str, Any]) -> list[TraceEvent]:
         for hit in update.get("retrieved", []) or []:

@@ -16,6 +16,7 @@ from retrieval.chunking import chunk_text
 from retrieval.embedder import Embedder
 from retrieval.readers import IngestError, RawDocument, read_many
 from storage.db import Database
+from storage.models import PUBLIC
 from storage.vector_store import VectorStore
 
 log = logging.getLogger(__name__)
@@ -67,16 +68,20 @@ class CorpusStore:
 
     # ingest --------------------------------------------------------------------------------------
     def ingest_files(self, corpus: str, paths: Sequence[Path], max_bytes: int,
-                     progress: Progress | None = None) -> IngestReport:
+                     progress: Progress | None = None, quota_chars: int = 0, owner: str = PUBLIC) -> IngestReport:
         """Read files and add their documents; a bad file is reported and does not stop the others."""
         docs, errors = read_many(list(paths), max_bytes)
-        report = self.ingest_documents(corpus, docs, progress)
+        report = self.ingest_documents(corpus, docs, progress, quota_chars, owner)
         report.errors = errors + report.errors
         return report
 
-    def ingest_documents(self, corpus: str, docs: Sequence[RawDocument],
-                         progress: Progress | None = None) -> IngestReport:
-        """Add documents not yet in the corpus, batched; each document is all-or-nothing."""
+    def ingest_documents(self, corpus: str, docs: Sequence[RawDocument], progress: Progress | None = None,
+                         quota_chars: int = 0, owner: str = PUBLIC) -> IngestReport:
+        """Add documents not yet in the corpus, batched; each document is all-or-nothing.
+
+        With `quota_chars`, documents that would take the owner's corpora past that much text are left out
+        and reported.
+        """
         t0 = time.perf_counter()
         report = IngestReport()
         with self._write_lock:
@@ -93,6 +98,8 @@ class CorpusStore:
             # Shortest first: each embedding batch then holds passages of similar length, so little
             # compute goes to padding (about 20% fewer tokens than file order on the multihop corpora).
             fresh.sort(key=lambda d: len(d.title) + len(d.text))
+            if quota_chars:
+                fresh = self._within_quota(fresh, quota_chars, owner, report)
             total = len(fresh)
             for start in range(0, total, self.batch):
                 batch = fresh[start:start + self.batch]
@@ -101,6 +108,24 @@ class CorpusStore:
                     progress(min(start + self.batch, total), total, f"indexed {min(start + self.batch, total)}/{total}")
         report.seconds = time.perf_counter() - t0
         return report
+
+    def _within_quota(self, docs: list[RawDocument], quota_chars: int, owner: str,
+                      report: IngestReport) -> list[RawDocument]:
+        """The documents that fit the owner's quota; one error line says how many did not."""
+        used = self.db.owner_chars(owner)
+        kept, over = [], []
+        for doc in docs:
+            if used + len(doc.text) <= quota_chars:
+                used += len(doc.text)
+                kept.append(doc)
+            else:
+                over.append(doc)
+        if over:
+            report.errors.append(
+                f"{over[0].source or over[0].id}{f' and {len(over) - 1} more' if len(over) > 1 else ''}: not added, "
+                f"your corpora would hold more than {quota_chars / 1e6:g} million characters of text "
+                "(RAGSCOPE_MAX_USER_MB); delete documents or corpora to make room")
+        return kept
 
     def _ingest_batch(self, cid: int, batch: Sequence[RawDocument], report: IngestReport) -> None:
         """Embed a batch in one call (the embedder sorts by length, so little padding), then write it."""

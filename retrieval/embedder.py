@@ -73,10 +73,16 @@ class HashEmbedder:
     def __init__(self, dim: int = 64) -> None:
         self.name = f"hash-{dim}"
         self.dim = dim
+        self._words: dict[str, np.ndarray] = {}
 
     def _word(self, word: str) -> np.ndarray:
-        seed = int.from_bytes(hashlib.sha1(word.encode()).digest()[:8], "little")
-        return np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
+        vec = self._words.get(word)
+        if vec is None:
+            seed = int.from_bytes(hashlib.sha1(word.encode()).digest()[:8], "little")
+            vec = np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
+            if len(self._words) < 200_000:
+                self._words[word] = vec
+        return vec
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Sum of word vectors, normalised; texts sharing words get similar vectors."""

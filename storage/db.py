@@ -126,6 +126,13 @@ class Database:
             s.delete(s.get(Corpus, cid))
         return ids
 
+    def owner_chars(self, owner: str = PUBLIC) -> int:
+        """Characters of document text in every corpus of an owner (for the per-user quota)."""
+        with self.session() as s:
+            total = s.scalar(select(func.coalesce(func.sum(func.length(Document.text)), 0))
+                             .join(Corpus, Document.corpus_id == Corpus.id).where(Corpus.owner == owner))
+        return int(total or 0)
+
     # documents -----------------------------------------------------------------------------------
     def has_document(self, corpus_id: int, doc_id: str) -> bool:
         """Whether the corpus already holds this content id."""
@@ -220,6 +227,12 @@ class Database:
             s.add(Run(id=run_id, agent=agent, corpus=corpus, question=question, config=config, owner=owner,
                       started=time.time()))
         return run_id
+
+    def running_runs(self, owner: str, since: float) -> int:
+        """How many of an owner's runs started after `since` are still running."""
+        with self.session() as s:
+            return int(s.scalar(select(func.count()).select_from(Run).where(
+                Run.owner == owner, Run.status == "running", Run.started >= since)) or 0)
 
     def add_event(self, run_id: str, seq: int, payload: dict[str, Any]) -> None:
         """Append one event to a run."""
