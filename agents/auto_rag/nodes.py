@@ -57,8 +57,11 @@ class AutoRAGConfig:
     max_iterations: int = option(
         4, "Most retrieval turns; at the cap the model answers with what it has (labelled a guess if no passage "
         "states it).", min=1, max=10)
+    first_turn_passages: int = option(
+        5, "Passages the first search shows (as many as the baseline reads, so the loop only ever adds to them).",
+        min=1, max=10)
     passages_per_turn: int = option(
-        3, "New passages shown per turn; ones already seen are skipped (the official code shows 2).",
+        3, "New passages shown per later turn; ones already seen are skipped (the official code shows 2).",
         min=1, max=10)
     first_query: str = option(
         "question", "The first search: the question itself, or a query the model writes after its analysis.",
@@ -221,10 +224,10 @@ def retrieve(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str
     """Search with the current query and show the model the best passages it has not seen yet."""
     query, seen = state["query"], list(state.get("seen", []))
     turn = state.get("iteration", 0) + 1
+    per_turn = config.first_turn_passages if turn == 1 else config.passages_per_turn
     with Step(NAME, "retrieve", state.get("run_id", "")) as step:
-        hits, walk = search(deps, state["corpus"], query, config.passages_per_turn + len(seen),
-                            config.retriever)
-        fresh = [h for h in hits if h.chunk_id not in seen][: config.passages_per_turn]
+        hits, walk = search(deps, state["corpus"], query, per_turn + len(seen), config.retriever)
+        fresh = [h for h in hits if h.chunk_id not in seen][:per_turn]
         last = hits.index(fresh[-1]) if fresh else len(hits)
         skipped = [h.chunk_id for h in hits[:last] if h.chunk_id in seen]
         found = [hit_dict(h, i, query) for i, h in enumerate(fresh, 1)]
@@ -356,7 +359,16 @@ def answer(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, 
     with Step(NAME, "answer", state.get("run_id", "")) as step:
         turns: list[Message] = []
         document, knowledge_reply, parametric, messages, reply = "", "", False, [], ""
-        if final == NO_ANSWER and config.parametric_fallback and hits:
+        if final == NO_ANSWER and hits and not config.parametric_fallback:
+            # the passages never gave an answer: ask once more without the way out, and label what comes back
+            messages = read_messages(question, hits)
+            completion = step.add(llm.chat(messages, max_tokens=config.max_tokens, stop=["\n"]))
+            reply, final = completion.text, clean_answer(completion.text)
+            final = NO_ANSWER if is_abstention(final) else final
+            grounding = check_support(llm, step, question, final, hits,
+                                      relevance(deps.corpora, question, hits, dense=False),
+                                      floor=config.relevance_floor, margin=config.answer_margin)
+        elif final == NO_ANSWER and config.parametric_fallback and hits:
             parametric = True
             refined = state.get("query", question)
             knowledge = [{"role": "system", "content": KNOWLEDGE_SYSTEM},
@@ -387,9 +399,12 @@ def answer(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, 
                         f"‘{short(final)}’ — the model's own guess, not found in your documents.")
             elif final == NO_ANSWER:
                 tail = "and the passages never answered the question, so it gives no answer."
+            elif grounding.get("status") == "supported":
+                tail = (f"so it answers ‘{short(final)}’ from everything it read; "
+                        f"“{cut_at_word(grounding.get('title', ''), 50)}” states it.")
             else:
-                tail = (f"so it answers ‘{short(final)}’, its last answer, which no passage was found to state — "
-                        f"the model's own guess.")
+                tail = (f"so it answers ‘{short(final)}’ from everything it read, but no passage was found to "
+                        f"state it — the model's own guess.")
             explanation = f"After {_n(turn, 'turn')} {why} without a passage that answers the question, {tail}"
         transcript = state.get("transcript", []) + turns
         data = AnswerData(answer=final, parametric=parametric, passages=used, turns=turns, transcript=transcript,

@@ -34,7 +34,7 @@ class PolicyLLM(ScriptedLLM):
 def _run(services_factory, toy_docs, llm, config=None):
     svc = services_factory(llm=llm)
     svc.ingest_documents("toy", toy_docs)
-    run = svc.run("auto_rag", "toy", QUESTION, config)
+    run = svc.run("auto_rag", "toy", QUESTION, {"first_turn_passages": 2, **(config or {})})
     events = list(run)
     return run, events
 
@@ -90,7 +90,7 @@ def test_no_answer_when_the_passages_never_answer_and_the_corpus_runs_dry(servic
     llm.default_reply = "unknown"
     run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 5, "passages_per_turn": 3})
     kinds = [e.kind for e in events]
-    assert kinds.count("retrieve") == 3 and kinds[-1] == "answer"
+    assert kinds.count("retrieve") == 3 and kinds[-1] == "answer"  # 2 + 3 passages, then nothing new
     assert "nothing new to read" in events[-2].explanation
     assert run.answer == "(no answer)" and "gives no answer" in events[-1].explanation
     assert len(run.retrieved_ids) == 5
@@ -123,7 +123,7 @@ def test_example_names_never_leak_into_the_plan_or_queries(services_factory, toy
 def test_model_written_first_query(services_factory, toy_docs) -> None:
     llm = PolicyLLM(replies=["I need the founding town.", "Orvane Guild founding town", "Tallow."],
                     supported=("Tallow",))
-    run, events = _run(services_factory, toy_docs, llm, {"first_query": "model", "passages_per_turn": 3})
+    run, events = _run(services_factory, toy_docs, llm, {"first_query": "model", "first_turn_passages": 3})
     assert events[0].data["query"] == "Orvane Guild founding town"
     assert events[1].data["query"] == "Orvane Guild founding town" and len(events[1].data["hits"]) == 3
     assert "First search: 'Orvane Guild founding town'" in events[0].explanation
@@ -155,3 +155,14 @@ def test_key_entity_and_fallback_query() -> None:
     assert fallback_query("Where is the Orvane Guild?", ["it was founded in Tallow"], hits) == \
         "Where is the Orvane Guild? Tallow"
     assert fallback_query("Where is X?", [], []) == "Where is X?"
+
+
+def test_when_the_passages_never_answer_a_last_read_without_the_way_out_is_labelled(services_factory,
+                                                                                      toy_docs) -> None:
+    llm = PolicyLLM(replies=["plan", "unknown", "Tallow river", "unknown", "Tallow"])
+    run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 2})
+    final = events[-1]
+    assert run.answer == "Tallow" and final.data["grounding"]["status"] == "guess"
+    assert "from everything it read" in final.explanation and "own guess" in final.explanation
+    last_read = [m for kind, m in llm.calls if kind == "chat"][-1][-1]["content"]
+    assert "reply: unknown" not in last_read  # the last read may not decline
