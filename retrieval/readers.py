@@ -296,15 +296,15 @@ def _read_pdf(data: bytes, path: Path) -> RawDocument:
     try:
         reader, pages = _pdf_pages(data, path.name)
     except IngestError as first:
-        if "encrypted" in str(first):
-            raise
-        repaired = _rebuild_xref(data)
+        repaired = None if "encrypted" in str(first) else _rebuild_xref(data)
         if repaired is None:
             raise
         try:
             reader, pages = _pdf_pages(repaired, path.name)
         except IngestError:
             raise first from None
+        if not any(p.strip() for p in pages):  # what was left is no document: say why the file failed
+            raise first
     text = "\n\n".join(p.strip() for p in pages if p.strip())
     text = _require_text(text, path.name, "has no extractable text (scanned?)")
     title = _pdf_title(reader) or _title_from_text(text, path.stem)

@@ -350,3 +350,30 @@ def test_file_without_extension(tmp_path: Path) -> None:
     path = tmp_path / "README"
     path.write_text("text", encoding="utf-8")
     assert "no file extension" in rejection(path)
+
+
+def _report_pdf() -> bytes:
+    return (FIXTURES / "report.pdf").read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["no xref", "no xref or trailer", "wrong startxref", "shifted objects"])
+def test_pdf_with_a_broken_xref_is_read_through_a_rebuilt_one(tmp_path: Path, damage: str) -> None:
+    data = _report_pdf()
+    xref = data.index(b"xref")
+    damaged = {
+        "no xref": data[:xref] + data[data.index(b"trailer"):],
+        "no xref or trailer": data[:xref],
+        "wrong startxref": data.replace(b"startxref\n", b"startxref\n9"),
+        "shifted objects": data.replace(b"%PDF-1.4\n", b"%PDF-1.4\n% a comment added by a careless tool\n"),
+    }[damage]
+    path = tmp_path / "damaged.pdf"
+    path.write_bytes(damaged)
+    [doc] = read_file(path, LIMIT)
+    assert "The Saltspine Railway opened in 1864." in doc.text
+
+
+def test_pdf_cut_short_is_refused_with_the_reason(tmp_path: Path) -> None:
+    path = tmp_path / "cut.pdf"
+    path.write_bytes(_report_pdf()[:120])
+    message = rejection(path)
+    assert message.startswith("cut.pdf is not a readable PDF (") and "Error" in message
