@@ -7,6 +7,7 @@ Heavy imports (torch, transformers) happen here; import this module only when a 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import queue
@@ -216,6 +217,17 @@ class BatchEngine:
         self._manager = self._start_manager()
         self.restarts += 1
 
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Pause the loop between steps so the caller can run the model alone (forwards from two threads on one
+        model corrupt each other's results); in-flight requests resume afterwards, cache kept."""
+        manager = self._manager
+        if not manager.is_running():
+            yield
+            return
+        with manager.pause():
+            yield
+
     def close(self) -> None:
         """Stop the loop and the router."""
         self._closed = True
@@ -323,8 +335,9 @@ class EngineLLM(LLM):
         yield from self.start(messages, max_tokens, stop).pieces()
 
     def choose(self, messages: Sequence[Message], options: Sequence[str]) -> Choice:
-        """Option log-likelihoods from one forward pass beside the batch (the model is shared, read-only)."""
-        return self.local.choose(messages, options)
+        """Option log-likelihoods from one prefill and one batched pass, with the decode loop paused meanwhile."""
+        with self.engine.exclusive():
+            return self.local.choose(messages, options)
 
     def close(self) -> None:
         """Stop the engine and drop the model."""

@@ -127,6 +127,29 @@ def test_choose_scores_every_option(local: TransformersLLM, engine: EngineLLM) -
     assert choice.option == max(choice.scores, key=choice.scores.get)
 
 
+def test_choose_while_chats_decode_keeps_its_scores(engine: EngineLLM) -> None:
+    options = ["yes", "no", "Tallow"]
+    expected = engine.choose(ask(1), options).scores
+    done = threading.Event()
+    replies: list[str] = []
+
+    def chat_loop() -> None:
+        while not done.is_set():
+            replies.append(engine.chat(ask(2), max_tokens=20).text)
+
+    threads = [threading.Thread(target=chat_loop) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        scores = [engine.choose(ask(1), options).scores for _ in range(12)]
+    finally:
+        done.set()
+        for t in threads:
+            t.join(timeout=30)
+    assert all(s == expected for s in scores)
+    assert replies and len(set(replies)) == 1
+
+
 def test_tiny_model_folder_is_complete(local: TransformersLLM) -> None:
     folder = Path(local.model.name_or_path)
     assert (folder / "tokenizer.json").is_file() and (folder / "config.json").is_file()
