@@ -8,6 +8,7 @@ from llm.base import LLM
 from settings import DEFAULT_LLM, Settings
 
 BACKENDS = ("local", "openai")
+ENGINES = ("batched", "direct")
 
 
 def make_llm(settings: Settings, progress: Callable[[str], None] | None = None) -> LLM:
@@ -20,12 +21,16 @@ def make_llm(settings: Settings, progress: Callable[[str], None] | None = None) 
 
         # The bundled default names no server model: ask the server which one it serves instead.
         model = None if settings.llm_model == DEFAULT_LLM else settings.llm_model
-        return OpenAICompatLLM(settings.openai_base_url, model, settings.openai_api_key)
+        return OpenAICompatLLM(settings.openai_base_url, model, settings.openai_api_key,
+                               timeout=settings.openai_timeout)
     raise ValueError(f"unknown LLM backend {settings.llm_backend!r}; valid backends: {', '.join(BACKENDS)}")
 
 
-def _make_local(settings: Settings, progress: Callable[[str], None] | None) -> LLM:
-    """A TransformersLLM for the bundled default model, a hub id, or a local folder."""
+def _make_local(settings: Settings, progress: Callable[[str], None] | None, engine: str | None = None) -> LLM:
+    """The bundled default model, a hub id, or a local folder: behind the batching engine, or direct."""
+    engine = (engine or settings.llm_engine).strip().lower()
+    if engine not in ENGINES:
+        raise ValueError(f"unknown LLM engine {engine!r}; valid engines: {', '.join(ENGINES)}")
     model: str = settings.llm_model
     if model == DEFAULT_LLM:
         from llm.bundled import ensure_bundled_model
@@ -38,4 +43,15 @@ def _make_local(settings: Settings, progress: Callable[[str], None] | None) -> L
 
     llm = TransformersLLM(model, device=settings.llm_device, variant=settings.llm_precision)
     llm.name = f"local:{settings.llm_model}"
-    return llm
+    if engine == "direct":
+        return llm
+    from llm.engine import EngineConfig, EngineLLM
+
+    config = EngineConfig(max_batch=settings.engine_max_batch, kv_blocks=settings.engine_kv_blocks,
+                          max_batch_tokens=settings.engine_batch_tokens)
+    return EngineLLM(llm, config)
+
+
+def make_engine(settings: Settings, progress: Callable[[str], None] | None = None) -> LLM:
+    """The local model behind the batching engine, whatever `llm_backend` says (for `app.py worker`)."""
+    return _make_local(settings, progress, engine="batched")

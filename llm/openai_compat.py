@@ -1,10 +1,17 @@
-"""An OpenAI-compatible chat server (vLLM, llama.cpp server, Ollama, LM Studio, ...) over plain httpx."""
+"""An OpenAI-compatible chat server (our worker, vLLM, SGLang, llama.cpp server, Ollama, ...) over plain httpx.
+
+A constrained choice is asked with vLLM's `structured_outputs: {"choice": [...]}`. Our worker also returns every
+option's log-likelihood in `choices[0].option_scores`. A server that refuses the field (HTTP 400/422, e.g.
+`transformers serve`) or ignores it (its reply is not one of the options) is asked once more for the first token's
+`top_logprobs`, which rank the options; failing that, its free reply is matched to an option, marked unconstrained.
+"""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -12,6 +19,20 @@ import httpx
 from llm.base import LLM, Choice, Completion, LLMError, Message
 
 CHOICE_MAX_TOKENS = 16
+TOP_LOGPROBS = 20
+
+
+class ServerRefused(LLMError):
+    """The server rejected the request as invalid (HTTP 400 or 422)."""
+
+    def __init__(self, message: str, body: str = "") -> None:
+        super().__init__(message)
+        self.body = body
+
+    def names(self, *fields: str) -> bool:
+        """True when the server's complaint names one of `fields` (so leaving them out may help)."""
+        low = self.body.lower()
+        return any(f in low for f in fields)
 
 
 def estimate_tokens(text: str) -> int:
@@ -40,6 +61,9 @@ class OpenAICompatLLM(LLM):
     def __init__(self, base_url: str, model: str | None, api_key: str = "not-needed", timeout: float = 120.0,
                  transport: httpx.BaseTransport | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.structured_choice = True  # False once the server refused or ignored `structured_outputs`
+        self.logprobs = True  # False once the server refused `logprobs`
         self.model = model  # None: use the first model the server lists at GET /models
         self.name = f"openai:{model or 'server default'}"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -77,16 +101,27 @@ class OpenAICompatLLM(LLM):
         if isinstance(exc, httpx.ConnectError):
             reason = "connection refused" if "refused" in str(exc).lower() else str(exc) or "cannot connect"
             return LLMError(f"cannot reach {where}: {reason}")
+        if isinstance(exc, httpx.ConnectTimeout):
+            return LLMError(f"cannot reach {where}: connecting timed out")
         if isinstance(exc, httpx.TimeoutException):
-            return LLMError(f"cannot reach {where}: timed out")
+            return LLMError(f"{where} is slow: it accepted the request but sent nothing for {self.timeout:g} s "
+                            "(busy or overloaded, not unreachable); raise RAGSCOPE_OPENAI_TIMEOUT to wait longer")
         if isinstance(exc, httpx.HTTPStatusError):
             body = exc.response.text.strip().replace("\n", " ")[:300]
-            return LLMError(f"{where} answered HTTP {exc.response.status_code}: {body}")
+            message = f"{where} answered HTTP {exc.response.status_code}: {body}"
+            if exc.response.status_code in (400, 422):
+                return ServerRefused(message, body)
+            return LLMError(message)
+        if isinstance(exc, httpx.RemoteProtocolError):
+            return LLMError(f"{where} closed the connection mid-reply (did it restart?): {exc}")
         return LLMError(f"request to {where} failed: {exc}")
 
     def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
         try:
-            response = self._client.post("/chat/completions", json=payload)
+            try:
+                response = self._client.post("/chat/completions", json=payload)
+            except httpx.RemoteProtocolError:  # a kept-alive connection to a worker that restarted: once more
+                response = self._client.post("/chat/completions", json=payload)
             response.raise_for_status()
             return response.json()
         except httpx.HTTPError as exc:
@@ -142,23 +177,43 @@ class OpenAICompatLLM(LLM):
             raise self._error(exc) from exc
 
     def choose(self, messages: Sequence[Message], options: Sequence[str]) -> Choice:
-        """Ask for one option (constrained where the server supports `guided_choice`) and map the reply."""
+        """Ask for one option: constrained where the server supports it, else ranked by logprobs, else parsed."""
         if not options:
             raise ValueError("choose() needs at least one option")
         t0 = time.perf_counter()
         max_tokens = min(64, max(CHOICE_MAX_TOKENS, max(estimate_tokens(o) for o in options) + 4))
-        data = self._post(self._payload(messages, max_tokens, None, guided_choice=list(options)))
-        text = self._text(data)
-        prompt, completion = self._usage(data, messages, text)
-        picked = match_option(text, options)
-        seconds = time.perf_counter() - t0
-        if picked is None:
-            return Choice(option=options[0], scores={o: 0.0 for o in options}, prompt_tokens=prompt,
-                          completion_tokens=completion, seconds=seconds, constrained=False)
-        # The server gives no log-probs here: 0 for the picked option, -10 for the rest (as the fake does).
-        scores = {o: (0.0 if o == picked else -10.0) for o in options}
-        return Choice(option=picked, scores=scores, prompt_tokens=prompt, completion_tokens=completion,
-                      seconds=seconds, constrained=text.strip() == picked)
+        if self.structured_choice:
+            try:
+                data = self._post(self._payload(messages, max_tokens, None,
+                                                structured_outputs={"choice": list(options)}))
+            except ServerRefused as exc:
+                if not exc.names("structured", "choice", "unexpected", "extra", "unknown", "unrecognized"):
+                    raise
+                self.structured_choice = False
+            else:
+                choice = _constrained_choice(data, options)
+                if choice is not None:
+                    return self._with_usage(choice, data, messages, t0)
+                self.structured_choice = False  # HTTP 200 with free text: the field was ignored
+        data = self._unconstrained(messages, max_tokens)
+        choice = _logprob_choice(data, options) or _parsed_choice(self._text(data), options)
+        return self._with_usage(choice, data, messages, t0)
+
+    def _unconstrained(self, messages: Sequence[Message], max_tokens: int) -> dict[str, Any]:
+        """A plain reply, with the first token's top logprobs where the server gives them."""
+        if self.logprobs:
+            try:
+                return self._post(self._payload(messages, max_tokens, None, logprobs=True,
+                                                 top_logprobs=TOP_LOGPROBS))
+            except ServerRefused as exc:
+                if not exc.names("logprob", "unexpected", "extra", "unknown", "unrecognized"):
+                    raise
+                self.logprobs = False
+        return self._post(self._payload(messages, max_tokens, None))
+
+    def _with_usage(self, choice: Choice, data: dict[str, Any], messages: Sequence[Message], t0: float) -> Choice:
+        prompt, completion = self._usage(data, messages, choice.option)
+        return replace(choice, prompt_tokens=prompt, completion_tokens=completion, seconds=time.perf_counter() - t0)
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
@@ -180,7 +235,69 @@ def _sse_piece(line: str) -> str | None:
         return None
     try:
         event = json.loads(data)
+    except ValueError:
+        return ""
+    if isinstance(event, dict) and event.get("error"):  # a server that failed mid-stream says so in an event
+        error = event["error"]
+        raise LLMError(f"the server failed mid-reply: {error.get('message') if isinstance(error, dict) else error}")
+    try:
         delta = event["choices"][0].get("delta") or {}
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+    except (KeyError, IndexError, TypeError, AttributeError):
         return ""
     return delta.get("content") or ""
+
+
+def _constrained_choice(data: dict[str, Any], options: Sequence[str]) -> Choice | None:
+    """The choice of a server that honoured `structured_outputs` (our worker adds every option's score)."""
+    try:
+        choice = data["choices"][0]
+        text = (choice["message"].get("content") or "").strip()
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return None
+    if text not in options:
+        return None
+    scores = choice.get("option_scores")
+    if isinstance(scores, dict) and set(scores) == set(options):
+        return Choice(option=text, scores={o: float(scores[o]) for o in options})
+    # No scores from this server: 0 for the picked option, -10 for the rest (as the fake does).
+    return Choice(option=text, scores={o: (0.0 if o == text else -10.0) for o in options})
+
+
+def _logprob_choice(data: dict[str, Any], options: Sequence[str]) -> Choice | None:
+    """Rank the options by the log-probability of their first token among the reply's first `top_logprobs`."""
+    try:
+        first = data["choices"][0]["logprobs"]["content"][0]
+        top = [(str(t["token"]), float(t["logprob"])) for t in first.get("top_logprobs") or [first]]
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        return None
+    scores: dict[str, float] = {}
+    for option in options:
+        for fold in (str, str.lower):
+            hits = [lp for token, lp in top if token.strip() and fold(option).startswith(fold(token.strip()))]
+            if hits:
+                scores[option] = max(hits)
+                break
+    if not scores:
+        return None
+    floor = min(lp for _, lp in top) - 1.0  # an option not among the top tokens is less likely than all of them
+    scores = {o: scores.get(o, floor) for o in options}
+    best = max(scores.values())
+    tied = [o for o in options if scores[o] == best]
+    text = _text_of(data)
+    option = match_option(text, tied) or tied[0]
+    return Choice(option=option, scores=scores, constrained=True)
+
+
+def _parsed_choice(text: str, options: Sequence[str]) -> Choice:
+    """Map a free reply to an option (the first when none matches), marked unconstrained."""
+    picked = match_option(text, options)
+    if picked is None:
+        return Choice(option=options[0], scores={o: 0.0 for o in options}, constrained=False)
+    return Choice(option=picked, scores={o: (0.0 if o == picked else -10.0) for o in options}, constrained=False)
+
+
+def _text_of(data: dict[str, Any]) -> str:
+    try:
+        return data["choices"][0]["message"].get("content") or ""
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return ""

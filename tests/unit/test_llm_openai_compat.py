@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import pytest
 
 from llm.base import LLMError
@@ -129,11 +130,13 @@ def test_stream_yields_sse_pieces(server: FakeServer, llm: OpenAICompatLLM) -> N
     assert server.requests[0]["stream"] is True
 
 
-def test_choose_sends_guided_choice_and_takes_an_exact_reply(server: FakeServer, llm: OpenAICompatLLM) -> None:
-    server.reply = lambda body: (200, completion(body["guided_choice"][1]))
+def test_choose_sends_structured_outputs_and_takes_an_exact_reply(server: FakeServer,
+                                                                 llm: OpenAICompatLLM) -> None:
+    server.reply = lambda body: (200, completion(body["structured_outputs"]["choice"][1]))
     choice = llm.choose(MSGS, ["Yes", "No"])
     assert choice.option == "No" and choice.constrained
-    assert server.requests[0]["guided_choice"] == ["Yes", "No"]
+    assert server.requests[0]["structured_outputs"] == {"choice": ["Yes", "No"]}
+    assert "guided_choice" not in server.requests[0]
     assert server.requests[0]["max_tokens"] <= 64
     assert choice.scores["No"] > choice.scores["Yes"]
 
@@ -142,6 +145,7 @@ def test_choose_maps_free_text_by_prefix(server: FakeServer, llm: OpenAICompatLL
     server.reply = lambda body: (200, completion("yes, Paris is in France."))
     choice = llm.choose(MSGS, ["Yes", "No"])
     assert choice.option == "Yes" and not choice.constrained
+    assert "structured_outputs" in server.requests[0] and server.requests[1]["logprobs"] is True
 
 
 def test_choose_falls_back_to_the_first_option(server: FakeServer, llm: OpenAICompatLLM) -> None:
@@ -174,11 +178,12 @@ def test_http_error_becomes_one_line_llm_error(server: FakeServer, llm: OpenAICo
         list(llm.stream(MSGS))
 
 
-def test_timeout_becomes_llm_error(server: FakeServer) -> None:
+def test_a_slow_server_is_reported_as_slow_not_unreachable(server: FakeServer) -> None:
     server.delay = 1.0
     client = OpenAICompatLLM(server.url, "m", timeout=0.2)
-    with pytest.raises(LLMError, match="timed out"):
+    with pytest.raises(LLMError, match="is slow: it accepted the request but sent nothing for 0.2 s") as err:
         client.chat(MSGS)
+    assert "cannot reach" not in str(err.value)
     client.close()
 
 
@@ -198,3 +203,115 @@ def test_unreachable_server_says_connection_refused() -> None:
             call()
         assert str(err.value) == expected
     client.close()
+
+
+# -- recorded reply shapes, served through httpx.MockTransport -------------------------------------------------
+
+VLLM_LOGPROBS_REPLY = {  # vLLM 0.12: free text with the first token's top_logprobs
+    "id": "chatcmpl-9f1", "object": "chat.completion", "created": 1764000000, "model": "Qwen/Qwen2.5-0.5B-Instruct",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Search for the river first.",
+                                         "refusal": None, "tool_calls": [], "reasoning_content": None},
+                 "logprobs": {"content": [{"token": "Search", "logprob": -0.4, "bytes": [83, 101],
+                                           "top_logprobs": [{"token": "Search", "logprob": -0.4, "bytes": [83]},
+                                                            {"token": "Answer", "logprob": -1.3, "bytes": [65]},
+                                                            {"token": "I", "logprob": -3.0, "bytes": [73]}]}]},
+                 "finish_reason": "length", "stop_reason": None}],
+    "usage": {"prompt_tokens": 30, "total_tokens": 46, "completion_tokens": 16, "prompt_tokens_details": None},
+    "prompt_logprobs": None, "kv_transfer_params": None,
+}
+SERVE_422 = {"detail": "Unexpected fields in the request: {'structured_outputs'}"}  # transformers serve 5.x
+SERVE_REPLY = {  # transformers serve ignores `logprobs` (logs a warning) and answers plain text
+    "id": "req_0", "object": "chat.completion", "created": 1764000000, "model": "Qwen/Qwen2.5-0.5B-Instruct",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "answer: Paris"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 30, "completion_tokens": 4, "total_tokens": 34},
+}
+
+
+class Recorder:
+    """A MockTransport handler that records each JSON body and answers from a list of (status, body)."""
+
+    def __init__(self, *replies: tuple[int, Any]) -> None:
+        self.replies = list(replies)
+        self.bodies: list[dict[str, Any]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.bodies.append(json.loads(request.content))
+        status, body = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+        return httpx.Response(status, json=body)
+
+
+def mocked(recorder: Any) -> OpenAICompatLLM:
+    return OpenAICompatLLM("http://worker.test/v1", "m", transport=httpx.MockTransport(recorder))
+
+
+def test_vllm_that_ignores_the_choice_is_ranked_by_logprobs() -> None:
+    rec = Recorder((200, VLLM_LOGPROBS_REPLY))
+    llm = mocked(rec)
+    choice = llm.choose(MSGS, ["answer", "search"])
+    assert choice.option == "search" and choice.constrained
+    assert choice.scores == {"answer": -1.3, "search": -0.4}
+    assert rec.bodies[0]["structured_outputs"] == {"choice": ["answer", "search"]}
+    assert rec.bodies[1]["logprobs"] is True and rec.bodies[1]["top_logprobs"] == 20
+    assert "structured_outputs" not in rec.bodies[1]
+    assert (choice.prompt_tokens, choice.completion_tokens) == (30, 16)
+    llm.choose(MSGS, ["answer", "search"])
+    assert len(rec.bodies) == 3 and "structured_outputs" not in rec.bodies[2]  # learned: one request from now on
+
+
+def test_transformers_serve_refusal_falls_back_to_a_parsed_unconstrained_reply() -> None:
+    rec = Recorder((422, SERVE_422), (200, SERVE_REPLY))
+    llm = mocked(rec)
+    choice = llm.choose(MSGS, ["search", "answer"])
+    assert choice.option == "answer" and not choice.constrained
+    assert len(rec.bodies) == 2 and "structured_outputs" in rec.bodies[0] and "structured_outputs" not in rec.bodies[1]
+    assert llm.chat(MSGS).text == "answer: Paris"
+
+
+def test_a_server_refusing_logprobs_too_gets_a_plain_request() -> None:
+    refusal = {"detail": "Unexpected fields in the request: {'logprobs', 'top_logprobs'}"}
+    rec = Recorder((422, SERVE_422), (422, refusal), (200, SERVE_REPLY))
+    choice = mocked(rec).choose(MSGS, ["search", "answer"])
+    assert choice.option == "answer" and not choice.constrained
+    assert "logprobs" not in rec.bodies[2] and "structured_outputs" not in rec.bodies[2]
+
+
+def test_worker_option_scores_are_kept() -> None:
+    reply = completion("answer")
+    reply["choices"][0]["option_scores"] = {"search": -2.5, "answer": -0.25}
+    rec = Recorder((200, reply))
+    choice = mocked(rec).choose(MSGS, ["search", "answer"])
+    assert choice.constrained and choice.scores == {"search": -2.5, "answer": -0.25}
+    assert len(rec.bodies) == 1
+
+
+def test_a_400_that_is_not_about_the_choice_is_an_error_not_a_fallback() -> None:
+    too_long = {"object": "error", "message": "This model's maximum context length is 32768 tokens.",
+                "type": "BadRequestError", "param": None, "code": 400}
+    rec = Recorder((400, too_long))
+    with pytest.raises(LLMError, match="maximum context length"):
+        mocked(rec).choose(MSGS, ["a", "b"])
+    assert len(rec.bodies) == 1
+
+
+def test_the_client_reconnects_when_the_worker_comes_back() -> None:
+    state = {"up": False}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if not state["up"]:
+            raise httpx.ConnectError("[Errno 111] Connection refused")
+        return httpx.Response(200, json=completion("back"))
+
+    llm = OpenAICompatLLM("http://worker.test/v1", "m", transport=httpx.MockTransport(handler))
+    with pytest.raises(LLMError, match="cannot reach .*connection refused"):
+        llm.chat(MSGS)
+    state["up"] = True
+    assert llm.chat(MSGS).text == "back"
+
+
+def test_an_error_event_mid_stream_raises() -> None:
+    body = (b'data: {"choices": [{"index": 0, "delta": {"content": "Hel"}}]}\n\n'
+            b'data: {"error": {"message": "the model engine stopped", "type": "engine_error"}}\n\n')
+    llm = OpenAICompatLLM("http://worker.test/v1", "m", transport=httpx.MockTransport(
+        lambda request: httpx.Response(200, content=body, headers={"Content-Type": "text/event-stream"})))
+    with pytest.raises(LLMError, match="engine stopped"):
+        list(llm.stream(MSGS))
