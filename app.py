@@ -56,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
     docs = sub.add_parser("docs", help="list a corpus's documents")
     docs.add_argument("--corpus", required=True)
     sub.add_parser("agents", help="list agents")
+    work = sub.add_parser("worker", help="serve the model to every user at once (batched) over the OpenAI chat API")
+    work.add_argument("--model", help="HF model id or folder (default: RAGSCOPE_LLM_MODEL)")
+    work.add_argument("--host", default="127.0.0.1")
+    work.add_argument("--port", type=int, default=8000)
+    work.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: RAGSCOPE_LLM_DEVICE")
+    work.add_argument("--max-batch", type=int, help="requests decoded together (default: RAGSCOPE_ENGINE_MAX_BATCH)")
+    work.add_argument("--kv-blocks", type=int, help="KV cache blocks of 64 tokens (default: RAGSCOPE_ENGINE_KV_BLOCKS)")
     return p
 
 
@@ -76,6 +83,20 @@ def _services():  # noqa: ANN202 - imported lazily to keep `--help` fast
     return Services(Settings.from_env())
 
 
+def worker(args: argparse.Namespace) -> int:
+    """Serve the local model behind the batching engine over HTTP until interrupted."""
+    from llm.factory import make_engine
+    from llm.worker import serve
+    from settings import Settings
+
+    chosen = {"llm_model": args.model, "llm_device": args.device, "engine_max_batch": args.max_batch,
+              "engine_kv_blocks": args.kv_blocks}
+    settings = Settings.from_env(**{k: v for k, v in chosen.items() if v is not None})
+    llm = make_engine(settings, progress=print)
+    serve(llm, settings.llm_model, args.host, args.port)
+    return 0
+
+
 def cli(args: argparse.Namespace) -> int:
     """Run one CLI command; returns the exit code."""
     from tqdm import tqdm
@@ -86,6 +107,8 @@ def cli(args: argparse.Namespace) -> int:
         for spec in registry.all_specs():
             print(f"{spec.name:12} {spec.title} — {spec.paper}")
         return 0
+    if args.command == "worker":
+        return worker(args)
     services = _services()
     if args.command == "ingest":
         bar = tqdm(desc=f"ingest into {args.corpus}", unit="doc")

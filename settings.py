@@ -47,6 +47,16 @@ class Settings:
     demo_corpus: bool = field(metadata={"env": "RAGSCOPE_DEMO_CORPUS", "help": "Index the bundled demo corpus on start."})
     openie: str = field(metadata={"env": "RAGSCOPE_OPENIE", "help": "HippoRAG OpenIE: spacy (fast, local) | llm."})
     model_cache: Path = field(metadata={"env": "RAGSCOPE_MODEL_CACHE", "help": "Converted model weights (default HOME/models)."})
+    llm_engine: str = field(metadata={"env": "RAGSCOPE_LLM_ENGINE",
+                                      "help": "Local model: batched (concurrent calls share decode steps) | direct."})
+    engine_max_batch: int = field(metadata={"env": "RAGSCOPE_ENGINE_MAX_BATCH",
+                                            "help": "Requests the batched engine decodes together; more wait."})
+    engine_kv_blocks: int = field(metadata={"env": "RAGSCOPE_ENGINE_KV_BLOCKS",
+                                            "help": "KV cache of the batched engine, in blocks of 64 tokens."})
+    engine_batch_tokens: int = field(metadata={"env": "RAGSCOPE_ENGINE_BATCH_TOKENS",
+                                               "help": "Most tokens in one forward pass (prompts prefill in chunks)."})
+    openai_timeout: float = field(metadata={"env": "RAGSCOPE_OPENAI_TIMEOUT",
+                                            "help": "Seconds to wait for an OpenAI-compatible server's reply."})
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -71,6 +81,11 @@ class Settings:
             "demo_corpus": _env("RAGSCOPE_DEMO_CORPUS", "1") not in ("0", "false", "no"),
             "openie": _env("RAGSCOPE_OPENIE", "spacy"),
             "model_cache": Path(_env("RAGSCOPE_MODEL_CACHE", str(home / "models"))).expanduser(),
+            "llm_engine": _env("RAGSCOPE_LLM_ENGINE", "batched"),
+            "engine_max_batch": int(_env("RAGSCOPE_ENGINE_MAX_BATCH", "16")),
+            "engine_kv_blocks": int(_env("RAGSCOPE_ENGINE_KV_BLOCKS", "256")),
+            "engine_batch_tokens": int(_env("RAGSCOPE_ENGINE_BATCH_TOKENS", "512")),
+            "openai_timeout": float(_env("RAGSCOPE_OPENAI_TIMEOUT", "120")),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
