@@ -76,6 +76,12 @@ class Settings:
             "openai_base_url": _env("RAGSCOPE_OPENAI_BASE_URL", "http://localhost:8000/v1"),
             "openai_api_key": _env("RAGSCOPE_OPENAI_API_KEY", "not-needed"),
             "max_file_mb": float(_env("RAGSCOPE_MAX_FILE_MB", "20")),
+            "max_files": int(_env("RAGSCOPE_MAX_FILES", "50")),
+            "max_user_mb": float(_env("RAGSCOPE_MAX_USER_MB", "100")),
+            "max_question_chars": int(_env("RAGSCOPE_MAX_QUESTION_CHARS", "2000")),
+            "max_run_tokens": int(_env("RAGSCOPE_MAX_RUN_TOKENS", "60000")),
+            "max_run_steps": int(_env("RAGSCOPE_MAX_RUN_STEPS", "100")),
+            "max_runs_per_user": int(_env("RAGSCOPE_MAX_RUNS_PER_USER", "4")),
             "chunk_words": int(_env("RAGSCOPE_CHUNK_WORDS", "180")),
             "chunk_overlap": int(_env("RAGSCOPE_CHUNK_OVERLAP", "30")),
             "demo_corpus": _env("RAGSCOPE_DEMO_CORPUS", "1") not in ("0", "false", "no"),
@@ -91,12 +97,6 @@ class Settings:
         return cls(**values)  # type: ignore[arg-type]
 
 
-            "max_files": int(_env("RAGSCOPE_MAX_FILES", "50")),
-            "max_user_mb": float(_env("RAGSCOPE_MAX_USER_MB", "100")),
-            "max_question_chars": int(_env("RAGSCOPE_MAX_QUESTION_CHARS", "2000")),
-            "max_run_tokens": int(_env("RAGSCOPE_MAX_RUN_TOKENS", "60000")),
-            "max_run_steps": int(_env("RAGSCOPE_MAX_RUN_STEPS", "100")),
-            "max_runs_per_user": int(_env("RAGSCOPE_MAX_RUNS_PER_USER", "4")),
 def documented() -> list[tuple[str, str]]:
     """(variable, help) for every setting, for the README and `app.py --help`."""
     return [(f.metadata["env"], f.metadata["help"]) for f in fields(Settings)]
