@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--questions", type=Path)
     bench.add_argument("--dialogues", type=Path, help="memory dialogues .jsonl (chat agents: tim, window...)")
     bench.add_argument("--limit", type=int)
+    bench.add_argument("--concurrency", type=int, default=1, help="questions run at once (their LLM calls batch)")
     bench.add_argument("--config", action="append", default=[], metavar="KEY=VALUE")
     bench.add_argument("--json", type=Path)
     sub.add_parser("corpora", help="list corpora")
@@ -169,10 +170,13 @@ def cli(args: argparse.Namespace) -> int:
             return 0
         if not (args.corpus and args.questions):
             raise ValueError("bench needs --corpus and --questions, or --dialogues")
-        results = run_bench(services, agents, args.corpus, args.questions, args.limit, _config(args.config))
+        results = run_bench(services, agents, args.corpus, args.questions, args.limit, _config(args.config),
+                            concurrency=args.concurrency)
         graph = (f"; knowledge graph {results['graph_index_seconds']} s" if "graph_index_seconds" in results else "")
         print(f"\n{results['corpus']} ({results['indexed']}; index {results['index_seconds']} s{graph})")
         print(format_table(results))
+        walls = ", ".join(f"{a} {row['wall_seconds']} s" for a, row in results["agents"].items())
+        print(f"wall time ({results['concurrency']} at once): {walls}")
         if args.json:
             write_json(results, args.json)
             print(f"wrote {args.json}")

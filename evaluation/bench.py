@@ -7,6 +7,7 @@ import json
 import statistics
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,8 +64,8 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def run_bench(services: Services, agents: Sequence[str], corpus_path: Path, questions_path: Path,
               limit: int | None = None, config: dict[str, Any] | None = None,
-              show_progress: bool = True) -> dict[str, Any]:
-    """Index the corpus, run every agent on every question, and return summary plus per-question rows."""
+              show_progress: bool = True, concurrency: int = 1) -> dict[str, Any]:
+    """Index the corpus, run every agent on every question (`concurrency` at once), return summary and rows."""
     from tqdm import tqdm
 
     corpus = bench_corpus_name(corpus_path)
@@ -91,17 +92,25 @@ def run_bench(services: Services, agents: Sequence[str], corpus_path: Path, ques
         results["graph_index_seconds"] = round(time.perf_counter() - t0, 2)
         results["graph_passages_added"] = sync.added
     for agent in agents:
-        rows = []
-        progress = tqdm(questions, desc=agent, disable=not show_progress)
-        for q in progress:
+        progress = tqdm(total=len(questions), desc=agent, disable=not show_progress)
+
+        def one(q: Any, agent: str = agent, progress: Any = progress) -> dict[str, Any]:
             run = services.run(agent, corpus, q.question, config)
             for _event in run:
                 pass
-            rows.append(score_run(run, q))
+            progress.update(1)
             if run.error:
                 progress.write(f"{agent} failed on {q.id}: {run.error}")
+            return score_run(run, q)
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="bench") as pool:
+            rows = list(pool.map(one, questions))  # in question order, whatever order they finish in
+        progress.close()
         results["agents"][agent] = summarise(rows)
+        results["agents"][agent]["wall_seconds"] = round(time.perf_counter() - t0, 2)
         results["per_question"][agent] = rows
+    results["concurrency"] = max(1, concurrency)
     return results
 
 

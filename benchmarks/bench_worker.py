@@ -1,0 +1,170 @@
+"""The batching engine vs today's direct greedy loop, on the default model: throughput, latency, prefix reuse.
+
+    RAGSCOPE_MODEL_CACHE=/work/cache/models python benchmarks/bench_worker.py [--levels 1,4,8,16] [--json out.json]
+
+Every request has a distinct ~500-token prompt and generates exactly `--new` tokens (EOS ignored on both paths).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from llm.engine import BatchEngine, EngineConfig  # noqa: E402
+from llm.local import TransformersLLM  # noqa: E402
+from settings import Settings  # noqa: E402
+
+WORDS = ("river town bridge king year music film actor born city novel band album league team war ship island "
+         "church school museum prize poet painter river valley mountain lake railway station castle").split()
+
+
+def prompt_ids(llm: TransformersLLM, seed: int, words: int = 420) -> list[int]:
+    """A chat prompt of about 500 tokens whose first words already differ from every other seed's."""
+    rng = random.Random(seed)
+    passages = " ".join(rng.choice(WORDS) for _ in range(words))
+    messages = [{"role": "system", "content": f"Request {seed}. Answer from the passages."},
+                {"role": "user", "content": f"Passages: {passages}\nQuestion: which town is named first?"}]
+    return llm.encode(messages)[0].tolist()
+
+
+def run_engine(engine: BatchEngine, prompts: list[list[int]], new: int) -> tuple[float, list[float], list[list[int]]]:
+    """Submit every prompt at once; wall seconds, per-request latencies and outputs."""
+    latencies = [0.0] * len(prompts)
+    outputs: list[list[int]] = [[] for _ in prompts]
+    t0 = time.perf_counter()
+
+    def one(i: int) -> None:
+        handle = engine.submit(prompts[i], new)
+        while True:
+            tokens, done = handle.next_tokens(None)
+            if done:
+                outputs[i] = tokens
+                latencies[i] = time.perf_counter() - t0
+                return
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(prompts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0, latencies, outputs
+
+
+def run_direct(llm: TransformersLLM, prompt: list[int], new: int) -> tuple[float, list[int]]:
+    """Today's direct greedy loop on one prompt."""
+    t0 = time.perf_counter()
+    out = list(llm.generate_ids(torch.tensor([prompt]), new, ignore_eos=True))
+    return time.perf_counter() - t0, out
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def prefix_reuse(llm: TransformersLLM, engine: BatchEngine, turns: int = 4, new: int = 24) -> dict[str, int]:
+    """An Auto-RAG-shaped dialogue (each turn appends a reply and new passages): prompt tokens sent vs computed."""
+    computed = [0]
+    hook = llm.model.register_forward_hook(lambda m, args, kw, out: computed.__setitem__(
+        0, computed[0] + int(kw["input_ids"].shape[1])), with_kwargs=True)
+    rng = random.Random(99)
+    messages = [{"role": "system", "content": "Decide whether to retrieve more or answer."},
+                {"role": "user", "content": "Question: who built the castle? Passages: "
+                 + " ".join(rng.choice(WORDS) for _ in range(250))}]
+    sent = generated = 0
+    for _ in range(turns):
+        ids = llm.encode(messages)[0].tolist()
+        handle = engine.submit(ids, new)
+        while not (update := handle.next_tokens(None))[1]:
+            pass
+        tokens = update[0]
+        sent += len(ids)
+        generated += len(tokens)
+        reply = llm.tokenizer.decode(tokens, skip_special_tokens=True)
+        messages += [{"role": "assistant", "content": reply},
+                     {"role": "user", "content": "More passages: " + " ".join(rng.choice(WORDS) for _ in range(120))}]
+    hook.remove()
+    prompt_computed = computed[0] - (generated - turns)  # every generated token but each turn's first is a decode step
+    return {"turns": turns, "prompt_tokens_sent": sent, "prompt_tokens_computed": prompt_computed}
+
+
+def main() -> None:
+    """Measure and print a table (and JSON)."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--levels", default="1,4,8,16")
+    p.add_argument("--new", type=int, default=64)
+    p.add_argument("--lone-reps", type=int, default=3)
+    p.add_argument("--json", type=Path)
+    args = p.parse_args()
+    settings = Settings.from_env()
+    from llm.bundled import ensure_bundled_model
+
+    bundled = settings.llm_model.startswith("bundled:")
+    folder = ensure_bundled_model(settings.model_cache) if bundled else settings.llm_model
+    llm = TransformersLLM(folder, device="cpu")
+    config = EngineConfig(max_batch=settings.engine_max_batch, kv_blocks=settings.engine_kv_blocks,
+                          max_batch_tokens=settings.engine_batch_tokens)
+    engine = BatchEngine(llm.model, set(), config)  # no EOS: every request generates exactly --new tokens
+    levels = [int(x) for x in args.levels.split(",")]
+    prompts = [prompt_ids(llm, seed) for seed in range(1000, 1000 + 2 * args.lone_reps + sum(levels) + 1)]
+    print(f"torch threads {torch.get_num_threads()}; prompts of {min(map(len, prompts))}-{max(map(len, prompts))} "
+          f"tokens; {args.new} new tokens; engine {config}", flush=True)
+    run_engine(engine, [prompts[-1]], 4)  # warm up both paths
+    run_direct(llm, prompts[-1], 4)
+    results: dict[str, object] = {"new_tokens": args.new, "config": config.__dict__}
+
+    # One request alone: engine vs direct, alternating on fresh prompts (distinct, so no prefix reuse).
+    lone_engine, lone_direct, same = [], [], True
+    for r in range(args.lone_reps):
+        d_sec, d_out = run_direct(llm, prompts[2 * r], args.new)
+        e_sec, _, e_out = run_engine(engine, [prompts[2 * r + 1]], args.new)
+        _, check = run_direct(llm, prompts[2 * r + 1], args.new)
+        same &= e_out[0] == check
+        lone_direct.append(d_sec)
+        lone_engine.append(e_sec)
+        print(f"lone: direct {d_sec:.2f} s, engine {e_sec:.2f} s, same tokens {e_out[0] == check}", flush=True)
+    direct_tps = args.new / statistics.median(lone_direct)
+    results["lone"] = {"direct_s": lone_direct, "engine_s": lone_engine, "same_tokens": same,
+                       "engine_vs_direct": statistics.median(lone_engine) / statistics.median(lone_direct)}
+
+    start = 2 * args.lone_reps
+    rows = []
+    for k in levels:
+        batch = prompts[start:start + k]
+        start += k
+        wall, lat, _ = run_engine(engine, batch, args.new)
+        row = {"concurrent": k, "wall_s": round(wall, 2), "tok_s": round(k * args.new / wall, 2),
+               "p50_s": round(pct(lat, 0.5), 2), "p95_s": round(pct(lat, 0.95), 2),
+               "vs_one_at_a_time": round(k * args.new / wall / direct_tps, 2)}
+        rows.append(row)
+        print(row, flush=True)
+    results["levels"] = rows
+    results["one_at_a_time_tok_s"] = round(direct_tps, 2)
+    results["prefix_reuse"] = prefix_reuse(llm, engine)
+    print(results["prefix_reuse"], flush=True)
+    engine.close()
+
+    print(f"\none at a time (direct loop): {direct_tps:.2f} tok/s; lone request engine/direct = "
+          f"{results['lone']['engine_vs_direct']:.2f} (same tokens: {same})")
+    print("| concurrent | aggregate tok/s | p50 s | p95 s | vs one at a time |")
+    print("|---:|---:|---:|---:|---:|")
+    for row in rows:
+        cells = [row["concurrent"], row["tok_s"], row["p50_s"], row["p95_s"], f"{row['vs_one_at_a_time']}x"]
+        print("| " + " | ".join(str(c) for c in cells) + " |")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
