@@ -111,6 +111,10 @@ class BatchEngine:
         self._manager = self._start_manager()
         self._router = threading.Thread(target=self._route, name="engine-router", daemon=True)
         self._router.start()
+        # The library's loop thread is not a daemon: stop it when the interpreter exits, before it waits for it.
+        register = getattr(threading, "_register_atexit", None)
+        if register is not None:
+            register(self.close)
 
     def _start_manager(self) -> Any:
         from transformers import ContinuousBatchingConfig
@@ -229,10 +233,17 @@ class BatchEngine:
             yield
 
     def close(self) -> None:
-        """Stop the loop and the router."""
+        """Stop the loop (requests in flight fail) and the router; safe to call twice."""
+        if self._closed:
+            return
         self._closed = True
-        self._manager.stop(block=True, timeout=5)
+        if self._manager.is_running():
+            self._manager.stop(block=True, timeout=5, hard_stop=True)
         self._router.join(timeout=2)
+        with self._lock:
+            handles, self._handles = list(self._handles.values()), {}
+        for handle in handles:
+            handle.updates.put(EngineDied("the model engine was closed"))
 
 
 class Generation:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -148,6 +150,18 @@ def test_choose_while_chats_decode_keeps_its_scores(engine: EngineLLM) -> None:
             t.join(timeout=30)
     assert all(s == expected for s in scores)
     assert replies and len(set(replies)) == 1
+
+
+def test_a_process_with_an_open_engine_exits(local: TransformersLLM) -> None:
+    script = (
+        "import sys; from llm.local import TransformersLLM; from llm.engine import EngineLLM, EngineConfig\n"
+        f"llm = EngineLLM(TransformersLLM({local.model.name_or_path!r}, device='cpu'), EngineConfig(kv_blocks=8))\n"
+        "print(llm.chat([{'role': 'user', 'content': 'hi'}], max_tokens=2).completion_tokens)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("2")
 
 
 def test_tiny_model_folder_is_complete(local: TransformersLLM) -> None:
