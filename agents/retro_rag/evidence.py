@@ -21,7 +21,8 @@ NOT_NAMES = frozenset(
     "after before during this that these those it its his her their there yes no".split()
 )
 MIN_CLAIM_WORDS = 3
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+# a sentence ends after a word of 2+ lower-case letters or digits ("G. Stanley Hall", "St. Louis" do not split)
+_SENTENCE = re.compile(r"(?<=[a-z0-9][a-z0-9][.!?])\s+(?=[A-Z0-9\"'(])")
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _CITED = re.compile(r"^\s*\[(\d+)\]\s*(.*)$")
 
@@ -87,8 +88,11 @@ def unsupported_names(claim: str, sources: Iterable[str]) -> list[str]:
     return [n for n in names(claim) if n.lower() not in text]
 
 
-def parse_claim(reply: str, numbers: list[int]) -> tuple[int | None, str, str]:
-    """A '[n] claim' line as (passage number or None, claim, problem); problem '' when well formed."""
+def parse_claim(reply: str, numbers: list[int], titles: Iterable[str] = ()) -> tuple[int | None, str, str]:
+    """A '[n] claim' line as (passage number or None, claim, problem); problem '' when well formed.
+
+    A copied 'Title:' prefix is dropped and the claim is cut to its first sentence.
+    """
     line = reply.strip().splitlines()[0].strip() if reply.strip() else ""
     for prefix in ("Fact:", "Claim:", "Evidence:"):
         if line.lower().startswith(prefix.lower()):
@@ -97,6 +101,10 @@ def parse_claim(reply: str, numbers: list[int]) -> tuple[int | None, str, str]:
     match = _CITED.match(line)
     if match:
         number, line = int(match.group(1)), match.group(2)
+    for title in titles:
+        if line.startswith(f"{title}:"):
+            line = line[len(title) + 1:].strip()
+    line = (sentences(line) or [line])[0]
     claim = line.strip(" \"'`").strip()
     if len(words(claim)) < MIN_CLAIM_WORDS:
         return number, claim, f"'{claim}' is not a statement of at least {MIN_CLAIM_WORDS} words"
@@ -105,11 +113,26 @@ def parse_claim(reply: str, numbers: list[int]) -> tuple[int | None, str, str]:
     return number, claim, ""
 
 
+def containment(claim: str, text: str) -> float:
+    """Share of the claim's content words that occur in `text` (1.0: every word is there)."""
+    need = content_words(claim)
+    return len(need & set(words(text))) / len(need) if need else 0.0
+
+
 def attribute(claim: str, hits: dict[int, HitData]) -> int | None:
-    """The passage number whose text shares most content words with the claim (None if none shares any)."""
-    scored = [(len(content_words(claim) & content_words(h["title"] + " " + h["text"])), n) for n, h in hits.items()]
-    best = max(scored, default=(0, None))
-    return best[1] if best[0] else None
+    """The passage number whose text holds most of the claim's content words (None if none holds any)."""
+    scored = [(containment(claim, h["title"] + " " + h["text"]), -n) for n, h in hits.items()]
+    best = max(scored, default=(0.0, 0))
+    return -best[1] if best[0] > 0 else None
+
+
+def trim_restatement(answer: str, question: str, run: int = 3) -> str:
+    """An answer cut before the first run of `run` words it copies from the question ('X founded the guild…' -> 'X')."""
+    tokens, asked = answer.split(), " " + " ".join(words(question)) + " "
+    for i in range(1, len(tokens) - run + 1):
+        if f" {' '.join(words(' '.join(tokens[i:i + run])))} " in asked:
+            return " ".join(tokens[:i]).strip(" ,;:")
+    return answer
 
 
 def active(evidence: list[EvidenceData]) -> list[EvidenceData]:

@@ -40,6 +40,7 @@ from agents.search import RETRIEVERS, search
 from llm.base import LLM, Message
 
 NAME = "retro_rag"
+COPIED = 0.8  # a claim whose content words are at least this share of its passage's words is copied from it
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class RetroRAGConfig:
     retriever: str = option(
         "dense", "How each query searches: dense similarity, or HippoRAG's graph walk (PageRank from the "
         "query's entities).", choices=list(RETRIEVERS))
-    max_tokens: int = option(40, "Most tokens of each fill (an inferential claim, the answer).", min=8, max=256)
+    max_tokens: int = option(32, "Most tokens of each fill (an inferential claim, the answer).", min=8, max=256)
 
 
 class RetroRAGState(RAGState, total=False):
@@ -102,6 +103,15 @@ def decide(llm: LLM, step: Step, messages: list[Message], options: tuple[str, st
     odds = log_odds(choice.scores)
     return {"option": choice.option, "scores": choice.scores, "log_odds": odds, "margin": margin,
             "passed": odds > margin, "constrained": choice.constrained}
+
+
+def misnumbered(claim: str, cited: HitData, best: HitData) -> bool:
+    """True when the claim plainly comes from another passage than the one it cites."""
+    names_cited = ev.unsupported_names(claim, [cited["title"] + " " + cited["text"]])
+    names_best = ev.unsupported_names(claim, [best["title"] + " " + best["text"]])
+    return len(names_best) < len(names_cited) or (
+        ev.containment(claim, cited["title"] + " " + cited["text"]) < COPIED
+        <= ev.containment(claim, best["title"] + " " + best["text"]))
 
 
 def passage_label(state: RetroRAGState, number: int) -> str:
@@ -166,13 +176,17 @@ def discover(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[s
         messages = few_shot(CLAIM_SYSTEM, CLAIM_EXAMPLES,
                             CLAIM_USER.format(question=question, known=known or "nothing yet.", passages=passages))
         completion = step.add(llm.chat(messages, max_tokens=config.max_tokens, stop=["\n"]))
-        number, claim, problem = ev.parse_claim(completion.text, numbers)
+        number, claim, problem = ev.parse_claim(completion.text, numbers, [h["title"] for h in shown.values()])
         candidate: dict[str, Any] = {"reply": completion.text, "claim": claim, "passage": number}
+        best = ev.attribute(claim, shown) if not problem else None
         if not problem and number is None:
-            number = ev.attribute(claim, shown)
+            number = best
             candidate.update(passage=number, attributed_by_overlap=True)
             if number is None:
                 problem = "it names no passage and shares no word with any"
+        elif not problem and best is not None and best != number and misnumbered(claim, shown[number], shown[best]):
+            candidate.update(passage=best, renumbered_from=number)  # a small model often cites the wrong number
+            number = best
         decision: dict[str, Any] = {}
         verdict = ""
         if problem:
@@ -193,16 +207,22 @@ def discover(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[s
                 candidate.update(status="dropped", problem=f"it repeats {duplicate['id']}")
                 verdict = f"infers '[{number}] {short(claim, 90)}' but drops it: it repeats {duplicate['id']}"
             else:
-                decision["attribution"] = decide(llm, step, few_shot(
-                    ATTRIBUTION_SYSTEM, ATTRIBUTION_EXAMPLES,
-                    ATTRIBUTION_USER.format(title=hit["title"], text=hit["text"], claim=claim)),
-                    YES_NO, config.credibility_margin)
+                copied = ev.containment(claim, hit["title"] + " " + hit["text"])
+                if copied >= COPIED:  # the claim is the passage's own words: attributed without asking
+                    decision["attribution"] = {"method": "copied", "containment": round(copied, 3), "passed": True,
+                                               "log_odds": 0.0}
+                else:
+                    decision["attribution"] = decide(llm, step, few_shot(
+                        ATTRIBUTION_SYSTEM, ATTRIBUTION_EXAMPLES,
+                        ATTRIBUTION_USER.format(title=hit["title"], text=hit["text"], claim=claim)),
+                        YES_NO, config.credibility_margin)
                 if decision["attribution"]["passed"]:
                     decision["relevance"] = decide(llm, step, few_shot(
                         RELEVANCE_SYSTEM, RELEVANCE_EXAMPLES, RELEVANCE_USER.format(question=question, claim=claim)),
                         YES_NO, config.credibility_margin)
                 credible = all(d["passed"] for d in decision.values())
-                odds = "; ".join(f"{k} {d['log_odds']:+.2f}" for k, d in decision.items())
+                odds = "; ".join(f"{k} {d['log_odds']:+.2f}" if d.get("method") != "copied" else
+                                 f"{k}: copied from the passage" for k, d in decision.items())
                 if credible:
                     origin = state.get("origins", [])[number - 1] if number <= len(state.get("origins", [])) else ""
                     item = EvidenceData(id=f"e{len(evidence) + 1}", claim=claim, kind=ev.INFERENTIAL,
@@ -300,13 +320,16 @@ def answer(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
     with Step(NAME, "read", state.get("run_id", "")) as step:
         messages = read_messages(question, shown)
         completion = step.add(llm.chat(messages, max_tokens=config.max_tokens, stop=["\n"]))
-        final = clean_answer(completion.text)
+        raw = clean_answer(completion.text)
+        final = ev.trim_restatement(raw, question)
         failed = not any(ch.isalnum() for ch in final)
         if failed:
             final = "(no answer)"
         basis = [e for e in live if e.get("kind") == ev.INFERENTIAL or set(e.get("numbers", [])) & set(numbers)]
         decision: dict[str, Any] = {"grounded": not failed and ev.answer_grounded(
             final, claims + [h["title"] + " " + h["text"] for h in hits])}
+        if final != raw:
+            decision["trimmed_from"] = raw  # the reply went on to restate the question
         prompts: list[Message] = []
         if decision["grounded"]:
             lines = "\n".join(f"- {e['claim']}" for e in basis if ev.answer_grounded(final, [e["claim"]])

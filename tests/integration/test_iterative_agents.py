@@ -66,3 +66,24 @@ def test_hipporag_walks_the_demo_graph_to_the_bridge(services) -> None:
     assert walk.data["graph"]["passages"] >= 40 and walk.data["subgraph"]["nodes"]
     titles = [h["title"] for h in walk.data["hits"]]
     assert any("Mirrowdale" in t for t in titles[:3]), titles
+
+
+def test_retro_rag_keeps_a_typed_evidence_set_with_the_real_model(services) -> None:
+    """RetroRAG on one demo question: source evidence per passage, a judged answer, and what ended the loop."""
+    from agents.events import validate_data
+
+    run = services.run("retro_rag", "demo", _two_hop_question(), {"max_iterations": 2})
+    events = list(run)
+    kinds = [e.kind for e in events]
+    assert not run.error, run.error
+    assert kinds[:2] == ["retrieve", "revise"] and "read" in kinds and kinds[-1] == "answer"
+    assert all(validate_data(e.kind, e.data) == [] for e in events)
+    discover = events[1]
+    assert discover.data["operation"] == "discover" and discover.data["candidate"]["reply"]
+    assert [e["kind"] for e in discover.data["before"]] == ["source"] * len(events[0].data["hits"])
+    reads = [e for e in events if e.kind == "read"]
+    assert all("reliable" in e.data["decision"] for e in reads)
+    final = events[-1]
+    assert final.data["decision"]["stopped"] in ("reliable", "cap", "exhausted")
+    assert run.answer and run.answer == final.data["answer"] and run.retrieved_ids and run.used_ids
+    assert services.db.get_run(run.run_id)["status"] == "done"

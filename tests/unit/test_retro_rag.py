@@ -77,7 +77,23 @@ def test_answer_accepted_first_time(services_factory, toy_docs) -> None:
     assert reader_prompt.index("[1] Evidence so far:") < reader_prompt.index("[2] Tallow:")
     assert final.data["decision"]["stopped"] == "reliable" and "judged it reliable" in final.explanation
     assert final.data["drafts"] == ["Senn"] and run.used_ids[0] == inferred["passages"][0]
-    assert sum(e.llm_calls for e in events) == 6  # claim, attribution, relevance, answer, supported, answers
+    # the claim is the passage's own words, so attribution needs no call: claim, relevance, answer, 2 checks
+    assert inferred["credibility"]["attribution"]["method"] == "copied"
+    assert sum(e.llm_calls for e in events) == 5
+
+
+def test_paraphrased_claim_is_checked_and_misnumbered_claim_renumbered(services_factory, toy_docs) -> None:
+    def judge(prompt: str, options: Sequence[str]) -> str:
+        return "no" if "Does the passage state this fact?" in prompt else options[0]
+
+    wrong = cite("Grey Hills", "Mira Kesh set up the Orvane Guild at Tallow.")  # cites the wrong passage
+    llm = JudgingLLM(replies=[wrong, "Tallow"], judge=judge)
+    run, events = _run(services_factory, toy_docs, llm, {"passages_per_search": 5, "max_iterations": 1})
+    candidate = events[1].data["candidate"]
+    numbers = {h["title"]: h["rank"] for h in events[0].data["hits"]}
+    assert candidate["renumbered_from"] == numbers["Grey Hills"] and candidate["passage"] == numbers["Orvane Guild"]
+    assert candidate["status"] == "dropped" and "does not state it" in events[1].explanation
+    assert events[1].data["decision"]["attribution"]["option"] == "no"
 
 
 CONTRADICTED = {
