@@ -42,8 +42,8 @@ class TiMConfig:
                          "table is scored (more tables, higher recall).", min=1, max=32)
     probes: int = option(2, "Buckets looked in per table (multi-probe LSH); 1 = only the query's own bucket, "
                          "as in the paper.", min=1, max=8)
-    think_margin: float = option(0.0, "Log-odds by which 'yes, the message states a fact about the user' must "
-                                 "beat 'no' before post-thinking.", min=-20.0, max=20.0)
+    think_margin: float = option(0.0, "Log-odds by which 'fact' must beat 'question' and 'request' before the "
+                                 "message is post-thought.", min=-20.0, max=20.0)
     max_thoughts: int = option(3, "Most thoughts post-thought from one turn.", min=1, max=10)
     relate_threshold: float = option(0.55, "Cosine above which a stored thought is compared with a new one "
                                      "(same / update / detail / unrelated).", min=0.0, max=1.0)
@@ -148,19 +148,21 @@ def respond(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
 
 
 def post_think(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
-    """Post-think: does the turn state a fact about the user? If so, write it as short thoughts."""
+    """Post-think: is the turn a fact about the user (not a question or request)? If so, write short thoughts."""
     message = state["question"]
     with Step(NAME, "memory_write", state.get("run_id", "")) as step:
         gate_messages = few_shot(GATE_SYSTEM, GATE_EXAMPLES, GATE_USER.format(message=message))
         choice = step.add(deps.llm.choose(gate_messages, list(GATE_OPTIONS)))
-        odds = float(choice.scores.get("yes", 0.0)) - float(choice.scores.get("no", 0.0))
+        others = [float(choice.scores.get(o, 0.0)) for o in GATE_OPTIONS[1:]]
+        odds = float(choice.scores.get(GATE_OPTIONS[0], 0.0)) - max(others)
         decision = {"option": choice.option, "scores": choice.scores, "log_odds": round(odds, 3),
                     "margin": config.think_margin, "constrained": choice.constrained}
         data = MemoryWriteData(operation="think", before=[], after=[], decision=decision, prompt=gate_messages)
         thoughts: list[str] = []
         if odds <= config.think_margin:
-            explanation = (f"Post-thinks nothing: the message states no fact about the user (yes vs no by "
-                           f"{odds:+.2f} log-odds; thinks above {config.think_margin:+.2f}).")
+            explanation = (f"Post-thinks nothing: the message reads as a {choice.option}, not a fact about the "
+                           f"user ('fact' vs the best other by {odds:+.2f} log-odds; thinks above "
+                           f"{config.think_margin:+.2f}).")
         else:
             think_messages = few_shot(THINK_SYSTEM, THINK_EXAMPLES, THINK_USER.format(message=message))
             completion = step.add(deps.llm.chat(think_messages, max_tokens=64, stop=["\n"]))

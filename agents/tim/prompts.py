@@ -8,18 +8,21 @@ from __future__ import annotations
 from llm.base import Message
 
 GATE_SYSTEM = (
-    "Decide whether the user's message states a fact about the user's own life (where they live, work, "
-    "family, pets, tastes, habits, belongings) that is worth remembering. Questions and requests are not. "
-    "Reply yes or no."
+    "Say what kind of message the user sent: 'fact' if it tells something about the user's own life (home, "
+    "job, family, pets, food, hobbies, car, health), 'question' if it asks something, 'request' if it asks "
+    "you to do something."
 )
 GATE_EXAMPLES = (
-    ("User: I live in Tromsø.\nDoes it state a fact about the user?", "yes"),
-    ("User: How do I make my sourdough rise faster?\nDoes it state a fact about the user?", "no"),
-    ("User: What city do I live in?\nDoes it state a fact about the user?", "no"),
-    ("User: Good news, my brother Ivo got engaged!\nDoes it state a fact about the user?", "yes"),
+    ("User: I live in Tromsø.", "fact"),
+    ("User: How do I make my sourdough rise faster?", "question"),
+    ("User: What city do I live in?", "question"),
+    ("User: Write me a limerick about cats.", "request"),
+    ("User: Good news, my brother Ivo got engaged!", "fact"),
+    ("User: I gave up chess; these days I mostly play go.", "fact"),
 )
-GATE_USER = "User: {message}\nDoes it state a fact about the user?"
-GATE_OPTIONS = ("yes", "no")
+GATE_USER = "User: {message}"
+GATE_OPTIONS = ("fact", "question", "request")  # post-think only when 'fact' wins
+
 
 THINK_SYSTEM = (
     "Rewrite what the user says about themselves as short, self-contained facts in the third person, each "
