@@ -13,8 +13,8 @@ from llm.base import LLM
 
 CHAT_SYSTEM = "You are a friendly assistant. Reply to the user's last message in one or two short sentences."
 MEMORY_SYSTEM = (
-    CHAT_SYSTEM + " You remember these facts about the user from earlier conversations; use them when the "
-    "user asks about themselves:\n{thoughts}"
+    CHAT_SYSTEM + " You remember these facts about the user from earlier conversations, newest first (a newer "
+    "fact replaces an older one); use them when the user asks about themselves:\n{thoughts}"
 )
 PASSAGES_SYSTEM = "\nPassages from the knowledge base that may help:\n{passages}"
 NO_THOUGHTS = "- (nothing remembered yet)"

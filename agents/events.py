@@ -179,6 +179,7 @@ class ThoughtData(TypedDict, total=False):
     buckets: list[int]  # its bucket in each hash table
     status: str  # active | forgotten | merged | proposed (post-thought, not stored yet)
     related: str  # the thought it merged into or was superseded by
+    created: float  # when it was stored (unix seconds)
 
 
 class MemoryReadData(TypedDict, total=False):

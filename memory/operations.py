@@ -27,7 +27,8 @@ class Operation:
 
 def thought_dict(row: ThoughtRow, score: float | None = None) -> dict[str, Any]:
     """A stored thought as JSON for events."""
-    out: dict[str, Any] = {"id": row.id, "text": row.text, "status": row.status, "buckets": list(row.buckets)}
+    out: dict[str, Any] = {"id": row.id, "text": row.text, "status": row.status, "buckets": list(row.buckets),
+                           "created": round(row.created, 3)}
     if row.related:
         out["related"] = row.related
     if score is not None:

@@ -134,7 +134,8 @@ def retrieve(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
 
 def respond(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
     """Answer from the recalled thoughts and the last few turns (and passages, over RAG)."""
-    notes = [t["text"] for t in state.get("recalled", [])]
+    recalled = sorted(state.get("recalled", []), key=lambda t: -t.get("created", 0.0))
+    notes = [t["text"] for t in recalled]  # newest first: a newer fact replaces an older one
     system = MEMORY_SYSTEM.format(thoughts="\n".join(f"- {n}" for n in notes) or NO_THOUGHTS)
     hits = state.get("retrieved", []) if config.use_corpus else []
     if hits:
