@@ -56,6 +56,8 @@ def _detail(event: TraceEvent) -> str:
                    "supports": "yes" if c.get("supported") else "no"}
                   for c in grounding.get("checks", []) if isinstance(c, dict)]
         parts.append(numbers + ("\n\n" + table(checks) if checks else ""))
+    if event.kind in ("memory_read", "memory_write"):
+        parts += _memory_detail(d)
     for key in ("memories", "memory", "facts", "notes", "plan", "steps"):
         value = d.get(key)
         if isinstance(value, list) and value:
@@ -68,6 +70,24 @@ def _detail(event: TraceEvent) -> str:
         if simple:
             parts.append("\n".join(f"- **{k}:** {cell(v, 200)}" for k, v in simple.items()))
     return "\n\n".join(parts)
+
+
+def _memory_detail(d: dict[str, Any]) -> list[str]:
+    """TiM's thoughts: recalled ones with their scores, or the thoughts before and after an operation."""
+    columns = ["text", "score", "status", "buckets"]
+
+    def rows(items: Any) -> list[dict[str, Any]]:
+        return [{c: (" ".join(map(str, t[c])) if isinstance(t.get(c), list) else t.get(c, "")) for c in columns}
+                for t in items or [] if isinstance(t, dict)]
+
+    if "thoughts" in d:
+        return [f"Recalled ({d.get('scored', 0)} of {d.get('stored', 0)} thoughts scored)\n\n"
+                + table(rows(d["thoughts"]), columns)] if d["thoughts"] else []
+    out = [f"**{key.capitalize()}**\n\n" + table(rows(d[key]), columns) for key in ("before", "after") if d.get(key)]
+    checks = (d.get("decision") or {}).get("checks") if isinstance(d.get("decision"), dict) else None
+    if checks:
+        out.append("Compared: " + "; ".join(f"{c.get('option')} (cosine {c.get('cosine')})" for c in checks))
+    return out
 
 
 def event_to_message(event: TraceEvent | dict[str, Any]) -> dict[str, Any]:

@@ -28,3 +28,20 @@ def test_view_shows_only_this_users_thoughts_operations_and_buckets(services_fac
     summary, rows, figure, operations = memory.view(svc, "ben")
     assert rows == [] and figure is None and "0 active" in summary and "No memory operations" in operations
     assert memory.view(svc, "ana", search="Berlin")[1] == []
+
+
+def test_memory_steps_show_the_thoughts_before_and_after() -> None:
+    from agents.events import TraceEvent
+    from ui.messages import event_to_message
+
+    lisbon = {"id": "a", "text": "The user lives in Lisbon.", "status": "active", "buckets": [1, 2]}
+    berlin = {"id": "b", "text": "The user lives in Berlin.", "status": "active", "buckets": [3, 2]}
+    forget = TraceEvent(agent="tim", kind="memory_write", explanation="Forgot …", data={
+        "operation": "forget", "before": [lisbon], "after": [{**lisbon, "status": "forgotten"}, berlin],
+        "decision": {"relation": "update", "checks": [{"id": "a", "cosine": 0.8, "option": "update"}]}})
+    body = event_to_message(forget)["content"]
+    assert body.index("**Before**") < body.index("| The user lives in Lisbon. |  | active | 1 2 |") < body.index(
+        "**After**") < body.index("forgotten") and "update (cosine 0.8)" in body
+    recall = TraceEvent(agent="tim", kind="memory_read", explanation="Recalls …",
+                        data={"query": "q", "thoughts": [{**berlin, "score": 0.5}], "scored": 1, "stored": 3})
+    assert "Recalled (1 of 3 thoughts scored)" in event_to_message(recall)["content"]
