@@ -19,7 +19,8 @@ def build_app(services: Any) -> gr.Blocks:
     """Build the Blocks app; `launch(demo)` serves it."""
     with gr.Blocks(title="ragscope — watch RAG and memory agents think", fill_width=True) as demo:
         gr.HTML(HEADER, elem_id="app-header")
-        user = users.user_state()  # this browser's random id (ui/users.py); the HF login wins when present
+        browser_id = users.user_state()  # this browser's random id (ui/users.py)
+        user = users.session_user()  # the session's key: the HF login when present, else browser_id
         with gr.Tabs(selected=TAB_CHAT, elem_id="main-tabs") as tabs:
             with gr.Tab("💬 Chat", id=TAB_CHAT, elem_id="tab-chat"):
                 chat_tab = chat.build(services, user)
@@ -53,7 +54,7 @@ def build_app(services: Any) -> gr.Blocks:
         memory_tab_el.select(memory_tab.refresh, memory_tab.inputs, memory_tab.outputs, api_visibility="private",
                              show_progress="hidden")
         # the first visit makes this browser's random id; it is kept in the browser from then on
-        demo.load(users.ensure_browser_id, [user], [user], api_visibility="private", queue=False)
+        demo.load(users.on_load, [browser_id], [browser_id, user], api_visibility="private", queue=False)
 
         def on_load(chat_value: str, compare_value: str, corpora_value: str, filter_value: str,
                     request: gr.Request) -> tuple[Any, ...]:

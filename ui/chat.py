@@ -80,9 +80,9 @@ def ask_stream(services: Any, question: str, history: list[dict[str, Any]] | Non
     yield history
 
 
-def build(services: Any, user: gr.BrowserState | None = None) -> ChatTab:
+def build(services: Any, user: gr.State | None = None) -> ChatTab:
     """Lay out the Chat tab (inside the current Tab context) and wire its events; `user` holds the
-    browser's key (ui/users.py) so chat agents remember per user."""
+    session's user key (ui/users.py) so chat agents remember per user."""
     names = corpus_names(services)
     specs = registry.all_specs()
     first = specs[0].name if specs else None

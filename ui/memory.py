@@ -93,7 +93,7 @@ def view(services: Any, user: str, search: str = "", status: str = "") -> tuple[
     return summary(services, user), rows, figure, operations_markdown(services, user)
 
 
-def build(services: Any, user: gr.BrowserState) -> MemoryTab:
+def build(services: Any, user: gr.State) -> MemoryTab:
     """Lay out the Memory tab (inside the current Tab context) and wire its events."""
     header = gr.Markdown("Memory: loading…", elem_id="memory-summary")
     with gr.Row():

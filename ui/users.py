@@ -1,8 +1,9 @@
 """Who is asking: one key per person (ARCHITECTURE.md "Users"), the UI side of it.
 
 On a Space with HF OAuth the key is the logged-in username (`gr.Request.username`); otherwise a random id
-kept in the browser (`gr.BrowserState`, so it survives a reload and two browsers never share it). Tabs
-take the browser state as an input and call `user_key` in their handlers.
+kept in the browser (`gr.BrowserState`, so it survives a reload and two browsers never share it). The page
+load resolves the key into a session State; tabs take that State as an input and call `user_key` in
+their handlers (an API call without a page gets a fresh id).
 """
 
 from __future__ import annotations
@@ -21,6 +22,17 @@ _BROWSER_ID = re.compile(r"^browser-[0-9a-f]{16}$")
 def user_state() -> gr.BrowserState:
     """The browser-kept random id (empty until the page's first load makes one)."""
     return gr.BrowserState("", storage_key=STORAGE_KEY)
+
+
+def session_user() -> gr.State:
+    """The resolved key for this page session (set on load; a State, so it is not part of the API)."""
+    return gr.State("")
+
+
+def on_load(stored: Any, request: gr.Request) -> tuple[str, str]:
+    """On page load: (the browser id to keep, this session's key: the login, else that browser id)."""
+    browser_id = ensure_browser_id(stored)
+    return browser_id, logged_in(request) or browser_id
 
 
 def new_browser_id() -> str:

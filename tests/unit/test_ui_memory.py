@@ -14,6 +14,9 @@ def test_the_login_wins_else_a_well_formed_browser_id_is_kept_or_made() -> None:
     made = users.user_key("", None)
     assert made.startswith("browser-") and made != users.user_key("", None)
     assert users.ensure_browser_id("'; DROP TABLE thoughts") != "'; DROP TABLE thoughts"
+    kept, key = users.on_load("browser-0123456789abcdef", SimpleNamespace(username=None))
+    assert kept == key == "browser-0123456789abcdef"
+    assert users.on_load("", SimpleNamespace(username="ana"))[1] == "ana"
 
 
 def test_view_shows_only_this_users_thoughts_operations_and_buckets(services_factory) -> None:
