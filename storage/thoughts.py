@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy.orm import selectinload
 
 from storage.db import Database, NotFound
 from storage.models import Memory, Thought, ThoughtBucket
@@ -100,13 +101,14 @@ class ThoughtTable:
             ids = select(ThoughtBucket.thought_id).where(
                 ThoughtBucket.user == user,
                 tuple_(ThoughtBucket.table_no, ThoughtBucket.bucket).in_([(int(t), int(b)) for t, b in probes]))
-            rows = s.scalars(select(Thought).where(Thought.user == user, Thought.status == "active",
-                                                   Thought.id.in_(ids)))
+            rows = s.scalars(select(Thought).options(selectinload(Thought.buckets))
+                             .where(Thought.user == user, Thought.status == "active", Thought.id.in_(ids)))
             return [_row(t) for t in rows]
 
     def list_thoughts(self, user: str, search: str = "", status: str = "", limit: int = 1000) -> list[ThoughtRow]:
         """This user's thoughts, newest first, optionally filtered by text and status."""
-        q = select(Thought).where(Thought.user == user).order_by(Thought.created.desc()).limit(limit)
+        q = (select(Thought).options(selectinload(Thought.buckets)).where(Thought.user == user)
+             .order_by(Thought.created.desc()).limit(limit))
         if search.strip():
             q = q.where(Thought.text.ilike(f"%{search.strip()}%"))
         if status:
