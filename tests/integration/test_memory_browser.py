@@ -16,6 +16,7 @@ from llm.fake import ScriptedLLM
 
 pytestmark = pytest.mark.integration
 TIMEOUT = 60_000
+SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 
 
 class EchoThinker(ScriptedLLM):
@@ -98,6 +99,8 @@ def test_two_browsers_have_separate_memories(app, browser) -> None:
         assert "Juno" not in memory_text(b) and "0 active" in memory_text(b)
         tell_tim(b, "I live in Lisbon.")
         seen_b, seen_a = memory_text(b), memory_text(a)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        a.screenshot(path=str(SHOTS / "memory.png"), full_page=True)
         assert "Lisbon" in seen_b and "Juno" not in seen_b
         assert "Juno" in seen_a and "Lisbon" not in seen_a
         from sqlalchemy import select
