@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agents.events import TraceEvent
-from ui.markdown import ICONS, as_event, cell, code_block, hits_table, nodes_table, short, table
+from ui.markdown import ICONS, as_event, cell, code_block, evidence_table, hits_table, nodes_table, short, table
 
 INPUT_KEYS = ("question", "query", "queries", "seed", "seeds", "instruction", "prompt", "messages")
 
@@ -73,6 +73,10 @@ def outputs_markdown(event: TraceEvent | dict[str, Any]) -> str:
             edges = value.get("edges", [])
             parts.append(f"**graph nodes** ({len(value.get('nodes', []))}, {len(edges)} edges)\n\n"
                          f"{nodes_table(value)}")
+        elif key in ("before", "after") and isinstance(value, list) and all(
+                isinstance(v, dict) and "claim" in v for v in value):
+            earlier = outputs.get("before") if key == "after" else None
+            parts.append(f"**{key}**\n\n{evidence_table(value, earlier)}")
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             parts.append(f"**{key}** ({len(value)})\n\n{table(value)}")
         elif isinstance(value, list):

@@ -85,3 +85,25 @@ def nodes_table(subgraph: dict[str, Any], max_rows: int = MAX_ROWS) -> str:
     rows = [{"node": n.get("label", n.get("id", "")), "type": n.get("type", ""), "score": float(n.get("score", 0) or 0)}
             for n in _nodes(subgraph)]
     return table(rows, ["node", "type", "score"], max_rows=max_rows)
+
+
+def evidence_table(items: Sequence[dict[str, Any]], before: Sequence[dict[str, Any]] | None = None,
+                   max_rows: int = 20) -> str:
+    """An evidence set (RetroRAG) as a table: withdrawn claims struck through, with what changed since `before`."""
+    items = [e for e in items if isinstance(e, dict)]
+    earlier = {e.get("id"): e.get("status", "active") for e in before or [] if isinstance(e, dict)}
+    rows = []
+    for e in items:
+        withdrawn = e.get("status") == "withdrawn"
+        claim = short(e.get("claim", ""), 100)
+        if withdrawn:
+            status = ("withdrawn now" if before is not None and earlier.get(e.get("id")) != "withdrawn"
+                      else "withdrawn") + (f": {short(e['reason'], 60)}" if e.get("reason") else "")
+        else:
+            status = "new" if before is not None and e.get("id") not in earlier else "active"
+        rows.append({"id": e.get("id", ""), "claim": f"~~{claim}~~" if withdrawn else claim,
+                     "about": e.get("entity", ""), "passages": e.get("numbers", e.get("passages", [])),
+                     "kind": e.get("kind", ""), "status": status})
+    live = sum(e.get("status") != "withdrawn" for e in items)
+    return (f"**Evidence set** ({live} active, {len(items) - live} withdrawn)\n\n"
+            + table(rows, ["id", "claim", "about", "passages", "kind", "status"], max_rows=max_rows))

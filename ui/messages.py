@@ -14,7 +14,7 @@ from typing import Any
 
 from agents.events import TraceEvent
 from agents.grounding import NO_ANSWER, cut_at_word, grounding_label
-from ui.markdown import ICONS, as_event, cell, hits_table, nodes_table, short, table
+from ui.markdown import ICONS, as_event, cell, evidence_table, hits_table, nodes_table, short, table
 
 
 def usage_line(event: TraceEvent) -> str:
@@ -58,6 +58,8 @@ def _detail(event: TraceEvent) -> str:
         parts.append(numbers + ("\n\n" + table(checks) if checks else ""))
     if event.kind in ("memory_read", "memory_write"):
         parts += _memory_detail(d)
+    if event.kind == "revise" and isinstance(d.get("after"), list):
+        parts.append(evidence_table(d["after"], d.get("before")))
     for key in ("memories", "memory", "facts", "notes", "plan", "steps"):
         value = d.get(key)
         if isinstance(value, list) and value:
