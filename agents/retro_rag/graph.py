@@ -11,6 +11,7 @@ from agents.retro_rag.nodes import (
     RetroRAGState,
     after_answer,
     after_next_query,
+    after_retroact,
     answer,
     collate,
     discover,
@@ -21,18 +22,22 @@ from agents.retro_rag.nodes import (
 
 
 def build_graph(deps: Deps, config: RetroRAGConfig) -> StateGraph:
-    """(collate -> discover -> retroact -> answer -> next_query)* -> finish."""
+    """collate -> discover -> retroact -> (next_query -> collate ...)* -> answer -> (next_query ...)* -> finish.
+
+    The first answer waits for `answer_after` searches; after an unreliable answer discovery searches again.
+    """
     graph = StateGraph(RetroRAGState)
     for node in (collate, discover, retroact, answer, next_query, finish):
         graph.add_node(node.__name__, bind(node, deps, config))
     graph.add_edge(START, "collate")
     graph.add_edge("collate", "discover")
     graph.add_edge("discover", "retroact")
-    graph.add_edge("retroact", "answer")
+    graph.add_conditional_edges("retroact", bind(after_retroact, deps, config),
+                                {"answer": "answer", "next_query": "next_query"})
     graph.add_conditional_edges("answer", bind(after_answer, deps, config),
                                 {"finish": "finish", "next_query": "next_query"})
     graph.add_conditional_edges("next_query", bind(after_next_query, deps, config),
-                                {"collate": "collate", "finish": "finish"})
+                                {"collate": "collate", "answer": "answer", "finish": "finish"})
     graph.add_edge("finish", END)
     return graph
 

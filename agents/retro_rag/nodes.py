@@ -48,8 +48,11 @@ class RetroRAGConfig:
     """Settings of RetroRAG."""
 
     max_iterations: int = option(
-        3, "Most collate-discover-answer rounds; the answer of the last one is given even if not judged reliable.",
-        min=1, max=6)
+        3, "Most searches (rounds of collation and discovery); the last answer is given even if not judged "
+        "reliable.", min=1, max=6)
+    answer_after: int = option(
+        2, "The first answer comes after this many searches: the question's, then the entity-centred ones that "
+        "discovery asks for (the paper answers after discovery).", min=1, max=6)
     passages_per_search: int = option(
         3, "New passages each search adds to the evidence (ones already held are skipped).", min=1, max=10)
     read_passages: int = option(
@@ -370,6 +373,12 @@ def answer(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
             "verdict": decision, "used_ids": [h["doc_id"] for h in hits], "events": [event]}
 
 
+def after_retroact(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> str:
+    """Answer once enough searches were made (or at the cap); before that, discovery searches again."""
+    done = state.get("iteration", 0)
+    return "answer" if done >= min(config.answer_after, config.max_iterations) else "next_query"
+
+
 def after_answer(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> str:
     """Stop when the answer is reliable or the cap is reached; otherwise look for what is missing."""
     if state.get("verdict", {}).get("reliable") or state.get("iteration", 0) >= config.max_iterations:
@@ -426,8 +435,9 @@ def next_query(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict
             origin = {"": "a key entity of the question", "answer": "named by the draft answer"}.get(
                 basis, f"named in {basis}")
             basis = "" if basis == "answer" else basis
-            explanation = (f"Round {iteration}: the answer is not yet reliable; '{entity}' ({origin}) has no evidence "
-                           f"of its own, so it searches next for '{short(query)}'.")
+            why = "the answer is not yet reliable" if state.get("answers") else "before answering, discovery looks"
+            explanation = (f"Round {iteration}: {why}; '{entity}' ({origin}) has no evidence of its own, so it "
+                           f"searches next for '{short(query)}'.")
         else:
             draft = state.get("answer", "")
             query = f"{question} {draft}" if ev.words(draft) and draft != "(no answer)" else ""
@@ -436,7 +446,8 @@ def next_query(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict
             fallback = "question + draft answer" if query else "none"
             explanation = (f"Round {iteration}: no entity is missing evidence; searches with the question and the "
                            f"draft answer '{short(draft)}'." if query else
-                           f"Round {iteration}: no entity is missing evidence and no new query is left, so it stops.")
+                           f"Round {iteration}: no entity is missing evidence and no new query is left, so it "
+                           f"{'stops' if state.get('answers') else 'answers'}.")
         data = RewriteData(query=query, previous_query=previous, turn=iteration, decision=decision, prompt=prompt,
                            fallback=fallback)
         event = step.event(explanation, data)
@@ -445,8 +456,10 @@ def next_query(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict
 
 
 def after_next_query(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> str:
-    """Search again when there is a query; otherwise stop."""
-    return "collate" if state.get("query") else "finish"
+    """Search again when there is a query; otherwise answer (if not yet answered) or stop."""
+    if state.get("query"):
+        return "collate"
+    return "finish" if state.get("answers") else "answer"
 
 
 def finish(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str, Any]:

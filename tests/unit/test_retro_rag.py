@@ -58,9 +58,11 @@ def test_answer_accepted_first_time(services_factory, toy_docs) -> None:
     llm = ScriptedLLM(replies=[cite("Tallow", "Tallow is a port town on the river Senn."), "Senn."])
     run, events = _run(services_factory, toy_docs, llm, {"passages_per_search": 5})
 
-    assert [e.kind for e in events] == ["retrieve", "revise", "read", "answer"]
+    assert [e.kind for e in events] == ["retrieve", "revise", "rewrite", "read", "answer"]
     assert run.answer == "Senn"
-    collated, discovered, read, final = events
+    collated, discovered, rewrite, read, final = events
+    # every entity has evidence of its own, so discovery has nothing to search before the first answer
+    assert rewrite.data["query"] == "" and rewrite.explanation.endswith("no new query is left, so it answers.")
     assert len(collated.data["hits"]) == 5 and "source evidence" in collated.explanation
     assert discovered.data["operation"] == "discover" and discovered.data["entities"] == ["Orvane Guild"]
     after = discovered.data["after"]
@@ -119,7 +121,7 @@ def test_contradiction_withdraws_earlier_evidence_and_changes_the_answer(service
         cite("Guild charters", "Pellow, not Tallow, is where the Orvane Guild was founded."), "Amber",
     ], judge=judge)
     run, events = _run(services_factory, _docs(CONTRADICTED), llm,
-                       {"passages_per_search": 2, "max_checks": 3, "contradiction_margin": 1.0})
+                       {"passages_per_search": 2, "max_checks": 3, "contradiction_margin": 1.0, "answer_after": 1})
     kinds = [e.kind for e in events]
     assert kinds[:5] == ["retrieve", "revise", "read", "rewrite", "retrieve"], kinds
     assert events[2].data["answer"] == "Senn" and not events[2].data["decision"]["reliable"]
@@ -152,7 +154,8 @@ def test_cap_reached_without_a_reliable_answer(services_factory, toy_docs) -> No
         cite("Orvane Guild", "The Orvane Guild was founded by Mira Kesh in the port town of Tallow."), "Tallow",
         cite("Tallow", "Tallow is a port town on the river Senn."), "Senn",
     ], judge=judge)
-    run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 2, "passages_per_search": 1})
+    run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 2, "passages_per_search": 1,
+                                                         "answer_after": 1})
     kinds = [e.kind for e in events]
     assert kinds.count("retrieve") == 2 and kinds.count("read") == 2 and kinds[-1] == "answer"
     rewrite = next(e for e in events if e.kind == "rewrite")
@@ -168,7 +171,8 @@ def test_malformed_claims_are_recorded_and_skipped(services_factory, toy_docs) -
         return "no" if "Does the evidence support the answer?" in prompt else options[0]
 
     llm = JudgingLLM(replies=["Tallow", "Tallow", "[42] Mira Kesh founded the Orvane Guild.", "Tallow"], judge=judge)
-    run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 2, "passages_per_search": 2})
+    run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 2, "passages_per_search": 2,
+                                                         "answer_after": 1})
     discoveries = [e for e in events if e.kind == "revise" and e.data["operation"] == "discover"]
     assert len(discoveries) == 2
     assert all(e.data["format_failure"] and e.data["candidate"]["status"] == "malformed" for e in discoveries)
@@ -177,6 +181,29 @@ def test_malformed_claims_are_recorded_and_skipped(services_factory, toy_docs) -
     assert "recorded and skipped" in discoveries[0].explanation
     assert not any(e["kind"] == "inferential" for e in discoveries[-1].data["after"])
     assert run.answer == "Tallow" and events[-1].data["decision"]["stopped"] == "cap"
+
+
+def test_discovery_searches_for_the_bridge_entity_before_the_first_answer(services_factory, toy_docs) -> None:
+    def judge(prompt: str, options: Sequence[str]) -> str:
+        return "no" if "Does the evidence support the answer?" in prompt else options[0]
+
+    llm = JudgingLLM(replies=[
+        cite("Orvane Guild", "The Orvane Guild was founded by Mira Kesh in the port town of Tallow."),
+        lambda m: "[2] " + m[-1]["content"].split("[2] ")[1].split(": ", 1)[1].split(".")[0] + ".",
+        "Tallow", "(nothing)", "Senn",
+    ], judge=judge)
+    run, events = _run(services_factory, toy_docs, llm, {"passages_per_search": 1})  # answer_after=2, 3 searches
+    kinds = [e.kind for e in events]
+    assert kinds[:5] == ["retrieve", "revise", "rewrite", "retrieve", "revise"], kinds
+    assert kinds.count("retrieve") == 3 and kinds.count("read") == 2 and kinds[-1] == "answer"
+    first_rewrite = events[2]
+    assert "before answering, discovery looks" in first_rewrite.explanation
+    assert first_rewrite.data["query"] in (f"Mira Kesh {QUESTION}", f"Tallow {QUESTION}")
+    assert events[3].data["query"] == first_rewrite.data["query"]
+    # the second search's passage came through the claim, so what is filed from it rests on that claim
+    source = [e for e in events[4].data["after"] if e["kind"] == "source"][1]
+    assert source["derived_from"] == ["e2"]
+    assert events[-1].data["decision"]["stopped"] == "cap" and events[-1].data["drafts"] == ["Tallow", "Senn"]
 
 
 def test_invented_names_are_dropped_without_asking(services_factory, toy_docs) -> None:
