@@ -20,6 +20,7 @@ from ui.common import (
     corpus_names,
     default_corpus,
     load_examples,
+    runs_at_once,
     settled,
     status_line,
 )
@@ -134,10 +135,10 @@ def build(services: Any, user: gr.State | None = None) -> ChatTab:
     inputs = [question, history, corpus, agent, user, conversation, turns, *widgets.inputs]
     outputs = [chatbot, history, question, turns]
     event = question.submit(ask, inputs, outputs, api_name="ask", concurrency_id=RUN_CONCURRENCY,
-                            concurrency_limit=1, show_progress="hidden")
+                            concurrency_limit=runs_at_once(services), show_progress="hidden")
     event.then(lambda: status_line(services), None, [status], api_visibility="private", queue=False)
     click = send.click(ask, inputs, outputs, api_visibility="private", concurrency_id=RUN_CONCURRENCY,
-                       concurrency_limit=1,
+                       concurrency_limit=runs_at_once(services),
                        show_progress="hidden")
     click.then(lambda: status_line(services), None, [status], api_visibility="private", queue=False)
     # a new conversation; the long-term memory of chat agents (TiM) stays
@@ -156,7 +157,7 @@ def build(services: Any, user: gr.State | None = None) -> ChatTab:
                 "llm_calls": run.llm_calls, "prompt_tokens": run.prompt_tokens,
                 "completion_tokens": run.completion_tokens, "seconds": round(run.seconds, 3), "events": events}
 
-    gr.api(run_api, api_name="run", concurrency_id=RUN_CONCURRENCY, concurrency_limit=1)
+    gr.api(run_api, api_name="run", concurrency_id=RUN_CONCURRENCY, concurrency_limit=runs_at_once(services))
 
     def tick() -> tuple[str, Any]:
         return status_line(services), gr.Timer(active=not settled(services))

@@ -18,7 +18,13 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_QUESTIONS = ROOT / "data" / "demo" / "questions.jsonl"
 DEFAULT_CORPUS = "demo"
-RUN_CONCURRENCY = "agent-run"  # chat and compare share one queue slot: one LLM, two cores
+RUN_CONCURRENCY = "agent-run"  # chat, compare and the API share this queue: runs_at_once of them run together
+
+
+def runs_at_once(services: Any) -> int:
+    """How many runs (of every user together) may run at once: as many as the engine decodes together, at least 4;
+    their LLM calls batch in the engine, more runs wait in the queue."""
+    return max(4, int(getattr(services.settings, "engine_max_batch", 4) or 4))
 
 
 def corpus_names(services: Any) -> list[str]:

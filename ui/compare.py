@@ -1,9 +1,11 @@
-"""Compare tab: one question, several agents run one after another, each streamed into its own column."""
+"""Compare tab: one question, several agents run at once (their LLM calls batch), each streamed into its column."""
 
 from __future__ import annotations
 
 import logging
+import queue
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,7 @@ from ui.common import (
     known_questions,
     load_examples,
     normalise_question,
+    runs_at_once,
 )
 from ui.messages import answer_message, event_to_message, grounding_line, grounding_of, passages_of, pending_message
 
@@ -70,6 +73,31 @@ def summary_frame(rows: list[dict[str, Any]], gold: Gold | None) -> pd.DataFrame
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS + (METRIC_COLUMNS if gold else []))
 
 
+def stream_runs(services: Any, names: list[str], corpus: str, question: str) -> Iterator[tuple[str, str, Any]]:
+    """Run the agents at once, one thread each; yield (agent, "event" | "done" | "error", payload) as they come,
+    so every column streams while the others run."""
+    updates: queue.Queue[tuple[str, str, Any]] = queue.Queue()
+
+    def work(name: str) -> None:
+        try:
+            run = services.run(name, corpus, question, {})
+            for event in run:
+                updates.put((name, "event", event))
+            updates.put((name, "done", run))
+        except Exception as exc:  # noqa: BLE001 - shown in that agent's column; the others go on
+            if not isinstance(exc, ValueError | LookupError):
+                log.exception("compare: %s failed", name)
+            updates.put((name, "error", exc))
+
+    for name in names:
+        threading.Thread(target=work, args=(name,), name=f"compare-{name}", daemon=True).start()
+    pending = len(names)
+    while pending:
+        item = updates.get()
+        pending -= item[1] != "event"
+        yield item
+
+
 def build(services: Any) -> CompareTab:
     """Lay out the Compare tab and wire its events."""
     specs = registry.all_specs()
@@ -82,7 +110,7 @@ def build(services: Any) -> CompareTab:
         corpus = gr.Dropdown(choices=names, value=default_corpus(names), show_label=False, scale=2,
                              allow_custom_value=True, elem_id="compare-corpus")
         run_btn = gr.Button("Compare", variant="primary", scale=1, min_width=100, elem_id="compare-run")
-    agents = gr.CheckboxGroup(choices=agent_choices(), value=default_agents, label="Agents (run one after another, "
+    agents = gr.CheckboxGroup(choices=agent_choices(), value=default_agents, label="Agents (run at once, "
                               "with default settings)", elem_id="compare-agents")
     with gr.Accordion("Gold answers (optional; filled in for known demo/benchmark questions)", open=False):
         with gr.Row():
@@ -137,31 +165,39 @@ def build(services: Any) -> CompareTab:
         if gold:
             gold_note = (f" · gold: {', '.join(gold.answers) or '—'}"
                          f" ({len(gold.gold_ids)} supporting passages)")
-        for n, name in enumerate(chosen, 1):
-            i = next(j for j, s in enumerate(specs) if s.name == name)
-            chats[i] = [{"role": "user", "content": q}, pending_message(f"{name}: starting…")]
-            yield state(f"Running **{name}** ({n} of {len(chosen)}){gold_note}")
-            try:
-                run = services.run(name, corpus_name, q, {})
-            except (ValueError, LookupError) as exc:
-                gr.Warning(str(exc))
-                chats[i] = [chats[i][0], {"role": "assistant", "content": f"⚠️ {exc}"}]
-                continue
-            steps: list[dict[str, Any]] = [chats[i][0]]
-            for event in run:
-                steps.append(event_to_message(event))
-                chats[i] = steps + [pending_message(f"{name}: thinking…")]
-                yield state(f"Running **{name}** ({n} of {len(chosen)}){gold_note}")
-            chats[i] = steps + [answer_message(run)]
-            rows.append(summary_row(name, run, gold))
-            yield state(f"Finished {n} of {len(chosen)}{gold_note}")
+        column = {s.name: j for j, s in enumerate(specs)}
+        steps = {name: [{"role": "user", "content": q}] for name in chosen}
+        running = list(chosen)
+        for name in chosen:
+            chats[column[name]] = steps[name] + [pending_message(f"{name}: starting…")]
+
+        def progress() -> str:
+            return f"Running **{', '.join(running)}** ({len(chosen) - len(running)} of {len(chosen)} done){gold_note}"
+
+        yield state(progress())
+        for name, kind, payload in stream_runs(services, chosen, corpus_name, q):
+            i = column[name]
+            if kind == "event":
+                steps[name].append(event_to_message(payload))
+                chats[i] = steps[name] + [pending_message(f"{name}: thinking…")]
+            else:
+                running.remove(name)
+                if kind == "done":
+                    chats[i] = steps[name] + [answer_message(payload)]
+                    rows.append(summary_row(name, payload, gold))
+                    rows.sort(key=lambda row: chosen.index(row["agent"]))
+                else:
+                    gr.Warning(f"{name}: {payload}")
+                    chats[i] = [steps[name][0], {"role": "assistant", "content": f"⚠️ {payload}"}]
+            if running:
+                yield state(progress())
         yield state(f"Done: {len(rows)} agents compared{gold_note}.")
 
     outputs = [*bots, summary, note]
     inputs = [question, corpus, agents, gold_answers, gold_ids]
+    limit = runs_at_once(services)
     run_btn.click(compare, inputs, outputs, api_name="compare", concurrency_id=RUN_CONCURRENCY,
-                  concurrency_limit=1, show_progress="hidden")
+                  concurrency_limit=limit, show_progress="hidden")
     question.submit(compare, inputs, outputs, api_visibility="private", concurrency_id=RUN_CONCURRENCY,
-                    concurrency_limit=1,
-                    show_progress="hidden")
+                    concurrency_limit=limit, show_progress="hidden")
     return CompareTab(corpus=corpus)
