@@ -8,7 +8,8 @@ cos ~0.7 to its topic (so ~0.5 to its topic mates). A query is a noisy copy of a
 ~0.85 to its source), so its exact top 5 is the source plus its nearest topic mates. Reported per size:
 recall@5 of LSH against exact search, how often the source itself is in the LSH top 5, the fraction of
 thoughts scored per query, and p50/p95 latency of LSH recall (bucket lookup + cosine rank) and of exact
-search (one matrix-vector product over everything).
+search (one matrix-vector product over everything). `--store N` also times the app's own path: N thoughts
+of one user in the SQLite thought store, recalled with the tim agent's default shape.
 """
 
 from __future__ import annotations
@@ -87,6 +88,40 @@ def measure(n: int, params: LSHParams, probes: int, queries: int, seed: int) -> 
             "exact_p50_ms": round(statistics.median(exact_ms), 3), "build_s": round(build, 2)}
 
 
+def measure_store(n: int, queries: int, seed: int) -> dict[str, float]:
+    """The app's path: n thoughts of one user in the SQLite thought store, recall with the agent's defaults."""
+    import tempfile
+
+    from agents.tim import TiMConfig
+    from memory.store import LSHShape, ThoughtStore
+    from storage.db import Database
+
+    config = TiMConfig()
+    rng = np.random.default_rng(seed)
+    vectors = thoughts(n, rng)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = ThoughtStore(Database(f"sqlite:///{tmp}/bench.db"), embedder=None,  # type: ignore[arg-type]
+                             shape=LSHShape(config.buckets, config.tables))
+        t0 = time.perf_counter()
+        for i, v in enumerate(vectors):
+            store.add("bench", f"thought {i}", v)
+        insert_ms = (time.perf_counter() - t0) * 1000 / n
+        sources = rng.choice(n, queries, replace=False)
+        recalls, scored, ms = [], [], []
+        for q in noisy_copies(vectors[sources], rng):
+            exact, _ = cosine_top_k(q, vectors, config.top_k)
+            t = time.perf_counter()
+            result = store.recall("bench", q, config.top_k, config.probes)
+            ms.append((time.perf_counter() - t) * 1000)
+            got = {int(row.text.split()[1]) for row, _ in result.thoughts}
+            recalls.append(len(got & set(exact.tolist())) / config.top_k)
+            scored.append(result.scored / n)
+    return {"store_n": n, "buckets": config.buckets, "tables": config.tables, "probes": config.probes,
+            f"recall@{config.top_k}": round(statistics.fmean(recalls), 4),
+            "scored_fraction": round(statistics.fmean(scored), 4), "p50_ms": round(statistics.median(ms), 3),
+            "insert_ms": round(insert_ms, 3)}
+
+
 def main() -> None:
     """Run every size and print (and optionally save) one row each."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -97,9 +132,13 @@ def main() -> None:
     p.add_argument("--probes", type=int, default=1)
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--store", type=int, default=2000, help="thoughts in the app's SQLite store test (0 = skip)")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
     rows = []
+    if args.store:
+        rows.append(measure_store(args.store, min(args.queries, args.store), args.seed))
+        print(json.dumps(rows[-1]), flush=True)
     for n in (int(s) for s in args.sizes.split(",")):
         row = measure(n, LSHParams(DIM, args.buckets, args.tables, args.seed), args.probes, args.queries, args.seed)
         rows.append(row)
