@@ -84,10 +84,15 @@ class Services:
                 self.ensure_demo_corpus()
             else:
                 getattr(self.embedder, "get", lambda: None)()
+            self.reconcile()
         except Exception:  # noqa: BLE001 - shown in the UI's status line
             log.exception("warm-up failed")
         if isinstance(self.llm, LazyLLM):
             self.llm.start_loading()
+
+    def reconcile(self) -> dict[str, tuple[int, int]]:
+        """After a crash: make every corpus's vectors match its SQL rows; returns (removed, embedded) per corpus."""
+        return {c.name: self.corpora.reconcile(c.name) for c in self.db.list_corpora()}
 
     def ensure_demo_corpus(self, progress: Progress | None = None) -> IngestReport:
         """Index the bundled demo corpus once; later calls find it present and add nothing."""

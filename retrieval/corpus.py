@@ -170,18 +170,43 @@ class CorpusStore:
             raise
 
     def ensure_vectors(self, corpus: str) -> int:
-        """Re-embed a corpus whose vectors are missing (new embedder, wiped Chroma); returns chunks embedded."""
+        """Re-embed chunks whose vectors are missing (new embedder, wiped Chroma); returns chunks embedded.
+
+        Cheap when the counts agree; otherwise a full `reconcile`.
+        """
+        cid = self.db.corpus_id(corpus)
+        if self.vectors.count(self.namespace(cid)) == self.db.count_chunks(cid):
+            return 0
+        return self._reconcile(corpus)[1]
+
+    def reconcile(self, corpus: str) -> tuple[int, int]:
+        """Make the vectors hold exactly the corpus's SQL chunks: delete strays, embed the missing.
+
+        SQL is the truth. A process killed between the vector upsert and the SQL commit leaves vectors of a
+        document that does not exist; a wiped or new vector store lacks some. Returns (removed, embedded).
+        Holds the write lock, so it never mistakes this process's in-flight write for a stray (with several
+        processes writing one store, run it when they are idle).
+        """
+        with self._write_lock:
+            return self._reconcile(corpus)
+
+    def _reconcile(self, corpus: str) -> tuple[int, int]:
         cid = self.db.corpus_id(corpus)
         ns = self.namespace(cid)
         chunks = self.db.all_chunks(cid)
-        if not chunks or self.vectors.count(ns) >= len(chunks):
-            return 0
-        log.info("re-embedding %d chunks of corpus %r", len(chunks), corpus)
-        for start in range(0, len(chunks), 256):
-            rows = chunks[start:start + 256]
+        have = self.vectors.ids(ns)
+        stray = sorted(have - {c.chunk_id for c in chunks})
+        missing = [c for c in chunks if c.chunk_id not in have]
+        if stray:
+            log.warning("corpus %r: removing %d vectors without SQL rows", corpus, len(stray))
+            self.vectors.delete(ns, stray)
+        if missing:
+            log.info("corpus %r: embedding %d chunks that have no vector", corpus, len(missing))
+        for start in range(0, len(missing), 256):
+            rows = missing[start:start + 256]
             vecs = self.embedder.embed([f"{r.title}\n{r.text}" for r in rows])
             self.vectors.add(ns, [r.chunk_id for r in rows], vecs, [{"doc_id": r.doc_id} for r in rows])
-        return len(chunks)
+        return len(stray), len(missing)
 
     # delete --------------------------------------------------------------------------------------
     def delete_document(self, corpus: str, doc_id: str) -> int:

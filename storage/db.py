@@ -207,6 +207,11 @@ class Database:
             ).all()
         return {r[0]: ChunkRow(*r) for r in rows}
 
+    def count_chunks(self, corpus_id: int) -> int:
+        """How many chunks a corpus holds."""
+        with self.session() as s:
+            return int(s.scalar(select(func.count()).select_from(Chunk).where(Chunk.corpus_id == corpus_id)) or 0)
+
     def all_chunks(self, corpus_id: int) -> list[ChunkRow]:
         """Every chunk of a corpus in document order (for BM25 and graph indexes)."""
         with self.session() as s:

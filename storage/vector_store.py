@@ -33,6 +33,10 @@ class VectorStore(abc.ABC):
         """How many vectors the namespace holds."""
 
     @abc.abstractmethod
+    def ids(self, namespace: str) -> set[str]:
+        """Every id in the namespace (to reconcile with the SQL rows after a crash)."""
+
+    @abc.abstractmethod
     def drop(self, namespace: str) -> None:
         """Remove a whole namespace."""
 
@@ -77,6 +81,11 @@ class InMemoryVectorStore(VectorStore):
     def count(self, namespace: str) -> int:
         """Number of vectors in the namespace."""
         return len(self._data.get(namespace, {}))
+
+    def ids(self, namespace: str) -> set[str]:
+        """Every id in the namespace."""
+        with self._lock:
+            return set(self._data.get(namespace, {}))
 
     def drop(self, namespace: str) -> None:
         """Forget a namespace."""
@@ -152,6 +161,15 @@ class ChromaVectorStore(VectorStore):
     def count(self, namespace: str) -> int:
         """Number of vectors in the collection."""
         return int(self._collection(namespace).count())
+
+    def ids(self, namespace: str) -> set[str]:
+        """Every id in the collection, read in pages."""
+        col, out, page = self._collection(namespace), set(), 5000
+        while True:
+            got = col.get(include=[], limit=page, offset=len(out))["ids"]
+            out.update(got)
+            if len(got) < page:
+                return out
 
     def drop(self, namespace: str) -> None:
         """Delete the whole collection."""

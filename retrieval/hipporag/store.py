@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -12,6 +13,8 @@ from retrieval.corpus import CorpusStore
 from retrieval.hipporag.index import HippoRAGIndex
 from retrieval.hipporag.openie import Extractor
 from retrieval.hipporag.persistence import GRAPH_FILE
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,20 @@ class HippoRAGStore:
         """Where a corpus's graph lives."""
         return self.root / f"corpus-{corpus_id}"
 
+    def _load(self, folder: Path) -> HippoRAGIndex | None:
+        """The saved index, or None when it cannot be trusted (a save cut short by a crash): then it is rebuilt."""
+        try:
+            index = HippoRAGIndex.load(folder, self.corpora.embedder, self.extractor())
+        except Exception:  # noqa: BLE001 - derived data: SQL holds the truth, so rebuild rather than fail
+            log.warning("HippoRAG index in %s is unreadable; rebuilding it from the corpus", folder, exc_info=True)
+            return None
+        graph = index.graph
+        if graph.phrases and graph.embeddings.shape[0] != len(graph.phrases):
+            log.warning("HippoRAG index in %s has %d phrases but %d embeddings (a save cut short); rebuilding it",
+                        folder, len(graph.phrases), graph.embeddings.shape[0])
+            return None
+        return index
+
     def index(self, corpus: str, progress: Callable[[int, int], None] | None = None) -> tuple[HippoRAGIndex, SyncReport]:
         """The corpus's index, loaded or built, with new chunks added and deleted ones removed."""
         t0 = time.perf_counter()
@@ -59,10 +76,9 @@ class HippoRAGStore:
             loaded = False
             if index is None:
                 folder = self.folder(cid)
-                if (folder / GRAPH_FILE).exists():
-                    index = HippoRAGIndex.load(folder, self.corpora.embedder, self.extractor())
-                    loaded = True
-                else:
+                index = self._load(folder) if (folder / GRAPH_FILE).exists() else None
+                loaded = index is not None
+                if index is None:
                     index = HippoRAGIndex(folder, self.corpora.embedder, self.extractor())
                 self._indexes[cid] = index
             chunks = db.all_chunks(cid)

@@ -59,3 +59,15 @@ def test_missing_vectors_are_rebuilt_from_sql(services_factory, toy_docs) -> Non
     assert svc.corpora.ensure_vectors("toy") == 5
     assert svc.vectors.count(ns) == 5
     assert np.isfinite(svc.corpora.search("toy", "Tallow salt", k=1)[0].score)
+
+
+def test_reconcile_removes_stray_vectors_and_embeds_missing_ones(services_factory, toy_docs) -> None:
+    svc = services_factory()
+    svc.ingest_documents("toy", toy_docs)
+    cid = svc.db.corpus_id("toy")
+    ns = svc.corpora.namespace(cid)
+    svc.vectors.add(ns, ["ghost:0"], np.ones((1, 64), dtype=np.float32) / 8, [{"doc_id": "ghost"}])  # killed pre-commit
+    svc.vectors.delete(ns, [f"{toy_docs[0].id}:0"])
+    assert svc.corpora.reconcile("toy") == (1, 1)
+    assert svc.vectors.ids(ns) == {c.chunk_id for c in svc.db.all_chunks(cid)}
+    assert svc.corpora.reconcile("toy") == (0, 0)

@@ -92,3 +92,21 @@ def test_hipporag_triple_linking_explains_the_matched_facts(services_factory, to
     assert len(walk.data["facts"]) == 5 and walk.data["facts"][0][1] >= walk.data["facts"][-1][1]
     phrase_seeds = {s for s in walk.data["seeds"] if not s.startswith("passage:")}
     assert phrase_seeds and phrase_seeds <= set(walk.data["entities"])
+
+
+def test_a_graph_save_cut_short_by_a_crash_is_rebuilt_from_the_corpus(services_factory, toy_docs, tmp_path) -> None:
+    import numpy as np
+
+    from retrieval.hipporag.persistence import EMBEDDINGS_FILE, GRAPH_FILE
+
+    svc = services_factory()
+    svc.ingest_documents("toy", toy_docs)
+    store = HippoRAGStore(tmp_path / "hr", svc.corpora, CapitalisedExtractor)
+    index, _ = store.index("toy")
+    folder = store.folder(svc.db.corpus_id("toy"))
+    np.save(folder / EMBEDDINGS_FILE, index.graph.embeddings[:2])  # the new graph file, the old embeddings
+    torn, sync = HippoRAGStore(tmp_path / "hr", svc.corpora, CapitalisedExtractor).index("toy")
+    assert not sync.loaded_from_disk and sync.added == 5 and len(torn) == 5
+    (folder / GRAPH_FILE).write_bytes(b"\x1f\x8b truncated")  # a graph file cut short
+    broken, sync = HippoRAGStore(tmp_path / "hr", svc.corpora, CapitalisedExtractor).index("toy")
+    assert not sync.loaded_from_disk and len(broken) == 5

@@ -38,6 +38,7 @@ def test_insert_query_delete_reopen(store_factory) -> None:
     store.delete("ns-a", ["d7:0", "missing"])
     assert all(vid != "d7:0" for vid, _ in store.query("ns-a", vecs[7], 20))
     assert store.count("ns-b") == 0 and store.query("ns-b", vecs[0], 3) == []
+    assert store.ids("ns-a") == set(ids) - {"d7:0"} and store.ids("ns-b") == set()
     reopened = store_factory()
     assert reopened.count("ns-a") == 19
     assert reopened.query("ns-a", vecs[2], 1)[0][0] == "d2:0"
