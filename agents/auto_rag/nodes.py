@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +37,7 @@ from agents.grounding import (
     FLOOR_HELP,
     NO_ANSWER,
     RELEVANCE_FLOOR,
+    SUPPORT_MARGIN,
     check_support,
     cut_at_word,
     is_abstention,
@@ -67,8 +67,9 @@ class AutoRAGConfig:
         "question", "The first search: the question itself, or a query the model writes after its analysis.",
         choices=["question", "model"])
     answer_margin: float = option(
-        0.0, "Log-odds by which 'yes, this passage states the answer' must beat 'no' before the model stops "
-        "searching; higher searches longer.", min=-20.0, max=20.0)
+        SUPPORT_MARGIN, "How clearly a passage must give the model's answer before it stops searching: the "
+        "log-likelihood by which the answer beats 'unknown' given that passage alone; higher searches longer.",
+        min=-20.0, max=50.0)
     parametric_fallback: bool = option(
         False, "At the cap with no answer, let the model write what it knows itself (the official code's "
         "'parametric knowledge' document) and answer from that too.")
@@ -142,16 +143,6 @@ def documents_text(hits: list[HitData]) -> str:
 def notes_text(notes: list[str]) -> str:
     """Notes as a bulleted list (or a line saying there are none)."""
     return "\n".join(f"- {n}" for n in notes) if notes else "- nothing useful yet."
-
-
-def log_odds(scores: dict[str, float]) -> float:
-    """score(yes) - score(no) of a decision."""
-    return float(scores.get("yes", 0.0)) - float(scores.get("no", 0.0))
-
-
-def sure(odds: float) -> str:
-    """Log-odds as a percentage a person reads: +1.1 -> '75%'."""
-    return f"{round(100 / (1 + math.exp(-max(-30.0, min(30.0, odds)))))}%"
 
 
 def fill(llm: LLM, step: Step, messages: list[Message], max_tokens: int) -> tuple[str, str]:
@@ -297,17 +288,16 @@ def _decision_sentence(draft: str, grounding: GroundingData) -> str:
     checks = grounding.get("checks", [])
     if grounding["status"] == "supported":
         check = checks[-1]
-        return (f"It can answer: ‘{short(draft)}’ is stated in “{cut_at_word(check['title'], 50)}” (the model is "
-                f"{sure(check['log_odds'])} sure that passage answers the question), so it stops searching.")
+        return (f"It can answer: ‘{short(draft)}’ is in “{cut_at_word(check['title'], 50)}”, and reading that passage "
+                f"alone the model gives this answer rather than “unknown”, so it stops searching.")
     if grounding["status"] == "abstained":
         return "The passages read so far do not answer the question yet, so it searches again."
     if grounding["status"] == "nothing_relevant":
         return "None of the passages read so far is about the question, so it searches again."
     if checks:
         best = max(checks, key=lambda c: c["log_odds"])
-        return (f"Its answer so far, ‘{short(draft)}’, appears in “{cut_at_word(best['title'], 50)}”, but the "
-                f"model is only {sure(best['log_odds'])} sure that passage answers the question (it stops at "
-                f"over 50%), so it searches again.")
+        return (f"Its answer so far, ‘{short(draft)}’, appears in “{cut_at_word(best['title'], 50)}”, but reading "
+                f"that passage alone the model does not clearly give this answer, so it searches again.")
     return f"Its answer so far, ‘{short(draft)}’, is in none of the passages, so it searches again."
 
 

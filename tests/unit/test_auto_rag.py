@@ -13,22 +13,21 @@ QUESTION = "On which river is the town where the Orvane Guild was founded?"
 
 
 class PolicyLLM(ScriptedLLM):
-    """Scripted replies; evidence picks the first sentence; the support check says yes only for `supported`."""
+    """Scripted replies; evidence picks the first sentence; the support check gives the answer only for
+    `supported`, else 'unknown'."""
 
     def __init__(self, replies, supported: tuple[str, ...] = ()) -> None:
         super().__init__(replies=replies)
         self.supported = supported
 
     def choose(self, messages, options):
-        """'yes' for a proposed answer in `supported`, else 'no'; the first sentence for evidence."""
+        """The answer when it is in `supported`, else 'unknown'; the first sentence for evidence."""
         self.calls.append(("choose", list(messages)))
-        prompt = messages[-1]["content"]
-        if list(options) == ["yes", "no"]:
-            yes = any(f"Proposed answer: {a}\n" in prompt for a in self.supported)
-            option = "yes" if yes else "no"
+        if len(options) == 2 and options[1] == "unknown":
+            option = options[0] if options[0] in self.supported else "unknown"
         else:
             option = options[0]
-        return Choice(option=option, scores={o: (0.0 if o == option else -3.0) for o in options})
+        return Choice(option=option, scores={o: (0.0 if o == option else -9.0) for o in options})
 
 
 def _run(services_factory, toy_docs, llm, config=None):
@@ -62,7 +61,7 @@ def test_stops_when_a_passage_states_the_answer(services_factory, toy_docs) -> N
     texts = {h["title"]: h["text"] for h in retrieves[0].data["hits"]}
     title, sentence = reads[0].data["evidence"].split(": ", 1)
     assert sentence in texts[title]
-    assert "stops searching" in reads[1].explanation and "95% sure" in reads[1].explanation
+    assert "stops searching" in reads[1].explanation and "rather than “unknown”" in reads[1].explanation
     assert "log-odds" not in " ".join(e.explanation for e in events)
     final = events[-1]
     assert final.data["grounding"]["status"] == "supported" and final.data["parametric"] is False

@@ -33,7 +33,7 @@ def test_word_coverage_and_abstention() -> None:
 
 
 def test_a_look_alike_answer_is_not_supported_by_the_passage_that_has_the_real_one() -> None:
-    llm = ScriptedLLM(choices=["yes"])
+    llm = ScriptedLLM(choices=["River Ansel"])
     step = Step("t", "read")
     g = check_support(llm, step, "On which river is Pellowick?", "River Ansel", HITS, [0.52, 0.41])
     # only the passage that holds all the answer's words is checked, and the model confirms it
@@ -42,7 +42,7 @@ def test_a_look_alike_answer_is_not_supported_by_the_passage_that_has_the_real_o
 
 
 def test_the_model_saying_no_makes_it_a_guess() -> None:
-    llm = ScriptedLLM(choices=["no"])
+    llm = ScriptedLLM(choices=["unknown"])
     g = check_support(llm, Step("t", "read"), "On which river is Pellowick?", "River Amsel", HITS, [0.52, 0.41])
     assert g["status"] == "guess" and g["checks"][0]["supported"] is False
     assert "own guess" in grounding_label(g) and "“Pellowick”" in grounding_sentence(g)

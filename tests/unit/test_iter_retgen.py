@@ -90,13 +90,13 @@ def test_query_composition_and_change_phrases() -> None:
 
 def test_the_best_supported_draft_is_kept_over_an_unsupported_last_one(services_factory, toy_docs) -> None:
     # draft 1 'Tallow' is confirmed by its passage; draft 2 'Senn' is found in passages but judged unsupported
-    llm = ScriptedLLM(replies=["Tallow", "Senn"], choices=["yes", "no", "no"])
+    llm = ScriptedLLM(replies=["Tallow", "Senn"], choices=["Tallow", "unknown", "unknown"])
     run, events = _run(services_factory, toy_docs, llm, {"iterations": 2, "generation": "answer"})
     reads = [e for e in events if e.kind == "read"]
     assert [r.data["grounding"]["status"] for r in reads] == ["supported", "guess"]
     assert run.answer == "Tallow" and events[-1].data["grounding"]["status"] == "supported"
     assert "iteration 1 is kept" in events[-1].explanation
     assert run.used_ids == reads[0].data["passages"]
-    llm = ScriptedLLM(replies=["Tallow", "Senn"], choices=["yes", "no", "no"])
+    llm = ScriptedLLM(replies=["Tallow", "Senn"], choices=["Tallow", "unknown", "unknown"])
     run, _ = _run(services_factory, toy_docs, llm, {"iterations": 2, "generation": "answer", "keep": "last"})
     assert run.answer == "Senn"
