@@ -94,7 +94,7 @@ class GroundingCheck(TypedDict):
     title: str
     relevance: float  # similarity of the passage to the question
     coverage: float  # share of the answer's words found in the passage
-    log_odds: float  # log-likelihood of "yes" minus "no"
+    log_odds: float  # log-likelihood of the answer minus that of "unknown", given this passage alone
     supported: bool
 
 
