@@ -51,7 +51,9 @@ def main() -> int:
     p.add_argument("--limit", type=int)
     p.add_argument("--no-support", action="store_true", help="skip the support check")
     p.add_argument("--json", type=Path)
+    p.add_argument("--regrade", type=Path, help="reuse the answers of an earlier --json; only redo the support check")
     args = p.parse_args()
+    earlier = json.loads(args.regrade.read_text()) if args.regrade else {}
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from services import Services
     from settings import Settings
@@ -69,18 +71,24 @@ def main() -> int:
             scores = [h["score"] for h in hits]
             for variant in args.variants:
                 t0 = time.perf_counter()
-                completion = services.llm.chat(read_messages(q.question, hits, variant), max_tokens=48, stop=["\n\n"])
-                answer = clean_answer(completion.text)
-                answer = NO_ANSWER if is_abstention(answer) else answer
-                read_s = time.perf_counter() - t0
+                if earlier:
+                    before = earlier[dataset][variant][i]
+                    answer, read_s, prompt_tokens = before["answer"], before["read_seconds"], before["prompt_tokens"]
+                else:
+                    completion = services.llm.chat(read_messages(q.question, hits, variant), max_tokens=48,
+                                                   stop=["\n\n"])
+                    answer = clean_answer(completion.text)
+                    answer = NO_ANSWER if is_abstention(answer) else answer
+                    read_s, prompt_tokens = time.perf_counter() - t0, completion.prompt_tokens
+                t_check = time.perf_counter()
                 step = Step("bench", "read")
                 grounding = {"status": "skipped"} if args.no_support else check_support(
                     services.llm, step, q.question, answer, hits, scores, RELEVANCE_FLOOR)
                 rows[variant].append({
                     "id": q.id, "answer": answer, "gold": list(q.answers), "status": grounding["status"],
                     "grounding": grounding, "f1": f1_score(answer, q.answers), "em": exact_match(answer, q.answers),
-                    "read_seconds": round(read_s, 2), "check_seconds": round(time.perf_counter() - t0 - read_s, 2),
-                    "checks": step.llm_calls, "prompt_tokens": completion.prompt_tokens})
+                    "read_seconds": round(read_s, 2), "check_seconds": round(time.perf_counter() - t_check, 2),
+                    "checks": step.llm_calls, "prompt_tokens": prompt_tokens})
             line = " | ".join(f"{v}: {rows[v][-1]['answer'][:30]!r} ({rows[v][-1]['status']})" for v in args.variants)
             print(f"{dataset} {i + 1}/{len(questions)} gold {q.answers[0]!r}: {line}", flush=True)
         out[dataset] = rows
