@@ -33,7 +33,7 @@ READ_USER = "Passages:\n{passages}\n\nQuestion: {question}\nAnswer:"
 PLAIN_INSTRUCTION = "Answer the question using the passages. Reply with the answer only, a few words."
 ABSTAIN_INSTRUCTION = " If the passages do not contain the answer, reply: unknown"
 PLAIN_USER = "{instruction}\n\nPassages:\n{passages}\n\nQuestion: {question}"
-READER_PROMPTS = ("one_shot", "plain", "plain_abstain", "one_shot_abstain")
+READER_PROMPTS = ("one_shot", "plain", "plain_abstain", "one_shot_abstain", "plain_example")
 DEFAULT_READER_PROMPT = "plain"  # best on both dev sets (benchmarks/RESULTS.md, "Reader prompt")
 
 
@@ -51,6 +51,13 @@ def read_messages(question: str, hits: list[HitData] | list[dict[str, Any]],
     if prompt in ("plain", "plain_abstain"):
         instruction = PLAIN_INSTRUCTION + (ABSTAIN_INSTRUCTION if prompt == "plain_abstain" else "")
         return [{"role": "user", "content": PLAIN_USER.format(instruction=instruction, passages=passages,
+                                                              question=question)}]
+    if prompt == "plain_example":  # the plain message, after one worked example in the same form
+        example = READ_EXAMPLE_USER.removeprefix("Passages:\n").split("\n\nQuestion: ")
+        return [{"role": "user", "content": PLAIN_USER.format(instruction=PLAIN_INSTRUCTION, passages=example[0],
+                                                              question=example[1].removesuffix("\nAnswer:"))},
+                {"role": "assistant", "content": READ_EXAMPLE_ANSWER},
+                {"role": "user", "content": PLAIN_USER.format(instruction=PLAIN_INSTRUCTION, passages=passages,
                                                               question=question)}]
     if prompt not in READER_PROMPTS:
         raise ValueError(f"unknown reader prompt {prompt!r}; valid: {', '.join(READER_PROMPTS)}")
