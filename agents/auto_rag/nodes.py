@@ -93,7 +93,9 @@ class AutoRAGState(RAGState, total=False):
     new_hits: list[HitData]  # passages shown in the latest turn
     notes: list[str]  # the evidence: one sentence chosen from each turn's passages
     decision: dict[str, Any]
-    draft: str  # the latest answer the model gave from the passages
+    draft: str  # the best-supported answer the model gave from the passages so far
+    draft_turn: int
+    draft_score: float  # its support: the best check's log-odds (answer vs "unknown" given one passage)
     grounding: GroundingData  # how that answer is grounded
 
 
@@ -278,8 +280,10 @@ def read(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, An
                         decision_prompt=messages, answer=draft, grounding=grounding)
         event = step.event(explanation, data)
     update: dict[str, Any] = {"notes": notes, "decision": decision, "events": [event]}
-    if draft != NO_ANSWER or not state.get("draft"):
-        update.update(draft=draft, grounding=grounding)
+    # keep the best-supported answer so far (a later turn may drift to a worse one; Auto-RAG answers with it)
+    score = max((c["log_odds"] for c in grounding.get("checks", [])), default=-1e9 if draft == NO_ANSWER else -1e3)
+    if not state.get("draft") or score > state.get("draft_score", -1e9) or enough:
+        update.update(draft=draft, grounding=grounding, draft_turn=turn, draft_score=score)
     return update
 
 
@@ -392,6 +396,10 @@ def answer(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, 
             elif grounding.get("status") == "supported":
                 tail = (f"so it answers ‘{short(final)}’ from everything it read; "
                         f"“{cut_at_word(grounding.get('title', ''), 50)}” states it.")
+            elif not parametric and state.get("draft", NO_ANSWER) != NO_ANSWER:
+                when = state.get("draft_turn", turn)
+                tail = (f"so it answers ‘{short(final)}’, its best-supported answer (turn {when}), but no passage "
+                        f"clearly gives it — the model's own guess.")
             else:
                 tail = (f"so it answers ‘{short(final)}’ from everything it read, but no passage was found to "
                         f"state it — the model's own guess.")

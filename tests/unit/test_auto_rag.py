@@ -165,3 +165,17 @@ def test_when_the_passages_never_answer_a_last_read_without_the_way_out_is_label
     assert "from everything it read" in final.explanation and "own guess" in final.explanation
     last_read = [m for kind, m in llm.calls if kind == "chat"][-1][-1]["content"]
     assert "reply: unknown" not in last_read  # the last read may not decline
+
+
+def test_at_the_cap_the_best_supported_answer_is_kept_over_a_later_drift(services_factory, toy_docs) -> None:
+    class Graded(PolicyLLM):
+        def choose(self, messages, options):
+            if len(options) == 2 and options[1] == "unknown":  # Tallow is better supported than Senn, both < 5
+                self.calls.append(("choose", list(messages)))
+                odds = {"Tallow": 3.0, "Senn": 1.0}.get(options[0], -9.0)
+                return Choice(option=options[0], scores={options[0]: odds, "unknown": 0.0})
+            return super().choose(messages, options)
+
+    llm = Graded(replies=["plan", "Tallow", "Tallow river", "Senn"])
+    run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 2})
+    assert run.answer == "Tallow" and "best-supported answer (turn 1)" in events[-1].explanation
