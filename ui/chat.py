@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import uuid
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from ui.common import (
     settled,
     status_line,
 )
+from ui.markdown import plain
 from ui.messages import answer_message, event_to_message, figure_message, pending_message, share_link
 from ui.users import user_key
 
@@ -54,7 +56,7 @@ def ask_stream(services: Any, question: str, history: list[dict[str, Any]] | Non
         gr.Warning("Type a question first.")
         yield history
         return
-    history.append({"role": "user", "content": question})
+    history.append({"role": "user", "content": plain(question)})  # shown as typed: no markdown, no HTML
     waiting = "Indexing the demo corpus…" if services.demo_state == "indexing" else f"{agent}: starting…"
     yield history + [pending_message(waiting)]
     try:
@@ -64,8 +66,8 @@ def ask_stream(services: Any, question: str, history: list[dict[str, Any]] | Non
                            history=list(turns or []))
     except (ValueError, LookupError) as exc:
         message = str(exc).strip("'\"")
-        gr.Warning(message)
-        history.append({"role": "assistant", "content": f"⚠️ {message}"})
+        gr.Warning(html.escape(message))  # toasts render HTML
+        history.append({"role": "assistant", "content": f"⚠️ {plain(message)}"})
         yield history
         return
     title = registry.get(agent).title

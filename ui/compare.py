@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import queue
 import re
@@ -26,6 +27,7 @@ from ui.common import (
     normalise_question,
     runs_at_once,
 )
+from ui.markdown import plain
 from ui.messages import answer_message, event_to_message, grounding_line, grounding_of, passages_of, pending_message
 
 log = logging.getLogger(__name__)
@@ -166,7 +168,7 @@ def build(services: Any) -> CompareTab:
             gold_note = (f" · gold: {', '.join(gold.answers) or '—'}"
                          f" ({len(gold.gold_ids)} supporting passages)")
         column = {s.name: j for j, s in enumerate(specs)}
-        steps = {name: [{"role": "user", "content": q}] for name in chosen}
+        steps = {name: [{"role": "user", "content": plain(q)}] for name in chosen}
         running = list(chosen)
         for name in chosen:
             chats[column[name]] = steps[name] + [pending_message(f"{name}: starting…")]
@@ -187,8 +189,8 @@ def build(services: Any) -> CompareTab:
                     rows.append(summary_row(name, payload, gold))
                     rows.sort(key=lambda row: chosen.index(row["agent"]))
                 else:
-                    gr.Warning(f"{name}: {payload}")
-                    chats[i] = [steps[name][0], {"role": "assistant", "content": f"⚠️ {payload}"}]
+                    gr.Warning(html.escape(f"{name}: {payload}"))  # toasts render HTML
+                    chats[i] = [steps[name][0], {"role": "assistant", "content": f"⚠️ {plain(payload)}"}]
             if running:
                 yield state(progress())
         yield state(f"Done: {len(rows)} agents compared{gold_note}.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ import gradio as gr
 import pandas as pd
 
 from ui.common import DEFAULT_CORPUS, corpus_names, default_corpus
+from ui.markdown import plain
 
 log = logging.getLogger(__name__)
 DOC_COLUMNS = ["doc_id", "title", "source", "chunks", "chars"]
@@ -31,11 +33,11 @@ def corpus_info(services: Any, name: str | None) -> str:
         return "_No corpus yet: create one below._"
     for c in services.db.list_corpora():
         if c.name == name:
-            return (f"**{c.name}** · {c.documents} documents · {c.chunks} chunks"
+            return (f"**{plain(c.name)}** · {c.documents} documents · {c.chunks} chunks"
                     f"<br><small>embedder `{c.embedder or '?'}`</small>")
     if name == DEFAULT_CORPUS:
-        return f"**{name}** · {services.demo_state} (indexed in the background)"
-    return f"**{name}** · not found"
+        return f"**{plain(name)}** · {services.demo_state} (indexed in the background)"
+    return f"**{plain(name)}** · not found"
 
 
 def documents_frame(services: Any, corpus: str | None, search: str = "") -> pd.DataFrame:
@@ -61,7 +63,7 @@ def report_markdown(report: Any, files: int) -> str:
     lines = [f"{icon} {head}"]
     if report.errors:
         lines.append("\n**Not indexed:**")
-        lines += [f"- ⚠️ {e}" for e in report.errors]
+        lines += [f"- ⚠️ {plain(e)}" for e in report.errors]  # they name the files: shown as text
     return "\n".join(lines)
 
 
@@ -138,7 +140,7 @@ def build(services: Any) -> CorporaTab:
             gr.Warning("A corpus name may have at most 200 characters.")
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         services.db.ensure_corpus(name, embedder=getattr(services.corpora.embedder, "name", ""))
-        gr.Info(f"Corpus {name!r} is ready: drop files to index them.")
+        gr.Info(html.escape(f"Corpus {name!r} is ready: drop files to index them."))  # toasts render HTML
         return gr.Dropdown(choices=corpus_names(services), value=name), "", *show_corpus(name)[:2]
 
     create_ev = create_btn.click(create, [new_name], [corpus, new_name, info, docs], api_visibility="private")
@@ -161,8 +163,8 @@ def build(services: Any) -> CorporaTab:
             report = services.ingest(name, files_, step)
         except Exception as exc:  # noqa: BLE001 - e.g. the embedder failed to load; say so, keep serving
             log.exception("ingest failed")
-            gr.Warning(f"Indexing failed: {exc}")
-            return f"❌ Indexing failed: {exc}", gr.skip(), gr.skip(), gr.skip()
+            gr.Warning(html.escape(f"Indexing failed: {exc}"))
+            return f"❌ Indexing failed: {plain(exc)}", gr.skip(), gr.skip(), gr.skip()
         if report.errors:
             gr.Warning(f"{len(report.errors)} file(s) could not be indexed; see the list.")
         return report_markdown(report, len(files_)), corpus_info(services, name), documents_frame(services, name), None
@@ -175,7 +177,7 @@ def build(services: Any) -> CorporaTab:
         try:
             title, text, source = services.db.get_document(services.db.corpus_id(name), doc_id)
         except LookupError as exc:
-            gr.Warning(str(exc))
+            gr.Warning(html.escape(str(exc)))
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         label = f"{title} · {doc_id} · {Path(source).name if source else ''}"
         return doc_id, gr.Textbox(value=text, label=label), gr.Group(visible=True), gr.Row(visible=False)
@@ -192,7 +194,7 @@ def build(services: Any) -> CorporaTab:
         try:
             n = services.corpora.delete_document(name, doc_id)
         except LookupError as exc:
-            gr.Warning(str(exc))
+            gr.Warning(html.escape(str(exc)))
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         gr.Info(f"Deleted document {doc_id} ({n} chunks).")
         info_md, frame, _ = show_corpus(name, search_text)
@@ -205,7 +207,7 @@ def build(services: Any) -> CorporaTab:
         if not name:
             gr.Warning("No corpus selected.")
             return gr.skip(), gr.skip()
-        return (f"Delete corpus **{name}** with all its documents and vectors? This cannot be undone"
+        return (f"Delete corpus **{plain(name)}** with all its documents and vectors? This cannot be undone"
                 + (" (the demo corpus is re-indexed when next asked)." if name == DEFAULT_CORPUS else ".")), \
             gr.Group(visible=True)
 
@@ -219,9 +221,9 @@ def build(services: Any) -> CorporaTab:
         try:
             services.delete_corpus(name)
         except LookupError as exc:
-            gr.Warning(str(exc))
+            gr.Warning(html.escape(str(exc)))
             return gr.skip(), gr.Group(visible=False), gr.skip(), gr.skip()
-        gr.Info(f"Deleted corpus {name!r}.")
+        gr.Info(html.escape(f"Deleted corpus {name!r}."))
         left = [n for n in corpus_names(services) if n != name]
         now = default_corpus(left)
         return gr.Dropdown(choices=left, value=now), gr.Group(visible=False), corpus_info(services, now), \

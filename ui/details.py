@@ -6,7 +6,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from agents.events import TraceEvent
-from ui.markdown import ICONS, as_event, cell, code_block, evidence_table, hits_table, nodes_table, short, table
+from ui.markdown import (
+    ICONS,
+    as_event,
+    cell,
+    code_block,
+    evidence_table,
+    fenced,
+    hits_table,
+    nodes_table,
+    plain,
+    short,
+    table,
+)
 
 INPUT_KEYS = ("question", "query", "queries", "seed", "seeds", "instruction", "prompt", "messages")
 
@@ -24,9 +36,9 @@ def _prompt_md(prompt: Any) -> str:
         blocks = []
         for m in prompt:
             if isinstance(m, dict):
-                blocks.append(f"**{m.get('role', '?')}**\n\n```text\n{m.get('content', '')}\n```")
+                blocks.append(f"**{cell(m.get('role', '?'))}**\n\n{fenced(m.get('content', ''))}")
         return "\n\n".join(blocks)
-    return f"```text\n{prompt}\n```"
+    return fenced(prompt)
 
 
 def _numeric_dict(value: Any) -> bool:
@@ -86,7 +98,7 @@ def outputs_markdown(event: TraceEvent | dict[str, Any]) -> str:
         elif isinstance(value, dict):
             parts.append(f"**{key}**\n\n{code_block(value, 1500)}")
         elif key == "reply":
-            parts.append(f"**reply**\n\n```text\n{value}\n```")
+            parts.append(f"**reply**\n\n{fenced(value)}")
         else:
             parts.append(f"**{key}:** {cell(value, 600)}")
     return "\n\n".join(parts)
@@ -96,7 +108,7 @@ def step_header(event: TraceEvent | dict[str, Any], index: int, total: int) -> s
     """'### Step 2 of 3 · 📖 read' plus explanation and usage."""
     event = as_event(event)
     return (f"### Step {index + 1} of {total} · {ICONS.get(event.kind, '•')} {event.kind}\n\n"
-            f"{event.explanation}\n\n<small>⏱ {duration(event.seconds)} · {event.llm_calls} LLM calls · "
+            f"{plain(event.explanation)}\n\n<small>⏱ {duration(event.seconds)} · {event.llm_calls} LLM calls · "
             f"{event.prompt_tokens} prompt + {event.completion_tokens} completion tokens</small>")
 
 

@@ -16,6 +16,10 @@ FigureFn = Callable[[TraceEvent], Any]
 FIGURES: dict[str, FigureFn] = {}
 
 
+def literal(text: str) -> str:
+    """Text matplotlib draws as it is: a '$' would otherwise start mathtext (and may fail to parse)."""
+    return str(text).replace("$", r"\$")
+
 def register_figure(kind: str, fn: FigureFn) -> FigureFn:
     """Register the picture for events of `kind` (the function may return None to draw nothing)."""
     FIGURES[kind] = fn
@@ -50,7 +54,8 @@ def retrieve_figure(event: TraceEvent) -> Any:
     if not hits:
         return None
     hits = hits[:15]
-    labels = [short(f"{h.get('rank', i)}. {h.get('title') or h.get('doc_id', '')}", 40) for i, h in enumerate(hits, 1)]
+    labels = [literal(short(f"{h.get('rank', i)}. {h.get('title') or h.get('doc_id', '')}", 40))
+              for i, h in enumerate(hits, 1)]
     scores = [float(h.get("score", 0) or 0) for h in hits]
     fig = _figure(7, 0.45 * len(hits) + 1.2)
     ax = fig.add_subplot()
@@ -62,7 +67,7 @@ def retrieve_figure(event: TraceEvent) -> Any:
         ax.text(s, yi, f" {s:.2f}", va="center", fontsize=8)
     ax.set_xlabel("score")
     ax.set_xlim(min(0.0, min(scores)), max(scores) * 1.15 if max(scores) > 0 else 1)
-    fig.suptitle(f"Passage scores for: {short((event.data or {}).get('query', ''), 70)}", fontsize=10)
+    fig.suptitle(f"Passage scores for: {literal(short((event.data or {}).get('query', ''), 70))}", fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
     return fig
 
@@ -110,7 +115,7 @@ def graph_walk_figure(event: TraceEvent) -> Any:
             alpha=[0.35 + 0.65 * s for s in scores], edgecolors="#b45309" if kind == "seed" else "white",
             linewidths=3 if kind == "seed" else 1,
         )
-    labels = {n["id"]: short(n.get("label") or n["id"], 24) for n in nodes}
+    labels = {n["id"]: literal(short(n.get("label") or n["id"], 24)) for n in nodes}
     nx.draw_networkx_labels(g, pos, labels=labels, ax=ax, font_size=8)
     from matplotlib.lines import Line2D
 

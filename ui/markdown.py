@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import html
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,15 +29,34 @@ def short(text: Any, n: int = TITLE_CHARS) -> str:
     return base_short(str(text), n)
 
 
+# Characters that mean something to markdown, GFM (tables, autolinks), HTML or LaTeX delimiters.
+_MARKUP = re.compile(r"[\\`*_{}\[\]()#+\-.!|~<>$&:@=]")
+
+
+def plain(text: Any) -> str:
+    """Text a user, a document or the model supplied, shown literally inside markdown: no markdown, no HTML.
+
+    Every character that markdown or HTML could read as syntax becomes a numeric character reference, which
+    renders as that very character and never as markup (newlines are kept).
+    """
+    return _MARKUP.sub(lambda m: f"&#{ord(m.group())};", str(text))
+
+
+class Markup(str):
+    """Markdown the app wrote itself around escaped values: `cell` and `table` keep it as it is."""
+
+
 def cell(value: Any, n: int = CELL_CHARS) -> str:
-    """A value made safe for one markdown table cell."""
+    """A value made safe for one markdown table cell (and for any other place in markdown)."""
+    if isinstance(value, Markup):
+        return value
     if isinstance(value, float):
         return f"{value:.3f}"
     if isinstance(value, (list, tuple)):
         value = ", ".join(str(v) for v in value)
     elif isinstance(value, dict):
         value = json.dumps(value, ensure_ascii=False)
-    return html.escape(short(value, n)).replace("|", "\\|")
+    return plain(short(value, n))
 
 
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None, max_rows: int = MAX_ROWS,
@@ -65,7 +84,14 @@ def code_block(value: Any, limit: int = 4000) -> str:
     text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
     if len(text) > limit:
         text = text[:limit] + "\n… (cut; see the full JSON)"
-    return f"```json\n{text}\n```"
+    return fenced(text, "json")
+
+
+def fenced(text: Any, lang: str = "text") -> str:
+    """Text in a fenced code block whose fence is longer than any run of backticks inside (never closed early)."""
+    text = str(text)
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+    return f"{fence}{lang}\n{text}\n{fence}"
 
 
 def hits_table(hits: Sequence[dict[str, Any]], snippet: int = 90) -> str:
@@ -101,7 +127,7 @@ def evidence_table(items: Sequence[dict[str, Any]], before: Sequence[dict[str, A
                       else "withdrawn") + (f": {short(e['reason'], 60)}" if e.get("reason") else "")
         else:
             status = "new" if before is not None and e.get("id") not in earlier else "active"
-        rows.append({"id": e.get("id", ""), "claim": f"~~{claim}~~" if withdrawn else claim,
+        rows.append({"id": e.get("id", ""), "claim": Markup(f"~~{cell(claim)}~~") if withdrawn else claim,
                      "about": e.get("entity", ""), "passages": e.get("numbers", e.get("passages", [])),
                      "kind": e.get("kind", ""), "status": status})
     live = sum(e.get("status") != "withdrawn" for e in items)

@@ -11,7 +11,7 @@ from typing import Any
 import gradio as gr
 
 from storage.db import NotFound
-from ui.markdown import short
+from ui.markdown import plain, short
 from ui.users import describe_user, user_key
 
 log = logging.getLogger(__name__)
@@ -78,8 +78,8 @@ def operations_markdown(services: Any, user: str, runs: int = 8) -> str:
             run = services.db.get_run(run_id)
         except NotFound:
             continue
-        lines = [f"**{short(run['question'], 100)}** — [trace](/?run={run_id})"]
-        lines += [f"- `{e['kind']}` {e['explanation']}" for e in run["events"]
+        lines = [f"**{plain(short(run['question'], 100))}** — [trace](/?run={run_id})"]
+        lines += [f"- `{e['kind']}` {plain(e['explanation'])}" for e in run["events"]
                   if e.get("kind") in ("memory_read", "memory_write")]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) or "_No memory operations yet: tell the `tim` agent something about yourself._"

@@ -6,7 +6,6 @@ Messages are plain dicts in the Chatbot's messages format, so they are unit-test
 from __future__ import annotations
 
 import hashlib
-import html
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 from agents.events import TraceEvent
 from agents.grounding import NO_ANSWER, cut_at_word, grounding_label
-from ui.markdown import ICONS, as_event, cell, evidence_table, hits_table, nodes_table, short, table
+from ui.markdown import ICONS, as_event, cell, evidence_table, hits_table, nodes_table, plain, short, table
 
 
 def usage_line(event: TraceEvent) -> str:
@@ -28,7 +27,7 @@ def usage_line(event: TraceEvent) -> str:
 
 def step_title(event: TraceEvent) -> str:
     """'🔎 retrieve: Searched for …' — the collapsible step's title."""
-    return f"{ICONS.get(event.kind, '•')} {event.kind}: {short(event.explanation)}"
+    return f"{ICONS.get(event.kind, '•')} {event.kind}: {plain(short(event.explanation))}"
 
 
 def _detail(event: TraceEvent) -> str:
@@ -36,7 +35,7 @@ def _detail(event: TraceEvent) -> str:
     d = event.data or {}
     parts: list[str] = []
     if event.kind == "error":
-        return f"**Error:** `{cell(d.get('error', event.explanation), 400)}`"
+        return f"**Error:** {cell(d.get('error', event.explanation), 400)}"
     if d.get("query") and event.kind in ("retrieve", "rewrite", "graph_walk"):
         parts.append(f"Query: _{cell(d['query'], 200)}_")
     if isinstance(d.get("queries"), list) and d["queries"]:
@@ -88,14 +87,14 @@ def _memory_detail(d: dict[str, Any]) -> list[str]:
     out = [f"**{key.capitalize()}**\n\n" + table(rows(d[key]), columns) for key in ("before", "after") if d.get(key)]
     checks = (d.get("decision") or {}).get("checks") if isinstance(d.get("decision"), dict) else None
     if checks:
-        out.append("Compared: " + "; ".join(f"{c.get('option')} (cosine {c.get('cosine')})" for c in checks))
+        out.append("Compared: " + "; ".join(f"{cell(c.get('option'))} (cosine {c.get('cosine')})" for c in checks))
     return out
 
 
 def event_to_message(event: TraceEvent | dict[str, Any]) -> dict[str, Any]:
     """One step as a collapsible assistant message (gradio 'thought' via metadata.title)."""
     event = as_event(event)
-    body = event.explanation
+    body = plain(event.explanation)  # it quotes the question and titles: shown as text
     detail = _detail(event)
     if detail:
         body += "\n\n" + detail
@@ -205,14 +204,14 @@ def answer_message(run: Any) -> dict[str, Any]:
                 used = [p for p in e.data["passages"] if isinstance(p, str)]
     lines = []
     if error:
-        lines.append(f"⚠️ **The run failed:** {html.escape(error)}")
+        lines.append(f"⚠️ **The run failed:** {plain(error)}")
     if answer and answer != NO_ANSWER:
-        lines.append(f"**{html.escape(answer)}**")
+        lines.append(f"**{plain(answer)}**")
     elif not error:
         lines.append("_(no answer)_")
     label = grounding_line(grounding)
     if label:
-        label = html.escape(label, quote=False)
+        label = plain(label)
         lines.append(f'\n<span class="grounding grounding-{grounding["status"]}">{label}</span>')
     if used:
         lines.append("\n**Sources** (★ = states the answer, by the support check):" if cited else "\n**Sources**:")
@@ -220,10 +219,10 @@ def answer_message(run: Any) -> dict[str, Any]:
             "score", 0) or 0)))
         for i, doc_id in enumerate(order, 1):
             p = passages.get(doc_id, {})
-            title = html.escape(cut_at_word(p.get("title") or "untitled passage", 80))
+            title = plain(cut_at_word(p.get("title") or "untitled passage", 80))
             star = " ★" if doc_id in cited else ""
             score = f" <small>(score {float(p['score']):.2f})</small>" if p.get("score") is not None else ""
-            text = html.escape(p.get("text", "(text not in this run's trace)"))
+            text = plain(p.get("text", "(text not in this run's trace)"))
             lines.append(f"<details><summary>[{i}] {title}{star}{score}</summary>\n\n{text}\n\n</details>")
     calls = sum(e.llm_calls for e in events)
     tokens = sum(e.prompt_tokens + e.completion_tokens for e in events)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
@@ -49,13 +50,13 @@ def run_header(run: dict[str, Any]) -> str:
     status = {"done": "✅ done", "error": "❌ error", "running": "⏳ running"}.get(run["status"], run["status"])
     answer = run["answer"] or ("—" if not run.get("error") else f"⚠️ {run['error']}")
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started"] or 0))
-    config = ", ".join(f"{k}={v}" for k, v in (run.get("config") or {}).items()) or "defaults"
+    config = cell(", ".join(f"{k}={v}" for k, v in (run.get("config") or {}).items()) or "defaults", 300)
     grounding = grounding_line(grounding_of(as_event(e) for e in run.get("events") or []))
     grounding = f'<br><span class="grounding">{cell(grounding, 200)}</span>' if grounding else ""
     return (
         f"### {cell(run['question'], 300)}\n\n"
         f"**Answer:** {cell(answer, 400)}{grounding}\n\n"
-        f"<small>{status} · agent `{run['agent']}` · corpus `{run['corpus']}` · {when} · "
+        f"<small>{status} · agent {cell(run['agent'])} · corpus {cell(run['corpus'])} · {when} · "
         f"{duration(run['seconds'] or 0)} · {run['llm_calls']} LLM calls · "
         f"{run['prompt_tokens']} + {run['completion_tokens']} tokens · config: {config}<br>"
         f"🔗 share link: [`?run={run['id']}`]({share_link(run['id'])})</small>"
@@ -156,7 +157,7 @@ def build(services: Any, tab_id: str) -> ViewerTab:
         try:
             run = services.db.get_run(rid)
         except LookupError:
-            gr.Warning(f"No run with id {rid!r}.")
+            gr.Warning(html.escape(f"No run with id {rid!r}."))  # toasts render HTML
             return (gr.skip(),) * (5 + len(step_outputs))
         n = max(1, len(run["events"]))
         return (run, rid, run_header(run), gr.DownloadButton(value=export_path(run), interactive=True),

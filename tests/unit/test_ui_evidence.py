@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from agents.events import TraceEvent, validate_data
 from ui.details import outputs_markdown
 from ui.markdown import evidence_table
@@ -31,7 +33,7 @@ def test_the_payload_is_valid() -> None:
 
 
 def test_evidence_table_strikes_withdrawn_claims_and_marks_changes() -> None:
-    md = evidence_table(AFTER, BEFORE)
+    md = html.unescape(evidence_table(AFTER, BEFORE))  # values are escaped as entities
     assert md.startswith("**Evidence set** (1 active, 2 withdrawn)")
     assert "~~The Orvane Guild was founded in Tallow.~~" in md and "~~Tallow is a port town" in md
     assert "withdrawn now: passage 3 (Charters) gives" in md and "| e3 | The Orvane Guild was founded in Pellow." in md

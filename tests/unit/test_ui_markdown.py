@@ -13,7 +13,7 @@ from ui import details, figures, markdown, messages
 def test_short_and_cell_keep_one_safe_line() -> None:
     assert markdown.short("a  b\nc") == "a b c"
     assert markdown.short("word " * 50, 10) == "word word…"
-    assert markdown.cell("x | <y>") == "x \\| &lt;y&gt;"
+    assert markdown.cell("x | <y>") == "x &#124; &#60;y&#62;"
     assert markdown.cell(0.12345) == "0.123"
     assert markdown.table([]) == "_(none)_"
 
@@ -24,3 +24,21 @@ def test_event_adapters_do_not_import_gradio(module) -> None:
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert "gradio" not in imported
+
+
+def test_plain_leaves_no_markup_and_reads_back_exactly() -> None:
+    import html
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    nasty = "**word** <img src=x onerror=alert(1)> `code` [a](javascript:x) # h\n1. item $$x$$ http://e.com a@b.c"
+    shown = markdown.plain(nasty)
+    assert not any(c in shown for c in "*<>`[]()$") and "http://" not in shown and "\n1" in shown
+
+    @settings(max_examples=200, database=None)
+    @given(st.text())
+    def reads_back(text: str) -> None:
+        assert html.unescape(markdown.plain(text)) == text
+
+    reads_back()

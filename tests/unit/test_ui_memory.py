@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from types import SimpleNamespace
 
 from llm.fake import ScriptedLLM
@@ -27,7 +28,8 @@ def test_view_shows_only_this_users_thoughts_operations_and_buckets(services_fac
     assert "1 active" in summary and "4 tables × 16 buckets" in summary
     assert rows[0][1] == "The user lives in Lisbon." and rows[0][2] == "active" and rows[0][4] == "I live in Lisbon."
     assert len(rows[0][3].split()) == 4
-    assert figure is not None and "Remembered 'The user lives in Lisbon.'" in operations and run.run_id in operations
+    assert figure is not None and "Remembered 'The user lives in Lisbon.'" in html.unescape(operations)
+    assert run.run_id in operations
     summary, rows, figure, operations = memory.view(svc, "ben")
     assert rows == [] and figure is None and "0 active" in summary and "No memory operations" in operations
     assert memory.view(svc, "ana", search="Berlin")[1] == []
@@ -42,7 +44,7 @@ def test_memory_steps_show_the_thoughts_before_and_after() -> None:
     forget = TraceEvent(agent="tim", kind="memory_write", explanation="Forgot …", data={
         "operation": "forget", "before": [lisbon], "after": [{**lisbon, "status": "forgotten"}, berlin],
         "decision": {"relation": "update", "checks": [{"id": "a", "cosine": 0.8, "option": "update"}]}})
-    body = event_to_message(forget)["content"]
+    body = html.unescape(event_to_message(forget)["content"])  # values are escaped as entities
     assert body.index("**Before**") < body.index("| The user lives in Lisbon. |  | active | 1 2 |") < body.index(
         "**After**") < body.index("forgotten") and "update (cosine 0.8)" in body
     recall = TraceEvent(agent="tim", kind="memory_read", explanation="Recalls …",
