@@ -3,10 +3,11 @@
 The paper's loop, plan -> retrieve -> extract evidence -> decide -> refine or answer, made to work with a
 0.5B model: the evidence of each turn is a sentence the model *chooses* (constrained) from the new passages,
 so it cannot drift to invented names; the decision looks at the passages: the model answers from everything
-read (it may say "unknown"), and it stops only when a passage states that answer (the support check of
-`agents.grounding`: relevance floor, the answer's words, a constrained yes/no). Otherwise it refines its
+read (the shared reader), and it stops only when a passage gives that answer (the support check of
+`agents.grounding`: relevance floor, the answer's words, the answer against "unknown" given that passage
+alone). It keeps its best-supported answer across turns, since a later turn may drift. Otherwise it refines its
 query (a short few-shot fill; one that repeats an earlier search or borrows an example's name falls back to
-the question plus the evidence's key entity). At the cap it answers with its last answer, labelled a guess;
+the question plus the evidence's key entity). At the cap it answers with that answer, labelled a guess;
 the official code's parametric-knowledge document is an option. The paper's dialogue is assembled from these
 pieces and shown as the transcript.
 """

@@ -241,7 +241,7 @@ def retrieve(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str
 
 def read(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, Any]:
     """Pick the sentence that helps (the evidence), answer from every passage read, and decide: does a passage
-    state that answer? Yes: stop and answer. No (or the model cannot answer yet): refine the query."""
+    give that answer? Yes: stop and answer. No (or the model replies "unknown"): refine the query."""
     llm = deps.llm
     question, turn, found = state["question"], state["iteration"], state.get("new_hits", [])
     notes = list(state.get("notes", []))
@@ -260,9 +260,9 @@ def read(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, An
         title, sentence = pairs[int(pick.option) - 1]
         evidence = f"{title}: {sentence}"
         notes.append(evidence)
-        # 2. decide from the passages: answer from all of them (saying "unknown" is allowed), then check support
+        # 2. decide from the passages: answer from all of them, then check that a passage gives that answer
         hits = state.get("read_hits", [])
-        read_prompt = read_messages(question, hits, "plain_abstain")
+        read_prompt = read_messages(question, hits)  # the shared reader; "unknown" counts as no answer yet
         completion = step.add(llm.chat(read_prompt, max_tokens=config.max_tokens, stop=["\n"]))
         draft = clean_answer(completion.text)
         draft = NO_ANSWER if is_abstention(draft) else draft
