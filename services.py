@@ -137,6 +137,14 @@ class Services:
             return AgentRun(self.deps, self.db, agent, corpus, question, config, owner, limits, user=user,
                             conversation=conversation, history=history)
 
+    def owner(self, user: str) -> str:
+        """Who owns what this user creates: the user's key, or `public` in single-user mode (or without a key)."""
+        return PUBLIC if self.settings.single_user or not user else user
+
+    def runs_of(self, user: str) -> str | None:
+        """The owner whose runs this user may list: their own; None (every run) in single-user mode."""
+        return None if self.settings.single_user else user  # no key yet: '' owns nothing
+
     def _check_runs_in_flight(self, owner: str) -> None:
         """LimitError when a user (not the key-less public one) already has the most runs in flight."""
         limit = self.settings.max_runs_per_user

@@ -42,6 +42,8 @@ class Settings:
     max_run_steps: int = field(metadata={"env": "RAGSCOPE_MAX_RUN_STEPS", "help": "Graph steps one run may take."})
     max_runs_per_user: int = field(metadata={"env": "RAGSCOPE_MAX_RUNS_PER_USER",
                                              "help": "Runs one user may have in flight at once."})
+    single_user: bool = field(metadata={"env": "RAGSCOPE_SINGLE_USER",
+                                        "help": "1 = a laptop: every run and corpus is the one user's."})
     chunk_words: int = field(metadata={"env": "RAGSCOPE_CHUNK_WORDS", "help": "Words per chunk for long documents."})
     chunk_overlap: int = field(metadata={"env": "RAGSCOPE_CHUNK_OVERLAP", "help": "Words shared by neighbouring chunks."})
     demo_corpus: bool = field(metadata={"env": "RAGSCOPE_DEMO_CORPUS", "help": "Index the bundled demo corpus on start."})
@@ -81,7 +83,8 @@ class Settings:
             "max_question_chars": int(_env("RAGSCOPE_MAX_QUESTION_CHARS", "2000")),
             "max_run_tokens": int(_env("RAGSCOPE_MAX_RUN_TOKENS", "60000")),
             "max_run_steps": int(_env("RAGSCOPE_MAX_RUN_STEPS", "100")),
-            "max_runs_per_user": int(_env("RAGSCOPE_MAX_RUNS_PER_USER", "4")),
+            "max_runs_per_user": int(_env("RAGSCOPE_MAX_RUNS_PER_USER", "10")),
+            "single_user": _env("RAGSCOPE_SINGLE_USER", "0") not in ("0", "false", "no"),
             "chunk_words": int(_env("RAGSCOPE_CHUNK_WORDS", "180")),
             "chunk_overlap": int(_env("RAGSCOPE_CHUNK_OVERLAP", "30")),
             "demo_corpus": _env("RAGSCOPE_DEMO_CORPUS", "1") not in ("0", "false", "no"),

@@ -227,7 +227,7 @@ class Database:
     def create_run(self, agent: str, corpus: str, question: str, config: dict[str, Any],
                    owner: str = PUBLIC) -> str:
         """Store a new running run; returns its id (the share link)."""
-        run_id = uuid.uuid4().hex[:12]
+        run_id = uuid.uuid4().hex  # 122 random bits: a share link nobody guesses
         with self.session() as s:
             s.add(Run(id=run_id, agent=agent, corpus=corpus, question=question, config=config, owner=owner,
                       started=time.time()))
@@ -264,9 +264,11 @@ class Database:
             return out
 
     def list_runs(self, search: str = "", agent: str = "", corpus: str = "", since: float = 0.0,
-                  limit: int = 200) -> list[dict[str, Any]]:
-        """Stored runs, newest first, filtered by text in the question/answer, agent, corpus, date."""
+                  limit: int = 200, owner: str | None = None) -> list[dict[str, Any]]:
+        """Stored runs, newest first, filtered by text in the question/answer, agent, corpus, date and owner."""
         q = select(Run).order_by(Run.started.desc()).limit(limit)
+        if owner is not None:
+            q = q.where(Run.owner == owner)
         if search.strip():
             like = f"%{search.strip()}%"
             q = q.where(or_(Run.question.ilike(like), Run.answer.ilike(like), Run.id == search.strip()))

@@ -25,9 +25,9 @@ def build_app(services: Any) -> gr.Blocks:
             with gr.Tab("💬 Chat", id=TAB_CHAT, elem_id="tab-chat"):
                 chat_tab = chat.build(services, user)
             with gr.Tab("🔍 Trace viewer", id=TAB_VIEWER, elem_id="tab-viewer") as viewer_tab_el:
-                viewer_tab = viewer.build(services, TAB_VIEWER)
+                viewer_tab = viewer.build(services, TAB_VIEWER, user)
             with gr.Tab("⚖️ Compare", id=TAB_COMPARE, elem_id="tab-compare"):
-                compare_tab = compare.build(services)
+                compare_tab = compare.build(services, user)
             with gr.Tab("📚 Corpora", id=TAB_CORPORA, elem_id="tab-corpora"):
                 corpora_tab = corpora.build(services)
             with gr.Tab("🧠 Memory", id=TAB_MEMORY, elem_id="tab-memory") as memory_tab_el:
@@ -56,7 +56,7 @@ def build_app(services: Any) -> gr.Blocks:
         # the first visit makes this browser's random id; it is kept in the browser from then on
         demo.load(users.on_load, [browser_id], [browser_id, user], api_visibility="private", queue=False)
 
-        def on_load(chat_value: str, compare_value: str, corpora_value: str, filter_value: str,
+        def on_load(chat_value: str, compare_value: str, corpora_value: str, filter_value: str, stored_id: str,
                     request: gr.Request) -> tuple[Any, ...]:
             """Fresh corpus lists and status; with ?run=<id> in the URL, open that run in the viewer."""
             current = refresh_corpora(chat_value, compare_value, corpora_value, filter_value)
@@ -66,10 +66,12 @@ def build_app(services: Any) -> gr.Blocks:
             status = status_line(services)
             if run_id:
                 opened = viewer_tab.open_run(run_id)
-                return (gr.Tabs(selected=TAB_VIEWER), *current, status, viewer_tab.refresh("", "", ""), *opened)
+                mine = viewer_tab.refresh("", "", "", users.user_key(stored_id, request))
+                return (gr.Tabs(selected=TAB_VIEWER), *current, status, mine, *opened)
             return (gr.skip(), *current, status, gr.skip(), *(gr.skip() for _ in viewer_tab.open_outputs))
 
-        demo.load(on_load, dropdowns, [tabs, *dropdowns, chat_tab.status, viewer_tab.table, *viewer_tab.open_outputs],
+        demo.load(on_load, [*dropdowns, browser_id],
+                  [tabs, *dropdowns, chat_tab.status, viewer_tab.table, *viewer_tab.open_outputs],
                   api_visibility="private", show_progress="hidden")
     demo.ragscope_services = services  # type: ignore[attr-defined] - launch() reads limits from it
     return demo

@@ -62,8 +62,8 @@ def ask_stream(services: Any, question: str, history: list[dict[str, Any]] | Non
     try:
         if not corpus and registry.get(agent).needs_corpus:
             raise ValueError("choose a corpus first (create one in the Corpora tab)")
-        run = services.run(agent, corpus or "", question, config, user=user, conversation=conversation,
-                           history=list(turns or []))
+        run = services.run(agent, corpus or "", question, config, owner=services.owner(user), user=user,
+                           conversation=conversation, history=list(turns or []))
     except (ValueError, LookupError) as exc:
         message = str(exc).strip("'\"")
         gr.Warning(html.escape(message))  # toasts render HTML

@@ -75,14 +75,15 @@ def summary_frame(rows: list[dict[str, Any]], gold: Gold | None) -> pd.DataFrame
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS + (METRIC_COLUMNS if gold else []))
 
 
-def stream_runs(services: Any, names: list[str], corpus: str, question: str) -> Iterator[tuple[str, str, Any]]:
+def stream_runs(services: Any, names: list[str], corpus: str, question: str,
+                owner: str | None = None) -> Iterator[tuple[str, str, Any]]:
     """Run the agents at once, one thread each; yield (agent, "event" | "done" | "error", payload) as they come,
     so every column streams while the others run."""
     updates: queue.Queue[tuple[str, str, Any]] = queue.Queue()
 
     def work(name: str) -> None:
         try:
-            run = services.run(name, corpus, question, {})
+            run = services.run(name, corpus, question, {}, **({"owner": owner} if owner else {}))
             for event in run:
                 updates.put((name, "event", event))
             updates.put((name, "done", run))
@@ -100,8 +101,9 @@ def stream_runs(services: Any, names: list[str], corpus: str, question: str) -> 
         yield item
 
 
-def build(services: Any) -> CompareTab:
-    """Lay out the Compare tab and wire its events."""
+def build(services: Any, user: gr.State | None = None) -> CompareTab:
+    """Lay out the Compare tab and wire its events; runs belong to `user` (the session's key, ui/users.py)."""
+    user = user if user is not None else gr.State("")
     specs = registry.all_specs()
     names = corpus_names(services)
     known = known_questions()
@@ -148,7 +150,7 @@ def build(services: Any) -> CompareTab:
     question.change(known_gold, [question], [gold_answers, gold_ids], api_visibility="private", queue=False,
                     show_progress="hidden")
 
-    def compare(q: str, corpus_name: str, chosen: list[str], answers_text: str, ids_text: str
+    def compare(q: str, corpus_name: str, chosen: list[str], answers_text: str, ids_text: str, user_key: str = ""
                 ) -> Iterator[tuple[Any, ...]]:
         chats: list[list[dict[str, Any]]] = [[] for _ in specs]
         q = (q or "").strip()
@@ -177,7 +179,7 @@ def build(services: Any) -> CompareTab:
             return f"Running **{', '.join(running)}** ({len(chosen) - len(running)} of {len(chosen)} done){gold_note}"
 
         yield state(progress())
-        for name, kind, payload in stream_runs(services, chosen, corpus_name, q):
+        for name, kind, payload in stream_runs(services, chosen, corpus_name, q, services.owner(user_key)):
             i = column[name]
             if kind == "event":
                 steps[name].append(event_to_message(payload))
@@ -196,7 +198,7 @@ def build(services: Any) -> CompareTab:
         yield state(f"Done: {len(rows)} agents compared{gold_note}.")
 
     outputs = [*bots, summary, note]
-    inputs = [question, corpus, agents, gold_answers, gold_ids]
+    inputs = [question, corpus, agents, gold_answers, gold_ids, user]
     limit = runs_at_once(services)
     run_btn.click(compare, inputs, outputs, api_name="compare", concurrency_id=RUN_CONCURRENCY,
                   concurrency_limit=limit, show_progress="hidden")

@@ -27,6 +27,14 @@ class CorporaTab:
     changes: list[Any] = field(default_factory=list)
 
 
+READ_ONLY = "The demo corpus is shared by everyone and read-only: create your own corpus to add or delete files."
+
+
+def read_only(services: Any, name: str | None) -> bool:
+    """Whether the UI may not change this corpus: the shared demo corpus, unless the app is single-user."""
+    return name == DEFAULT_CORPUS and not services.settings.single_user
+
+
 def corpus_info(services: Any, name: str | None) -> str:
     """'**demo** · 42 documents · 42 chunks · embedder …'."""
     if not name:
@@ -153,6 +161,9 @@ def build(services: Any) -> CorporaTab:
         if not paths:
             gr.Warning("Drop one or more files first.")
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        if read_only(services, name):
+            gr.Warning(READ_ONLY)
+            return f"⚠️ {READ_ONLY}", gr.skip(), gr.skip(), gr.skip()
         files_ = [Path(p) for p in paths]
         progress(0, desc=f"reading {len(files_)} file(s)…")
 
@@ -191,6 +202,9 @@ def build(services: Any) -> CorporaTab:
     def delete_doc(name: str, doc_id: str, search_text: str) -> tuple[Any, ...]:
         if not doc_id:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        if read_only(services, name):
+            gr.Warning(READ_ONLY)
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         try:
             n = services.corpora.delete_document(name, doc_id)
         except LookupError as exc:
@@ -207,6 +221,9 @@ def build(services: Any) -> CorporaTab:
         if not name:
             gr.Warning("No corpus selected.")
             return gr.skip(), gr.skip()
+        if read_only(services, name):
+            gr.Warning(READ_ONLY)
+            return gr.skip(), gr.skip()
         return (f"Delete corpus **{plain(name)}** with all its documents and vectors? This cannot be undone"
                 + (" (the demo corpus is re-indexed when next asked)." if name == DEFAULT_CORPUS else ".")), \
             gr.Group(visible=True)
@@ -216,7 +233,7 @@ def build(services: Any) -> CorporaTab:
     no_corpus.click(lambda: gr.Group(visible=False), None, [confirm_corpus], queue=False, api_visibility="private")
 
     def delete_corpus(name: str | None) -> tuple[Any, ...]:
-        if not name:
+        if not name or read_only(services, name):
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         try:
             services.delete_corpus(name)

@@ -28,13 +28,14 @@ _EXPORT_DIR = Path(tempfile.gettempdir()) / "ragscope-exports"
 _RUN_ID = re.compile(r"(?:run=)?([0-9a-f]{6,32})\s*$")
 
 
-def runs_frame(services: Any, search: str = "", agent: str = "", corpus: str = "") -> pd.DataFrame:
-    """Stored runs, newest first, as the runs table shows them."""
+def runs_frame(services: Any, search: str = "", agent: str = "", corpus: str = "", user: str = "") -> pd.DataFrame:
+    """The user's stored runs (every run in single-user mode), newest first, as the runs table shows them."""
     rows = [
         [r["id"], time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"] or 0)), r["agent"], r["corpus"],
          short(r["question"], 90), short(r["answer"] or r.get("error") or "", 60), r["status"],
          duration(r["seconds"] or 0)]
-        for r in services.db.list_runs(search=search or "", agent=agent or "", corpus=corpus or "")
+        for r in services.db.list_runs(search=search or "", agent=agent or "", corpus=corpus or "",
+                                       owner=services.runs_of(user))
     ]
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
@@ -79,7 +80,7 @@ class ViewerTab:
     run_id: gr.Textbox
     open_outputs: list[Any]
     open_run: Any  # (run_id) -> tuple of updates for open_outputs
-    refresh: Any  # (search, agent, corpus) -> runs table
+    refresh: Any  # (search, agent, corpus, user key) -> runs table
     filters: list[Any]
     table: gr.Dataframe
     corpus_filter: gr.Dropdown
@@ -105,8 +106,10 @@ def step_updates(run: dict[str, Any] | None, step: float | int | None) -> tuple[
     )
 
 
-def build(services: Any, tab_id: str) -> ViewerTab:
-    """Lay out the Trace viewer tab and wire its events."""
+def build(services: Any, tab_id: str, user: gr.State | None = None) -> ViewerTab:
+    """Lay out the Trace viewer tab and wire its events; the table lists the runs of `user` (the session's key,
+    ui/users.py), while a run id or share link opens any run."""
+    user = user if user is not None else gr.State("")
     run_state = gr.State(None)
     agents = [("All agents", "")] + [(s.title, s.name) for s in registry.all_specs()]
     with gr.Row(equal_height=True):
@@ -116,7 +119,7 @@ def build(services: Any, tab_id: str) -> ViewerTab:
         corpus = gr.Dropdown(choices=[("All corpora", "")] + [(n, n) for n in corpus_names(services)], value="",
                              show_label=False, scale=2, elem_id="viewer-corpus")
         refresh_btn = gr.Button("↻ Refresh", scale=1, min_width=90)
-    table = gr.Dataframe(value=runs_frame(services), interactive=False, max_height=260, wrap=False,
+    table = gr.Dataframe(value=runs_frame(services, user=""), interactive=False, max_height=260, wrap=False,
                          elem_id="viewer-runs", elem_classes=["compact-table"],
                          column_widths=["9%", "12%", "8%", "8%", "32%", "19%", "7%", "5%"],
                          label="Stored runs (click a row to open it)", show_search="none")
@@ -165,10 +168,10 @@ def build(services: Any, tab_id: str) -> ViewerTab:
 
     open_outputs = [run_state, run_id, header, export, slider, *step_outputs]
 
-    def refresh(search_text: str, agent_name: str, corpus_name: str) -> pd.DataFrame:
-        return runs_frame(services, search_text, agent_name, corpus_name)
+    def refresh(search_text: str, agent_name: str, corpus_name: str, user_key: str = "") -> pd.DataFrame:
+        return runs_frame(services, search_text, agent_name, corpus_name, user_key)
 
-    filters = [search, agent, corpus]
+    filters = [search, agent, corpus, user]
     search.submit(refresh, filters, [table], api_visibility="private")
     agent.change(refresh, filters, [table], api_visibility="private")
     corpus.change(refresh, filters, [table], api_visibility="private")

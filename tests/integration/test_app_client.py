@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -140,5 +141,6 @@ def test_ingest_reports_per_file_errors(app, client, tmp_path: Path) -> None:
     app.services.db.ensure_corpus("client-notes")
     report, info, docs, files = client.predict("client-notes", [handle_file(good), handle_file(bad)],
                                                api_name="/ingest")
+    report = html.unescape(report)  # file names are shown as text: escaped as character references
     assert "added 1 documents" in report and "broken.pdf" in report
     assert [r[1] for r in docs["data"]] == ["Harbour of Quell"]

@@ -25,7 +25,8 @@ def app(tmp_path_factory: pytest.TempPathFactory):
     from tests.doubles import DemoOracleLLM
     from tests.harness import start_app
 
-    running = start_app(tmp_path_factory.mktemp("ui-browser") / "home", llm=DemoOracleLLM(delay=0.3))
+    # a laptop (RAGSCOPE_SINGLE_USER): the viewer lists runs made outside this browser too
+    running = start_app(tmp_path_factory.mktemp("ui-browser") / "home", llm=DemoOracleLLM(delay=0.3), single_user=True)
     yield running
     running.close()
 

@@ -92,3 +92,52 @@ def test_uploaded_html_and_markup_questions_show_as_text_and_run_nothing(app, tm
         assert page.locator("img[src='x']").count() == 0
         assert dialogs == []
         browser.close()
+
+
+def test_two_browsers_see_only_their_own_runs_and_a_share_link_opens_exactly_that_run(app, tmp_path: Path) -> None:
+    """Two people on a shared Space: each trace viewer lists only that person's runs; a share link opens the
+    one run for anyone; the demo corpus cannot be changed."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.harness import launch_chromium
+
+    app.services.ensure_demo_corpus()
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        ann, bob = (browser.new_context(viewport={"width": 1400, "height": 1000}).new_page() for _ in range(2))
+        for page, question in ((ann, "Which comet did Ann ask about?"), (bob, "What did Bob ask?")):
+            page.set_default_timeout(TIMEOUT)
+            page.goto(app.url)
+            page.wait_for_timeout(1000)  # a person takes longer to type; the page's load resolves the user key
+            page.locator("#chat-corpus input").fill("demo")
+            page.locator("#chat-corpus input").press("Enter")
+            page.locator("#chat-question textarea").fill(question)
+            page.locator("#chat-question textarea").press("Enter")
+            page.locator("#chat-bot a[href*='?run=']").last.wait_for()
+        link = ann.locator("#chat-bot a[href*='?run=']").last.get_attribute("href") or ""
+        run_id = link.split("run=")[-1]
+        assert len(run_id) == 32  # 128 random bits: not guessed
+        for page, mine, theirs in ((ann, "Ann", "Bob"), (bob, "Bob", "Ann")):
+            page.get_by_role("tab", name=re.compile("Trace viewer")).click()
+            table = page.locator("#viewer-runs")
+            table.get_by_text(mine).filter(visible=True).first.wait_for()
+            assert theirs not in table.inner_text()
+        bob.goto(app.url + link.lstrip("/").lstrip("./"))  # Bob opens Ann's share link
+        bob.locator("#viewer-header").get_by_text("Which comet did Ann ask about?").wait_for()
+        bob.get_by_role("tab", name=re.compile("Corpora")).click()
+        bob.locator("#corpora-corpus input").fill("demo")
+        bob.locator("#corpora-corpus input").press("Enter")
+        bob.locator("#corpora-info").get_by_text("42 documents").wait_for()
+        bob.locator("#corpora-delete-corpus").click()
+        bob.wait_for_timeout(1500)
+        assert not bob.locator("#corpora-confirm-delete-corpus").is_visible()  # the shared demo corpus stays
+        note = tmp_path / "note.md"
+        note.write_text("# Bob's note\n\nBob was here.", encoding="utf-8")
+        bob.locator("#corpora-files input[type=file]").set_input_files([str(note)])
+        bob.locator("#corpora-files").get_by_text("note.md").first.wait_for()
+        bob.locator("#corpora-ingest").click()
+        bob.locator("#corpora-result").get_by_text("read-only").wait_for()  # nor can anyone add to it
+        assert "demo" in [c.name for c in app.services.db.list_corpora()]
+        owners = {r["owner"] for r in app.services.db.list_runs()}
+        assert len(owners) >= 2 and all(o.startswith("browser-") for o in owners)
+        browser.close()

@@ -29,7 +29,8 @@ def app(tmp_path_factory: pytest.TempPathFactory):
 
     llm = DemoOracleLLM(delay=0.1)
     llm.state = "loading"
-    running = start_app(tmp_path_factory.mktemp("ui-grounding") / "home", llm=llm, index_demo=False)
+    # single-user, as on a laptop: files may be dropped into the demo corpus (read-only on a shared Space)
+    running = start_app(tmp_path_factory.mktemp("ui-grounding") / "home", llm=llm, index_demo=False, single_user=True)
     running.services.ensure_demo_corpus()  # indexed after the page was built, as on a fresh start
     running.services.db.ensure_corpus("empty", embedder="")
     yield running
