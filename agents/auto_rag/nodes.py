@@ -349,11 +349,14 @@ def answer(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, 
     decision = state.get("decision", {})
     final = state.get("draft", "") or NO_ANSWER
     grounding: GroundingData = state.get("grounding") or GroundingData(status="abstained")
+    if grounding.get("status") == "nothing_relevant":  # no passage read is about the question: no answer
+        final = NO_ANSWER
     enough = grounding.get("status") == "supported"
     with Step(NAME, "answer", state.get("run_id", "")) as step:
         turns: list[Message] = []
         document, knowledge_reply, parametric, messages, reply = "", "", False, [], ""
-        if final == NO_ANSWER and hits and not config.parametric_fallback:
+        if final == NO_ANSWER and hits and not config.parametric_fallback and \
+                grounding.get("status") != "nothing_relevant":
             # the passages never gave an answer: ask once more without the way out, and label what comes back
             messages = read_messages(question, hits)
             completion = step.add(llm.chat(messages, max_tokens=config.max_tokens, stop=["\n"]))
@@ -391,6 +394,8 @@ def answer(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, 
             if parametric:
                 tail = (f"so it wrote what it knows itself (‘{short(document or '(nothing)', 80)}’) and answers "
                         f"‘{short(final)}’ — the model's own guess, not found in your documents.")
+            elif final == NO_ANSWER and grounding.get("status") == "nothing_relevant":
+                tail = "and none of the passages it read is about the question, so it gives no answer."
             elif final == NO_ANSWER:
                 tail = "and the passages never answered the question, so it gives no answer."
             elif grounding.get("status") == "supported":

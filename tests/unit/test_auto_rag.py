@@ -179,3 +179,11 @@ def test_at_the_cap_the_best_supported_answer_is_kept_over_a_later_drift(service
     llm = Graded(replies=["plan", "Tallow", "Tallow river", "Senn"])
     run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 2})
     assert run.answer == "Tallow" and "best-supported answer (turn 1)" in events[-1].explanation
+
+
+def test_no_relevant_passage_means_no_answer(services_factory, toy_docs) -> None:
+    llm = PolicyLLM(replies=["plan"])
+    llm.default_reply = "Tallow"
+    run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 2, "relevance_floor": 0.99})
+    assert run.answer == "(no answer)" and events[-1].data["grounding"]["status"] == "nothing_relevant"
+    assert "none of the passages it read is about the question" in events[-1].explanation
