@@ -18,7 +18,9 @@ STOPWORDS = frozenset(
 # capitalised words that start questions or sentences rather than name something
 NOT_NAMES = frozenset(
     "what which who whom whose when where why how in on at the a an of is was were did does do for from by "
-    "after before during this that these those it its his her their there yes no".split()
+    "after before during this that these those it its his her their there yes no several many some most each "
+    "every all both another other such since although however according following unlike despite as with while "
+    "also then here they he she we".split()
 )
 MIN_CLAIM_WORDS = 3
 # a sentence ends after a word of 2+ lower-case letters or digits ("G. Stanley Hall", "St. Louis" do not split)

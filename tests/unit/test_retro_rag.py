@@ -220,6 +220,7 @@ def test_names_and_claim_parsing() -> None:
     assert ev.names("Who was the first president of the association which published Journal of Psychotherapy "
                     "Integration?") == ["Journal of Psychotherapy Integration"]
     assert ev.names("The Feast of Reeds is held in Duvessa's old port.") == ["Feast of Reeds", "Duvessa"]
+    assert ev.names("Several countries have established national churches, as Mali did.") == ["Mali"]
     assert ev.parse_claim("[2] Tallow is on the Senn.\nmore", [1, 2]) == (2, "Tallow is on the Senn.", "")
     assert ev.parse_claim("Fact: Tallow is on the Senn", [1])[2] == ""
     assert ev.parse_claim("[3] Tallow lies there", [1, 2])[2].startswith("it cites passage 3")
