@@ -27,7 +27,8 @@ SPEC = AgentSpec(
     title="Auto-RAG (autonomous iterative retrieval)",
     paper="Yu et al., 2024 — Auto-RAG: Autonomous Retrieval-Augmented Generation for Large Language Models",
     summary="The LLM talks with the retriever: picks the sentence of the new passages that helps, answers from "
-            "what it read and stops when a passage states that answer (a constrained yes/no), else refines its query.",
+            "what it read and stops when a passage gives that answer (checked passage by passage), else refines "
+            "its query.",
     config_cls=AutoRAGConfig,
     build_graph=build_graph,
 )
