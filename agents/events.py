@@ -88,7 +88,7 @@ class GraphWalkData(WalkData, total=False):
 
 
 class GroundingCheck(TypedDict):
-    """One yes/no support check of an answer against one passage."""
+    """One support check of an answer against one passage (the answer vs "unknown", that passage alone)."""
 
     doc_id: str
     title: str

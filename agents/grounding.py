@@ -31,7 +31,7 @@ RELEVANCE_FLOOR = 0.30  # MiniLM cosine; the dev questions' best passage scores 
 FLOOR_HELP = ("Least similarity to the question (0-1) a passage needs to count as evidence; when no passage "
               "reaches it the agent gives no answer.")
 SUPPORT_MARGIN = 5.0  # the answer must beat "unknown" by this much log-likelihood (set on 17 MuSiQue answers)
-MAX_CHECKS = 2  # yes/no checks per answer (each costs one short prefill)
+MAX_CHECKS = 2  # support checks per answer (each costs one short prefill)
 NO_ANSWER = "(no answer)"
 ABSTAIN_REPLIES = ("unknown", "not found", "not in the passages", "no answer", "not mentioned", "none")
 
@@ -99,7 +99,7 @@ def support_messages(question: str, hit: HitData | dict[str, Any]) -> list[Messa
 def check_support(llm: LLM, step: Step, question: str, answer: str, hits: Sequence[HitData],
                   scores: Sequence[float], floor: float = RELEVANCE_FLOOR, margin: float = SUPPORT_MARGIN,
                   max_checks: int = MAX_CHECKS) -> GroundingData:
-    """Ground `answer` in `hits` (relevance floor, answer words, then yes/no checks); counts LLM calls on `step`."""
+    """Ground `answer` in `hits` (relevance floor, answer words, then support checks); counts LLM calls on `step`."""
     scored = [(h, s) for h, s in zip(hits, scores, strict=True)]
     best = max(scores, default=0.0)
     base = GroundingData(status="guess", floor=floor, best_relevance=round(best, 4), margin=margin, checks=[])
