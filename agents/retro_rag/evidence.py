@@ -133,7 +133,8 @@ def trim_restatement(answer: str, question: str, run: int = 3) -> str:
     tokens, asked = answer.split(), " " + " ".join(words(question)) + " "
     for i in range(1, len(tokens) - run + 1):
         if f" {' '.join(words(' '.join(tokens[i:i + run])))} " in asked:
-            return " ".join(tokens[:i]).strip(" ,;:")
+            head = " ".join(tokens[:i]).strip(" ,;:")
+            return head if content_words(head) else answer  # 'The' alone is no answer: keep the whole reply
     return answer
 
 

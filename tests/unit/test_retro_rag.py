@@ -235,6 +235,14 @@ def test_best_sentence_and_grounding() -> None:
     assert ev.unsupported_names("Ana Bell founded Tallow with Ilse Marrow.", [text]) == ["Ilse Marrow"]
 
 
+def test_answers_that_restate_the_question_are_cut() -> None:
+    asked = "Who founded the guild whose hall is in the village of Mirrowdale?"
+    assert ev.trim_restatement("Corwen Halloway founded the guild whose hall is in Mirrowdale", asked) == \
+        "Corwen Halloway"
+    treaty = "The Treaty on the Functioning of the European Union"
+    assert ev.trim_restatement(treaty, "Which treaty on the functioning of the union applies?") == treaty
+
+
 def test_withdraw_cascades_to_dependent_items() -> None:
     items = [
         {"id": "e1", "claim": "X was founded in Tallow.", "entity": "X", "numbers": [1], "status": "active"},
