@@ -90,3 +90,11 @@ def enter_to_first_step_ms(page: Any, question: str, marker: str = "retrieve:", 
     page.wait_for_function("() => window.__rs && window.__rs.first !== null", timeout=timeout_ms)
     times = page.evaluate("() => window.__rs")
     return float(times["first"] - times["enter"])
+
+
+def message_text(message: dict) -> str:
+    """The text of a chat message as gradio_client returns it (a string, or a list of text parts)."""
+    content = message["content"]
+    if isinstance(content, list):
+        return "\n".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return str(content)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness import message_text
+
 pytestmark = pytest.mark.integration
 
 QUESTION = "Which comet was first sighted at Carrowdene Observatory?"
@@ -32,24 +34,17 @@ def client(app):
     return Client(app.url, verbose=False)
 
 
-def _text(message: dict) -> str:
-    content = message["content"]
-    if isinstance(content, list):
-        return "\n".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return str(content)
-
-
 def test_chat_streams_steps_then_the_answer(app, client) -> None:
     job = client.submit(QUESTION, "demo", "naive", api_name="/ask")
     updates = list(job)  # every streamed update, in order
     messages, question_box = job.result()
     assert question_box == ""
-    assert messages[0]["role"] == "user" and _text(messages[0]) == QUESTION
+    assert messages[0]["role"] == "user" and message_text(messages[0]) == QUESTION
     steps = [m for m in messages if m.get("metadata") and m["metadata"].get("title")]
     assert [s["metadata"]["title"].split(":")[0] for s in steps] == ["🔎 retrieve", "📖 read"]
     assert all(s["metadata"]["status"] == "done" for s in steps)
-    assert "Carrowdene Observatory" in _text(steps[0])  # the passage table
-    answer = _text(messages[-1])
+    assert "Carrowdene Observatory" in message_text(steps[0])  # the passage table
+    answer = message_text(messages[-1])
     assert answer.startswith("**Grey Lantern**")
     assert "<details>" in answer and "★" in answer
     run_id = answer.split("?run=")[1].split(")")[0]
@@ -79,8 +74,8 @@ def test_sessions_do_not_share_chats(app, client) -> None:
     other = Client(app.url, verbose=False)
     theirs, _ = other.predict("In what year was the Guild of Tidewrights chartered?", "demo", "naive",
                               api_name="/ask")
-    assert _text(theirs[0]) == "In what year was the Guild of Tidewrights chartered?"  # starts fresh
-    assert _text(theirs[-1]).startswith("**1712**")
+    assert message_text(theirs[0]) == "In what year was the Guild of Tidewrights chartered?"  # starts fresh
+    assert message_text(theirs[-1]).startswith("**1712**")
 
 
 def test_bad_input_is_a_message_not_a_crash(app) -> None:
@@ -90,7 +85,7 @@ def test_bad_input_is_a_message_not_a_crash(app) -> None:
     messages, _ = client.predict("   ", "demo", "naive", api_name="/ask")
     assert messages == []
     messages, _ = client.predict(QUESTION, "no-such-corpus", "naive", api_name="/ask")
-    assert "unknown corpus" in _text(messages[-1])
+    assert "unknown corpus" in message_text(messages[-1])
     from gradio_client.exceptions import AppError
 
     with pytest.raises(AppError, match="unknown agent"):
@@ -105,7 +100,8 @@ def test_viewer_opens_a_stored_run(client) -> None:
     assert run_id == out["run_id"] != later["run_id"]
     assert QUESTION in header and OTHER not in header  # the link opens exactly its run
     assert step["value"] == 1 and step["maximum"] == 2  # the slider is updated for this run
-    assert "retrieve" in timeline and "Step 1 of 2" in step_md
+    labels = [choice[0] for choice in timeline["choices"]]  # the timeline: one clickable entry per step
+    assert len(labels) == 2 and "retrieve" in labels[0] and "Step 1 of 2" in step_md
     assert "| # | score | title | passage |" in outputs_md
     assert figure is not None  # the retrieve bar chart
     export = export["value"] if isinstance(export, dict) else export
@@ -121,7 +117,7 @@ def test_compare_runs_each_agent_and_scores_against_typed_gold(app, client) -> N
     result = client.predict(QUESTION, "demo", ["naive"], "Blue Lantern", f"{GOLD_ID}, not-a-passage",
                             api_name="/compare")
     bots, summary, note = result[: len(names)], result[len(names)], result[len(names) + 1]
-    assert _text(bots[names.index("naive")][-1]).startswith("**Grey Lantern**")
+    assert message_text(bots[names.index("naive")][-1]).startswith("**Grey Lantern**")
     rows = summary["data"]
     headers = summary["headers"]
     row = dict(zip(headers, rows[0], strict=True))

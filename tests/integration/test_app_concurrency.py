@@ -10,6 +10,7 @@ import pytest
 
 from llm.base import Completion, Message
 from tests.doubles import DemoOracleLLM
+from tests.harness import message_text
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +57,7 @@ def test_two_users_runs_overlap(app) -> None:
     clients = [Client(app.url, verbose=False) for _ in QUESTIONS]
     t0 = time.perf_counter()
     jobs = [c.submit(q, "demo", "naive", api_name="/ask") for c, q in zip(clients, QUESTIONS, strict=True)]
-    answers = [job.result(timeout=120)[0][-1]["content"] for job in jobs]
+    answers = [message_text(job.result(timeout=120)[0][-1]) for job in jobs]
     assert llm.most >= 2  # the second user's run did not wait for the first one's
     assert answers[0].startswith("**Grey Lantern**")
     assert time.perf_counter() - t0 > 0

@@ -110,7 +110,7 @@ def test_viewer_lists_runs_and_filters(app, page) -> None:
     page.locator("#viewer-search input, #viewer-search textarea").first.press("Enter")
     page.wait_for_function("() => !document.querySelector('#viewer-runs').innerText.includes('Carrowdene')")
     table.get_by_text("Guild of Tidewrights").filter(visible=True).first.click()
-    page.locator("#viewer-header").get_by_text("Guild of Tidewrights").wait_for()
+    page.locator("#viewer-header").get_by_text("Guild of Tidewrights").first.wait_for()
     shot(page, "viewer-table")
 
 
@@ -121,7 +121,7 @@ def test_compare_streams_each_agent(app, page) -> None:
     box = page.locator("#compare-question textarea")
     box.fill("On which river stands the town that hosts the Feast of Reeds?")
     page.locator("#compare-run").click()
-    page.locator("#compare-note").get_by_text("Done").wait_for(timeout=180_000)
+    page.locator("#compare-note").get_by_text(re.compile(r"^Done:")).wait_for(timeout=180_000)
     summary = page.locator("#compare-summary").inner_text()
     assert "naive" in summary and "recall@5" in summary
     shot(page, "compare")
