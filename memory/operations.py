@@ -62,12 +62,16 @@ def forget(store: ThoughtStore, user: str, old: ThoughtRow, text: str, vector: n
 
 def merge_duplicate(store: ThoughtStore, user: str, old: ThoughtRow, text: str, vector: np.ndarray,
                     source: Source, shape: LSHShape | None = None) -> Operation:
-    """The new thought says what `old` says: keep `old`, store the new one as merged into it."""
-    new = store.add(user, text, vector, source, status="merged", related=old.id, shape=shape)
-    store.set_status(user, [old.id], "active")  # touches `updated`
-    kept = store.get(user, [old.id])[0]
-    return Operation("merge", f"Merged {quote(text)} into {quote(old.text)} — the same fact.",
-                     [thought_dict(old)], [thought_dict(kept), thought_dict(new)])
+    """The new thought says what `old` says: keep the newer wording, `old` merged into it.
+
+    Keeping the newer one makes a misjudged update harmless: a small model that calls "moved to Berlin"
+    the same fact as "lives in Lisbon" still leaves the latest statement active.
+    """
+    new = store.add(user, text, vector, source, shape=shape)
+    store.set_status(user, [old.id], "merged", related=new.id)
+    gone = store.get(user, [old.id])[0]
+    return Operation("merge", f"Merged {quote(old.text)} into {quote(text)} — the same fact; the newer wording "
+                     "is kept.", [thought_dict(old)], [thought_dict(gone), thought_dict(new)])
 
 
 def merge_entity(store: ThoughtStore, user: str, old: ThoughtRow, text: str, source: Source,

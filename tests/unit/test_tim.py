@@ -68,15 +68,15 @@ def test_a_contradiction_forgets_the_old_thought_and_recall_then_finds_the_new(s
     assert "Lisbon" not in run.events[1].data["prompt"][0]["content"]
 
 
-def test_a_duplicate_is_merged_into_the_stored_thought(services_factory) -> None:
+def test_a_duplicate_merges_the_stored_thought_into_the_newer_wording(services_factory) -> None:
     svc = services_factory(llm=script("Ok.", "The user works as a baker."))
     turn(svc, "I work as a baker.")
     svc.deps.llm = script("Ok.", "The user works as a baker by trade.", "same")
     op = turn(svc, "Baking is my job.").events[-1]
     assert op.data["operation"] == "merge" and "the same fact" in op.explanation
-    assert active(svc) == ["The user works as a baker."]
+    assert active(svc) == ["The user works as a baker by trade."]
     merged = svc.memory.list("ana", status="merged")[0]
-    assert merged.text == "The user works as a baker by trade." and merged.related == op.data["after"][0]["id"]
+    assert merged.text == "The user works as a baker." and merged.related == op.data["after"][1]["id"]
 
 
 def test_an_identical_thought_merges_without_asking_the_model(services_factory) -> None:
