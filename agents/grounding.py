@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from agents.base import short
 from agents.events import GroundingCheck, GroundingData, HitData, Step
-from evaluation.metrics import normalize_answer
+from agents.text import normalize_answer
 from llm.base import LLM, Message
 from retrieval.corpus import CorpusStore
 

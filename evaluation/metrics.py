@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import re
-import string
 from collections import Counter
 from collections.abc import Sequence
 
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCT = set(string.punctuation)
+from agents.text import normalize_answer  # the agents' support check normalises answers the same way
 
-
-def normalize_answer(text: str) -> str:
-    """SQuAD normalisation: lower-case, drop punctuation and articles, collapse white space."""
-    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
-    return " ".join(_ARTICLES.sub(" ", text).split())
+__all__ = ["exact_match", "f1_score", "normalize_answer", "recall_at_k"]
 
 
 def exact_match(prediction: str, golds: Sequence[str]) -> float:
