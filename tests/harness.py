@@ -98,3 +98,13 @@ def message_text(message: dict) -> str:
     if isinstance(content, list):
         return "\n".join(part.get("text", "") for part in content if isinstance(part, dict))
     return str(content)
+
+
+SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+
+
+def shot(page: Any, name: str) -> None:
+    """A full-page screenshot under artifacts/screenshots/, after transitions settle."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(400)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness import shot
+
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "artifacts" / "screenshots"
 QUESTION = "Which comet was first sighted at Carrowdene Observatory?"
-TIMEOUT = 60_000
 
 
 @pytest.fixture(scope="module")
@@ -29,38 +28,6 @@ def app(tmp_path_factory: pytest.TempPathFactory):
     running = start_app(tmp_path_factory.mktemp("ui-browser") / "home", llm=DemoOracleLLM(delay=0.3), single_user=True)
     yield running
     running.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from tests.harness import CHROMIUM
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} not found: the browser test needs Debian's chromium "
-                    "(`apt-get update && apt-get install -y chromium`); it is never skipped.", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    from tests.harness import launch_chromium
-
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT)
-    yield page
-    context.close()
-
-
-def shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.wait_for_timeout(400)  # let transitions settle
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def test_chat_streams_steps_and_answer_then_share_link_opens_viewer(app, page) -> None:

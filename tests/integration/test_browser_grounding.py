@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness import shot as _shot
+
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "artifacts" / "screenshots"
-TIMEOUT = 60_000
 
 
 @pytest.fixture(scope="module")
@@ -35,33 +34,6 @@ def app(tmp_path_factory: pytest.TempPathFactory):
     running.services.db.ensure_corpus("empty", embedder="")
     yield running
     running.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    from tests.harness import launch_chromium
-
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT)
-    yield page
-    context.close()
-
-
-def shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.wait_for_timeout(400)
-    page.screenshot(path=str(SHOTS / f"grounding-{name}.png"), full_page=True)
 
 
 def pick(page, dropdown: str, option: str) -> None:
@@ -203,3 +175,8 @@ def test_auto_rag_sources_are_in_score_order(app, page) -> None:
     rest = scores[1:] if starred else scores
     assert len(scores) >= 2 and rest == sorted(rest, reverse=True), answer
     shot(page, "auto-rag")
+
+
+def shot(page, name: str) -> None:
+    """This module's screenshots are named grounding-*.png."""
+    _shot(page, f"grounding-{name}")

@@ -44,22 +44,6 @@ def app(tmp_path_factory: pytest.TempPathFactory):
     running.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from tests.harness import CHROMIUM
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium; this test is never skipped.", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    from tests.harness import launch_chromium
-
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
-
-
 def open_page(browser, url: str):
     """A page in a fresh browser context (its own local storage, so its own browser id)."""
     context = browser.new_context(viewport={"width": 1300, "height": 950})
