@@ -73,23 +73,23 @@ class AgentRun:
                 for update in chunk.values():
                     yield from self._absorb(update or {})
                 if over := self._over_limit():
-                    self.error = over
-                    yield self._record(TraceEvent(agent=self.spec.name, kind="error", started=time.time(),
-                                                  explanation=f"The run stopped: {over}.", data=ErrorData(error=over)))
+                    yield self._fail(over, f"The run stopped: {over}.")
                     break
         except GraphRecursionError:
-            self.error = (f"it needed more than {self.limits.steps or RECURSION_LIMIT} steps, the limit per run "
-                          "(RAGSCOPE_MAX_RUN_STEPS)")
-            yield self._record(TraceEvent(agent=self.spec.name, kind="error", started=time.time(),
-                                          explanation=f"The run stopped: {self.error}.",
-                                          data=ErrorData(error=self.error)))
+            error = (f"it needed more than {self.limits.steps or RECURSION_LIMIT} steps, the limit per run "
+                     "(RAGSCOPE_MAX_RUN_STEPS)")
+            yield self._fail(error, f"The run stopped: {error}.")
         except Exception as exc:  # noqa: BLE001 - a failing run is recorded, never crashes the caller
-            self.error = f"{type(exc).__name__}: {exc}"
-            yield self._record(TraceEvent(agent=self.spec.name, kind="error", started=time.time(),
-                                          explanation=f"The run failed: {self.error}",
-                                          data=ErrorData(error=self.error)))
+            error = f"{type(exc).__name__}: {exc}"
+            yield self._fail(error, f"The run failed: {error}")
         self.seconds = time.perf_counter() - t0
         self._finish()
+
+    def _fail(self, error: str, explanation: str) -> TraceEvent:
+        """Record the run's error and its `error` event."""
+        self.error = error
+        return self._record(TraceEvent(agent=self.spec.name, kind="error", started=time.time(),
+                                       explanation=explanation, data=ErrorData(error=error)))
 
     def _over_limit(self) -> str:
         """Why the run must stop now (tokens over their limit), or ''."""
