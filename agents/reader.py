@@ -32,8 +32,11 @@ READ_EXAMPLE_ANSWER = "Palle"
 READ_USER = "Passages:\n{passages}\n\nQuestion: {question}\nAnswer:"
 PLAIN_INSTRUCTION = "Answer the question using the passages. Reply with the answer only, a few words."
 ABSTAIN_INSTRUCTION = " If the passages do not contain the answer, reply: unknown"
+# The plain message with the short-answer form spelled out in words (no example that could leak, no "guess").
+SHORT_INSTRUCTION = ("Answer the question using the passages. Reply with the answer only: a name, date, number "
+                     "or short phrase, not a sentence. If it is a yes-or-no question, reply yes or no.")
 PLAIN_USER = "{instruction}\n\nPassages:\n{passages}\n\nQuestion: {question}"
-READER_PROMPTS = ("one_shot", "plain", "plain_abstain", "one_shot_abstain", "plain_example")
+READER_PROMPTS = ("one_shot", "plain", "plain_abstain", "one_shot_abstain", "plain_example", "plain_short")
 DEFAULT_READER_PROMPT = "plain"  # best on both dev sets (benchmarks/RESULTS.md, "Reader prompt")
 
 
@@ -48,8 +51,9 @@ def read_messages(question: str, hits: list[HitData] | list[dict[str, Any]],
                   prompt: str = DEFAULT_READER_PROMPT) -> list[dict[str, str]]:
     """The reader prompt over numbered passages: one plain message (default) or the one-shot dialogue."""
     passages = format_passages(hits)  # type: ignore[arg-type]
-    if prompt in ("plain", "plain_abstain"):
-        instruction = PLAIN_INSTRUCTION + (ABSTAIN_INSTRUCTION if prompt == "plain_abstain" else "")
+    if prompt in ("plain", "plain_abstain", "plain_short"):
+        instruction = (SHORT_INSTRUCTION if prompt == "plain_short" else
+                       PLAIN_INSTRUCTION + (ABSTAIN_INSTRUCTION if prompt == "plain_abstain" else ""))
         return [{"role": "user", "content": PLAIN_USER.format(instruction=instruction, passages=passages,
                                                               question=question)}]
     if prompt == "plain_example":  # the plain message, after one worked example in the same form
