@@ -91,6 +91,8 @@ def main() -> int:
                     "checks": step.llm_calls, "prompt_tokens": prompt_tokens})
             line = " | ".join(f"{v}: {rows[v][-1]['answer'][:30]!r} ({rows[v][-1]['status']})" for v in args.variants)
             print(f"{dataset} {i + 1}/{len(questions)} gold {q.answers[0]!r}: {line}", flush=True)
+            if args.json:  # after every question, so a run cut short by a time limit keeps what it did
+                args.json.write_text(json.dumps({**out, dataset: rows}, indent=1))
         out[dataset] = rows
     print("\n| dataset | prompt | n | EM | F1 | abstained | supported | right when supported | right otherwise "
           "| read s | check s |")
