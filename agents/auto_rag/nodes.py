@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.auto_rag.prompts import (
+    ANSWERS_SYSTEM,
+    ANSWERS_USER,
     DIALOGUE_SYSTEM,
     EVIDENCE_SYSTEM,
     EVIDENCE_USER,
@@ -15,6 +17,7 @@ from agents.auto_rag.prompts import (
     INTERMEDIATE_TURN,
     KNOWLEDGE_SYSTEM,
     KNOWLEDGE_USER,
+    MAX_ANSWER_PASSAGES,
     MAX_SENTENCES,
     PARAMETRIC_TURN,
     PLAN_EXAMPLES,
@@ -31,7 +34,7 @@ from agents.auto_rag.prompts import (
     STRIP_PREFIXES,
     few_shot,
 )
-from agents.base import Deps, RAGState, hit_dict, option, short
+from agents.base import Deps, RAGState, format_passages, hit_dict, option, short
 from agents.events import AnswerData, GroundingData, HitData, PlanData, ReadData, RetrieveData, RewriteData, Step
 from agents.grounding import (
     FLOOR_HELP,
@@ -45,6 +48,7 @@ from agents.grounding import (
 )
 from agents.reader import clean_answer, read_messages
 from agents.search import RETRIEVERS, search
+from agents.text import normalize_answer
 from llm.base import LLM, Message
 
 NAME = "auto_rag"
@@ -70,6 +74,9 @@ class AutoRAGConfig:
         SUPPORT_MARGIN, "How clearly a passage must give the model's answer before it stops searching: the "
         "log-likelihood by which the answer beats 'unknown' given that passage alone; higher searches longer.",
         min=-20.0, max=50.0)
+    confirm_stop: bool = option(
+        True, "Also stop when a new search leaves the answer unchanged and the model, shown the passages, picks "
+        "one that contains that answer as the one that answers the question (a passage number, or 0 for none).")
     parametric_fallback: bool = option(
         False, "At the cap with no answer, let the model write what it knows itself (the official code's "
         "'parametric knowledge' document) and answer from that too.")
@@ -93,6 +100,7 @@ class AutoRAGState(RAGState, total=False):
     new_hits: list[HitData]  # passages shown in the latest turn
     notes: list[str]  # the evidence: one sentence chosen from each turn's passages
     decision: dict[str, Any]
+    last_draft: str  # the answer of the latest turn (a new search that leaves it unchanged may confirm it)
     draft: str  # the best-supported answer the model gave from the passages so far
     draft_turn: int
     draft_score: float  # its support: the best check's log-odds (answer vs "unknown" given one passage)
@@ -273,13 +281,19 @@ def read(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, An
         decision = {"enough": enough, "draft": draft, "status": grounding["status"],
                     "checks": grounding.get("checks", []), "margin": config.answer_margin,
                     "evidence_scores": pick.scores}
+        # 3. an answer that a new search left unchanged: does one of the passages answer the question?
+        unchanged = (turn > 1 and draft != NO_ANSWER and
+                     normalize_answer(draft) == normalize_answer(state.get("last_draft", "")))
+        if not enough and config.confirm_stop and unchanged and grounding.get("checks"):
+            decision["confirm"] = confirm_answer(llm, step, question, grounding, hits, found)
+            enough = decision["enough"] = decision["confirm"]["confirmed"]
         explanation = f"Turn {turn}: the most helpful sentence is “{short(sentence, 110)}” ({title}). " + \
-            _decision_sentence(draft, grounding)
+            _decision_sentence(draft, grounding, decision.get("confirm"))
         data = ReadData(turn=turn, evidence=evidence, notes=notes, decision=decision,
                         passages=[h["doc_id"] for h in found], prompt=read_prompt, reply=completion.text,
                         decision_prompt=messages, answer=draft, grounding=grounding)
         event = step.event(explanation, data)
-    update: dict[str, Any] = {"notes": notes, "decision": decision, "events": [event]}
+    update: dict[str, Any] = {"notes": notes, "decision": decision, "last_draft": draft, "events": [event]}
     # keep the best-supported answer so far (a later turn may drift to a worse one; Auto-RAG answers with it)
     score = max((c["log_odds"] for c in grounding.get("checks", [])), default=-1e9 if draft == NO_ANSWER else -1e3)
     if not state.get("draft") or score > state.get("draft_score", -1e9) or enough:
@@ -287,9 +301,33 @@ def read(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, An
     return update
 
 
-def _decision_sentence(draft: str, grounding: GroundingData) -> str:
+def confirm_answer(llm: LLM, step: Step, question: str, grounding: GroundingData, hits: list[HitData],
+                   found: list[HitData]) -> dict[str, Any]:
+    """Which passage answers the question? A constrained choice (a number, or 0 for none) over the passages that
+    contain the answer's words and this turn's new ones; confirmed when the one picked contains the answer."""
+    holding = {c["doc_id"] for c in grounding.get("checks", [])}
+    shown = list({h["doc_id"]: h for h in [*(h for h in hits if h["doc_id"] in holding), *found]}.values())
+    shown = shown[:MAX_ANSWER_PASSAGES]
+    messages = [{"role": "system", "content": ANSWERS_SYSTEM},
+                {"role": "user", "content": ANSWERS_USER.format(passages=format_passages(shown), question=question)}]
+    choice = step.add(llm.choose(messages, [str(i) for i in range(len(shown) + 1)]))
+    picked = shown[int(choice.option) - 1] if choice.option != "0" else None
+    return {"passages": [h["title"] for h in shown], "holding": [h["title"] for h in shown if h["doc_id"] in holding],
+            "choice": int(choice.option), "picked": picked["title"] if picked else "", "scores": choice.scores,
+            "prompt": messages, "confirmed": bool(picked and picked["doc_id"] in holding)}
+
+
+def _decision_sentence(draft: str, grounding: GroundingData, confirm: dict[str, Any] | None = None) -> str:
     """Why the model stops or searches again, in plain words."""
     checks = grounding.get("checks", [])
+    if confirm:
+        if confirm["confirmed"]:
+            return (f"Its answer ‘{short(draft)}’ stayed the same after a new search, and asked which passage "
+                    f"answers the question the model picks “{cut_at_word(confirm['picked'], 50)}”, which contains "
+                    f"it, so it stops searching.")
+        which = f"“{cut_at_word(confirm['picked'], 50)}”" if confirm["picked"] else "none of them"
+        return (f"Its answer ‘{short(draft)}’ stayed the same after a new search, but asked which passage answers "
+                f"the question the model picks {which}, not one that contains it, so it searches again.")
     if grounding["status"] == "supported":
         check = checks[-1]
         return (f"It can answer: ‘{short(draft)}’ is in “{cut_at_word(check['title'], 50)}”, and reading that passage "
@@ -385,9 +423,15 @@ def answer(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, 
         score = {h["doc_id"]: h["score"] for h in hits}
         used = sorted(dict.fromkeys(h["doc_id"] for h in hits), key=lambda d: (d != grounding.get("doc_id"),
                                                                                 -score.get(d, 0.0)))
+        confirmed = (decision.get("confirm") or {}).get("confirmed")
         if enough:
             explanation = (f"Answers ‘{short(final)}’ after {_n(turn, 'turn')}: "
                            f"“{cut_at_word(grounding['title'], 50)}” states it.")
+        elif confirmed:
+            explanation = (f"Answers ‘{short(final)}’ after {_n(turn, 'turn')}: the answer held after a new search "
+                           f"and the model points at “{cut_at_word(decision['confirm']['picked'], 50)}” as the "
+                           f"passage that answers, though reading a passage alone did not clearly give it "
+                           f"(labelled the model's own guess).")
         else:
             why = ("it found nothing new to read" if decision.get("exhausted") else
                    f"it reached its limit of {_n(config.max_iterations, 'turn')}")

@@ -30,6 +30,12 @@ EVIDENCE_SYSTEM = "Pick the sentence that helps most to answer the question. Rep
 EVIDENCE_USER = "Question: {question}\n\nSentences:\n{sentences}\n\nThe most helpful sentence is number"
 MAX_SENTENCES = 9  # numbered 1-9: every option is one token, so no number is favoured for being shorter
 
+# The stop decision looks at the passages: which one answers the question (a number, or 0 for none)?
+ANSWERS_SYSTEM = ("Which passage answers the question? Reply with the passage's number only, or 0 if none of "
+                  "them answers it.")
+ANSWERS_USER = "Passages:\n{passages}\n\nQuestion: {question}\n\nThe passage that answers it is number"
+MAX_ANSWER_PASSAGES = 9  # numbered 1-9 (0 = none): every option is one token
+
 QUERY_SYSTEM = (
     "Write a short search query for the one fact still missing. Name the entity it is about. "
     "Reply with the query alone, on one line."

@@ -187,3 +187,50 @@ def test_no_relevant_passage_means_no_answer(services_factory, toy_docs) -> None
     run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 2, "relevance_floor": 0.99})
     assert run.answer == "(no answer)" and events[-1].data["grounding"]["status"] == "nothing_relevant"
     assert "none of the passages it read is about the question" in events[-1].explanation
+
+
+class PassagePicker(PolicyLLM):
+    """Like PolicyLLM, but asked which passage answers, it picks passage `pick` (0 = none)."""
+
+    def __init__(self, replies, pick: str) -> None:
+        super().__init__(replies=replies)
+        self.pick = pick
+        self.asked: list[list[str]] = []
+
+    def choose(self, messages, options):
+        if "Which passage answers the question?" in messages[0]["content"]:
+            self.calls.append(("choose", list(messages)))
+            self.asked.append(list(options))
+            return Choice(option=self.pick, scores={o: (0.0 if o == self.pick else -9.0) for o in options})
+        return super().choose(messages, options)
+
+
+def test_an_answer_a_new_search_leaves_unchanged_stops_when_the_model_picks_a_passage_holding_it(
+        services_factory, toy_docs) -> None:
+    llm = PassagePicker(replies=["plan", "Tallow", "Tallow river", "Tallow"], pick="1")
+    run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 4, "passages_per_turn": 2})
+    assert [e.kind for e in events] == ["plan", "retrieve", "read", "rewrite", "retrieve", "read", "answer"]
+    reads = [e for e in events if e.kind == "read"]
+    assert "confirm" not in reads[0].data["decision"]  # turn 1 has no earlier answer to compare with
+    confirm = reads[1].data["decision"]["confirm"]
+    assert confirm["confirmed"] and confirm["choice"] == 1 and "Tallow" in confirm["holding"]
+    assert llm.asked == [[str(i) for i in range(len(confirm["passages"]) + 1)]]  # a number, or 0 for none
+    assert "stayed the same after a new search" in reads[1].explanation and "stops searching" in reads[1].explanation
+    final = events[-1]
+    assert run.answer == "Tallow" and final.data["grounding"]["status"] == "guess"  # the label stays honest
+    assert "held after a new search" in final.explanation and "own guess" in final.explanation
+
+
+def test_picking_no_passage_keeps_searching_to_the_cap(services_factory, toy_docs) -> None:
+    llm = PassagePicker(replies=["plan", "Tallow", "Tallow river", "Tallow", "Senn river", "Tallow"], pick="0")
+    run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 3, "passages_per_turn": 1})
+    reads = [e for e in events if e.kind == "read"]
+    assert [e.data["decision"].get("confirm", {}).get("confirmed") for e in reads] == [None, False, False]
+    assert "picks none of them" in reads[1].explanation and "searches again" in reads[1].explanation
+    assert "limit of 3 turns" in events[-1].explanation
+
+
+def test_the_confirmation_is_an_option(services_factory, toy_docs) -> None:
+    llm = PassagePicker(replies=["plan", "Tallow", "Tallow river", "Tallow"], pick="1")
+    run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 2, "confirm_stop": False})
+    assert llm.asked == [] and "limit of 2 turns" in events[-1].explanation
