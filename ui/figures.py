@@ -130,3 +130,84 @@ def graph_walk_figure(event: TraceEvent) -> Any:
 
 register_figure("retrieve", retrieve_figure)
 register_figure("graph_walk", graph_walk_figure)
+
+
+def _walk_graph(sub: dict[str, Any]) -> tuple[Any, list[dict[str, Any]], dict[str, tuple[float, float]]]:
+    """The walked subgraph as a networkx graph, its nodes, and a spring layout in [0, 1]² (deterministic)."""
+    import networkx as nx
+
+    nodes = [n for n in sub.get("nodes", []) if isinstance(n, dict) and "id" in n]
+    g = nx.Graph()
+    for n in nodes:
+        g.add_node(n["id"], **n)
+    for e in sub.get("edges", []):
+        if isinstance(e, dict) and e.get("source") in g and e.get("target") in g:
+            g.add_edge(e["source"], e["target"], weight=float(e.get("weight", 1) or 1), type=e.get("type", ""))
+    if not nodes:
+        return g, nodes, {}
+    layout = g.copy()  # separate pieces hang weakly off the best node, as in the picture above
+    best = max(nodes, key=lambda n: float(n.get("score", 0) or 0))["id"]
+    for part in nx.connected_components(g):
+        if best not in part:
+            layout.add_edge(best, max(part, key=lambda i: float(g.nodes[i].get("score", 0) or 0)), weight=0.2)
+    pos = nx.spring_layout(layout, seed=7, k=1.5 / max(1, len(g) ** 0.5), weight="weight")
+    xs, ys = [p[0] for p in pos.values()], [p[1] for p in pos.values()]
+    span = lambda v: (min(v), (max(v) - min(v)) or 1.0)  # noqa: E731
+    (x0, dx), (y0, dy) = span(xs), span(ys)
+    return g, nodes, {k: ((p[0] - x0) / dx, 1 - (p[1] - y0) / dy) for k, p in pos.items()}
+
+
+def node_tooltip(g: Any, node: dict[str, Any]) -> str:
+    """What hovering a node says: its name, kind, score, and the passages it links to (or the phrases a
+    passage contains)."""
+    kind = node.get("type") or "phrase"
+    name = node.get("label") or node["id"]
+    head = f"{name} — {'passage' if kind == 'passage' else 'seed entity' if kind == 'seed' else 'entity'}, " \
+           f"score {float(node.get('score', 0) or 0):.3f}"
+    neighbours = [g.nodes[m] for m in g.neighbors(node["id"])]
+    if kind == "passage":
+        linked = [m.get("label") or m["id"] for m in neighbours if m.get("type") != "passage"]
+        return head + (f"\nMentions: {', '.join(short(x, 40) for x in linked[:8])}" if linked else "")
+    linked = [m.get("label") or m["id"] for m in neighbours if m.get("type") == "passage"]
+    return head + (f"\nPassages: {'; '.join(short(x, 50) for x in linked[:6])}" if linked
+                   else "\nPassages: none among those drawn")
+
+
+def graph_walk_svg(event: TraceEvent | dict[str, Any], width: int = 640, height: int = 420) -> str | None:
+    """The walked subgraph as one line of inline SVG: hover a node for its name, score and passages (each node
+    carries a <title>, so it needs no script and no plotting library)."""
+    from html import escape
+
+    event = as_event(event)
+    sub = (event.data or {}).get("subgraph") or {}
+    g, nodes, pos = _walk_graph(sub if isinstance(sub, dict) else {})
+    if not nodes:
+        return None
+    pad = 40
+    xy = {k: (pad + x * (width - 2 * pad), pad + y * (height - 2 * pad)) for k, (x, y) in pos.items()}
+    top = max((float(n.get("score", 0) or 0) for n in nodes), default=0) or 1.0
+    parts = [f'<svg class="graph-walk" viewBox="0 0 {width} {height}" width="100%" role="img" '
+             f'xmlns="http://www.w3.org/2000/svg" style="max-width:{width}px;background:#fff">',
+             '<title>Graph walk: size = score; seeds ringed; passages are squares. Hover a node.</title>']
+    for a, b in g.edges:
+        (x1, y1), (x2, y2) = xy[a], xy[b]
+        parts.append(f'<line x1="{x1:.0f}" y1="{y1:.0f}" x2="{x2:.0f}" y2="{y2:.0f}" stroke="#cbd5e1" '
+                     f'stroke-width="1.5"/>')
+    for n in sorted(nodes, key=lambda n: float(n.get("score", 0) or 0)):  # best drawn last, on top
+        kind = n.get("type") or "phrase"
+        s = float(n.get("score", 0) or 0) / top
+        x, y = xy[n["id"]]
+        r = 6 + 14 * s
+        colour = NODE_COLOURS.get(kind, NODE_COLOURS["phrase"])
+        ring = 'stroke="#b45309" stroke-width="3"' if kind == "seed" else 'stroke="#fff" stroke-width="1"'
+        opacity = f'fill-opacity="{0.35 + 0.65 * s:.2f}"'
+        shape = (f'<rect x="{x - r:.0f}" y="{y - r:.0f}" width="{2 * r:.0f}" height="{2 * r:.0f}" '
+                 f'fill="{colour}" {opacity} {ring}/>' if kind == "passage" else
+                 f'<circle cx="{x:.0f}" cy="{y:.0f}" r="{r:.0f}" fill="{colour}" {opacity} {ring}/>')
+        label = escape(short(n.get("label") or n["id"], 24))
+        tip = escape(node_tooltip(g, n)).replace("\n", "&#10;")  # one line: the Chatbot reads it as Markdown
+        parts.append(f'<g class="graph-node" data-kind="{kind}"><title>{tip}</title>{shape}'
+                     f'<text x="{x:.0f}" y="{y + r + 11:.0f}" font-size="10" text-anchor="middle" '
+                     f'fill="#334155">{label}</text></g>')
+    parts.append("</svg>")
+    return "".join(parts)

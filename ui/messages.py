@@ -5,10 +5,7 @@ Messages are plain dicts in the Chatbot's messages format, so they are unit-test
 
 from __future__ import annotations
 
-import hashlib
-import tempfile
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from agents.events import TraceEvent
@@ -105,28 +102,20 @@ def event_to_message(event: TraceEvent | dict[str, Any]) -> dict[str, Any]:
     return {"role": "assistant", "content": body, "metadata": metadata}
 
 
-FIGURE_DIR = Path(tempfile.gettempdir()) / "ragscope-figures"
-
-
 def figure_message(event: TraceEvent | dict[str, Any]) -> dict[str, Any] | None:
-    """A graph walk's picture as a chat message (a PNG the Chatbot shows), or None for steps without a graph."""
-    from ui.figures import event_figure
+    """A graph walk's picture as a chat message: inline SVG whose nodes name themselves, their score and their
+    passages on hover; None for steps without a graph."""
+    from ui.figures import graph_walk_svg
 
     event = as_event(event)
     if not isinstance((event.data or {}).get("subgraph"), dict) or not event.data["subgraph"].get("nodes"):
         return None
-    fig = event_figure(event) if event.kind == "graph_walk" else None
-    if fig is None:
-        from ui.figures import graph_walk_figure
-
-        fig = graph_walk_figure(event)
-    if fig is None:
+    svg = graph_walk_svg(event)
+    if svg is None:
         return None
-    FIGURE_DIR.mkdir(parents=True, exist_ok=True)
-    name = hashlib.sha1(f"{event.run_id}-{event.started}-{event.kind}".encode()).hexdigest()[:16]
-    path = FIGURE_DIR / f"graph-{name}.png"
-    fig.savefig(path, dpi=80, bbox_inches="tight")
-    return {"role": "assistant", "content": {"path": str(path), "alt_text": "The knowledge-graph walk of this step"}}
+    caption = ("<small>The graph walk: size = score; seeds ringed; passages are squares. "
+               "Hover a node for its name, score and passages.</small>")
+    return {"role": "assistant", "content": f'<div class="graph-walk-figure">{svg}</div>\n\n{caption}'}
 
 
 def pending_message(text: str = "Working…") -> dict[str, Any]:

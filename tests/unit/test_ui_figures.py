@@ -42,3 +42,33 @@ def test_figure_registry_hooks_and_failures(caplog: pytest.LogCaptureFixture) ->
     finally:
         figures.FIGURES.pop("memory_write", None)
     assert figures.event_figure(TraceEvent(agent="a", kind="plan", explanation="x")) is None
+
+
+def test_graph_walk_svg_names_each_node_with_its_score_and_passages_on_hover() -> None:
+    import re
+    from xml.etree import ElementTree
+
+    svg = figures.graph_walk_svg(graph_event())
+    assert svg is not None and "\n" not in svg  # one line: the Chatbot reads its message as Markdown
+    root = ElementTree.fromstring(svg)  # well-formed
+    ns = "{http://www.w3.org/2000/svg}"
+    tips = {g.get("data-kind") + ":" + g.find(f"{ns}title").text for g in root.iter(f"{ns}g")}
+    assert len(tips) == 4
+    seed = next(t for t in tips if t.startswith("seed:"))
+    assert seed.startswith("seed:carrowdene — seed entity, score 0.900") and "Passages: Carrowdene Observatory" in seed
+    passage = next(t for t in tips if t.startswith("passage:"))
+    assert "Carrowdene Observatory — passage, score 0.700" in passage and "Mentions: carrowdene" in passage
+    assert any("isolated" in t and "Passages: none among those drawn" in t for t in tips)
+    assert len(root.findall(f"{ns}g/{ns}rect")) == 1 and len(root.findall(f"{ns}g/{ns}circle")) == 3
+    assert len(root.findall(f"{ns}line")) == 2  # the edge to a node not drawn is left out
+    for x in re.findall(r'c?x="(-?\d+)"', svg):  # inside the view box
+        assert 0 <= int(x) <= 640
+    assert figures.graph_walk_svg(TraceEvent(agent="h", kind="graph_walk", explanation="x",
+                                             data={"subgraph": {"nodes": [], "edges": []}})) is None
+
+
+def test_graph_walk_svg_escapes_names() -> None:
+    event = graph_event()
+    event.data["subgraph"]["nodes"][1]["label"] = "<script>alert(1)</script> & co"
+    svg = figures.graph_walk_svg(event)
+    assert "<script>" not in svg and "&lt;script&gt;" in svg and "&amp; co" in svg

@@ -75,3 +75,14 @@ def test_answer_message_from_a_stored_run_dict_and_failures() -> None:
     assert "The run failed" in body and "model missing" in body
     assert "?run=r9" in body
     assert body.count("<details>") == 2  # used passages recovered from the read event
+
+
+def test_a_graph_walk_shows_in_chat_as_an_svg_whose_nodes_say_their_name_and_score() -> None:
+    from tests.unit.ui_events import graph_event
+
+    message = messages.figure_message(graph_event())
+    assert message is not None and message["role"] == "assistant"
+    content = message["content"]
+    assert content.startswith('<div class="graph-walk-figure"><svg') and "<title>carrowdene — seed entity" in content
+    assert "Hover a node" in content
+    assert messages.figure_message(retrieve_event()) is None  # a plain search has no graph
