@@ -133,6 +133,7 @@ def test_upload_of_only_rejected_files_has_no_check_mark(app, page, tmp_path: Pa
     result.get_by_text("Nothing was indexed").wait_for()
     assert "✅" not in result.inner_text() and "❌" in result.inner_text()
     assert "broken.pdf" in result.inner_text()
+    shot(page, "upload-rejected")
 
 
 def test_viewer_fits_1400_px_and_its_timeline_opens_steps(app, page) -> None:
@@ -152,15 +153,40 @@ def test_viewer_fits_1400_px_and_its_timeline_opens_steps(app, page) -> None:
     shot(page, "viewer")
 
 
-def test_hipporag_graph_picture_is_in_chat(app, page) -> None:
+def test_hipporag_graph_picture_is_in_chat_and_its_nodes_say_name_and_score_on_hover(app, page) -> None:
+    from ui.markdown import as_event, short
+
     app.services.llm.state = "ready"
     page.goto(app.url)
     page.wait_for_selector("#chat-question textarea")
     pick(page, "#chat-agent", "HippoRAG (knowledge graph + Personalized PageRank)")
     ask(page, "Which comet was first sighted at Carrowdene Observatory?")
-    page.locator("#chat-bot img").first.wait_for()
-    assert "PageRank" not in page.locator("#chat-bot").inner_text().split("Sources")[0].split("graph_walk:")[-1][:300]
+    picture = page.locator("#chat-bot svg.graph-walk")
+    picture.first.wait_for()
+    nodes = picture.first.locator("g.graph-node")
+    assert nodes.count() >= 3
+    seed = picture.first.locator("g.graph-node[data-kind=seed]").first
+    seed.hover()  # the browser shows the node's <title> as its tooltip
+    tip = seed.locator("title").text_content() or ""
+    assert re.search(r"^.+ — seed entity, score \d\.\d{3}\nPassages: .+", tip), tip
+    passage_tips = [t.text_content() for t in picture.first.locator("g.graph-node[data-kind=passage] title").all()]
+    assert passage_tips and all(re.search(r" — passage, score \d\.\d{3}", t or "") for t in passage_tips)
+    text = page.locator("#chat-bot").inner_text()
+    assert "PageRank" not in text.split("Sources")[0].split("graph_walk:")[-1][:300]
+    # passages are named by their titles, never by ids; step titles are cut at a word
+    assert not re.search(r"passage:[0-9a-f]{6}", text), text
+    run_id = re.search(r"run=([0-9a-f]+)", page.locator("#chat-bot a[href*='?run=']").last.get_attribute("href")
+                       ).group(1)
+    for event in map(as_event, app.services.db.get_run(run_id)["events"]):
+        shown = short(event.explanation)  # a step's title, as ui.messages.step_title makes it
+        assert shown.removesuffix("…")[:30] in text
+        if shown.endswith("…"):  # cut: what is kept ends where a word ends
+            whole, kept = " ".join(event.explanation.split()), shown.removesuffix("…")
+            assert whole.startswith(kept) and not whole[len(kept)].isalnum(), (kept, whole)
     shot(page, "hipporag-chat")
+    seed.scroll_into_view_if_needed()
+    seed.hover()
+    shot(page, "hipporag-hover")
 
 
 def test_auto_rag_sources_are_in_score_order(app, page) -> None:
