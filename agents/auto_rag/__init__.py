@@ -5,9 +5,12 @@ The paper's loop, plan -> retrieve -> extract evidence -> decide -> refine or an
 so it cannot drift to invented names; the decision looks at the passages: the model answers from everything
 read (the shared reader), and it stops only when a passage gives that answer (the support check of
 `agents.grounding`: relevance floor, the answer's words, the answer against "unknown" given that passage
-alone). It keeps its best-supported answer across turns, since a later turn may drift. Otherwise it refines its
-query (a short few-shot fill; one that repeats an earlier search or borrows an example's name falls back to
-the question plus the evidence's key entity). At the cap it answers with that answer, labelled a guess;
+alone), or when a new search leaves its answer unchanged and the model, asked which passage answers the
+question (a constrained choice: a passage number, or 0 for none), picks one that contains it (the label
+stays "the model's own guess" unless the support check passed). It keeps its best-supported answer across
+turns, since a later turn may drift. Otherwise it refines its query (a short few-shot fill; one that repeats
+an earlier search or borrows an example's name falls back to the question plus the evidence's key entity). At
+the cap it answers with that answer, labelled a guess;
 the official code's parametric-knowledge document is an option. The paper's dialogue is assembled from these
 pieces and shown as the transcript.
 """

@@ -27,8 +27,9 @@ SPEC = AgentSpec(
     title="Auto-RAG (autonomous iterative retrieval)",
     paper="Yu et al., 2024 — Auto-RAG: Autonomous Retrieval-Augmented Generation for Large Language Models",
     summary="The LLM talks with the retriever: picks the sentence of the new passages that helps, answers from "
-            "what it read and stops when a passage gives that answer (checked passage by passage), else refines "
-            "its query.",
+            "what it read and stops when a passage gives that answer (checked passage by passage) or when a new "
+            "search leaves its answer unchanged and, asked which passage answers, it picks one that holds it; "
+            "else refines its query.",
     config_cls=AutoRAGConfig,
     build_graph=build_graph,
 )
