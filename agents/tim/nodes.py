@@ -23,6 +23,7 @@ from agents.tim.prompts import (
     THINK_USER,
     few_shot,
 )
+from agents.tim.text import pre_check, third_person
 from memory import operations
 from memory.store import LSHShape, Source, ThoughtStore
 from storage.thoughts import ThoughtRow
@@ -42,12 +43,14 @@ class TiMConfig:
                          "table is scored (more tables, higher recall).", min=1, max=32)
     probes: int = option(2, "Buckets looked in per table (multi-probe LSH); 1 = only the query's own bucket, "
                          "as in the paper.", min=1, max=8)
-    think_margin: float = option(0.0, "Log-odds by which 'fact' must beat 'question' and 'request' before the "
-                                 "message is post-thought.", min=-20.0, max=20.0)
+    think_margin: float = option(-2.0, "Log-odds by which 'fact' must beat 'question' and 'request' before the "
+                                 "message is post-thought. Questions and messages that never say I / my / we / "
+                                 "our are already set aside without the model, so the gate only vetoes a clear "
+                                 "request.", min=-20.0, max=20.0)
     max_thoughts: int = option(3, "Most thoughts post-thought from one turn.", min=1, max=10)
-    relate_threshold: float = option(0.55, "Cosine above which a stored thought is compared with a new one "
+    relate_threshold: float = option(0.4, "Cosine above which a stored thought is compared with a new one "
                                      "(same / update / detail / unrelated).", min=0.0, max=1.0)
-    compare: int = option(2, "Most stored thoughts each new thought is compared with.", min=0, max=10)
+    compare: int = option(3, "Most stored thoughts each new thought is compared with.", min=0, max=10)
     use_corpus: bool = option(False, "Also retrieve passages from the corpus for the reply (TiM over RAG).")
     passages: int = option(3, "Passages retrieved when the corpus is used.", min=1, max=10)
     max_tokens: int = option(48, "Most tokens of a reply.", min=8, max=512)
@@ -100,22 +103,24 @@ def _buckets_text(probes: list[tuple[int, int]]) -> str:
 
 # --- nodes ----------------------------------------------------------------------------------------
 def recall(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
-    """Recall before answering: hash the user turn to its buckets, rank the thoughts there by cosine."""
+    """Recall before answering: hash the user turn (in the third person) to its buckets, rank the thoughts there."""
     store, user, question = memory_of(deps), state.get("user", ""), state["question"]
+    query = third_person(question)
     with Step(NAME, "memory_read", state.get("run_id", "")) as step:
-        result = store.recall(user, store.embed([question])[0], config.top_k, config.probes, shape(config))
+        result = store.recall(user, store.embed([query])[0], config.top_k, config.probes, shape(config))
         found = [thought_data(row, score) for row, score in result.thoughts]
+        asked = f" (asked as '{short(query, 80)}')" if query != question else ""
         if not result.stored:
             explanation = "Recalls nothing: this user's memory is still empty."
         elif not found:
-            explanation = (f"Recalls nothing: no thought shares a bucket with the message ("
+            explanation = (f"Recalls nothing: no thought shares a bucket with the message{asked} ("
                            f"{_buckets_text(result.probes)}; {result.stored} stored).")
         else:
-            explanation = (f"Recalls {len(found)} of {result.stored} thoughts, scoring only the {result.scored} "
-                           f"in the message's buckets ({_buckets_text(result.probes)}); best "
+            explanation = (f"Recalls {len(found)} of {result.stored} thoughts{asked}, scoring only the "
+                           f"{result.scored} in the message's buckets ({_buckets_text(result.probes)}); best "
                            f"{found[0]['score']:.2f}: '{short(found[0]['text'], 80)}'.")
         event = step.event(explanation, MemoryReadData(
-            query=question, thoughts=found, probes=[list(p) for p in result.probes], scored=result.scored,
+            query=query, thoughts=found, probes=[list(p) for p in result.probes], scored=result.scored,
             stored=result.stored, user=user, recent_turns=config.recent_turns))
     return {"recalled": found, "events": [event]}
 
@@ -152,6 +157,14 @@ def post_think(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]
     """Post-think: is the turn a fact about the user (not a question or request)? If so, write short thoughts."""
     message = state["question"]
     with Step(NAME, "memory_write", state.get("run_id", "")) as step:
+        settled = pre_check(message)
+        if settled:
+            why = "asks something" if settled == "question" else "never speaks of the user (no I, my, we or our)"
+            event = step.event(f"Post-thinks nothing: the message {why}, so it states no fact about the user "
+                               "(no model call).", MemoryWriteData(
+                                   operation="think", before=[], after=[],
+                                   decision={"option": settled, "pre_check": True}))
+            return {"new_thoughts": [], "events": [event]}
         gate_messages = few_shot(GATE_SYSTEM, GATE_EXAMPLES, GATE_USER.format(message=message))
         choice = step.add(deps.llm.choose(gate_messages, list(GATE_OPTIONS)))
         others = [float(choice.scores.get(o, 0.0)) for o in GATE_OPTIONS[1:]]

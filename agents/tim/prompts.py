@@ -35,6 +35,8 @@ THINK_EXAMPLES = (
      "The user's cat Pim died. The user has a kitten named Sol."),
     ("User: Actually, I moved to Gdańsk last week.\nThoughts:",
      "The user lives in Gdańsk."),
+    ("User: I quit the bank; these days I teach yoga.\nThoughts:",
+     "The user works as a yoga teacher."),
 )
 THINK_USER = "User: {message}\nThoughts:"
 

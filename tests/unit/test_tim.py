@@ -41,11 +41,37 @@ def test_a_fact_is_post_thought_and_inserted(services_factory) -> None:
 
 
 def test_a_question_is_not_post_thought(services_factory) -> None:
-    svc = services_factory(llm=ScriptedLLM(replies=["You live in Lisbon."], choices=["question"]))
+    llm = ScriptedLLM(replies=["You live in Lisbon."])
+    svc = services_factory(llm=llm)
     run = turn(svc, "Where do I live?")
     assert [e.kind for e in run.events] == ["memory_read", "answer", "memory_write"]
     assert run.events[-1].data["operation"] == "think" and run.events[-1].data["after"] == []
+    assert run.events[-1].data["decision"] == {"option": "question", "pre_check": True}
+    assert [kind for kind, _ in llm.calls] == ["chat"]  # the reply only: grammar settled the gate
     assert svc.memory.count("ana") == 0
+
+
+def test_a_request_not_about_the_user_is_not_post_thought_and_a_statement_asks_the_gate(services_factory) -> None:
+    llm = ScriptedLLM(replies=["Why did the cat sit on the laptop?"])
+    svc = services_factory(llm=llm)
+    run = turn(svc, "Tell me a joke about cats.")
+    assert run.events[-1].data["decision"]["option"] == "other" and svc.memory.count("ana") == 0
+    assert [kind for kind, _ in llm.calls] == ["chat"]
+    svc.deps.llm = llm = ScriptedLLM(replies=["Ok."], choices=["request"])
+    run = turn(svc, "Help me plan my week.")  # speaks of the user: the model's gate decides (here: a request)
+    assert [kind for kind, _ in llm.calls] == ["chat", "choose"]
+    assert run.events[-1].data["decision"]["option"] == "request" and svc.memory.count("ana") == 0
+
+
+def test_recall_asks_in_the_third_person_of_the_thoughts(services_factory) -> None:
+    svc = services_factory(llm=script("Nice!", "The user drives a red Volvo."))
+    turn(svc, "I drive a red Volvo.")
+    svc.deps.llm = ScriptedLLM(replies=["A red Volvo."])
+    run = turn(svc, "What car do I drive?")
+    read = run.events[0]
+    assert read.data["query"] == "What car does the user drive?"
+    assert "asked as 'What car does the user drive?'" in read.explanation
+    assert read.data["thoughts"][0]["text"] == "The user drives a red Volvo."
 
 
 def test_a_contradiction_forgets_the_old_thought_and_recall_then_finds_the_new(services_factory) -> None:
@@ -92,7 +118,7 @@ def test_a_detail_about_the_same_entity_merges_both_into_one_thought(services_fa
     svc = services_factory(llm=script("Cute!", "The user has a puppy named Olive."))
     turn(svc, "We adopted a puppy named Olive.")
     svc.deps.llm = script("Aww.", "The user's puppy Olive is a beagle puppy.", "detail")
-    op = turn(svc, "Olive is a beagle.").events[-1]
+    op = turn(svc, "Our Olive is a beagle.").events[-1]
     assert op.data["operation"] == "merge"
     assert active(svc) == ["The user has a puppy named Olive; the user's puppy Olive is a beagle puppy."]
     assert {t.status for t in svc.memory.list("ana")} == {"active", "merged"}
@@ -134,6 +160,21 @@ def test_two_users_never_see_each_others_thoughts(services_factory) -> None:
     assert svc.memory.recall("ben", vector, 5, probes=16).thoughts == []
     assert svc.memory.clear("ben") == 0 and svc.memory.count("ana") == 1
     assert svc.memory.clear("ana") == 1 and svc.memory.list("ana") == []
+
+
+def test_third_person_and_pre_check() -> None:
+    from agents.tim.text import pre_check, third_person
+
+    assert third_person("What am I allergic to?") == "What is the user allergic to?"
+    assert third_person("Which city do I live in now?") == "Which city does the user live in now?"
+    assert third_person("what is my dog's name?") == "What is the user's dog's name?"
+    assert third_person("Tell me about Lisbon.") == "Tell the user about Lisbon."
+    assert third_person("Is Mimi a good name?") == "Is Mimi a good name?"
+    assert pre_check("Where do I live?") == "question"
+    assert pre_check("Explain compound interest simply.") == "other"
+    assert pre_check("Olive is a beagle.") == "other"  # a known cost: a fact with no I / my / we / our is missed
+    assert pre_check("I'm allergic to peanuts.") == pre_check("We adopted a puppy.") == ""
+    assert pre_check("I’m a nurse.") == ""
 
 
 def test_split_thoughts_keeps_short_statements_only() -> None:
