@@ -4,7 +4,9 @@ R is a random d x b/2 Gaussian matrix, so each of the b buckets is one signed ra
 vector lands in the bucket of the direction it points at most (a cross-polytope-style hash). Several
 independent tables (each its own R) raise recall: a query is compared with the thoughts that share a
 bucket with it in any table. Multi-probe (`probes` > 1) also looks in each table's next-best buckets.
-Pure functions of numpy arrays; the matrices are kept with the memory so buckets survive restarts.
+Candidates may also be required to share a bucket in at least `min_shared` tables (collision counting:
+near neighbours collide in many tables, unrelated thoughts in few), which scores fewer thoughts for the same
+recall. Pure functions of numpy arrays; the matrices are kept with the memory so buckets survive restarts.
 """
 
 from __future__ import annotations
@@ -69,33 +71,54 @@ def cosine_top_k(query: np.ndarray, vectors: np.ndarray, k: int) -> tuple[np.nda
 
 
 class BucketIndex:
-    """An in-memory inverted index of bucket ids (n, tables) -> rows, for fast candidate lookup."""
+    """Bucket ids (n, tables) -> rows, as CSR arrays: per table the rows sorted by bucket and each bucket's start.
+
+    `order[t, starts[t, b]:starts[t, b + 1]]` are the rows in bucket b of table t. Candidate lookup gathers
+    every probed slice with one vectorised index (no Python loop over rows or sets), then counts how many
+    probed buckets each row shares with the query.
+    """
 
     def __init__(self, buckets: np.ndarray, n_buckets: int) -> None:
-        self.tables = buckets.shape[1]
+        buckets = np.asarray(buckets)
+        self.n, self.tables = buckets.shape
         self.n_buckets = n_buckets
-        self._order: list[np.ndarray] = []
-        self._starts: list[np.ndarray] = []
-        for t in range(self.tables):
-            column = buckets[:, t]
-            order = np.argsort(column, kind="stable")
-            self._order.append(order)
-            self._starts.append(np.searchsorted(column[order], np.arange(n_buckets + 1)))
+        self.order = np.argsort(buckets, axis=0, kind="stable").T.astype(np.int32)  # (tables, n)
+        edges = np.arange(n_buckets + 1)
+        self.starts = np.stack([np.searchsorted(buckets[self.order[t], t], edges)
+                                for t in range(self.tables)]).astype(np.int64)  # (tables, buckets + 1)
 
-    def candidates(self, probe: np.ndarray) -> np.ndarray:
-        """Sorted unique rows sharing any probed bucket; `probe` is (tables, probes) as from probe_buckets."""
-        parts = [self._order[t][self._starts[t][b]:self._starts[t][b + 1]]
-                 for t in range(self.tables) for b in probe[t]]
-        return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+    def shared_counts(self, probe: np.ndarray) -> np.ndarray:
+        """Rows in any probed bucket, one entry per (table, bucket) they share; `probe` is (tables, probes)."""
+        tables = np.repeat(np.arange(self.tables), probe.shape[1])
+        flat = probe.ravel()
+        begin = self.starts[tables, flat] + tables * self.n  # offsets into order.ravel()
+        length = self.starts[tables, flat + 1] - self.starts[tables, flat]
+        total = int(length.sum())
+        if total == 0:
+            return np.zeros(0, dtype=np.int32)
+        shift = np.repeat(begin - np.concatenate([[0], np.cumsum(length)[:-1]]), length)
+        return self.order.ravel()[np.arange(total) + shift]
+
+    def candidates(self, probe: np.ndarray, min_shared: int = 1) -> np.ndarray:
+        """Sorted rows sharing at least `min_shared` probed buckets with the query (1 = any: the plain union)."""
+        hits = self.shared_counts(probe)
+        if len(hits) == 0:
+            return np.zeros(0, dtype=np.int64)
+        counts = np.bincount(hits, minlength=self.n)
+        return np.flatnonzero(counts >= max(1, min_shared))
 
     def occupancy(self) -> np.ndarray:
         """Rows per bucket in each table: shape (tables, buckets)."""
-        return np.stack([np.diff(s) for s in self._starts])
+        return np.diff(self.starts, axis=1)
 
 
 def lsh_top_k(query: np.ndarray, vectors: np.ndarray, index: BucketIndex, matrices: np.ndarray, k: int,
-              probes: int = 1) -> tuple[np.ndarray, np.ndarray, int]:
-    """TiM's recall: the query's buckets, then cosine rank inside them; (rows, scores, rows scored)."""
-    rows = index.candidates(probe_buckets(query, matrices, probes))
+              probes: int = 1, min_shared: int = 1) -> tuple[np.ndarray, np.ndarray, int]:
+    """TiM's recall: the query's buckets, then cosine rank inside them; (rows, scores, rows scored).
+
+    The candidates are gathered once and scored with one matrix-vector product. `min_shared` > 1 scores only
+    thoughts that share a bucket with the query in at least that many tables (collision counting).
+    """
+    rows = index.candidates(probe_buckets(query, matrices, probes), min_shared)
     picked, scores = cosine_top_k(query, vectors[rows], k)
     return rows[picked], scores, len(rows)
