@@ -90,8 +90,11 @@ class ThoughtStore:
         return self.table.get(user, [tid])[0]
 
     def recall(self, user: str, vector: np.ndarray, k: int, probes: int = 1,
-               shape: LSHShape | None = None) -> Recall:
-        """TiM's recall: the query's bucket(s) in every table, then the k most cosine-similar thoughts there."""
+               shape: LSHShape | None = None, min_shared: int = 1) -> Recall:
+        """TiM's recall: the query's bucket(s) in every table, then the k most cosine-similar thoughts there.
+
+        `min_shared` > 1 keeps only thoughts that share a probed bucket in at least that many tables.
+        """
         stored = self.table.count(user)
         if stored == 0:
             return Recall([], [], 0, 0)
@@ -99,6 +102,10 @@ class ThoughtStore:
         probe = probe_buckets(vector, row.matrices, probes)
         pairs = [(t, int(b)) for t in range(probe.shape[0]) for b in probe[t]]
         candidates = self.table.in_buckets(user, pairs)
+        if min_shared > 1:
+            probed = set(pairs)
+            candidates = [c for c in candidates
+                          if sum((t, b) in probed for t, b in enumerate(c.buckets)) >= min_shared]
         if not candidates:
             return Recall([], pairs, 0, stored)
         order, scores = cosine_top_k(vector, np.stack([c.embedding for c in candidates]), k)

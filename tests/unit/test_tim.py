@@ -197,3 +197,17 @@ def test_history_baselines_see_the_last_turns_or_all(services_factory, agent, sh
     prompt = llm.calls[0][1]
     assert [m["content"] for m in prompt if m["role"] == "user"][:-1] == [f"message {i}" for i in range(5 - shown, 5)]
     assert [e.kind for e in run.events] == ["answer"] and run.answer == "Fine."
+
+
+def test_store_recall_can_require_buckets_shared_in_several_tables(services_factory) -> None:
+    svc = services_factory(llm=ScriptedLLM())
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((40, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    for i, v in enumerate(vectors):
+        svc.memory.add("ana", f"thought {i}", v)
+    union = svc.memory.recall("ana", vectors[3], 40, probes=1)
+    strict = svc.memory.recall("ana", vectors[3], 40, probes=1, min_shared=4)  # all 4 tables of the default shape
+    assert strict.thoughts[0][0].text == "thought 3" and union.thoughts[0][0].text == "thought 3"
+    assert strict.scored < union.scored
+    assert all(row.buckets == strict.thoughts[0][0].buckets for row, _ in strict.thoughts)
