@@ -57,6 +57,8 @@ class Settings:
                                             "help": "KV cache of the batched engine, in blocks of 64 tokens."})
     engine_batch_tokens: int = field(metadata={"env": "RAGSCOPE_ENGINE_BATCH_TOKENS",
                                                "help": "Most tokens in one forward pass (prompts prefill in chunks)."})
+    engine_cuda_graph: str = field(metadata={"env": "RAGSCOPE_ENGINE_CUDA_GRAPH",
+                                             "help": "GPU only: replay CUDA graphs in the batched engine: auto | on | off."})
     openai_timeout: float = field(metadata={"env": "RAGSCOPE_OPENAI_TIMEOUT",
                                             "help": "Seconds to wait for an OpenAI-compatible server's reply."})
 
@@ -94,6 +96,7 @@ class Settings:
             "engine_max_batch": int(_env("RAGSCOPE_ENGINE_MAX_BATCH", "16")),
             "engine_kv_blocks": int(_env("RAGSCOPE_ENGINE_KV_BLOCKS", "256")),
             "engine_batch_tokens": int(_env("RAGSCOPE_ENGINE_BATCH_TOKENS", "512")),
+            "engine_cuda_graph": _env("RAGSCOPE_ENGINE_CUDA_GRAPH", "auto"),
             "openai_timeout": float(_env("RAGSCOPE_OPENAI_TIMEOUT", "120")),
         }
         values.update(overrides)

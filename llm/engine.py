@@ -43,6 +43,8 @@ class EngineConfig:
     kv_blocks: int = 256  # KV cache capacity in blocks of `page_size` tokens, shared by all requests
     page_size: int = 64  # tokens per cache block; prefix sharing reuses whole blocks
     max_batch_tokens: int = 512  # tokens in one forward pass (long prompts are prefilled in chunks of this)
+    cuda_graph: bool | None = None  # replay CUDA graphs for the forward passes (None: the library decides; CPU: off)
+    async_batching: bool | None = None  # prepare the next batch while the GPU runs this one (None: library decides)
 
     @property
     def capacity(self) -> int:
@@ -123,6 +125,7 @@ class BatchEngine:
             num_blocks=self.config.kv_blocks, max_batch_tokens=self.config.max_batch_tokens,
             page_size=self.config.page_size, max_requests_per_batch=self.config.max_batch,
             allow_block_sharing=True, auto_switch_to_flash=False,
+            use_cuda_graph=self.config.cuda_graph, use_async_batching=self.config.async_batching,
         )
         with torch.inference_mode():
             manager = self.model.init_continuous_batching(generation_config=self._generation_config,

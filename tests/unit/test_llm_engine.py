@@ -167,3 +167,14 @@ def test_a_process_with_an_open_engine_exits(local: TransformersLLM) -> None:
 def test_tiny_model_folder_is_complete(local: TransformersLLM) -> None:
     folder = Path(local.model.name_or_path)
     assert (folder / "tokenizer.json").is_file() and (folder / "config.json").is_file()
+
+
+def test_cuda_graph_setting_is_on_for_cuda_only_when_auto() -> None:
+    from llm.factory import cuda_graph_setting
+
+    assert cuda_graph_setting("auto", "cuda:0") is True
+    assert cuda_graph_setting("auto", "cpu") is None  # the library decides (no graph backend on CPU)
+    assert cuda_graph_setting("OFF", "cuda") is False
+    assert cuda_graph_setting("on", "cpu") is True
+    with pytest.raises(ValueError, match="auto, on, off"):
+        cuda_graph_setting("sometimes", "cuda")

@@ -1,0 +1,288 @@
+"""The batching engine on a GPU: generated tokens/s at 1, 8, 32 and 64 concurrent requests.
+
+    python benchmarks/bench_worker_gpu.py [--levels 1,8,32,64] [--new 128] [--prompt 500] \
+        [--http TOKENIZER_DIR] [--json out.json]
+
+The model is Qwen2.5-0.5B-Instruct's architecture (its config, below) with random bf16 weights: throughput does
+not depend on the weights' values, and the real weights cannot travel to the GPU machine. No EOS is set, so every
+request generates exactly `--new` tokens. Each request has its own random `--prompt`-token prompt (no shared
+prefix). Rows:
+- `generate()` at batch 1 and a static batch of the largest level: the plain transformers reference;
+- the engine (`llm.engine.BatchEngine`, transformers' continuous batching) with and without CUDA graphs, every
+  request submitted at once from its own thread, as the app and the worker do;
+- with `--http DIR` (a folder holding the tokenizer files): `app.py worker` on the same random weights, and
+  concurrent clients posting `/v1/chat/completions`; the tokens counted are the replies' `usage`.
+Aggregate tok/s = generated tokens of all requests / wall time from the first submit to the last token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from llm.engine import BatchEngine, EngineConfig  # noqa: E402
+
+QWEN25_05B = dict(  # Qwen/Qwen2.5-0.5B-Instruct config.json
+    architectures=["Qwen2ForCausalLM"], hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
+    num_attention_heads=14, num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768,
+    rms_norm_eps=1e-6, rope_theta=1000000.0, tie_word_embeddings=True, hidden_act="silu",
+    bos_token_id=151643, eos_token_id=151645, use_sliding_window=False,
+)
+
+
+VARIANTS = {  # name: (use_cuda_graph, use_async_batching); None lets transformers decide
+    "off": (False, None), "on": (True, None), "auto": (None, None), "on-async": (True, True)}
+
+
+def build_model(device: str) -> torch.nn.Module:
+    """Random weights of the real architecture, bf16, on the device."""
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    torch.manual_seed(0)
+    config = Qwen2Config(**QWEN25_05B)
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    return model.eval()
+
+
+def make_prompts(n: int, length: int, seed: int = 0) -> list[list[int]]:
+    """n distinct random prompts of `length` tokens."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(1000, 150000, (n, length), generator=g).tolist()
+
+
+def sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def bench_generate(model: torch.nn.Module, prompts: list[list[int]], new: int) -> float:
+    """tok/s of plain `generate()` on a static batch (all prompts the same length: no padding)."""
+    device = next(model.parameters()).device
+    ids = torch.tensor(prompts, device=device)
+    kwargs = dict(max_new_tokens=new, min_new_tokens=new, do_sample=False, pad_token_id=0)
+    model.generate(ids[:, :16], max_new_tokens=4, do_sample=False, pad_token_id=0)  # warm-up
+    sync()
+    t0 = time.perf_counter()
+    out = model.generate(ids, attention_mask=torch.ones_like(ids), **kwargs)
+    sync()
+    wall = time.perf_counter() - t0
+    assert out.shape[1] - ids.shape[1] == new
+    return len(prompts) * new / wall
+
+
+def run_engine(engine: BatchEngine, prompts: list[list[int]], new: int) -> dict[str, float]:
+    """Submit every prompt at once, each from its own thread; wall, aggregate tok/s, latency quantiles."""
+    latencies = [0.0] * len(prompts)
+    counts = [0] * len(prompts)
+    first = [0.0] * len(prompts)
+    t0 = time.perf_counter()
+
+    def one(i: int) -> None:
+        handle = engine.submit(prompts[i], new)
+        while True:
+            tokens, done = handle.next_tokens(None)
+            if tokens and not first[i]:
+                first[i] = time.perf_counter() - t0
+            if done:
+                counts[i] = len(tokens)
+                latencies[i] = time.perf_counter() - t0
+                return
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(prompts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    return {"concurrent": len(prompts), "wall_s": round(wall, 3), "tok_s": round(sum(counts) / wall, 1),
+            "tokens": sum(counts), "p50_s": round(statistics.median(latencies), 3),
+            "p95_s": round(sorted(latencies)[math.ceil(0.95 * len(latencies)) - 1], 3),
+            "ttft_p50_s": round(statistics.median(first), 3)}
+
+
+def bench_engine(model: torch.nn.Module, levels: list[int], new: int, length: int, variant: str,
+                 batch_tokens: int) -> list[dict[str, float]]:
+    """The engine at each level; fresh prompts per level (no prefix reuse between levels)."""
+    top = max(levels)
+    blocks = 2 * top * ((length + new) // 64 + 2)
+    cuda_graph, async_batching = VARIANTS[variant]
+    config = EngineConfig(max_batch=top, kv_blocks=blocks, page_size=64, max_batch_tokens=batch_tokens,
+                          cuda_graph=cuda_graph, async_batching=async_batching)
+    t0 = time.perf_counter()
+    engine = BatchEngine(model, set(), config)
+    rows = []
+    try:
+        for warm in (1, top):  # warm-up (graph capture, allocator) at both ends of the range
+            run_engine(engine, make_prompts(warm, length, seed=7 + warm), 8)
+        print(f"engine {variant}: started and warmed in {time.perf_counter() - t0:.1f} s", flush=True)
+        for k in levels:
+            row = run_engine(engine, make_prompts(k, length, seed=100 + k), new)
+            row["variant"] = variant
+            rows.append(row)
+            print(row, flush=True)
+    finally:
+        engine.close()
+    return rows
+
+
+def agreement(model: torch.nn.Module, new: int, length: int) -> dict[str, int]:
+    """Greedy tokens of one prompt: engine vs generate() (bf16 may drift after many tokens; count the prefix)."""
+    prompt = make_prompts(1, length, seed=3)[0]
+    device = next(model.parameters()).device
+    ref = model.generate(torch.tensor([prompt], device=device), max_new_tokens=new, min_new_tokens=new,
+                         do_sample=False, pad_token_id=0)[0, length:].tolist()
+    engine = BatchEngine(model, set(), EngineConfig(max_batch=4, kv_blocks=64, page_size=64, max_batch_tokens=1024))
+    try:
+        handle = engine.submit(prompt, new)
+        while not (update := handle.next_tokens(None))[1]:
+            pass
+    finally:
+        engine.close()
+    same = next((i for i, (a, b) in enumerate(zip(ref, update[0])) if a != b), min(len(ref), len(update[0])))
+    return {"tokens": new, "identical_prefix": same}
+
+
+def bench_http(model: torch.nn.Module, tokenizer_dir: Path, levels: list[int], new: int, length: int,
+               device: str, graph: str) -> list[dict]:
+    """`app.py worker` on the random weights; concurrent clients, tokens from `usage`."""
+    import httpx
+
+    folder = Path("/tmp/ragscope-random-qwen")
+    shutil.rmtree(folder, ignore_errors=True)
+    model.save_pretrained(folder)
+    for f in tokenizer_dir.iterdir():
+        if f.name != "config.json":
+            shutil.copy(f, folder / f.name)
+    (folder / "generation_config.json").unlink(missing_ok=True)  # no EOS: exactly max_tokens each
+    top = max(levels)
+    blocks = 2 * top * ((length + new) // 64 + 4)
+    env = dict(os.environ, RAGSCOPE_ENGINE_BATCH_TOKENS="4096", PYTHONUNBUFFERED="1",
+               RAGSCOPE_ENGINE_CUDA_GRAPH=graph)
+    port = 8765
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "worker", "--model", str(folder), "--device",
+                             device, "--max-batch", str(top), "--kv-blocks", str(blocks), "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log: list[str] = []
+    threading.Thread(target=lambda: log.extend(proc.stdout), daemon=True).start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None:
+                raise RuntimeError("worker exited:\n" + "".join(log[-30:]))
+            time.sleep(0.5)
+        else:
+            raise RuntimeError("worker did not come up:\n" + "".join(log[-30:]))
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(folder)
+        words = tok.decode(make_prompts(1, length, seed=5)[0][: length - 40])
+        client = httpx.Client(timeout=300, limits=httpx.Limits(max_connections=top + 8))
+
+        def post(i: int, results: list, t0: float) -> None:
+            body = {"model": "m", "max_tokens": new, "messages": [
+                {"role": "system", "content": f"Request {i}."}, {"role": "user", "content": f"{i} {words}"}]}
+            r = client.post(f"{base}/v1/chat/completions", json=body)
+            r.raise_for_status()
+            results[i] = (time.perf_counter() - t0, r.json()["usage"])
+
+        rows = []
+        for k in [1, *levels]:  # the first 1 warms up
+            results: list = [None] * k
+            t0 = time.perf_counter()
+            threads = [threading.Thread(target=post, args=(i, results, t0)) for i in range(k)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            wall = time.perf_counter() - t0
+            done = [r for r in results if r is not None]
+            gen = sum(u["completion_tokens"] for _, u in done)
+            row = {"concurrent": k, "answered": len(done), "wall_s": round(wall, 3), "tok_s": round(gen / wall, 1),
+                   "prompt_tokens": done[0][1]["prompt_tokens"] if done else 0,
+                   "p50_s": round(statistics.median(s for s, _ in done), 3) if done else None}
+            rows.append(row)
+            print("http", row, flush=True)
+        return rows[1:]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--levels", default="1,8,32,64")
+    p.add_argument("--new", type=int, default=128)
+    p.add_argument("--prompt", type=int, default=500)
+    p.add_argument("--batch-tokens", type=int, default=4096)
+    p.add_argument("--graphs", default="off,on", help=f"engine variants, of: {', '.join(VARIANTS)}")
+    p.add_argument("--http-graph", default="auto", help="RAGSCOPE_ENGINE_CUDA_GRAPH for the worker")
+    p.add_argument("--http", type=Path, help="folder with the tokenizer files: also measure app.py worker")
+    p.add_argument("--json", type=Path)
+    args = p.parse_args()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    import transformers
+
+    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+    print(f"device {name}; torch {torch.__version__}; transformers {transformers.__version__}", flush=True)
+    levels = [int(x) for x in args.levels.split(",")]
+    model = build_model(device)
+    results: dict[str, object] = {"device": name, "new": args.new, "prompt": args.prompt, "levels": levels}
+    results["agreement"] = agreement(model, 32, args.prompt)
+    print("engine vs generate, greedy tokens:", results["agreement"], flush=True)
+    ref = {"batch_1": round(bench_generate(model, make_prompts(1, args.prompt, 1), args.new), 1)}
+    ref[f"static_batch_{max(levels)}"] = round(bench_generate(model, make_prompts(max(levels), args.prompt, 2),
+                                                              args.new), 1)
+    results["generate"] = ref
+    print("generate():", ref, flush=True)
+    engine_rows = []
+    for variant in args.graphs.split(","):
+        try:
+            engine_rows += bench_engine(model, levels, args.new, args.prompt, variant, args.batch_tokens)
+        except Exception as exc:  # noqa: BLE001 - report a variant that fails and go on with the rest
+            print(f"engine {variant} failed: {type(exc).__name__}: {exc}", flush=True)
+            engine_rows.append({"variant": variant, "error": f"{type(exc).__name__}: {exc}"})
+    results["engine"] = engine_rows
+    if args.http:
+        try:
+            results["http"] = bench_http(model, args.http, levels, args.new, args.prompt, device, args.http_graph)
+        except Exception as exc:  # noqa: BLE001
+            print(f"http failed: {type(exc).__name__}: {exc}", flush=True)
+            results["http"] = {"error": str(exc)}
+    print("\n| path | " + " | ".join(f"{k} concurrent" for k in levels) + " |")
+    print("|---|" + "---:|" * len(levels))
+    for variant in args.graphs.split(","):
+        rows = [r for r in engine_rows if r.get("variant") == variant and "tok_s" in r]
+        if rows:
+            print(f"| engine, {variant} | " + " | ".join(str(r["tok_s"]) for r in rows) + " |")
+    if isinstance(results.get("http"), list):
+        print("| app.py worker over HTTP | " + " | ".join(str(r["tok_s"]) for r in results["http"]) + " |")
+    print(f"generate(): {ref}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
