@@ -9,7 +9,7 @@ import numpy as np
 
 from memory.lsh import LSHParams, cosine_top_k, hash_vectors, probe_buckets, projections
 from storage.db import Database
-from storage.thoughts import MemoryRow, ThoughtRow, ThoughtTable
+from storage.thoughts import MemoryRow, ThoughtBackend, ThoughtRow, ThoughtTable
 
 
 class TextEmbedder(Protocol):
@@ -51,10 +51,10 @@ class LSHShape:
 
 
 class ThoughtStore:
-    """Per-user thoughts in SQL: add / recall(user, vector, k) / set_status / list; users never mix."""
+    """Per-user thoughts (in SQL, or any ThoughtBackend): add / recall(user, vector, k) / set_status / list."""
 
-    def __init__(self, db: Database, embedder: TextEmbedder, shape: LSHShape | None = None) -> None:
-        self.table = ThoughtTable(db)
+    def __init__(self, db: Database | ThoughtBackend, embedder: TextEmbedder, shape: LSHShape | None = None) -> None:
+        self.table: ThoughtBackend = ThoughtTable(db) if isinstance(db, Database) else db
         self.embedder = embedder
         self.shape = shape or LSHShape()
 

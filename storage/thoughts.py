@@ -1,11 +1,17 @@
-"""The SQL side of TiM memories: per-user LSH state, thoughts, and their bucket rows."""
+"""Where TiM memories live: per-user LSH state, thoughts, and their buckets.
+
+`ThoughtTable` keeps them in SQL (the app's backend); `InMemoryThoughtTable` keeps them in dicts behind the
+same methods (for tests and throwaway memories). tests/unit/test_thought_backends.py runs one contract
+against both.
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 from sqlalchemy import delete, func, select, tuple_
@@ -45,8 +51,27 @@ class ThoughtRow:
     updated: float
 
 
+class ThoughtBackend(Protocol):
+    """What the thought store needs of a backend; every method is scoped to one user."""
+
+    def get_memory(self, user: str) -> MemoryRow | None: ...
+    def save_memory(self, row: MemoryRow) -> None: ...
+    def add(self, user: str, text: str, embedding: np.ndarray, buckets: Sequence[int], status: str = "active",
+            related: str = "", source_run: str = "", source_turn: str = "", conversation: str = "") -> str: ...
+    def set_status(self, user: str, ids: Sequence[str], status: str, related: str = "") -> None: ...
+    def get(self, user: str, ids: Sequence[str]) -> list[ThoughtRow]: ...
+    def in_buckets(self, user: str, probes: Sequence[tuple[int, int]]) -> list[ThoughtRow]: ...
+    def list_thoughts(self, user: str, search: str = "", status: str = "", limit: int = 1000
+                      ) -> list[ThoughtRow]: ...
+    def count(self, user: str, status: str = "active") -> int: ...
+    def rebucket(self, user: str, buckets: dict[str, Sequence[int]]) -> None: ...
+    def occupancy(self, user: str) -> dict[tuple[int, int], int]: ...
+    def delete(self, user: str, thought_id: str) -> None: ...
+    def clear(self, user: str) -> int: ...
+
+
 class ThoughtTable:
-    """Thoughts of every user behind short methods; every query is filtered by user."""
+    """Thoughts of every user in SQL behind short methods; every query is filtered by user."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -159,6 +184,87 @@ class ThoughtTable:
             s.execute(delete(Thought).where(Thought.user == user))
             s.execute(delete(Memory).where(Memory.user == user))
         return int(n)
+
+
+class InMemoryThoughtTable:
+    """The same methods over dicts: nothing survives the process (tests, throwaway memories)."""
+
+    def __init__(self) -> None:
+        self._memories: dict[str, MemoryRow] = {}
+        self._thoughts: dict[str, dict[str, ThoughtRow]] = {}  # user -> id -> thought, in insertion order
+
+    def get_memory(self, user: str) -> MemoryRow | None:
+        """The user's LSH state, or None before their first thought."""
+        row = self._memories.get(user)
+        return None if row is None else replace(row, matrices=row.matrices.copy())
+
+    def save_memory(self, row: MemoryRow) -> None:
+        """Create or replace the user's LSH state."""
+        self._memories[row.user] = replace(row, matrices=np.asarray(row.matrices, dtype=np.float32).copy())
+
+    def add(self, user: str, text: str, embedding: np.ndarray, buckets: Sequence[int], status: str = "active",
+            related: str = "", source_run: str = "", source_turn: str = "", conversation: str = "") -> str:
+        """Store one thought with its buckets; returns its id."""
+        tid, now = uuid.uuid4().hex[:12], time.time()
+        vector = np.asarray(embedding, dtype=np.float32).ravel().copy()
+        self._thoughts.setdefault(user, {})[tid] = ThoughtRow(
+            tid, user, text, vector, status, related, tuple(int(b) for b in buckets), source_run, source_turn,
+            conversation, now, now)
+        return tid
+
+    def set_status(self, user: str, ids: Sequence[str], status: str, related: str = "") -> None:
+        """Mark thoughts active, forgotten or merged (into / superseded by `related`)."""
+        mine = self._thoughts.get(user, {})
+        for tid in ids:
+            if tid in mine:
+                mine[tid] = replace(mine[tid], status=status, related=related, updated=time.time())
+
+    def get(self, user: str, ids: Sequence[str]) -> list[ThoughtRow]:
+        """Thoughts of this user by id (other users' ids are not found)."""
+        mine = self._thoughts.get(user, {})
+        return [mine[tid] for tid in ids if tid in mine]
+
+    def in_buckets(self, user: str, probes: Sequence[tuple[int, int]]) -> list[ThoughtRow]:
+        """Active thoughts sharing any (table, bucket) pair with the probe."""
+        wanted = {(int(t), int(b)) for t, b in probes}
+        return [row for row in self._thoughts.get(user, {}).values() if row.status == "active"
+                and any((t, b) in wanted for t, b in enumerate(row.buckets))]
+
+    def list_thoughts(self, user: str, search: str = "", status: str = "", limit: int = 1000) -> list[ThoughtRow]:
+        """This user's thoughts, newest first, optionally filtered by text and status."""
+        rows = sorted(self._thoughts.get(user, {}).values(), key=lambda r: r.created, reverse=True)
+        needle = search.strip().lower()
+        return [r for r in rows if (not status or r.status == status) and needle in r.text.lower()][:limit]
+
+    def count(self, user: str, status: str = "active") -> int:
+        """How many thoughts the user has with this status (all statuses with status='')."""
+        return sum(not status or r.status == status for r in self._thoughts.get(user, {}).values())
+
+    def rebucket(self, user: str, buckets: dict[str, Sequence[int]]) -> None:
+        """Replace the buckets of the given thoughts (after the LSH shape changed)."""
+        mine = self._thoughts.get(user, {})
+        for tid, row in buckets.items():
+            if tid in mine:
+                mine[tid] = replace(mine[tid], buckets=tuple(int(b) for b in row))
+
+    def occupancy(self, user: str) -> dict[tuple[int, int], int]:
+        """Active thoughts per (table, bucket)."""
+        out: dict[tuple[int, int], int] = {}
+        for row in self._thoughts.get(user, {}).values():
+            if row.status == "active":
+                for t, b in enumerate(row.buckets):
+                    out[(t, b)] = out.get((t, b), 0) + 1
+        return out
+
+    def delete(self, user: str, thought_id: str) -> None:
+        """Delete one of this user's thoughts for good; NotFound if it is not theirs."""
+        if self._thoughts.get(user, {}).pop(thought_id, None) is None:
+            raise NotFound(f"no thought {thought_id!r}")
+
+    def clear(self, user: str) -> int:
+        """Delete all of this user's thoughts and LSH state; returns how many thoughts went."""
+        self._memories.pop(user, None)
+        return len(self._thoughts.pop(user, {}))
 
 
 def _blob(vector: np.ndarray) -> bytes:
