@@ -4,16 +4,17 @@ Forward-only multi-hop agents cannot undo a wrong step. RetroRAG keeps an eviden
 and loops over four parts (no official code is public; this follows the paper's description):
 - evidence collation: each search's new passages are filed as *source evidence*, one item per passage:
   its sentence closest to the question, about the key entity the passage is about (its title);
-- evidence discovery: from the new passages the model writes one *inferential* claim ("[n] claim"), kept
-  only if its passage names everything it names, the passage states it and it bears on the question
-  (two constrained yes/no choices); entities still without evidence become entity-centred queries;
-- retroactive revision: new items are checked against earlier items about the same entity (a constrained
-  choice); a contradicted or superseded item is withdrawn, with every item that rested on it, and the
-  answer built on it is redone;
-- the answerer answers from the active evidence and judges its answer (grounded in the evidence,
-  supported, the kind of thing asked); a reliable answer ends the loop, else the next query is searched,
-  up to a cap.
-A 0.5B model writes poor free text, so the only free text is the claim fill (one line) and the answer.
+- evidence discovery: a constrained choice picks the new passage that helps most, and its sentence closest
+  to what is sought becomes an *inferential* claim, kept only if it bears on the question (a constrained
+  yes/no: the credibility filter); entities still without evidence become entity-centred queries;
+- retroactive revision: when a new item and an earlier one give different values (a name, a number) for one
+  slot (the earlier claim with its value blanked), each value is scored under each passage; when each passage
+  prefers its own value by the margin, the earlier item is withdrawn with every item that rested on it, and
+  an answer built on it is redone;
+- the answerer is the shared reader over the question's own top passages (as the naive baseline reads them),
+  then over those plus the evidence found since; the shared support check judges each answer, the
+  best-supported one is kept, a supported one ends the loop, else the next query is searched, up to a cap.
+A 0.5B model writes poor free text, so every decision is a constrained choice; the only free text is the answer.
 """
 
 from agents.retro_rag.graph import SPEC, build_graph

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from agents.events import EvidenceData, HitData
+from agents.events import EvidenceData
+from agents.retro_rag.prompts import BLANK
 
 ACTIVE, WITHDRAWN = "active", "withdrawn"
 SOURCE, INFERENTIAL = "source", "inferential"
@@ -26,7 +27,6 @@ MIN_CLAIM_WORDS = 3
 # a sentence ends after a word of 2+ lower-case letters or digits ("G. Stanley Hall", "St. Louis" do not split)
 _SENTENCE = re.compile(r"(?<=[a-z0-9][a-z0-9][.!?])\s+(?=[A-Z0-9\"'(])")
 _WORD = re.compile(r"[A-Za-z0-9]+")
-_CITED = re.compile(r"^\s*\[(\d+)\]\s*(.*)$")
 
 
 def words(text: str) -> list[str]:
@@ -90,52 +90,51 @@ def unsupported_names(claim: str, sources: Iterable[str]) -> list[str]:
     return [n for n in names(claim) if n.lower() not in text]
 
 
-def parse_claim(reply: str, numbers: list[int], titles: Iterable[str] = ()) -> tuple[int | None, str, str]:
-    """A '[n] claim' line as (passage number or None, claim, problem); problem '' when well formed.
-
-    A copied 'Title:' prefix is dropped and the claim is cut to its first sentence.
-    """
-    line = reply.strip().splitlines()[0].strip() if reply.strip() else ""
-    for prefix in ("Fact:", "Claim:", "Evidence:"):
-        if line.lower().startswith(prefix.lower()):
-            line = line[len(prefix):].strip()
-    number: int | None = None
-    match = _CITED.match(line)
-    if match:
-        number, line = int(match.group(1)), match.group(2)
-    for title in titles:
-        if line.startswith(f"{title}:"):
-            line = line[len(title) + 1:].strip()
-    line = (sentences(line) or [line])[0]
-    claim = line.strip(" \"'`").strip()
-    if len(words(claim)) < MIN_CLAIM_WORDS:
-        return number, claim, f"'{claim}' is not a statement of at least {MIN_CLAIM_WORDS} words"
-    if number is not None and number not in numbers:
-        return number, claim, f"it cites passage {number}, which is not among {numbers}"
-    return number, claim, ""
-
-
 def containment(claim: str, text: str) -> float:
     """Share of the claim's content words that occur in `text` (1.0: every word is there)."""
     need = content_words(claim)
     return len(need & set(words(text))) / len(need) if need else 0.0
 
 
-def attribute(claim: str, hits: dict[int, HitData]) -> int | None:
-    """The passage number whose text holds most of the claim's content words (None if none holds any)."""
-    scored = [(containment(claim, h["title"] + " " + h["text"]), -n) for n, h in hits.items()]
-    best = max(scored, default=(0.0, 0))
-    return -best[1] if best[0] > 0 else None
+_NUMBER = re.compile(r"\b\d[\d,.]*\b")
 
 
-def trim_restatement(answer: str, question: str, run: int = 3) -> str:
-    """An answer cut before the first run of `run` words it copies from the question ('X founded the guild…' -> 'X')."""
-    tokens, asked = answer.split(), " " + " ".join(words(question)) + " "
-    for i in range(1, len(tokens) - run + 1):
-        if f" {' '.join(words(' '.join(tokens[i:i + run])))} " in asked:
-            head = " ".join(tokens[:i]).strip(" ,;:")
-            return head if content_words(head) else answer  # 'The' alone is no answer: keep the whole reply
-    return answer
+def values(text: str) -> list[str]:
+    """The names and numbers of a claim, in order: the things a fact can give a different value for."""
+    found = [(text.find(n), n) for n in names(text)]
+    found += [(m.start(), m.group().rstrip(".,")) for m in _NUMBER.finditer(text)]
+    out: list[str] = []
+    for _, value in sorted(found):
+        if value and not any(value.lower() in o.lower() or o.lower() in value.lower() for o in out):
+            out.append(value)
+    return out
+
+
+def _same_kind(a: str, b: str) -> bool:
+    """True when both values are numbers or both are names."""
+    return a[:1].isdigit() == b[:1].isdigit()
+
+
+def slot_pair(old: EvidenceData, new: EvidenceData, question: str) -> tuple[str, str, str] | None:
+    """(slot, old value, new value) when two claims give different values of one kind; else None.
+
+    The slot is the earlier claim with its value blanked. Values named in the question, or the items'
+    entities, are what the claims are *about*, not values; a new value the earlier claim also names is not new.
+    """
+    about = [question.lower(), old.get("entity", "").lower(), new.get("entity", "").lower()]
+
+    def candidates(claim: str, other: str) -> list[str]:
+        return [v for v in values(claim) if v.lower() not in other.lower()
+                and not any(v.lower() in a or (a and a in v.lower()) for a in about)]
+
+    olds, news = candidates(old["claim"], ""), candidates(new["claim"], old["claim"])
+    news.sort(key=lambda v: new["claim"].startswith(v) and " " not in v)  # 'Old charters…': a capital, not a name
+    for old_value in reversed(olds):  # the last value of a claim is most often what it says about its subject
+        new_value = next((v for v in news if _same_kind(v, old_value)), None)
+        if new_value:
+            return old["claim"].replace(old_value, BLANK, 1), old_value, new_value
+    return None
+
 
 
 def active(evidence: list[EvidenceData]) -> list[EvidenceData]:
@@ -178,13 +177,6 @@ def withdraw(evidence: list[EvidenceData], item_id: str, by: str, reason: str, i
             if current in child.get("derived_from", []) and child.get("status", ACTIVE) == ACTIVE:
                 queue.append((child["id"], current, f"it rested on {current}, which was withdrawn"))
     return out
-
-
-def answer_grounded(answer: str, texts: Iterable[str]) -> bool:
-    """True when every content word of the answer occurs in the evidence texts."""
-    needed = content_words(answer) or set(words(answer))
-    have = set(words(" ".join(texts)))
-    return bool(needed) and needed <= have
 
 
 def table(evidence: list[EvidenceData]) -> list[EvidenceData]:

@@ -46,9 +46,10 @@ SPEC = AgentSpec(
     name=NAME,
     title="RetroRAG (evidence revised, not only accumulated)",
     paper="Xiao et al., 2025 — Retrieval-Augmented Generation by Evidence Retroactivity in LLMs",
-    summary="Keeps an evidence set: files each passage as source evidence, infers credible claims (checked "
-            "by constrained choices), searches for the entities still missing, withdraws evidence that newer "
-            "evidence contradicts, and answers until the answer is judged reliable or the cap is reached.",
+    summary="Keeps an evidence set: files each passage as source evidence, chooses the passage that helps most "
+            "and keeps its sentence if relevant (constrained choices), searches for the entities still missing, "
+            "withdraws earlier evidence when two passages each prefer their own value for one slot, and answers "
+            "(the question's own passages plus the evidence found) until a passage gives the answer or the cap.",
     config_cls=RetroRAGConfig,
     build_graph=build_graph,
 )

@@ -2,37 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from agents.base import Deps, RAGState, hit_dict, option, short
-from agents.events import AnswerData, EvidenceData, HitData, ReadData, RetrieveData, ReviseData, RewriteData, Step
-from agents.reader import clean_answer, read_messages
+from agents.events import AnswerData, EvidenceData, HitData, RetrieveData, ReviseData, RewriteData, Step, TraceEvent
+from agents.grounding import (
+    FLOOR_HELP,
+    NO_ANSWER,
+    RELEVANCE_FLOOR,
+    SUPPORT_MARGIN,
+    cut_at_word,
+    grounding_sentence,
+    word_coverage,
+)
+from agents.reader import read_step
 from agents.retro_rag import evidence as ev
 from agents.retro_rag.prompts import (
-    AGREE_DISAGREE,
-    ANSWERS_EXAMPLES,
-    ANSWERS_SYSTEM,
-    ANSWERS_USER,
-    ATTRIBUTION_EXAMPLES,
-    ATTRIBUTION_SYSTEM,
-    ATTRIBUTION_USER,
-    CLAIM_EXAMPLES,
-    CLAIM_SYSTEM,
-    CLAIM_USER,
-    CONTRADICTION_EXAMPLES,
-    CONTRADICTION_SYSTEM,
-    CONTRADICTION_USER,
-    EVIDENCE_TITLE,
     NEXT_SYSTEM,
     NEXT_USER,
+    PICK_EXAMPLES,
+    PICK_SYSTEM,
+    PICK_USER,
     QUERY_TEMPLATE,
     RELEVANCE_EXAMPLES,
     RELEVANCE_SYSTEM,
     RELEVANCE_USER,
-    SUPPORT_EXAMPLES,
-    SUPPORT_SYSTEM,
-    SUPPORT_USER,
+    SLOT_USER,
     YES_NO,
     few_shot,
 )
@@ -40,7 +37,7 @@ from agents.search import RETRIEVERS, search
 from llm.base import LLM, Message
 
 NAME = "retro_rag"
-COPIED = 0.8  # a claim whose content words are at least this share of its passage's words is copied from it
+CONTRADICTION_MARGIN = 4.0  # set on 12 invented pairs before the measured runs (benchmarks/RESULTS.md)
 
 
 @dataclass(frozen=True)
@@ -48,32 +45,41 @@ class RetroRAGConfig:
     """Settings of RetroRAG."""
 
     max_iterations: int = option(
-        3, "Most searches (rounds of collation and discovery); the last answer is given even if not judged "
-        "reliable.", min=1, max=6)
+        3, "Most searches (rounds of collation and discovery); the best answer so far is given at the cap.",
+        min=1, max=6)
     answer_after: int = option(
         2, "The first answer comes after this many searches: the question's, then the entity-centred ones that "
         "discovery asks for (the paper answers after discovery).", min=1, max=6)
+    first_passages: int = option(
+        3, "Passages the question's own search files as evidence in the first round.", min=1, max=10)
     passages_per_search: int = option(
-        3, "New passages each search adds to the evidence (ones already held are skipped).", min=1, max=10)
-    read_passages: int = option(
-        5, "Most passages the answerer reads: those behind inferential evidence first, then the rest in order.",
-        min=1, max=12)
+        3, "New passages each entity-centred search adds to the evidence (ones already held are skipped).",
+        min=1, max=10)
+    baseline_passages: int = option(
+        5, "The question's own top passages that every answer reads first (as many as the naive baseline), so "
+        "the answerer never sees less than it.", min=1, max=10)
+    extra_passages: int = option(
+        3, "Most evidence passages found by entity-centred search that the answerer reads after the question's "
+        "own (those behind kept claims first).", min=0, max=10)
     max_checks: int = option(
-        2, "Most contradiction checks (new item vs earlier item about the same entity) per round; 0 turns "
-        "retroactive revision off.", min=0, max=8)
-    credibility_margin: float = option(
-        0.0, "Log-odds by which 'yes' must beat 'no' for an inferential claim to count as stated by its "
-        "passage and relevant to the question.", min=-20.0, max=20.0)
+        2, "Most contradiction checks (an earlier and a new item giving different values for one slot) per "
+        "round; 0 turns retroactive revision off.", min=0, max=8)
+    relevance_margin: float = option(
+        0.0, "Credibility filter: log-odds by which 'yes' must beat 'no' for a discovered claim to count as "
+        "bearing on the question.", min=-20.0, max=20.0)
     contradiction_margin: float = option(
-        1.0, "Log-odds by which 'they disagree' must beat 'they agree' before earlier evidence is withdrawn; "
-        "higher withdraws less.", min=-20.0, max=20.0)
-    reliability_margin: float = option(
-        0.0, "Log-odds by which 'yes' must beat 'no' in both answer checks (supported, answers the question) "
-        "for the answer to be judged reliable.", min=-20.0, max=20.0)
+        CONTRADICTION_MARGIN, "Retroactive revision: how strongly (summed log-likelihood) the new passage must "
+        "prefer its value, and the earlier passage its own, before the earlier item is withdrawn; higher "
+        "withdraws less.", min=0.0, max=50.0)
+    answer_margin: float = option(
+        SUPPORT_MARGIN, "Reliability check: how clearly a passage must give the answer (log-likelihood of the "
+        "answer over 'unknown' given that passage alone) for the answer to be judged reliable.",
+        min=-20.0, max=50.0)
     retriever: str = option(
         "dense", "How each query searches: dense similarity, or HippoRAG's graph walk (PageRank from the "
         "query's entities).", choices=list(RETRIEVERS))
-    max_tokens: int = option(32, "Most tokens of each fill (an inferential claim, the answer).", min=8, max=256)
+    relevance_floor: float = option(RELEVANCE_FLOOR, FLOOR_HELP, min=0.0, max=1.0)
+    max_tokens: int = option(48, "Most tokens the reader may write (as the naive baseline).", min=8, max=256)
 
 
 class RetroRAGState(RAGState, total=False):
@@ -90,37 +96,42 @@ class RetroRAGState(RAGState, total=False):
     query_basis: str  # the evidence id the current query's entity came from
     queries: list[str]
     iteration: int
-    answers: list[str]  # the answer of every round
-    answer_basis: list[str]  # evidence ids the latest answer read
+    baseline: list[HitData]  # the question's own top passages, read by every answer
+    drafts: list[dict[str, Any]]  # every answer: text, round, grounding, passages read, valid
+    best: int  # index of the kept draft
     verdict: dict[str, Any]
 
 
-def log_odds(scores: dict[str, float], yes: str = "yes", no: str = "no") -> float:
+def log_odds(scores: dict[str, float], yes: str, no: str) -> float:
     """score(yes) - score(no) of a constrained choice."""
     return round(float(scores.get(yes, 0.0)) - float(scores.get(no, 0.0)), 3)
 
 
-def decide(llm: LLM, step: Step, messages: list[Message], options: tuple[str, str], margin: float) -> dict[str, Any]:
-    """One constrained yes/no choice; `passed` when options[yes] beats options[no] by more than `margin`."""
-    choice = step.add(llm.choose(messages, list(options)))
-    odds = log_odds(choice.scores)
+def decide(llm: LLM, step: Step, messages: list[Message], margin: float) -> dict[str, Any]:
+    """One constrained yes/no choice; `passed` when 'yes' beats 'no' by more than `margin`."""
+    choice = step.add(llm.choose(messages, list(YES_NO)))
+    odds = log_odds(choice.scores, *YES_NO)
     return {"option": choice.option, "scores": choice.scores, "log_odds": odds, "margin": margin,
             "passed": odds > margin, "constrained": choice.constrained}
-
-
-def misnumbered(claim: str, cited: HitData, best: HitData) -> bool:
-    """True when the claim plainly comes from another passage than the one it cites."""
-    names_cited = ev.unsupported_names(claim, [cited["title"] + " " + cited["text"]])
-    names_best = ev.unsupported_names(claim, [best["title"] + " " + best["text"]])
-    return len(names_best) < len(names_cited) or (
-        ev.containment(claim, cited["title"] + " " + cited["text"]) < COPIED
-        <= ev.containment(claim, best["title"] + " " + best["text"]))
 
 
 def passage_label(state: RetroRAGState, number: int) -> str:
     """'passage 3 (Title)'."""
     pool = state.get("pool", [])
     return f"passage {number} ({pool[number - 1]['title']})" if 0 < number <= len(pool) else f"passage {number}"
+
+
+def file_passages(state: RetroRAGState, evidence: list[EvidenceData], found: list[HitData], basis: str,
+                  iteration: int) -> list[str]:
+    """File each passage as one source item (its sentence closest to the question); returns the new ids."""
+    added = []
+    for hit in found:
+        item = EvidenceData(id=f"e{len(evidence) + 1}", claim=ev.best_sentence(hit["text"], state["question"]),
+                            kind=ev.SOURCE, entity=hit["title"], passages=[hit["doc_id"]], numbers=[hit["rank"]],
+                            status=ev.ACTIVE, iteration=iteration, derived_from=[basis] if basis else [])
+        evidence.append(item)
+        added.append(item["id"])
+    return added
 
 
 # --- evidence collation ---------------------------------------------------------------------------
@@ -130,17 +141,12 @@ def collate(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[st
     query, basis = state.get("query") or question, state.get("query_basis", "")
     evidence, iteration = ev.table(state.get("evidence", [])), state.get("iteration", 0) + 1
     seen = {h["chunk_id"] for h in pool}
+    want = config.first_passages if iteration == 1 else config.passages_per_search
     with Step(NAME, "retrieve", state.get("run_id", "")) as step:
-        hits, walk = search(deps, state["corpus"], query, config.passages_per_search + len(seen), config.retriever)
-        fresh = [h for h in hits if h.chunk_id not in seen][: config.passages_per_search]
+        hits, walk = search(deps, state["corpus"], query, want + len(seen), config.retriever)
+        fresh = [h for h in hits if h.chunk_id not in seen][:want]
         found = [hit_dict(h, len(pool) + i, query) for i, h in enumerate(fresh, 1)]
-        added: list[str] = []
-        for hit in found:
-            item = EvidenceData(id=f"e{len(evidence) + 1}", claim=ev.best_sentence(hit["text"], question),
-                                kind=ev.SOURCE, entity=hit["title"], passages=[hit["doc_id"]], numbers=[hit["rank"]],
-                                status=ev.ACTIVE, iteration=iteration, derived_from=[basis] if basis else [])
-            evidence.append(item)
-            added.append(item["id"])
+        added = file_passages(state, evidence, found, basis, iteration)
         skipped = len([h for h in hits if h.chunk_id in seen])
         if found:
             listed = ", ".join(f"[{h['rank']}] {h['title']}" for h in found)
@@ -160,14 +166,14 @@ def collate(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[st
 
 # --- evidence discovery ---------------------------------------------------------------------------
 def discover(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str, Any]:
-    """Infer one claim from the new passages and keep it only if its passage states it and it is relevant."""
+    """Choose the new passage that helps most, take its sentence closest to what is sought, keep it if relevant."""
     llm, question, iteration = deps.llm, state["question"], state["iteration"]
     pool, numbers = state.get("pool", []), state.get("new_numbers", [])
     before = ev.table(state.get("evidence", []))
     evidence, added = ev.table(before), list(state.get("added", []))
     entities = state.get("entities", [])
+    key = ", ".join(entities) or "none named"
     with Step(NAME, "revise", state.get("run_id", "")) as step:
-        key = ", ".join(entities) or "none named"
         if not numbers:
             event = step.event(f"Round {iteration}: no new passages, so nothing new to infer (key entities: {key}).",
                                ReviseData(before=before, after=before, passages=[], operation="discover",
@@ -175,202 +181,236 @@ def discover(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[s
             return {"events": [event]}
         known = "; ".join(e["claim"] for e in ev.active(evidence) if e.get("kind") == ev.INFERENTIAL)
         shown = {n: pool[n - 1] for n in numbers}
-        passages = "\n".join(f"[{n}] {h['title']}: {h['text']}" for n, h in shown.items())
-        messages = few_shot(CLAIM_SYSTEM, CLAIM_EXAMPLES,
-                            CLAIM_USER.format(question=question, known=known or "nothing yet.", passages=passages))
-        completion = step.add(llm.chat(messages, max_tokens=config.max_tokens, stop=["\n"]))
-        number, claim, problem = ev.parse_claim(completion.text, numbers, [h["title"] for h in shown.values()])
-        candidate: dict[str, Any] = {"reply": completion.text, "claim": claim, "passage": number}
-        best = ev.attribute(claim, shown) if not problem else None
-        if not problem and number is None:
-            number = best
-            candidate.update(passage=number, attributed_by_overlap=True)
-            if number is None:
-                problem = "it names no passage and shares no word with any"
-        elif not problem and best is not None and best != number and misnumbered(claim, shown[number], shown[best]):
-            candidate.update(passage=best, renumbered_from=number)  # a small model often cites the wrong number
-            number = best
+        focus = state.get("query") or question  # the entity-centred query: the entity sought, then the question
         decision: dict[str, Any] = {}
-        verdict = ""
-        if problem:
-            candidate.update(status="malformed", problem=problem)
-            verdict = (f"writes '{short(completion.text, 80)}', which is malformed ({problem}), so it is recorded "
-                       f"and skipped")
+        messages: list[Message] = []
+        if len(numbers) > 1:
+            passages = "\n".join(f"[{n}] {h['title']}: {h['text']}" for n, h in shown.items())
+            messages = few_shot(PICK_SYSTEM, PICK_EXAMPLES, PICK_USER.format(
+                question=question, known=known or "nothing yet.", passages=passages))
+            choice = step.add(llm.choose(messages, [str(n) for n in numbers]))
+            number = int(choice.option)
+            decision["passage"] = {"option": choice.option, "scores": choice.scores,
+                                   "constrained": choice.constrained}
         else:
-            assert number is not None
-            hit = shown[number]
-            invented = ev.unsupported_names(claim, [hit["title"] + " " + hit["text"], question])
-            duplicate = next((e for e in ev.active(evidence) if e.get("kind") == ev.INFERENTIAL
-                              and ev.overlap(e["claim"], claim) >= 0.8), None)
-            if invented:
-                candidate.update(status="dropped", problem=f"names {', '.join(invented)}, which passage {number} "
-                                                           f"does not mention")
-                verdict = f"infers '[{number}] {short(claim, 90)}' but drops it: {candidate['problem']}"
-            elif duplicate:
-                candidate.update(status="dropped", problem=f"it repeats {duplicate['id']}")
-                verdict = f"infers '[{number}] {short(claim, 90)}' but drops it: it repeats {duplicate['id']}"
+            number = numbers[0]
+            decision["passage"] = {"option": str(number), "only": True}
+        hit = shown[number]
+        claim = ev.best_sentence(hit["text"], focus)
+        candidate: dict[str, Any] = {"claim": claim, "passage": number, "focus": focus}
+        duplicate = next((e for e in ev.active(evidence) if e.get("kind") == ev.INFERENTIAL
+                          and ev.overlap(e["claim"], claim) >= 0.8), None)
+        if len(ev.words(claim)) < ev.MIN_CLAIM_WORDS:
+            problem = f"'{claim}' is not a statement of at least {ev.MIN_CLAIM_WORDS} words"
+            candidate.update(status="malformed", problem=problem)
+            verdict = (f"chooses {passage_label(state, number)}, whose sentence '{short(claim, 80)}' is malformed "
+                       f"({problem}), so it is recorded and skipped")
+        elif duplicate:
+            candidate.update(status="dropped", problem=f"it repeats {duplicate['id']}")
+            verdict = f"chooses {passage_label(state, number)} but drops its sentence: it repeats {duplicate['id']}"
+        else:
+            decision["relevance"] = decide(llm, step, few_shot(
+                RELEVANCE_SYSTEM, RELEVANCE_EXAMPLES, RELEVANCE_USER.format(question=question, claim=claim)),
+                config.relevance_margin)
+            odds = f"relevance {decision['relevance']['log_odds']:+.2f}"
+            if decision["relevance"]["passed"]:
+                origins = state.get("origins", [])
+                origin = origins[number - 1] if number <= len(origins) else ""
+                source = next((e["id"] for e in evidence if e.get("kind") == ev.SOURCE and number in e["numbers"]), "")
+                item = EvidenceData(id=f"e{len(evidence) + 1}", claim=claim, kind=ev.INFERENTIAL,
+                                    entity=hit["title"], passages=[hit["doc_id"]], numbers=[number],
+                                    status=ev.ACTIVE, iteration=iteration,
+                                    derived_from=[i for i in (source, origin) if i], credibility=decision)
+                evidence.append(item)
+                added.append(item["id"])
+                candidate.update(status="kept", id=item["id"])
+                verdict = (f"chooses {passage_label(state, number)} and keeps '{short(claim, 90)}' as {item['id']}: "
+                           f"it bears on the question ({odds})")
             else:
-                copied = ev.containment(claim, hit["title"] + " " + hit["text"])
-                if copied >= COPIED:  # the claim is the passage's own words: attributed without asking
-                    decision["attribution"] = {"method": "copied", "containment": round(copied, 3), "passed": True,
-                                               "log_odds": 0.0}
-                else:
-                    decision["attribution"] = decide(llm, step, few_shot(
-                        ATTRIBUTION_SYSTEM, ATTRIBUTION_EXAMPLES,
-                        ATTRIBUTION_USER.format(title=hit["title"], text=hit["text"], claim=claim)),
-                        YES_NO, config.credibility_margin)
-                if decision["attribution"]["passed"]:
-                    decision["relevance"] = decide(llm, step, few_shot(
-                        RELEVANCE_SYSTEM, RELEVANCE_EXAMPLES, RELEVANCE_USER.format(question=question, claim=claim)),
-                        YES_NO, config.credibility_margin)
-                credible = all(d["passed"] for d in decision.values())
-                odds = "; ".join(f"{k} {d['log_odds']:+.2f}" if d.get("method") != "copied" else
-                                 f"{k}: copied from the passage" for k, d in decision.items())
-                if credible:
-                    origin = state.get("origins", [])[number - 1] if number <= len(state.get("origins", [])) else ""
-                    item = EvidenceData(id=f"e{len(evidence) + 1}", claim=claim, kind=ev.INFERENTIAL,
-                                        entity=hit["title"], passages=[hit["doc_id"]], numbers=[number],
-                                        status=ev.ACTIVE, iteration=iteration,
-                                        derived_from=[origin] if origin else [], credibility=decision)
-                    evidence.append(item)
-                    added.append(item["id"])
-                    candidate.update(status="kept", id=item["id"])
-                    verdict = (f"infers '[{number}] {short(claim, 90)}' and keeps it as {item['id']}: "
-                               f"{passage_label(state, number)} states it and it bears on the question ({odds})")
-                else:
-                    failed = "attribution" if not decision["attribution"]["passed"] else "relevance"
-                    why = ("its passage does not state it" if failed == "attribution"
-                           else "it does not bear on the question")
-                    candidate.update(status="dropped", problem=why)
-                    verdict = f"infers '[{number}] {short(claim, 90)}' but drops it: {why} ({odds})"
+                candidate.update(status="dropped", problem="it does not bear on the question")
+                verdict = (f"chooses {passage_label(state, number)} but drops '{short(claim, 90)}': it does not "
+                           f"bear on the question ({odds})")
         data = ReviseData(before=before, after=ev.table(evidence), passages=[h["doc_id"] for h in shown.values()],
                           operation="discover", iteration=iteration, entities=entities,
                           added=[i for i in added if i not in {e["id"] for e in before}], candidate=candidate,
-                          decision=decision, prompt=messages, reply=completion.text)
-        if problem:
+                          decision=decision, prompt=messages)
+        if candidate["status"] == "malformed":
             data["format_failure"] = True
         event = step.event(f"Round {iteration}: key entities {key}; {verdict}.", data)
     return {"evidence": evidence, "added": added, "events": [event]}
 
 
 # --- retroactive revision -------------------------------------------------------------------------
+def slot_scores(llm: LLM, step: Step, hit: HitData | dict[str, Any], slot: str, earlier: str,
+                new: str) -> tuple[float, dict[str, Any]]:
+    """How much more likely the new value than the earlier one fills the slot given this passage alone.
+
+    A constrained choice between the two values (log-likelihood); the earlier value is the first option, so
+    a scripted fake's default keeps it.
+    """
+    messages = [{"role": "user", "content": SLOT_USER.format(title=hit["title"], text=hit["text"], slot=slot)}]
+    choice = step.add(llm.choose(messages, [earlier, new]))
+    return log_odds(choice.scores, new, earlier), {"scores": choice.scores, "prompt": messages}
+
+
 def retroact(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str, Any]:
-    """Check new evidence against earlier evidence about the same entity; withdraw what it contradicts."""
-    llm, iteration = deps.llm, state["iteration"]
+    """Compare new and earlier items giving different values for one slot; withdraw the earlier one if contradicted."""
+    llm, iteration, question, pool = deps.llm, state["iteration"], state["question"], state.get("pool", [])
     before = ev.table(state.get("evidence", []))
-    pairs = ev.check_pairs(before, state.get("added", []), config.max_checks)
+    pairs = [(old, new, sp) for old, new in ev.check_pairs(before, state.get("added", []), 4 * config.max_checks)
+             if (sp := ev.slot_pair(old, new, question))][: config.max_checks]
     if not pairs:
         return {}
-    evidence = ev.table(before)
+    evidence, drafts = ev.table(before), [dict(d) for d in state.get("drafts", [])]
     with Step(NAME, "revise", state.get("run_id", "")) as step:
-        checks, withdrawn, sentences, passages = [], [], [], []
-        for old, new in pairs:
-            messages = few_shot(CONTRADICTION_SYSTEM, CONTRADICTION_EXAMPLES,
-                                CONTRADICTION_USER.format(earlier=old["claim"], new=new["claim"]))
-            verdict = decide(llm, step, messages, AGREE_DISAGREE, config.contradiction_margin)  # yes - no
-            disagree = verdict["passed"]
-            checks.append({"earlier": old["id"], "new": new["id"], "option": verdict["option"],
-                           "scores": verdict["scores"], "log_odds": verdict["log_odds"],
-                           "margin": config.contradiction_margin, "disagree": disagree, "prompt": messages})
+        checks, withdrawn, sentences, passages, values = [], [], [], [], []
+        for old, new, (slot, old_value, new_value) in pairs:
+            new_hit, old_hit = pool[new["numbers"][0] - 1], pool[old["numbers"][0] - 1]
+            by_new, new_detail = slot_scores(llm, step, new_hit, slot, old_value, new_value)
+            against, old_detail = slot_scores(llm, step, old_hit, slot, old_value, new_value)
+            by_old = -against
+            contradicted = by_new > 0 and by_old > 0 and by_new + by_old > config.contradiction_margin
+            checks.append({"earlier": old["id"], "new": new["id"], "slot": slot, "earlier_value": old_value,
+                           "new_value": new_value, "new_passage_prefers_new": by_new,
+                           "earlier_passage_prefers_earlier": by_old, "log_odds": round(by_new + by_old, 3),
+                           "margin": config.contradiction_margin, "disagree": contradicted,
+                           "prompt": new_detail["prompt"] + old_detail["prompt"]})
             still = {e["id"] for e in ev.active(evidence)}
-            if not disagree or old["id"] not in still or new["id"] not in still:
+            if not contradicted or old["id"] not in still or new["id"] not in still:
                 continue
             where = ", ".join(passage_label(state, n) for n in new.get("numbers", []))
-            reason = f"{where} gives '{new['claim']}'"
-            out = ev.withdraw(evidence, old["id"], new["id"], reason, iteration)
+            out = ev.withdraw(evidence, old["id"], new["id"], f"{where} gives '{new_value}' for '{slot}'", iteration)
             withdrawn += out
+            values.append(old_value)
             passages += old.get("passages", []) + new.get("passages", [])
             source = ", ".join(f"passage {n}" for n in old.get("numbers", []))
-            sentence = (f"Withdrew '{short(old['claim'], 90)}' (from {source}): {where} gives "
-                        f"'{short(new['claim'], 90)}'")
+            sentence = (f"Withdrew '{short(old['claim'], 90)}' (from {source}): {where} gives '{new_value}', not "
+                        f"'{old_value}' (each passage prefers its own value by {by_new:+.1f} / {by_old:+.1f})")
             if len(out) > 1:
                 sentence += f"; {len(out) - 1} item(s) resting on it withdrawn too ({', '.join(out[1:])})"
             sentences.append(sentence + ".")
-        redone = bool(set(withdrawn) & set(state.get("answer_basis", [])))
+        gone = withdrawn_passages(evidence)
+        redone = []
+        for d in drafts:
+            if d.get("valid", True) and (set(d["passages"]) & gone or any(
+                    word_coverage(d["answer"], v) > 0.5 for v in values)):
+                d.update(valid=False, withdrawn_at=iteration)
+                redone.append(d["answer"])
         if sentences:
             explanation = " ".join(sentences) + (
-                f" The answer '{short(state.get('answer', ''))}' rested on it and is redone." if redone else "")
+                f" The answer '{short(redone[0])}' rested on it and is redone." if redone else "")
         else:
             top = max(c["log_odds"] for c in checks)
-            explanation = (f"Round {iteration}: checks {len(checks)} new item(s) against earlier evidence about the "
-                           f"same entity ({', '.join(sorted({p[1]['entity'] for p in pairs}))}): no contradiction "
-                           f"(largest 'disagree' log-odds {top:+.2f}, withdraws above "
-                           f"{config.contradiction_margin:+.2f}).")
+            compared = ", ".join(f"{c['earlier_value']} vs {c['new_value']}" for c in checks)
+            explanation = (f"Round {iteration}: compares {len(checks)} new item(s) with earlier evidence giving "
+                           f"another value for the same slot ({compared}): "
+                           f"no contradiction (strongest {top:+.2f}, withdraws above "
+                           f"{config.contradiction_margin:+.2f} with both passages preferring their own value).")
         data = ReviseData(before=before, after=ev.table(evidence), passages=list(dict.fromkeys(passages)),
                           operation="retroact", iteration=iteration, withdrawn=withdrawn, added=[], checks=checks,
-                          answer_redone=redone, reason=" ".join(sentences))
+                          answer_redone=bool(redone), reason=" ".join(sentences))
         event = step.event(explanation, data)
-    return {"evidence": evidence, "events": [event]}
+    return {"evidence": evidence, "drafts": drafts, "events": [event]}
 
 
-# --- answerer and evaluation ----------------------------------------------------------------------
-def reading(state: RetroRAGState, config: RetroRAGConfig) -> tuple[list[int], list[EvidenceData]]:
-    """Passage numbers the answerer reads (behind inferential claims first, newest first) and the live items."""
-    live = ev.active(state.get("evidence", []))
+# --- answerer and its reliability check -----------------------------------------------------------
+def withdrawn_passages(evidence: list[EvidenceData]) -> set[str]:
+    """Doc ids none of whose items is still active."""
+    live = {d for e in ev.active(evidence) for d in e.get("passages", [])}
+    return {d for e in evidence for d in e.get("passages", []) if d not in live}
+
+
+def extras(state: RetroRAGState, config: RetroRAGConfig, baseline: list[HitData]) -> list[HitData]:
+    """Evidence passages beyond the question's own: behind kept claims (newest first), then the rest in order."""
+    pool, live = state.get("pool", []), ev.active(state.get("evidence", []))
+    held = {h["doc_id"] for h in baseline} | withdrawn_passages(state.get("evidence", []))
     inferred = [n for e in reversed(live) if e.get("kind") == ev.INFERENTIAL for n in e.get("numbers", [])]
-    sourced = [n for e in live if e.get("kind") == ev.SOURCE for n in e.get("numbers", [])]
-    return list(dict.fromkeys(inferred + sourced))[: config.read_passages], live
+    order = list(dict.fromkeys(inferred + [h["rank"] for h in pool]))
+    return [pool[n - 1] for n in order if pool[n - 1]["doc_id"] not in held][: config.extra_passages]
+
+
+def draft_key(draft: dict[str, Any]) -> tuple[bool, float]:
+    """How a draft ranks: supported first, then by its support; unsupported drafts never beat an earlier one."""
+    supported = draft.get("status") == "supported"
+    return supported, float(draft.get("support") or 0.0) if supported else 0.0
+
+
+def best_draft(drafts: list[dict[str, Any]]) -> int:
+    """Index of the kept draft: the best-supported valid one, the earliest on a tie (-1 when none is valid)."""
+    valid = [i for i, d in enumerate(drafts) if d.get("valid", True)]
+    return max(valid, key=lambda i: (draft_key(drafts[i]), -i), default=-1)
 
 
 def answer(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str, Any]:
-    """Answer from the active evidence, then judge the answer: grounded, supported, answers the question."""
-    llm, question, iteration = deps.llm, state["question"], state["iteration"]
-    pool = state.get("pool", [])
-    numbers, live = reading(state, config)
-    claims = [e["claim"] for e in live if e.get("kind") == ev.INFERENTIAL]
-    hits: list[dict[str, Any]] = [pool[n - 1] for n in numbers]
-    shown = ([{"title": EVIDENCE_TITLE, "text": " ".join(claims)}] if claims else []) + hits
-    with Step(NAME, "read", state.get("run_id", "")) as step:
-        messages = read_messages(question, shown)
-        completion = step.add(llm.chat(messages, max_tokens=config.max_tokens, stop=["\n"]))
-        raw = clean_answer(completion.text)
-        final = ev.trim_restatement(raw, question)
-        failed = not any(ch.isalnum() for ch in final)
-        if failed:
-            final = "(no answer)"
-        basis = [e for e in live if e.get("kind") == ev.INFERENTIAL or set(e.get("numbers", [])) & set(numbers)]
-        decision: dict[str, Any] = {"grounded": not failed and ev.answer_grounded(
-            final, claims + [h["title"] + " " + h["text"] for h in hits])}
-        if final != raw:
-            decision["trimmed_from"] = raw  # the reply went on to restate the question
-        prompts: list[Message] = []
-        if decision["grounded"]:
-            lines = "\n".join(f"- {e['claim']}" for e in basis if ev.answer_grounded(final, [e["claim"]])
-                              or e.get("kind") == ev.INFERENTIAL) or "\n".join(f"- {e['claim']}" for e in basis[:3])
-            support = few_shot(SUPPORT_SYSTEM, SUPPORT_EXAMPLES,
-                               SUPPORT_USER.format(evidence=lines, question=question, answer=final))
-            decision["supported"] = decide(llm, step, support, YES_NO, config.reliability_margin)
-            prompts = support
-            if decision["supported"]["passed"]:
-                asks = few_shot(ANSWERS_SYSTEM, ANSWERS_EXAMPLES, ANSWERS_USER.format(question=question, answer=final))
-                decision["answers"] = decide(llm, step, asks, YES_NO, config.reliability_margin)
-                prompts = prompts + asks[-1:]
-        decision["reliable"] = bool(decision["grounded"] and decision.get("supported", {}).get("passed")
-                                    and decision.get("answers", {}).get("passed"))
-        previous = state.get("answer", "")
-        cited = [h["doc_id"] for h in hits if ev.answer_grounded(final, [h["title"] + " " + h["text"]])]
-        if decision["reliable"]:
-            verdict = (f"judges it reliable (supported {decision['supported']['log_odds']:+.2f}, answers the "
-                       f"question {decision['answers']['log_odds']:+.2f})")
-        elif not decision["grounded"]:
-            verdict = "judges it unreliable: it appears in none of the evidence"
-        elif not decision["supported"]["passed"]:
-            verdict = (f"judges it unreliable: the evidence does not support it "
-                       f"({decision['supported']['log_odds']:+.2f})")
-        else:
-            verdict = (f"judges it unreliable: it is not what the question asks for "
-                       f"({decision['answers']['log_odds']:+.2f})")
-        change = f" (was '{short(previous)}')" if previous and previous != final else ""
-        explanation = (f"Round {iteration}: answers '{short(final)}'{change} from {len(claims)} inferential claim(s) "
-                       f"and {len(hits)} passage(s), and {verdict}.")
-        data = ReadData(passages=[h["doc_id"] for h in hits], prompt=messages, reply=completion.text, answer=final,
-                        cited=cited, iteration=iteration, previous=previous, changed=bool(change), decision=decision,
-                        decision_prompt=prompts, notes=claims)
-        if failed:
-            data["format_failure"] = True
-        event = step.event(explanation, data)
-    return {"answer": final, "answers": state.get("answers", []) + [final], "answer_basis": [e["id"] for e in basis],
-            "verdict": decision, "used_ids": [h["doc_id"] for h in hits], "events": [event]}
+    """Read the question's own passages, then them plus the evidence found since; keep the best-supported answer."""
+    question, iteration, run_id = state["question"], state["iteration"], state.get("run_id", "")
+    events: list[TraceEvent] = []
+    update: dict[str, Any] = {}
+    baseline = state.get("baseline")
+    if baseline is None:  # the question's own top passages (as the baseline reads them), fetched once
+        pool, evidence = list(state.get("pool", [])), ev.table(state.get("evidence", []))
+        with Step(NAME, "retrieve", run_id) as step:
+            hits, walk = search(deps, state["corpus"], question, config.baseline_passages, config.retriever)
+            held = {h["doc_id"]: h for h in pool}
+            baseline = [held.get(h.doc_id) or hit_dict(h, 0, question) for h in hits]
+            fresh = [h for h in baseline if h["doc_id"] not in held]
+            for i, h in enumerate(fresh, len(pool) + 1):
+                h["rank"] = i
+            file_passages(state, evidence, fresh, "", iteration)
+            explanation = (f"Round {iteration}: before answering, takes the question's own top {len(baseline)} "
+                           f"passages, which every answer reads first ({len(fresh)} not yet held: "
+                           f"{', '.join(h['title'] for h in fresh) or 'none'}).")
+            event = step.event(explanation, RetrieveData(query=question, hits=baseline, iteration=iteration,
+                                                         new=[h["doc_id"] for h in fresh],
+                                                         seen=[h["doc_id"] for h in pool], **walk))
+        events.append(event)
+        update.update(pool=pool + fresh, origins=state.get("origins", []) + [""] * len(fresh), evidence=evidence,
+                      baseline=baseline, retrieved=fresh)
+        state = {**state, **update}  # type: ignore[typeddict-item]
+    gone = withdrawn_passages(state.get("evidence", []))
+    own = [h for h in baseline if h["doc_id"] not in gone]
+    more = extras(state, config, baseline)
+    drafts = [dict(d) for d in state.get("drafts", [])]
+    read_before = [d["passages"] for d in drafts]
+    previous = state.get("answer", "")
+    for hits in ([own, own + more] if more else [own]):
+        ids = [h["doc_id"] for h in hits]
+        if not hits or ids in read_before:
+            continue
+        read_before.append(ids)
+        text, event = read_step(NAME, run_id, deps.llm, question, hits, config.max_tokens, deps.corpora,
+                                dense=config.retriever == "dense" and not (set(ids) - {h["doc_id"] for h in baseline}),
+                                floor=config.relevance_floor)
+        grounding = event.data.get("grounding", {})
+        checks = grounding.get("checks", [])
+        draft = {"answer": text, "iteration": iteration, "passages": ids, "status": grounding.get("status", ""),
+                 "support": max((c["log_odds"] for c in checks), default=None),
+                 "grounded_in": grounding.get("doc_id", ""), "valid": True}
+        drafts.append(draft)
+        kept = best_draft(drafts)
+        where = (f"the question's own {len(hits)} passage(s)" if len(hits) == len(own) else
+                 f"the question's own {len(own)} passage(s) and {len(hits) - len(own)} found by entity-centred "
+                 f"search")
+        status = ("supported by “" + cut_at_word(grounding.get("title", ""), 50) + "”"
+                  if draft["status"] == "supported" else "not clearly given by any one passage"
+                  if draft["status"] == "guess" else draft["status"].replace("_", " "))
+        keeps = ("keeps it" if kept == len(drafts) - 1 else
+                 f"keeps '{short(drafts[kept]['answer'])}' (better supported or earlier)")
+        explanation = (f"Round {iteration}: reads {where} and answers '{short(text)}' ({status}); {keeps}. "
+                       + grounding_sentence(grounding))
+        data = {**event.data, "iteration": iteration, "previous": previous,
+                "changed": bool(previous) and drafts[kept]["answer"] != previous,
+                "decision": {"reliable": drafts[kept].get("status") == "supported", "kept": kept,
+                             "status": draft["status"], "support": draft["support"], "margin": config.answer_margin},
+                "notes": [e["claim"] for e in ev.active(state.get("evidence", [])) if e.get("kind") == ev.INFERENTIAL]}
+        events.append(dataclasses.replace(event, explanation=explanation, data=data))
+    kept = best_draft(drafts)
+    final = drafts[kept]["answer"] if kept >= 0 else NO_ANSWER
+    verdict = {"reliable": kept >= 0 and drafts[kept].get("status") == "supported", "kept": kept,
+               "status": drafts[kept].get("status", "") if kept >= 0 else ""}
+    used = drafts[kept]["passages"] if kept >= 0 else []
+    return {**update, "answer": final, "drafts": drafts, "best": kept, "verdict": verdict, "used_ids": used,
+            "events": events}
 
 
 def after_retroact(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> str:
@@ -380,7 +420,7 @@ def after_retroact(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> 
 
 
 def after_answer(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> str:
-    """Stop when the answer is reliable or the cap is reached; otherwise look for what is missing."""
+    """Stop when the kept answer is reliable or the cap is reached; otherwise look for what is missing."""
     if state.get("verdict", {}).get("reliable") or state.get("iteration", 0) >= config.max_iterations:
         return "finish"
     return "next_query"
@@ -388,7 +428,10 @@ def after_answer(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> st
 
 # --- what is missing: the next entity-centred query -----------------------------------------------
 def missing_entities(state: RetroRAGState) -> list[tuple[str, str]]:
-    """(entity, evidence id it came from) pairs with no source evidence of their own and not yet searched."""
+    """(entity, evidence id it came from) pairs with no source evidence of their own and not yet searched.
+
+    Entities come from kept claims (newest first), then the question; never from a draft answer (a guess).
+    """
     live = ev.active(state.get("evidence", []))
     question = state["question"].lower()
     covered = {e.get("entity", "").lower() for e in live if e.get("kind") == ev.SOURCE}
@@ -396,7 +439,6 @@ def missing_entities(state: RetroRAGState) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for item in reversed([e for e in live if e.get("kind") == ev.INFERENTIAL]):
         out += [(n, item["id"]) for n in ev.names(item["claim"]) if n.lower() not in question]
-    out += [(n, "answer") for n in ev.names(state.get("answer", ""))]
     out += [(n, "") for n in state.get("entities", [])]
     seen: set[str] = set()
     kept = []
@@ -417,7 +459,6 @@ def next_query(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict
     with Step(NAME, "rewrite", state.get("run_id", "")) as step:
         decision: dict[str, Any] = {"candidates": [c[0] for c in candidates]}
         prompt: list[Message] = []
-        fallback = ""
         if len(candidates) > 1:
             known = "\n".join(f"- {e['claim']}" for e in ev.active(state.get("evidence", []))
                               if e.get("kind") == ev.INFERENTIAL) or "- nothing yet."
@@ -430,26 +471,18 @@ def next_query(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict
             entity, basis = candidates[0]
         else:
             entity, basis = "", ""
+        why = "the answer is not yet reliable" if state.get("drafts") else "before answering, discovery looks"
         if entity:
             query = QUERY_TEMPLATE.format(entity=entity, question=question)
-            origin = {"": "a key entity of the question", "answer": "named by the draft answer"}.get(
-                basis, f"named in {basis}")
-            basis = "" if basis == "answer" else basis
-            why = "the answer is not yet reliable" if state.get("answers") else "before answering, discovery looks"
+            origin = f"named in {basis}" if basis else "a key entity of the question"
             explanation = (f"Round {iteration}: {why}; '{entity}' ({origin}) has no evidence of its own, so it "
                            f"searches next for '{short(query)}'.")
         else:
-            draft = state.get("answer", "")
-            query = f"{question} {draft}" if ev.words(draft) and draft != "(no answer)" else ""
-            if query in state.get("queries", []):
-                query = ""
-            fallback = "question + draft answer" if query else "none"
-            explanation = (f"Round {iteration}: no entity is missing evidence; searches with the question and the "
-                           f"draft answer '{short(draft)}'." if query else
-                           f"Round {iteration}: no entity is missing evidence and no new query is left, so it "
-                           f"{'stops' if state.get('answers') else 'answers'}.")
+            query = ""
+            explanation = (f"Round {iteration}: {why}, but every entity named has evidence of its own, so it "
+                           f"{'stops' if state.get('drafts') else 'answers'}.")
         data = RewriteData(query=query, previous_query=previous, turn=iteration, decision=decision, prompt=prompt,
-                           fallback=fallback)
+                           fallback="" if entity else "none")
         event = step.event(explanation, data)
     searched = state.get("searched", []) + ([entity.lower()] if entity else [])
     return {"query": query, "query_basis": basis, "searched": searched, "events": [event]}
@@ -459,30 +492,34 @@ def after_next_query(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -
     """Search again when there is a query; otherwise answer (if not yet answered) or stop."""
     if state.get("query"):
         return "collate"
-    return "finish" if state.get("answers") else "answer"
+    return "finish" if state.get("drafts") else "answer"
 
 
 def finish(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str, Any]:
-    """Give the latest answer and say what ended the loop: a reliable answer, the cap, or nothing left to search."""
+    """Give the kept answer and say what ended the loop: a reliable answer, the cap, or nothing left to search."""
     iteration, verdict = state.get("iteration", 0), state.get("verdict", {})
-    evidence = state.get("evidence", [])
+    evidence, drafts = state.get("evidence", []), state.get("drafts", [])
+    kept = state.get("best", -1)
     if verdict.get("reliable"):
-        stopped, why = "reliable", "the answerer judged it reliable"
+        stopped, why = "reliable", "a passage gives the kept answer, so it is judged reliable"
     elif iteration >= config.max_iterations:
         stopped, why = "cap", f"the cap of {config.max_iterations} rounds was reached without a reliable answer"
     else:
         stopped, why = "exhausted", "nothing was left to search for, without a reliable answer"
     withdrawn = [e["id"] for e in evidence if e.get("status") == ev.WITHDRAWN]
-    final = state.get("answer") or "(no answer)"
+    final = state.get("answer") or NO_ANSWER
     with Step(NAME, "answer", state.get("run_id", "")) as step:
         live = ev.active(evidence)
-        explanation = (f"Answers '{short(final)}' after {iteration} round(s): {why}. Evidence: {len(live)} active "
-                       f"item(s), {len(withdrawn)} withdrawn.")
+        how = (f"draft {kept + 1} of {len(drafts)}, " + ("the best supported" if verdict.get("reliable") else
+                                                          "the earliest still valid, as no draft is supported")
+               if kept >= 0 else "no valid draft")
+        explanation = (f"Answers '{short(final)}' ({how}) after {iteration} round(s): {why}. Evidence: {len(live)} "
+                       f"active item(s), {len(withdrawn)} withdrawn.")
         data = AnswerData(answer=final, passages=state.get("used_ids", []), queries=state.get("queries", []),
                           notes=[e["claim"] for e in live if e.get("kind") == ev.INFERENTIAL],
-                          drafts=state.get("answers", []),
+                          drafts=[d["answer"] for d in drafts], kept=how,
                           decision={"stopped": stopped, "iterations": iteration, "withdrawn": withdrawn,
-                                    "verdict": verdict},
+                                    "verdict": verdict, "drafts": drafts},
                           retrieved=[h["doc_id"] for h in state.get("pool", [])])
         event = step.event(explanation, data)
     return {"answer": final, "events": [event]}

@@ -7,11 +7,13 @@ from collections.abc import Callable, Sequence
 
 from agents.events import validate_data
 from agents.retro_rag import evidence as ev
+from agents.retro_rag.nodes import best_draft
 from llm.base import Choice, Message
 from llm.fake import ScriptedLLM
 from retrieval.readers import RawDocument, doc_id
 
 QUESTION = "On which river is the town where the Orvane Guild was founded?"
+LOOSE = {"relevance_floor": 0.0}  # the hash embedder's cosines are no measure of relevance
 
 
 class JudgingLLM(ScriptedLLM):
@@ -22,27 +24,39 @@ class JudgingLLM(ScriptedLLM):
         self.judge = judge
 
     def choose(self, messages: Sequence[Message], options: Sequence[str]) -> Choice:
-        """The option `judge` picks for the last user turn."""
+        """The option `judge` picks for the last user turn, 10 nats ahead of the others."""
         self.calls.append(("choose", list(messages)))
         option = self.judge(messages[-1]["content"], options)
-        scores = {o: (0.0 if o == option else -3.0) for o in options}
+        scores = {o: (0.0 if o == option else -10.0) for o in options}
         return Choice(option=option, scores=scores, prompt_tokens=10, completion_tokens=1)
 
 
-def cite(title: str, claim: str) -> Callable[[Sequence[Message]], str]:
-    """A claim fill citing the passage titled `title` by the number the prompt gives it."""
+def number_of(prompt: str, title: str) -> str:
+    """The number the prompt gives the passage titled `title`."""
+    found = re.search(rf"^\[(\d+)\] {re.escape(title)}:", prompt, flags=re.M)
+    return found.group(1) if found else ""
 
-    def reply(messages: Sequence[Message]) -> str:
-        found = re.search(rf"^\[(\d+)\] {re.escape(title)}:", messages[-1]["content"], flags=re.M)
-        return f"[{found.group(1) if found else 99}] {claim}"
 
-    return reply
+def rule(pick: str = "", supported: Sequence[str] = (), slot: Callable[[str, Sequence[str]], str] | None = None):
+    """A judge: discovery picks the passage titled `pick` when shown, the support check confirms only
+    `supported` answers, slot checks follow `slot` (default: the earlier value), everything else the first option."""
+
+    def judge(prompt: str, options: Sequence[str]) -> str:
+        if "Most helpful passage:" in prompt:
+            return number_of(prompt, pick) if number_of(prompt, pick) in options else options[0]
+        if len(options) == 2 and options[1] == "unknown":
+            return options[0] if options[0] in supported else "unknown"
+        if "Fill the blank" in prompt:
+            return slot(prompt, options) if slot else options[0]
+        return options[0]
+
+    return judge
 
 
 def _run(services_factory, docs, llm, config=None, question=QUESTION):
     svc = services_factory(llm=llm)
     svc.ingest_documents("toy", docs)
-    run = svc.run("retro_rag", "toy", question, config)
+    run = svc.run("retro_rag", "toy", question, {**LOOSE, **(config or {})})
     events = list(run)
     assert not run.error, run.error
     for e in events:
@@ -55,147 +69,130 @@ def _docs(texts: dict[str, str]) -> list[RawDocument]:
 
 
 def test_answer_accepted_first_time(services_factory, toy_docs) -> None:
-    llm = ScriptedLLM(replies=[cite("Tallow", "Tallow is a port town on the river Senn."), "Senn."])
-    run, events = _run(services_factory, toy_docs, llm, {"passages_per_search": 5})
+    llm = JudgingLLM(replies=["Senn."], judge=rule(pick="Tallow", supported=("Senn",)))
+    run, events = _run(services_factory, toy_docs, llm, {"first_passages": 5, "answer_after": 1})
 
-    assert [e.kind for e in events] == ["retrieve", "revise", "rewrite", "read", "answer"]
+    assert [e.kind for e in events] == ["retrieve", "revise", "retrieve", "read", "answer"]
     assert run.answer == "Senn"
-    collated, discovered, rewrite, read, final = events
-    # every entity has evidence of its own, so discovery has nothing to search before the first answer
-    assert rewrite.data["query"] == "" and rewrite.explanation.endswith("no new query is left, so it answers.")
+    collated, discovered, baseline, read, final = events
     assert len(collated.data["hits"]) == 5 and "source evidence" in collated.explanation
     assert discovered.data["operation"] == "discover" and discovered.data["entities"] == ["Orvane Guild"]
+    # discovery chose the Tallow passage by its number (a constrained choice), then its sentence
+    numbers = {h["title"]: h["rank"] for h in collated.data["hits"]}
+    assert discovered.data["decision"]["passage"]["option"] == str(numbers["Tallow"])
     after = discovered.data["after"]
     assert [e["kind"] for e in after] == ["source"] * 5 + ["inferential"]
     inferred = after[-1]
-    assert inferred["claim"] == "Tallow is a port town on the river Senn."
+    assert inferred["claim"] == "Tallow is a port town on the river Senn, famous for its salt markets."
     assert inferred["entity"] == "Tallow" and inferred["status"] == "active"
-    assert set(inferred["credibility"]) == {"attribution", "relevance"}
-    assert "keeps it as e6" in discovered.explanation and len(discovered.data["before"]) == 5
-    # the answerer reads the claim first, then the passage behind it; both checks say yes
-    assert read.data["decision"]["grounded"] and read.data["decision"]["reliable"]
-    assert read.data["notes"] == ["Tallow is a port town on the river Senn."]
-    reader_prompt = read.data["prompt"][-1]["content"]
-    assert reader_prompt.index("[1] Evidence so far:") < reader_prompt.index("[2] Tallow:")
-    assert final.data["decision"]["stopped"] == "reliable" and "judged it reliable" in final.explanation
-    assert final.data["drafts"] == ["Senn"] and run.used_ids[0] == inferred["passages"][0]
-    # the claim is the passage's own words, so attribution needs no call: claim, relevance, answer, 2 checks
-    assert inferred["credibility"]["attribution"]["method"] == "copied"
-    assert sum(e.llm_calls for e in events) == 5
-
-
-def test_paraphrased_claim_is_checked_and_misnumbered_claim_renumbered(services_factory, toy_docs) -> None:
-    def judge(prompt: str, options: Sequence[str]) -> str:
-        return "no" if "Does the passage state this fact?" in prompt else options[0]
-
-    wrong = cite("Grey Hills", "Mira Kesh set up the Orvane Guild at Tallow.")  # cites the wrong passage
-    llm = JudgingLLM(replies=[wrong, "Tallow"], judge=judge)
-    run, events = _run(services_factory, toy_docs, llm, {"passages_per_search": 5, "max_iterations": 1})
-    candidate = events[1].data["candidate"]
-    numbers = {h["title"]: h["rank"] for h in events[0].data["hits"]}
-    assert candidate["renumbered_from"] == numbers["Grey Hills"] and candidate["passage"] == numbers["Orvane Guild"]
-    assert candidate["status"] == "dropped" and "does not state it" in events[1].explanation
-    assert events[1].data["decision"]["attribution"]["option"] == "no"
+    assert "keeps 'Tallow is a port town" in discovered.explanation and len(discovered.data["before"]) == 5
+    # the answerer reads the question's own top 5, as the naive baseline does: nothing new to fetch
+    assert baseline.data["new"] == [] and len(baseline.data["hits"]) == 5
+    assert read.data["passages"] == [h["doc_id"] for h in baseline.data["hits"]]
+    assert read.data["grounding"]["status"] == "supported" and read.data["decision"]["reliable"]
+    assert "answers 'Senn' (supported by “" in read.explanation and "keeps it" in read.explanation
+    assert final.data["decision"]["stopped"] == "reliable" and "judged reliable" in final.explanation
+    assert final.data["drafts"] == ["Senn"] and run.used_ids == read.data["passages"]
+    # calls: passage choice, relevance, the answer, its support check
+    assert sum(e.llm_calls for e in events) == 4
 
 
 CONTRADICTED = {
-    "Orvane Guild": "The Orvane Guild was founded in the port town of Tallow, on the river Senn.",
-    "Marrow Almanac": "The Marrow Almanac lists market days of the northern towns.",
-    "Guild charters": "The Orvane Guild charter was signed in Pellow in 1650; Pellow, not Tallow, is where the "
-                      "Orvane Guild was founded.",
+    "Orvane Guild": "The Orvane Guild was founded in the port town of Tallow.",
+    "Tallow": "Tallow is a port town on the river Senn.",
+    "Guild charters": "Pellow, not Tallow, is where the Orvane Guild was founded, as its charter of 1650 shows.",
     "Pellow": "Pellow is a town on the river Amber.",
 }
 
 
 def test_contradiction_withdraws_earlier_evidence_and_changes_the_answer(services_factory) -> None:
-    def judge(prompt: str, options: Sequence[str]) -> str:
-        if "Do they disagree?" in prompt:  # the charter supersedes the founding town
-            earlier, new = prompt.split("\nNew: ")
-            return "yes" if "Tallow" in earlier and "Pellow" in new and "founded" in new else "no"
-        if "Does the evidence support the answer?" in prompt:
-            return "yes" if "Answer: Amber" in prompt else "no"
-        return options[0]
+    def slot(prompt: str, options: Sequence[str]) -> str:  # each passage gives its own town
+        return "Pellow" if "Pellow, not Tallow" in prompt else "Tallow"
 
-    llm = JudgingLLM(replies=[
-        cite("Orvane Guild", "The Orvane Guild was founded in the port town of Tallow."), "Senn",
-        cite("Guild charters", "Pellow, not Tallow, is where the Orvane Guild was founded."), "Amber",
-    ], judge=judge)
-    run, events = _run(services_factory, _docs(CONTRADICTED), llm,
-                       {"passages_per_search": 2, "max_checks": 3, "contradiction_margin": 1.0, "answer_after": 1})
+    llm = JudgingLLM(replies=["Senn", "Amber"], judge=rule(pick="Guild charters", supported=("Amber",), slot=slot))
+    docs = _docs(CONTRADICTED)
+    svc = services_factory(llm=llm)
+    svc.ingest_documents("toy", docs)
+    order = [h.title for h in svc.corpora.search("toy", QUESTION, 4)]
+    first = order[:1]
+    assert first == ["Orvane Guild"], order  # the hash embedder ranks the founding passage first
+    run, events = _run(services_factory, docs, llm, {
+        "first_passages": 1, "baseline_passages": 2, "passages_per_search": 3, "answer_after": 1,
+        "max_iterations": 2, "max_checks": 4})
     kinds = [e.kind for e in events]
-    assert kinds[:5] == ["retrieve", "revise", "read", "rewrite", "retrieve"], kinds
-    assert events[2].data["answer"] == "Senn" and not events[2].data["decision"]["reliable"]
+    assert kinds[:5] == ["retrieve", "revise", "retrieve", "read", "rewrite"], kinds
+    first_read = events[3]
+    assert first_read.data["answer"] == "Senn" and not first_read.data["decision"]["reliable"]
+    assert "Tallow" in events[4].data["query"]  # the town named by the kept claim is searched next
     retro = [e for e in events if e.kind == "revise" and e.data["operation"] == "retroact"]
     assert len(retro) == 1
     revision = retro[0]
     withdrawn = revision.data["withdrawn"]
-    assert withdrawn and revision.explanation.startswith("Withdrew 'The Orvane Guild was founded in the port town of")
-    assert "gives 'Pellow, not Tallow" in revision.explanation or "gives 'The Orvane Guild charter" in \
-        revision.explanation
+    assert withdrawn and revision.explanation.startswith(
+        "Withdrew 'The Orvane Guild was founded in the port town of Tallow.' (from passage 1)")
+    assert "gives 'Pellow', not 'Tallow'" in revision.explanation
     assert revision.data["answer_redone"] and "The answer 'Senn' rested on it and is redone." in revision.explanation
+    check = next(c for c in revision.data["checks"] if c["disagree"])
+    assert check["slot"] == "The Orvane Guild was founded in the port town of ___."
+    assert check["new_passage_prefers_new"] == 10.0 and check["earlier_passage_prefers_earlier"] == 10.0
     before = {e["id"]: e["status"] for e in revision.data["before"]}
     after = {e["id"]: e for e in revision.data["after"]}
     assert all(before[i] == "active" and after[i]["status"] == "withdrawn" for i in withdrawn)
     assert all(after[i]["reason"] for i in withdrawn) and revision.data["passages"]
-    # the answer is redone from the revised evidence and changes
+    # the answer is redone without the withdrawn passage, and changes
     second = [e for e in events if e.kind == "read"][-1]
+    orvane = next(h["doc_id"] for h in events[0].data["hits"])
+    assert orvane not in second.data["passages"]
     assert second.data["answer"] == "Amber" and second.data["previous"] == "Senn" and second.data["changed"]
-    assert "(was 'Senn')" in second.explanation
     assert run.answer == "Amber" and events[-1].data["decision"]["stopped"] == "reliable"
     assert events[-1].data["decision"]["withdrawn"] == withdrawn and events[-1].data["drafts"] == ["Senn", "Amber"]
-    assert all("Tallow" not in claim for claim in events[-1].data["notes"])
+    assert not events[-1].data["decision"]["drafts"][0]["valid"]
+    assert all("port town of Tallow" not in claim for claim in events[-1].data["notes"])
+
+
+def test_consistent_values_withdraw_nothing(services_factory) -> None:
+    llm = JudgingLLM(replies=["Senn", "Amber"], judge=rule(pick="Guild charters"))  # slots keep the earlier value
+    run, events = _run(services_factory, _docs(CONTRADICTED), llm, {
+        "first_passages": 1, "baseline_passages": 2, "passages_per_search": 3, "answer_after": 1,
+        "max_iterations": 2, "max_checks": 4})
+    retro = [e for e in events if e.kind == "revise" and e.data["operation"] == "retroact"]
+    assert retro and not retro[0].data["withdrawn"] and "no contradiction" in retro[0].explanation
+    assert run.answer == "Senn"  # neither draft is supported: the earliest (the baseline's reading) is kept
+    assert "the earliest still valid" in events[-1].explanation
 
 
 def test_cap_reached_without_a_reliable_answer(services_factory, toy_docs) -> None:
-    def judge(prompt: str, options: Sequence[str]) -> str:
-        return "no" if "Does the evidence support the answer?" in prompt else options[0]
-
-    llm = JudgingLLM(replies=[
-        cite("Orvane Guild", "The Orvane Guild was founded by Mira Kesh in the port town of Tallow."), "Tallow",
-        cite("Tallow", "Tallow is a port town on the river Senn."), "Senn",
-    ], judge=judge)
-    run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 2, "passages_per_search": 1,
+    llm = JudgingLLM(replies=["Tallow", "Senn"], judge=rule(pick="Orvane Guild"))  # the check never confirms
+    run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 2, "first_passages": 1,
+                                                         "passages_per_search": 1, "baseline_passages": 1,
                                                          "answer_after": 1})
     kinds = [e.kind for e in events]
-    assert kinds.count("retrieve") == 2 and kinds.count("read") == 2 and kinds[-1] == "answer"
+    assert kinds.count("read") == 2 and kinds[-1] == "answer"
     rewrite = next(e for e in events if e.kind == "rewrite")
     assert rewrite.data["decision"]["candidates"][0] in ("Mira Kesh", "Tallow")
     assert rewrite.data["query"].endswith(QUESTION) and "has no evidence of its own" in rewrite.explanation
     final = events[-1]
     assert final.data["decision"]["stopped"] == "cap" and "cap of 2 rounds" in final.explanation
-    assert run.answer == "Senn" and final.data["drafts"] == ["Tallow", "Senn"]
+    assert final.data["drafts"] == ["Tallow", "Senn"] and run.answer == "Tallow"  # unsupported: the first is kept
 
 
 def test_malformed_claims_are_recorded_and_skipped(services_factory, toy_docs) -> None:
-    def judge(prompt: str, options: Sequence[str]) -> str:
-        return "no" if "Does the evidence support the answer?" in prompt else options[0]
-
-    llm = JudgingLLM(replies=["Tallow", "Tallow", "[42] Mira Kesh founded the Orvane Guild.", "Tallow"], judge=judge)
-    run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 2, "passages_per_search": 2,
-                                                         "answer_after": 1})
-    discoveries = [e for e in events if e.kind == "revise" and e.data["operation"] == "discover"]
-    assert len(discoveries) == 2
-    assert all(e.data["format_failure"] and e.data["candidate"]["status"] == "malformed" for e in discoveries)
-    assert "not a statement" in discoveries[0].data["candidate"]["problem"]
-    assert "cites passage 42" in discoveries[1].data["candidate"]["problem"]
-    assert "recorded and skipped" in discoveries[0].explanation
-    assert not any(e["kind"] == "inferential" for e in discoveries[-1].data["after"])
+    docs = toy_docs + _docs({"Salt": "Salt."})
+    llm = JudgingLLM(replies=["Tallow"], judge=rule(pick="Salt"))
+    run, events = _run(services_factory, docs, llm, {"max_iterations": 1, "first_passages": 6})
+    discovered = events[1]
+    assert discovered.data["format_failure"] and discovered.data["candidate"]["status"] == "malformed"
+    assert "not a statement" in discovered.data["candidate"]["problem"]
+    assert "recorded and skipped" in discovered.explanation and discovered.llm_calls == 1  # no relevance call
+    assert not any(e["kind"] == "inferential" for e in discovered.data["after"])
     assert run.answer == "Tallow" and events[-1].data["decision"]["stopped"] == "cap"
 
 
 def test_discovery_searches_for_the_bridge_entity_before_the_first_answer(services_factory, toy_docs) -> None:
-    def judge(prompt: str, options: Sequence[str]) -> str:
-        return "no" if "Does the evidence support the answer?" in prompt else options[0]
-
-    llm = JudgingLLM(replies=[
-        cite("Orvane Guild", "The Orvane Guild was founded by Mira Kesh in the port town of Tallow."),
-        lambda m: "[2] " + m[-1]["content"].split("[2] ")[1].split(": ", 1)[1].split(".")[0] + ".",
-        "Tallow", "(nothing)", "Senn",
-    ], judge=judge)
-    run, events = _run(services_factory, toy_docs, llm, {"passages_per_search": 1})  # answer_after=2, 3 searches
+    llm = JudgingLLM(replies=["Tallow", "Senn"], judge=rule(pick="Orvane Guild"))
+    run, events = _run(services_factory, toy_docs, llm, {"first_passages": 1, "passages_per_search": 1})
     kinds = [e.kind for e in events]
     assert kinds[:5] == ["retrieve", "revise", "rewrite", "retrieve", "revise"], kinds
-    assert kinds.count("retrieve") == 3 and kinds.count("read") == 2 and kinds[-1] == "answer"
     first_rewrite = events[2]
     assert "before answering, discovery looks" in first_rewrite.explanation
     assert first_rewrite.data["query"] in (f"Mira Kesh {QUESTION}", f"Tallow {QUESTION}")
@@ -203,44 +200,45 @@ def test_discovery_searches_for_the_bridge_entity_before_the_first_answer(servic
     # the second search's passage came through the claim, so what is filed from it rests on that claim
     source = [e for e in events[4].data["after"] if e["kind"] == "source"][1]
     assert source["derived_from"] == ["e2"]
-    assert events[-1].data["decision"]["stopped"] == "cap" and events[-1].data["drafts"] == ["Tallow", "Senn"]
+    # the first answer reads the question's own top 5; recall counts passages in the order they were found
+    reads = [e for e in events if e.kind == "read"]
+    baseline = events[kinds.index("read") - 1]
+    assert baseline.kind == "retrieve" and baseline.data["query"] == QUESTION and len(baseline.data["hits"]) == 5
+    assert reads[0].data["passages"] == [h["doc_id"] for h in baseline.data["hits"]]
+    assert run.retrieved_ids[:2] == [events[0].data["hits"][0]["doc_id"], events[3].data["hits"][0]["doc_id"]]
 
 
-def test_invented_names_are_dropped_without_asking(services_factory, toy_docs) -> None:
-    llm = ScriptedLLM(replies=[cite("Tallow", "Tallow was founded by Ilse Marrow."), "Tallow"])
-    run, events = _run(services_factory, toy_docs, llm, {"passages_per_search": 5, "max_iterations": 1})
-    discovered = events[1]
-    assert discovered.data["candidate"]["status"] == "dropped"
-    assert "names Ilse Marrow" in discovered.explanation and discovered.llm_calls == 1
+def test_best_draft_prefers_supported_then_earliest() -> None:
+    drafts = [{"answer": "a", "status": "guess", "support": 9.0}, {"answer": "b", "status": "guess", "support": 1.0},
+              {"answer": "c", "status": "supported", "support": 6.0}, {"answer": "d", "status": "supported",
+                                                                          "support": 7.0, "valid": False}]
+    assert best_draft(drafts) == 2
+    assert best_draft(drafts[:2]) == 0  # an unsupported draft never replaces an earlier one
+    assert best_draft([{**drafts[0], "valid": False}]) == -1
 
 
 # --- the evidence set's pure functions ------------------------------------------------------------
-def test_names_and_claim_parsing() -> None:
+def test_names_values_and_slots() -> None:
     assert ev.names(QUESTION) == ["Orvane Guild"]
     assert ev.names("Who was the first president of the association which published Journal of Psychotherapy "
                     "Integration?") == ["Journal of Psychotherapy Integration"]
     assert ev.names("The Feast of Reeds is held in Duvessa's old port.") == ["Feast of Reeds", "Duvessa"]
     assert ev.names("Several countries have established national churches, as Mali did.") == ["Mali"]
-    assert ev.parse_claim("[2] Tallow is on the Senn.\nmore", [1, 2]) == (2, "Tallow is on the Senn.", "")
-    assert ev.parse_claim("Fact: Tallow is on the Senn", [1])[2] == ""
-    assert ev.parse_claim("[3] Tallow lies there", [1, 2])[2].startswith("it cites passage 3")
-    assert "not a statement" in ev.parse_claim("Senn", [1])[2]
-    assert "not a statement" in ev.parse_claim("", [1])[2]
+    assert ev.values("Old charters say Ilse Marrow was born in 1851 in Brisk.") == \
+        ["Old", "Ilse Marrow", "1851", "Brisk"]
+    born = {"id": "e1", "claim": "Ilse Marrow was born in 1850.", "entity": "Ilse Marrow"}
+    fixed = {"id": "e2", "claim": "Records say Ilse Marrow was born in 1851 in Brisk.", "entity": "Marrow family"}
+    assert ev.slot_pair(born, fixed, "When was Ilse Marrow born?") == ("Ilse Marrow was born in ___.", "1850", "1851")
+    # another fact about the same town gives no value of the same kind for the earlier slot
+    town = {"id": "e3", "claim": "Tallow is a port town on the river Senn.", "entity": "Tallow"}
+    founded = {"id": "e4", "claim": "The Orvane Guild was founded in Tallow.", "entity": "Orvane Guild"}
+    assert ev.slot_pair(founded, town, QUESTION) is None
 
 
 def test_best_sentence_and_grounding() -> None:
     text = "Tallow is a port town. It lies on the river Senn, famous for salt. Its mayor is Ana Bell."
     assert ev.best_sentence(text, "Which river flows by it?") == "It lies on the river Senn, famous for salt."
-    assert ev.answer_grounded("the Senn", [text]) and not ev.answer_grounded("Amber", [text])
     assert ev.unsupported_names("Ana Bell founded Tallow with Ilse Marrow.", [text]) == ["Ilse Marrow"]
-
-
-def test_answers_that_restate_the_question_are_cut() -> None:
-    asked = "Who founded the guild whose hall is in the village of Mirrowdale?"
-    assert ev.trim_restatement("Corwen Halloway founded the guild whose hall is in Mirrowdale", asked) == \
-        "Corwen Halloway"
-    treaty = "The Treaty on the Functioning of the European Union"
-    assert ev.trim_restatement(treaty, "Which treaty on the functioning of the union applies?") == treaty
 
 
 def test_withdraw_cascades_to_dependent_items() -> None:
