@@ -6,11 +6,15 @@ different fact (the values differ, but the slot of the earlier claim is not what
 Every name is invented, so no dev question or gold answer is involved. Prints both scores per pair
 (how much the new passage prefers the new value, how much the earlier passage prefers its own) and their sum.
 
-    RAGSCOPE_MODEL_CACHE=/work/cache/models python benchmarks/calibrate_retro_slots.py
+    RAGSCOPE_MODEL_CACHE=/work/cache/models python benchmarks/calibrate_retro_slots.py [margin-file]
+
+The margin follows a rule fixed before any run: the largest sum of a consistent pair (rounded up to 0.5, at
+least 1.0), so that none of the consistent pairs would withdraw anything; written to margin-file if given.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -99,10 +103,17 @@ def main() -> int:
         rows.append((contradicts, by_new, by_old))
         print(f"| {contradicts} | {slot} | {a} | {b} | {by_new:+.2f} | {by_old:+.2f} | {by_new + by_old:+.2f} |")
     both = [(c, n + o) for c, n, o in rows if n > 0 and o > 0]
-    yes = sorted(s for c, s in both if c)
-    no = sorted(s for c, s in both if not c)
+    yes = sorted(round(s, 2) for c, s in both if c)
+    no = sorted(round(s, 2) for c, s in both if not c)
     print(f"\nboth passages prefer their own value: contradicting {len(yes)} of {sum(c for c, *_ in rows)} "
           f"(sums {yes}), consistent {len(no)} of {sum(not c for c, *_ in rows)} (sums {no})")
+    # the rule, fixed before any run: the margin is the largest sum of a consistent pair, rounded up to 0.5
+    # (no consistent pair may withdraw anything), and at least 1.0
+    margin = max([1.0, *(math.ceil(s * 2) / 2 for s in no)])
+    print(f"margin by the rule: {margin} (withdraws {sum(s > margin for s in yes)} of "
+          f"{sum(c for c, *_ in rows)} contradicting pairs)")
+    if len(sys.argv) > 1:
+        Path(sys.argv[1]).write_text(f"{margin}\n")
     return 0
 
 

@@ -79,10 +79,19 @@ def test_retro_rag_keeps_a_typed_evidence_set_with_the_real_model(services) -> N
     assert kinds[:2] == ["retrieve", "revise"] and "read" in kinds and kinds[-1] == "answer"
     assert all(validate_data(e.kind, e.data) == [] for e in events)
     discover = events[1]
-    assert discover.data["operation"] == "discover" and discover.data["candidate"]["reply"]
+    assert discover.data["operation"] == "discover" and discover.data["candidate"]["claim"]
     assert [e["kind"] for e in discover.data["before"]] == ["source"] * len(events[0].data["hits"])
+    shown = [str(h["rank"]) for h in events[0].data["hits"]]
+    assert discover.data["decision"]["passage"]["option"] in shown  # the passage chosen by its number
+    number = discover.data["candidate"]["passage"]
+    assert discover.data["candidate"]["claim"].rstrip("…") in " ".join(
+        next(h["text"] for h in events[0].data["hits"] if h["rank"] == number).split())  # copied, never invented
     reads = [e for e in events if e.kind == "read"]
-    assert all("reliable" in e.data["decision"] for e in reads)
+    assert all("reliable" in e.data["decision"] and e.data["grounding"]["status"] for e in reads)
+    # the first answer reads the question's own top passages, as the naive baseline does
+    baseline = events[kinds.index("read") - 1]
+    assert baseline.kind == "retrieve" and baseline.data["query"] == _two_hop_question()
+    assert reads[0].data["passages"] == [h["doc_id"] for h in baseline.data["hits"]]
     final = events[-1]
     assert final.data["decision"]["stopped"] in ("reliable", "cap", "exhausted")
     assert run.answer and run.answer == final.data["answer"] and run.retrieved_ids and run.used_ids
