@@ -82,7 +82,7 @@ class BucketIndex:
         buckets = np.asarray(buckets)
         self.n, self.tables = buckets.shape
         self.n_buckets = n_buckets
-        self.order = np.argsort(buckets, axis=0, kind="stable").T.astype(np.int32)  # (tables, n)
+        self.order = np.ascontiguousarray(np.argsort(buckets, axis=0, kind="stable").T, dtype=np.int32)  # (tables, n)
         edges = np.arange(n_buckets + 1)
         self.starts = np.stack([np.searchsorted(buckets[self.order[t], t], edges)
                                 for t in range(self.tables)]).astype(np.int64)  # (tables, buckets + 1)
