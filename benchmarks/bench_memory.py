@@ -1,15 +1,17 @@
 """Benchmark TiM's LSH recall against exact cosine search on synthetic 384-dim thoughts.
 
-    python benchmarks/bench_memory.py                          # 10k, 100k, 1M: 128 buckets x 20 tables
-    python benchmarks/bench_memory.py --sizes 100000 --buckets 256 --tables 32 --probes 1
+    python benchmarks/bench_memory.py          # 10k, 100k, 1M: 64 buckets x 32 tables, 2 probes, shared in >= 4
+    python benchmarks/bench_memory.py --sizes 100000 --buckets 128 --tables 20 --probes 1 --min-shared 1
 
 Thoughts are clustered like sentence embeddings of a person's facts: topics (unit centres), each thought
 cos ~0.7 to its topic (so ~0.5 to its topic mates). A query is a noisy copy of a stored thought (cosine
 ~0.85 to its source), so its exact top 5 is the source plus its nearest topic mates. Reported per size:
 recall@5 of LSH against exact search, how often the source itself is in the LSH top 5, the fraction of
 thoughts scored per query, and p50/p95 latency of LSH recall (bucket lookup + cosine rank) and of exact
-search (one matrix-vector product over everything). `--store N` also times the app's own path: N thoughts
-of one user in the SQLite thought store, recalled with the tim agent's default shape.
+search (one matrix-vector product over everything). A thought is scored only if it shares one of the query's
+`--probes` best buckets with it in at least `--min-shared` of the tables (1 = any table: the plain union).
+`--store N` also times the app's own path: N thoughts of one user in the SQLite thought store, recalled
+with the tim agent's default shape.
 """
 
 from __future__ import annotations
@@ -59,13 +61,13 @@ def noisy_copies(sources: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return unit(QUERY_COS * sources + np.sqrt(1 - QUERY_COS**2) * noise)
 
 
-def measure(n: int, params: LSHParams, probes: int, queries: int, seed: int) -> dict[str, float]:
+def measure(n: int, params: LSHParams, probes: int, min_shared: int, queries: int, seed: int) -> dict[str, float]:
     """Recall@5, source hit rate, fraction scored and latencies for one size."""
     rng = np.random.default_rng(seed)
     vectors = thoughts(n, rng)
     matrices = projections(params)
     t0 = time.perf_counter()
-    buckets = np.concatenate([hash_vectors(vectors[s:s + 100_000], matrices) for s in range(0, n, 100_000)])
+    buckets = np.concatenate([hash_vectors(vectors[s:s + 20_000], matrices) for s in range(0, n, 20_000)])
     index = BucketIndex(buckets, params.buckets)
     build = time.perf_counter() - t0
     sources = rng.choice(n, queries, replace=False)
@@ -76,12 +78,12 @@ def measure(n: int, params: LSHParams, probes: int, queries: int, seed: int) -> 
         exact, _ = cosine_top_k(q, vectors, 5)
         exact_ms.append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
-        rows, _, n_scored = lsh_top_k(q, vectors, index, matrices, 5, probes)
+        rows, _, n_scored = lsh_top_k(q, vectors, index, matrices, 5, probes, min_shared)
         lsh_ms.append((time.perf_counter() - t) * 1000)
         recalls.append(len(set(rows.tolist()) & set(exact.tolist())) / 5)
         hits.append(float(src in rows))
         scored.append(n_scored / n)
-    return {"n": n, "buckets": params.buckets, "tables": params.tables, "probes": probes,
+    return {"n": n, "buckets": params.buckets, "tables": params.tables, "probes": probes, "min_shared": min_shared,
             "recall@5": round(statistics.fmean(recalls), 4), "source_in_top5": round(statistics.fmean(hits), 4),
             "scored_fraction": round(statistics.fmean(scored), 4),
             "p50_ms": round(statistics.median(lsh_ms), 3), "p95_ms": round(float(np.percentile(lsh_ms, 95)), 3),
@@ -126,10 +128,12 @@ def main() -> None:
     """Run every size and print (and optionally save) one row each."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", default="10000,100000,1000000")
-    # chosen on 10k: 128 buckets x 20 tables scores ~16% of the thoughts for recall@5 ~0.92
-    p.add_argument("--buckets", type=int, default=128)
-    p.add_argument("--tables", type=int, default=20)
-    p.add_argument("--probes", type=int, default=1)
+    # chosen on a sweep at 10k and 100k (buckets 32-128, tables 8-64, probes 1-2, min-shared 1-4), 100 queries:
+    # 64 x 32, 2 probes, shared in >= 4 tables kept recall@5 ~0.95 while scoring ~2-3% of the thoughts
+    p.add_argument("--buckets", type=int, default=64)
+    p.add_argument("--tables", type=int, default=32)
+    p.add_argument("--probes", type=int, default=2)
+    p.add_argument("--min-shared", type=int, default=4, help="score only thoughts sharing a bucket in this many tables")
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--store", type=int, default=2000, help="thoughts in the app's SQLite store test (0 = skip)")
@@ -140,7 +144,8 @@ def main() -> None:
         rows.append(measure_store(args.store, min(args.queries, args.store), args.seed))
         print(json.dumps(rows[-1]), flush=True)
     for n in (int(s) for s in args.sizes.split(",")):
-        row = measure(n, LSHParams(DIM, args.buckets, args.tables, args.seed), args.probes, args.queries, args.seed)
+        row = measure(n, LSHParams(DIM, args.buckets, args.tables, args.seed), args.probes, args.min_shared,
+                      args.queries, args.seed)
         rows.append(row)
         print(json.dumps(row), flush=True)
     if args.json:
