@@ -43,6 +43,9 @@ class TiMConfig:
                          "table is scored (more tables, higher recall).", min=1, max=32)
     probes: int = option(2, "Buckets looked in per table (multi-probe LSH); 1 = only the query's own bucket, "
                          "as in the paper.", min=1, max=8)
+    min_shared: int = option(1, "Score only thoughts that share a probed bucket with the message in at least this "
+                             "many tables (collision counting; 1 = any table, as in the paper). Pays off for "
+                             "large memories: see benchmarks/bench_memory.py.", min=1, max=32)
     think_margin: float = option(-2.0, "Log-odds by which 'fact' must beat 'question' and 'request' before the "
                                  "message is post-thought. Questions and messages that never say I / my / we / "
                                  "our are already set aside without the model, so the gate only vetoes a clear "
@@ -107,7 +110,8 @@ def recall(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
     store, user, question = memory_of(deps), state.get("user", ""), state["question"]
     query = third_person(question)
     with Step(NAME, "memory_read", state.get("run_id", "")) as step:
-        result = store.recall(user, store.embed([query])[0], config.top_k, config.probes, shape(config))
+        result = store.recall(user, store.embed([query])[0], config.top_k, config.probes, shape(config),
+                              config.min_shared)
         found = [thought_data(row, score) for row, score in result.thoughts]
         asked = f" (asked as '{short(query, 80)}')" if query != question else ""
         if not result.stored:
