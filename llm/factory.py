@@ -8,7 +8,7 @@ from llm.base import LLM
 from settings import DEFAULT_LLM, Settings
 
 BACKENDS = ("local", "openai")
-ENGINES = ("batched", "direct")
+ENGINES = ("batched", "direct", "ct2")
 
 
 def make_llm(settings: Settings, progress: Callable[[str], None] | None = None) -> LLM:
@@ -37,6 +37,8 @@ def _make_local(settings: Settings, progress: Callable[[str], None] | None, engi
 
         folder = ensure_bundled_model(settings.model_cache, progress=progress)
         model = str(folder)
+    if engine == "ct2":
+        return _make_ct2(settings, model, progress)
     if progress is not None:
         progress(f"loading {settings.llm_model}")
     from llm.local import TransformersLLM
@@ -61,3 +63,27 @@ def cuda_graph_setting(value: str, device: str) -> bool | None:
     if key not in choices:
         raise ValueError(f"RAGSCOPE_ENGINE_CUDA_GRAPH must be one of auto, on, off; got {value!r}")
     return choices[key]
+
+
+def _make_ct2(settings: Settings, model: str, progress: Callable[[str], None] | None) -> LLM:
+    """CTranslate2 on CPU: int8 unless RAGSCOPE_LLM_PRECISION=fp32; the model folder is converted once."""
+    from pathlib import Path
+
+    from llm.ctranslate import CT2LLM, convert
+
+    compute = {"auto": "int8", "int8": "int8", "fp32": "float32"}.get(settings.llm_precision.strip().lower())
+    if compute is None:
+        raise ValueError(f"RAGSCOPE_LLM_ENGINE=ct2 takes RAGSCOPE_LLM_PRECISION auto, int8 or fp32, "
+                         f"not {settings.llm_precision!r}")
+    folder = Path(model)
+    if not folder.is_dir():
+        raise ValueError(f"RAGSCOPE_LLM_ENGINE=ct2 needs a local model folder, not {model!r}")
+    out = convert(folder, settings.model_cache / f"{folder.name}-ct2-{compute}", compute, progress)
+    llm = CT2LLM(out, folder, compute=compute)
+    llm.name = f"local:{settings.llm_model}:ct2-{compute}"
+    return llm
+
+
+def make_engine(settings: Settings, progress: Callable[[str], None] | None = None) -> LLM:
+    """The local model behind the batching engine, whatever `llm_backend` says (for `app.py worker`)."""
+    return _make_local(settings, progress, engine="batched")

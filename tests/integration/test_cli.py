@@ -62,3 +62,43 @@ def test_bad_input_gives_one_line_errors(tmp_path: Path) -> None:
         result = _cli(home, *args)
         assert result.returncode == 2
         assert result.stderr.strip().splitlines()[-1].startswith(message), result.stderr
+
+
+def test_the_worker_command_serves_a_model_over_http(tmp_path: Path) -> None:
+    """`app.py worker` for real: a subprocess on a tiny local model, answering the OpenAI chat endpoint."""
+    import socket
+    import time
+
+    import httpx
+
+    from tests.tiny_model import build_tiny_model
+
+    model = build_tiny_model(tmp_path / "model")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "RAGSCOPE_HOME": str(tmp_path / "home")}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "worker", "--model", str(model), "--device", "cpu",
+                             "--port", str(port), "--max-batch", "4", "--kv-blocks", "32"],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stdout.read()
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        reply = httpx.post(f"{base}/v1/chat/completions", timeout=120, json={
+            "messages": [{"role": "user", "content": "Which town lies on the river?"}], "max_tokens": 8})
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+        assert body["usage"]["prompt_tokens"] > 0 and 1 <= body["usage"]["completion_tokens"] <= 8
+        choice = httpx.post(f"{base}/v1/chat/completions", timeout=120, json={
+            "messages": [{"role": "user", "content": "yes or no?"}], "structured_outputs": {"choice": ["yes", "no"]}})
+        assert choice.json()["choices"][0]["message"]["content"] in ("yes", "no")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
