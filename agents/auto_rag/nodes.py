@@ -45,10 +45,10 @@ from agents.grounding import (
     cut_at_word,
     is_abstention,
     relevance,
+    word_coverage,
 )
 from agents.reader import clean_answer, read_messages
 from agents.search import RETRIEVERS, search
-from agents.text import normalize_answer
 from llm.base import LLM, Message
 
 NAME = "auto_rag"
@@ -75,8 +75,8 @@ class AutoRAGConfig:
         "log-likelihood by which the answer beats 'unknown' given that passage alone; higher searches longer.",
         min=-20.0, max=50.0)
     confirm_stop: bool = option(
-        True, "Also stop when a new search leaves the answer unchanged and the model, shown the passages, picks "
-        "one that contains that answer as the one that answers the question (a passage number, or 0 for none).")
+        True, "Also stop when a refined search brings a relevant passage that holds the model's answer and the "
+        "model, asked which passage answers the question (a passage number, or 0 for none), picks that one.")
     parametric_fallback: bool = option(
         False, "At the cap with no answer, let the model write what it knows itself (the official code's "
         "'parametric knowledge' document) and answer from that too.")
@@ -100,7 +100,6 @@ class AutoRAGState(RAGState, total=False):
     new_hits: list[HitData]  # passages shown in the latest turn
     notes: list[str]  # the evidence: one sentence chosen from each turn's passages
     decision: dict[str, Any]
-    last_draft: str  # the answer of the latest turn (a new search that leaves it unchanged may confirm it)
     draft: str  # the best-supported answer the model gave from the passages so far
     draft_turn: int
     draft_score: float  # its support: the best check's log-odds (answer vs "unknown" given one passage)
@@ -274,18 +273,19 @@ def read(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, An
         completion = step.add(llm.chat(read_prompt, max_tokens=config.max_tokens, stop=["\n"]))
         draft = clean_answer(completion.text)
         draft = NO_ANSWER if is_abstention(draft) else draft
-        grounding = check_support(llm, step, question, draft, hits,
-                                  relevance(deps.corpora, question, hits, dense=False),
-                                  floor=config.relevance_floor, margin=config.answer_margin)
+        scores = relevance(deps.corpora, question, hits, dense=False)
+        grounding = check_support(llm, step, question, draft, hits, scores, floor=config.relevance_floor,
+                                  margin=config.answer_margin)
         enough = grounding["status"] == "supported"
         decision = {"enough": enough, "draft": draft, "status": grounding["status"],
                     "checks": grounding.get("checks", []), "margin": config.answer_margin,
                     "evidence_scores": pick.scores}
-        # 3. an answer that a new search left unchanged: does one of the passages answer the question?
-        unchanged = (turn > 1 and draft != NO_ANSWER and
-                     normalize_answer(draft) == normalize_answer(state.get("last_draft", "")))
-        if not enough and config.confirm_stop and unchanged and grounding.get("checks"):
-            decision["confirm"] = confirm_answer(llm, step, question, grounding, hits, found)
+        # 3. the refined search brought a relevant passage holding the answer: does it answer the question?
+        new = {h["chunk_id"] for h in found}
+        fresh = [h for h, s in zip(hits, scores, strict=True) if h["chunk_id"] in new and s >= config.relevance_floor
+                 and word_coverage(draft, f"{h['title']} {h['text']}") > 0.5]
+        if not enough and config.confirm_stop and turn > 1 and draft != NO_ANSWER and fresh:
+            decision["confirm"] = confirm_answer(llm, step, question, grounding, fresh, hits, found)
             enough = decision["enough"] = decision["confirm"]["confirmed"]
         explanation = f"Turn {turn}: the most helpful sentence is “{short(sentence, 110)}” ({title}). " + \
             _decision_sentence(draft, grounding, decision.get("confirm"))
@@ -293,7 +293,7 @@ def read(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, An
                         passages=[h["doc_id"] for h in found], prompt=read_prompt, reply=completion.text,
                         decision_prompt=messages, answer=draft, grounding=grounding)
         event = step.event(explanation, data)
-    update: dict[str, Any] = {"notes": notes, "decision": decision, "last_draft": draft, "events": [event]}
+    update: dict[str, Any] = {"notes": notes, "decision": decision, "events": [event]}
     # keep the best-supported answer so far (a later turn may drift to a worse one; Auto-RAG answers with it)
     score = max((c["log_odds"] for c in grounding.get("checks", [])), default=-1e9 if draft == NO_ANSWER else -1e3)
     if not state.get("draft") or score > state.get("draft_score", -1e9) or enough:
@@ -301,12 +301,14 @@ def read(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, An
     return update
 
 
-def confirm_answer(llm: LLM, step: Step, question: str, grounding: GroundingData, hits: list[HitData],
-                   found: list[HitData]) -> dict[str, Any]:
-    """Which passage answers the question? A constrained choice (a number, or 0 for none) over the passages that
-    contain the answer's words and this turn's new ones; confirmed when the one picked contains the answer."""
-    holding = {c["doc_id"] for c in grounding.get("checks", [])}
-    shown = list({h["doc_id"]: h for h in [*(h for h in hits if h["doc_id"] in holding), *found]}.values())
+def confirm_answer(llm: LLM, step: Step, question: str, grounding: GroundingData, fresh: list[HitData],
+                   hits: list[HitData], found: list[HitData]) -> dict[str, Any]:
+    """Which passage answers the question? A constrained choice (a number, or 0 for none) over this turn's new
+    passages and the earlier ones holding the answer's words; confirmed when the model picks a new passage that
+    holds the answer (`fresh`): the refined search found the fact, and the model points at it."""
+    holding = {h["doc_id"] for h in fresh}
+    earlier = {c["doc_id"] for c in grounding.get("checks", [])} - {h["doc_id"] for h in found}
+    shown = list({h["doc_id"]: h for h in [*found, *(h for h in hits if h["doc_id"] in earlier)]}.values())
     shown = shown[:MAX_ANSWER_PASSAGES]
     messages = [{"role": "system", "content": ANSWERS_SYSTEM},
                 {"role": "user", "content": ANSWERS_USER.format(passages=format_passages(shown), question=question)}]
@@ -321,13 +323,13 @@ def _decision_sentence(draft: str, grounding: GroundingData, confirm: dict[str, 
     """Why the model stops or searches again, in plain words."""
     checks = grounding.get("checks", [])
     if confirm:
+        found = " and ".join(f"“{cut_at_word(t, 40)}”" for t in confirm["holding"][:2])
+        head = f"This search found {found}, which contains its answer ‘{short(draft)}’; asked which passage " \
+               f"answers the question, the model picks "
         if confirm["confirmed"]:
-            return (f"Its answer ‘{short(draft)}’ stayed the same after a new search, and asked which passage "
-                    f"answers the question the model picks “{cut_at_word(confirm['picked'], 50)}”, which contains "
-                    f"it, so it stops searching.")
+            return head + f"“{cut_at_word(confirm['picked'], 50)}”, so it stops searching."
         which = f"“{cut_at_word(confirm['picked'], 50)}”" if confirm["picked"] else "none of them"
-        return (f"Its answer ‘{short(draft)}’ stayed the same after a new search, but asked which passage answers "
-                f"the question the model picks {which}, not one that contains it, so it searches again.")
+        return head + f"{which}, so it searches again."
     if grounding["status"] == "supported":
         check = checks[-1]
         return (f"It can answer: ‘{short(draft)}’ is in “{cut_at_word(check['title'], 50)}”, and reading that passage "
@@ -428,10 +430,10 @@ def answer(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, 
             explanation = (f"Answers ‘{short(final)}’ after {_n(turn, 'turn')}: "
                            f"“{cut_at_word(grounding['title'], 50)}” states it.")
         elif confirmed:
-            explanation = (f"Answers ‘{short(final)}’ after {_n(turn, 'turn')}: the answer held after a new search "
-                           f"and the model points at “{cut_at_word(decision['confirm']['picked'], 50)}” as the "
-                           f"passage that answers, though reading a passage alone did not clearly give it "
-                           f"(labelled the model's own guess).")
+            explanation = (f"Answers ‘{short(final)}’ after {_n(turn, 'turn')}: its last search found "
+                           f"“{cut_at_word(decision['confirm']['picked'], 50)}”, which holds the answer, and the model "
+                           f"points at it as the passage that answers, though reading it alone did not clearly give "
+                           f"this answer (labelled the model's own guess).")
         else:
             why = ("it found nothing new to read" if decision.get("exhausted") else
                    f"it reached its limit of {_n(config.max_iterations, 'turn')}")

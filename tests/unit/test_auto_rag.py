@@ -190,47 +190,56 @@ def test_no_relevant_passage_means_no_answer(services_factory, toy_docs) -> None
 
 
 class PassagePicker(PolicyLLM):
-    """Like PolicyLLM, but asked which passage answers, it picks passage `pick` (0 = none)."""
+    """Like PolicyLLM, but asked which passage answers, it picks the passage titled `title` ('0' = none)."""
 
-    def __init__(self, replies, pick: str) -> None:
+    def __init__(self, replies, title: str) -> None:
         super().__init__(replies=replies)
-        self.pick = pick
+        self.title = title
         self.asked: list[list[str]] = []
 
     def choose(self, messages, options):
         if "Which passage answers the question?" in messages[0]["content"]:
             self.calls.append(("choose", list(messages)))
             self.asked.append(list(options))
-            return Choice(option=self.pick, scores={o: (0.0 if o == self.pick else -9.0) for o in options})
+            listing = messages[-1]["content"]
+            pick = next((o for o in options[1:] if f"[{o}] {self.title}:" in listing), "0")
+            return Choice(option=pick, scores={o: (0.0 if o == pick else -9.0) for o in options})
         return super().choose(messages, options)
 
 
-def test_an_answer_a_new_search_leaves_unchanged_stops_when_the_model_picks_a_passage_holding_it(
+def test_a_refined_search_that_finds_the_answer_stops_when_the_model_picks_that_passage(
         services_factory, toy_docs) -> None:
-    llm = PassagePicker(replies=["plan", "Tallow", "Tallow river", "Tallow"], pick="1")
-    run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 4, "passages_per_turn": 2})
+    llm = PassagePicker(replies=["plan", "Tallow", "River Senn", "Senn"], title="River Senn")
+    run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 4, "passages_per_turn": 2,
+                                                          "first_turn_passages": 1})
+    retrieves = [e for e in events if e.kind == "retrieve"]
+    assert "River Senn" not in [h["title"] for h in retrieves[0].data["hits"]]
+    assert "River Senn" in [h["title"] for h in retrieves[1].data["hits"]]
     assert [e.kind for e in events] == ["plan", "retrieve", "read", "rewrite", "retrieve", "read", "answer"]
     reads = [e for e in events if e.kind == "read"]
-    assert "confirm" not in reads[0].data["decision"]  # turn 1 has no earlier answer to compare with
+    assert "confirm" not in reads[0].data["decision"]  # the first search is the question's, not a refined one
     confirm = reads[1].data["decision"]["confirm"]
-    assert confirm["confirmed"] and confirm["choice"] == 1 and "Tallow" in confirm["holding"]
+    assert confirm["confirmed"] and confirm["picked"] == "River Senn" and "River Senn" in confirm["holding"]
     assert llm.asked == [[str(i) for i in range(len(confirm["passages"]) + 1)]]  # a number, or 0 for none
-    assert "stayed the same after a new search" in reads[1].explanation and "stops searching" in reads[1].explanation
+    assert "This search found “River Senn”" in reads[1].explanation and "stops searching" in reads[1].explanation
     final = events[-1]
-    assert run.answer == "Tallow" and final.data["grounding"]["status"] == "guess"  # the label stays honest
-    assert "held after a new search" in final.explanation and "own guess" in final.explanation
+    assert run.answer == "Senn" and final.data["grounding"]["status"] == "guess"  # the label stays honest
+    assert "its last search found “River Senn”" in final.explanation and "own guess" in final.explanation
 
 
-def test_picking_no_passage_keeps_searching_to_the_cap(services_factory, toy_docs) -> None:
-    llm = PassagePicker(replies=["plan", "Tallow", "Tallow river", "Tallow", "Senn river", "Tallow"], pick="0")
-    run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 3, "passages_per_turn": 1})
-    reads = [e for e in events if e.kind == "read"]
-    assert [e.data["decision"].get("confirm", {}).get("confirmed") for e in reads] == [None, False, False]
-    assert "picks none of them" in reads[1].explanation and "searches again" in reads[1].explanation
-    assert "limit of 3 turns" in events[-1].explanation
+def test_picking_no_passage_or_one_without_the_answer_keeps_searching(services_factory, toy_docs) -> None:
+    for title in ("nothing", "Mira Kesh"):
+        llm = PassagePicker(replies=["plan", "Tallow", "River Senn", "Senn", "Grey Hills", "Senn"], title=title)
+        run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 3, "passages_per_turn": 2,
+                                                              "first_turn_passages": 1})
+        reads = [e for e in events if e.kind == "read"]
+        assert reads[1].data["decision"]["confirm"]["confirmed"] is False
+        assert "so it searches again" in reads[1].explanation
+        assert "limit of 3 turns" in events[-1].explanation
 
 
-def test_the_confirmation_is_an_option(services_factory, toy_docs) -> None:
-    llm = PassagePicker(replies=["plan", "Tallow", "Tallow river", "Tallow"], pick="1")
-    run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 2, "confirm_stop": False})
+def test_the_passage_check_is_an_option(services_factory, toy_docs) -> None:
+    llm = PassagePicker(replies=["plan", "Tallow", "River Senn", "Senn"], title="River Senn")
+    run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 2, "confirm_stop": False,
+                                                          "first_turn_passages": 1})
     assert llm.asked == [] and "limit of 2 turns" in events[-1].explanation
