@@ -31,17 +31,21 @@ def _parser() -> argparse.ArgumentParser:
         epilog=f"settings (environment variables):\n{env_help}", formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="command")
+    user_help = ("act as this user: their private corpora and runs (and memory, for a chat agent); without it "
+                 "the CLI is the operator, whose corpora everyone sees (read-only in a multi-user app)")
     ing = sub.add_parser("ingest", help="add .txt .md .pdf .html .jsonl files to a corpus")
     ing.add_argument("--corpus", required=True)
+    ing.add_argument("--user", help=user_help)
     ing.add_argument("paths", nargs="+", type=Path)
     dele = sub.add_parser("delete", help="remove documents (by id) or a whole corpus from every store")
     dele.add_argument("--corpus", required=True)
+    dele.add_argument("--user", help=user_help)
     dele.add_argument("doc_ids", nargs="*")
     dele.add_argument("--all", action="store_true", help="delete the whole corpus")
     ask = sub.add_parser("ask", help="run an agent on a question, printing each step as it happens")
     ask.add_argument("--agent", default="naive")
     ask.add_argument("--corpus", help="default: demo (none for chat agents such as tim)")
-    ask.add_argument("--user", default="local", help="whose memory a chat agent reads and writes")
+    ask.add_argument("--user", help=user_help + " (without it, a chat agent's memory is `local`'s)")
     ask.add_argument("--config", action="append", default=[], metavar="KEY=VALUE")
     ask.add_argument("question")
     bench = sub.add_parser("bench", help="score agents on a corpus.jsonl + questions.jsonl, or on --dialogues")
@@ -53,9 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--concurrency", type=int, default=1, help="questions run at once (their LLM calls batch)")
     bench.add_argument("--config", action="append", default=[], metavar="KEY=VALUE")
     bench.add_argument("--json", type=Path)
-    sub.add_parser("corpora", help="list corpora")
+    corp = sub.add_parser("corpora", help="list corpora")
+    corp.add_argument("--user", help=user_help)
     docs = sub.add_parser("docs", help="list a corpus's documents")
     docs.add_argument("--corpus", required=True)
+    docs.add_argument("--user", help=user_help)
     sub.add_parser("agents", help="list agents")
     work = sub.add_parser("worker", help="serve the model to every user at once (batched) over the OpenAI chat API")
     work.add_argument("--model", help="HF model id or folder (default: RAGSCOPE_LLM_MODEL)")
@@ -111,9 +117,12 @@ def cli(args: argparse.Namespace) -> int:
     if args.command == "worker":
         return worker(args)
     services = _services()
+    user = getattr(args, "user", None)
+    owner = services.owner(user or "")  # no --user: the operator's shared corpora
     if args.command == "ingest":
         bar = tqdm(desc=f"ingest into {args.corpus}", unit="doc")
-        report = services.ingest(args.corpus, args.paths, lambda d, t, _m: (setattr(bar, "total", t), bar.update(d - bar.n)))
+        report = services.ingest(args.corpus, args.paths,
+                                 lambda d, t, _m: (setattr(bar, "total", t), bar.update(d - bar.n)), owner=owner)
         bar.close()
         for err in report.errors:
             print(f"rejected: {err}", file=sys.stderr)
@@ -121,30 +130,32 @@ def cli(args: argparse.Namespace) -> int:
         return 1 if report.errors and not report.added and not report.skipped else 0
     if args.command == "delete":
         if args.all:
-            services.delete_corpus(args.corpus)
+            services.delete_corpus(args.corpus, owner)
             print(f"deleted corpus {args.corpus!r}")
             return 0
         if not args.doc_ids:
             raise ValueError("name document ids to delete, or --all for the whole corpus")
         for doc_id in args.doc_ids:
-            n = services.corpora.delete_document(args.corpus, doc_id)
+            n = services.delete_document(args.corpus, doc_id, owner)
             print(f"deleted {doc_id} ({n} chunks)")
         return 0
     if args.command == "corpora":
         if services.settings.demo_corpus:
             services.ensure_demo_corpus()
-        for c in services.db.list_corpora():
-            print(f"{c.name:40} {c.documents:6} documents {c.chunks:6} chunks")
+        for c in services.corpus_list(owner):
+            print(f"{c.name:40} {c.documents:6} documents {c.chunks:6} chunks"
+                  + ("" if c.owner == owner else "  (shared)"))
         return 0
     if args.command == "docs":
-        for d in services.db.list_documents(services.db.corpus_id(args.corpus)):
+        for d in services.documents(args.corpus, owner):
             print(f"{d.doc_id:14} {d.chunks:3} chunks  {d.title[:70]}")
         return 0
     if args.command == "ask":
         from agents import registry
 
         corpus = args.corpus if args.corpus is not None else ("demo" if registry.get(args.agent).needs_corpus else "")
-        run = services.run(args.agent, corpus, args.question, _config(args.config), user=args.user)
+        run = services.run(args.agent, corpus, args.question, _config(args.config), owner=owner,
+                           user=user or "local")
         for event in run:
             print(f"[{event.kind:>12} {event.seconds:6.2f}s] {event.explanation}", flush=True)
         print(f"\nanswer: {run.answer}")

@@ -50,7 +50,7 @@ class AgentRun:
         self.spec = registry.get(agent)
         self.config = config_from_dict(self.spec.config_cls, config)
         if corpus or self.spec.needs_corpus:
-            db.corpus_id(corpus)  # raises NotFound naming the corpora that exist
+            deps.corpora.corpus_id(corpus)  # NotFound naming the corpora this run's owner may read
         # chat agents: whose memory, which conversation, and its earlier turns
         self.user, self.conversation, self.history = user or owner, conversation, list(history or [])
         self.deps, self.db, self.corpus, self.question = deps, db, corpus, question

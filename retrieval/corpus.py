@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import threading
@@ -15,7 +16,7 @@ import numpy as np
 from retrieval.chunking import chunk_text
 from retrieval.embedder import Embedder
 from retrieval.readers import IngestError, RawDocument, read_many
-from storage.db import Database
+from storage.db import ChunkRow, CorpusInfo, Database, DocumentInfo, NotFound, ReadOnlyCorpus
 from storage.models import PUBLIC
 from storage.vector_store import VectorStore
 
@@ -53,13 +54,72 @@ class IngestReport:
 
 
 class CorpusStore:
-    """SQL rows and vectors of every corpus, kept consistent with each other."""
+    """SQL rows and vectors of every corpus, kept consistent with each other, as one owner sees them.
+
+    Corpus names are per owner. An owner reads its own corpora and the shared (`public`) ones, its own
+    first when both have a name; it changes only its own: adding to or deleting a shared corpus raises
+    ReadOnlyCorpus, naming another owner's corpus raises NotFound as if it did not exist. The store built by
+    the services is the `public` owner's (the operator's: the CLI, benchmarks, the demo corpus, a
+    single-user app); `for_owner` gives a user's view of the same store.
+    """
 
     def __init__(self, db: Database, vectors: VectorStore, embedder: Embedder,
                  chunk_words: int = 180, chunk_overlap: int = 30, batch: int = 256) -> None:
         self.db, self.vectors, self.embedder = db, vectors, embedder
         self.chunk_words, self.chunk_overlap, self.batch = chunk_words, chunk_overlap, batch
+        self.owner = PUBLIC
         self._write_lock = threading.Lock()
+
+    def for_owner(self, owner: str) -> CorpusStore:
+        """This store as `owner` sees it (the same SQL, vectors and write lock)."""
+        if owner == self.owner:
+            return self
+        view = copy.copy(self)
+        view.owner = owner
+        return view
+
+    # which corpora this owner sees -----------------------------------------------------------------
+    def _owners(self) -> tuple[str, ...]:
+        return (self.owner,) if self.owner == PUBLIC else (self.owner, PUBLIC)
+
+    def visible(self) -> list[CorpusInfo]:
+        """The corpora this owner may read: its own, then the shared ones whose names it does not use."""
+        mine = self.db.list_corpora(self.owner)
+        names = {c.name for c in mine}
+        shared = [c for c in self.db.list_corpora(PUBLIC) if c.name not in names] if self.owner != PUBLIC else []
+        return sorted(mine + shared, key=lambda c: c.name.lower())
+
+    def corpus_id(self, corpus: str) -> int:
+        """The id of a corpus this owner may read; NotFound names the ones it may."""
+        found = self.db.find_corpus(corpus, self._owners())
+        if found is None:
+            names = [c.name for c in self.visible()]
+            raise NotFound(f"unknown corpus {corpus!r}; corpora: {', '.join(names) or '(none yet)'}")
+        return found[0]
+
+    def owns(self, corpus: str) -> bool:
+        """Whether this owner may change the corpus (it is its own)."""
+        found = self.db.find_corpus(corpus, self._owners())
+        return found is not None and found[1] == self.owner
+
+    def _own_id(self, corpus: str, create: bool = False) -> int:
+        """The id of this owner's corpus (made when `create`); a shared one is ReadOnlyCorpus."""
+        found = self.db.find_corpus(corpus, self._owners())
+        if found is not None and found[1] == self.owner:
+            return found[0]
+        if found is not None:
+            raise ReadOnlyCorpus(corpus)
+        if create:
+            return self.db.ensure_corpus(corpus, embedder=self.embedder.name, owner=self.owner)
+        return self.corpus_id(corpus)  # NotFound, naming the corpora this owner sees
+
+    def create(self, corpus: str) -> int:
+        """Make an empty corpus of this owner (its id; an existing one of its own is kept)."""
+        return self._own_id(corpus, create=True)
+
+    def chunk_rows(self, corpus_id: int) -> list[ChunkRow]:
+        """Every chunk of a corpus (by the id `corpus_id` returned) in document order, for graph indexes."""
+        return self.db.all_chunks(corpus_id)
 
     def namespace(self, corpus_id: int) -> str:
         """Vector namespace of a corpus for the current embedder."""
@@ -68,16 +128,19 @@ class CorpusStore:
 
     # ingest --------------------------------------------------------------------------------------
     def ingest_files(self, corpus: str, paths: Sequence[Path], max_bytes: int,
-                     progress: Progress | None = None, quota_chars: int = 0, owner: str = PUBLIC) -> IngestReport:
-        """Read files and add their documents; a bad file is reported and does not stop the others."""
+                     progress: Progress | None = None, quota_chars: int = 0) -> IngestReport:
+        """Read files and add their documents to this owner's corpus; a bad file is reported and does not
+        stop the others."""
+        self._own_id(corpus, create=True)  # a shared corpus is refused before any file is read
         docs, errors = read_many(list(paths), max_bytes)
-        report = self.ingest_documents(corpus, docs, progress, quota_chars, owner)
+        report = self.ingest_documents(corpus, docs, progress, quota_chars)
         report.errors = errors + report.errors
         return report
 
     def ingest_documents(self, corpus: str, docs: Sequence[RawDocument], progress: Progress | None = None,
-                         quota_chars: int = 0, owner: str = PUBLIC) -> IngestReport:
-        """Add documents not yet in the corpus, batched; each document is all-or-nothing.
+                         quota_chars: int = 0) -> IngestReport:
+        """Add documents not yet in this owner's corpus (made if needed), batched; each document is
+        all-or-nothing.
 
         With `quota_chars`, documents that would take the owner's corpora past that much text are left out
         and reported.
@@ -85,7 +148,7 @@ class CorpusStore:
         t0 = time.perf_counter()
         report = IngestReport()
         with self._write_lock:
-            cid = self.db.ensure_corpus(corpus, embedder=self.embedder.name)
+            cid = self._own_id(corpus, create=True)
             self.ensure_vectors(corpus)
             present = self.db.existing_doc_ids(cid)
             fresh: list[RawDocument] = []
@@ -99,7 +162,7 @@ class CorpusStore:
             # compute goes to padding (about 20% fewer tokens than file order on the multihop corpora).
             fresh.sort(key=lambda d: len(d.title) + len(d.text))
             if quota_chars:
-                fresh = self._within_quota(fresh, quota_chars, owner, report)
+                fresh = self._within_quota(fresh, quota_chars, self.owner, report)
             total = len(fresh)
             for start in range(0, total, self.batch):
                 batch = fresh[start:start + self.batch]
@@ -174,7 +237,7 @@ class CorpusStore:
 
         Cheap when the counts agree; otherwise a full `reconcile`.
         """
-        cid = self.db.corpus_id(corpus)
+        cid = self.corpus_id(corpus)
         if self.vectors.count(self.namespace(cid)) == self.db.count_chunks(cid):
             return 0
         return self._reconcile(corpus)[1]
@@ -191,7 +254,7 @@ class CorpusStore:
             return self._reconcile(corpus)
 
     def _reconcile(self, corpus: str) -> tuple[int, int]:
-        cid = self.db.corpus_id(corpus)
+        cid = self.corpus_id(corpus)
         ns = self.namespace(cid)
         chunks = self.db.all_chunks(cid)
         have = self.vectors.ids(ns)
@@ -210,19 +273,19 @@ class CorpusStore:
 
     # delete --------------------------------------------------------------------------------------
     def delete_document(self, corpus: str, doc_id: str) -> int:
-        """Remove a document from SQL and vectors; returns how many chunks went."""
+        """Remove a document of this owner's corpus from SQL and vectors; returns how many chunks went."""
         with self._write_lock:
-            cid = self.db.corpus_id(corpus)
+            cid = self._own_id(corpus)
             with self.db.session() as s:
                 ids = self.db.delete_document(s, cid, doc_id)
                 self.vectors.delete(self.namespace(cid), ids)
         return len(ids)
 
     def delete_corpus(self, corpus: str) -> None:
-        """Remove a corpus with all its documents and vectors."""
+        """Remove one of this owner's corpora with all its documents and vectors."""
         with self._write_lock:
-            cid = self.db.corpus_id(corpus)
-            self.db.delete_corpus(corpus)
+            cid = self._own_id(corpus)
+            self.db.delete_corpus(corpus, self.owner)
             self.vectors.drop(self.namespace(cid))
 
     # search --------------------------------------------------------------------------------------
@@ -230,14 +293,14 @@ class CorpusStore:
         """Dense retrieval: the k chunks nearest the query."""
         if not query.strip():
             raise ValueError("the search query is empty")
-        cid = self.db.corpus_id(corpus)
+        cid = self.corpus_id(corpus)
         vec = self.embedder.embed([query])[0]
         found = self.vectors.query(self.namespace(cid), vec, k)
         return self._hits(cid, [(vid, round(score, 4)) for vid, score in found])
 
     def hits(self, corpus: str, scored: Sequence[tuple[str, float]]) -> list[Hit]:
         """Hits for (chunk id, score) pairs ranked elsewhere (e.g. by a graph walk), in the given order."""
-        return self._hits(self.db.corpus_id(corpus), [(cid, float(score)) for cid, score in scored])
+        return self._hits(self.corpus_id(corpus), [(cid, float(score)) for cid, score in scored])
 
     def _hits(self, corpus_id: int, scored: Sequence[tuple[str, float]]) -> list[Hit]:
         rows = self.db.chunks(corpus_id, [vid for vid, _ in scored])
@@ -246,4 +309,14 @@ class CorpusStore:
         ]
 
 
-__all__ = ["CorpusStore", "Hit", "IngestError", "IngestReport"]
+    # reading documents ---------------------------------------------------------------------------
+    def documents(self, corpus: str, search: str = "") -> list[DocumentInfo]:
+        """A readable corpus's documents, newest first, optionally filtered by title or text."""
+        return self.db.list_documents(self.corpus_id(corpus), search=search)
+
+    def document(self, corpus: str, doc_id: str) -> tuple[str, str, str]:
+        """(title, text, source) of one document of a readable corpus."""
+        return self.db.get_document(self.corpus_id(corpus), doc_id)
+
+
+__all__ = ["CorpusStore", "Hit", "IngestError", "IngestReport", "NotFound", "ReadOnlyCorpus"]

@@ -21,6 +21,14 @@ class NotFound(LookupError):
     """A corpus, document or run that does not exist; the message names it."""
 
 
+class ReadOnlyCorpus(ValueError):
+    """A change to a corpus its asker does not own: a shared (public) one; the message says what to do."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"corpus {name!r} is shared by everyone and read-only: create your own corpus to add "
+                         "or delete documents")
+
+
 @dataclass(frozen=True)
 class ChunkRow:
     """A chunk with its document's id and title, as retrieval returns it."""
@@ -39,6 +47,7 @@ class CorpusInfo:
     documents: int
     chunks: int
     embedder: str
+    owner: str = PUBLIC
 
 
 @dataclass(frozen=True)
@@ -96,7 +105,7 @@ class Database:
             return corpus.id
 
     def corpus_id(self, name: str, owner: str = PUBLIC) -> int:
-        """The id of an existing corpus; NotFound lists the corpora that exist."""
+        """The id of an existing corpus of this owner; NotFound lists the corpora that exist."""
         with self.session() as s:
             cid = s.scalar(select(Corpus.id).where(Corpus.name == name, Corpus.owner == owner))
         if cid is None:
@@ -104,18 +113,28 @@ class Database:
             raise NotFound(f"unknown corpus {name!r}; corpora: {', '.join(names) or '(none yet)'}")
         return cid
 
-    def list_corpora(self, owner: str = PUBLIC) -> list[CorpusInfo]:
-        """Every corpus with its document and chunk counts."""
+    def find_corpus(self, name: str, owners: Sequence[str]) -> tuple[int, str] | None:
+        """(id, owner) of the corpus `name` of the first owner in `owners` that has one, or None."""
+        with self.session() as s:
+            rows = dict(s.execute(select(Corpus.owner, Corpus.id).where(
+                Corpus.name == name, Corpus.owner.in_(list(owners)))).tuples().all())
+        return next(((rows[o], o) for o in owners if o in rows), None)
+
+    def list_corpora(self, owner: str | Sequence[str] | None = PUBLIC) -> list[CorpusInfo]:
+        """The corpora of an owner (or of several; None: of everyone) with their document and chunk counts."""
         with self.session() as s:
             docs = (select(Document.corpus_id, func.count().label("n")).group_by(Document.corpus_id)).subquery()
             chunks = (select(Chunk.corpus_id, func.count().label("n")).group_by(Chunk.corpus_id)).subquery()
-            rows = s.execute(
-                select(Corpus.name, func.coalesce(docs.c.n, 0), func.coalesce(chunks.c.n, 0), Corpus.embedder)
-                .outerjoin(docs, docs.c.corpus_id == Corpus.id)
-                .outerjoin(chunks, chunks.c.corpus_id == Corpus.id)
-                .where(Corpus.owner == owner)
-                .order_by(Corpus.name)
-            ).all()
+            q = (select(Corpus.name, func.coalesce(docs.c.n, 0), func.coalesce(chunks.c.n, 0), Corpus.embedder,
+                        Corpus.owner)
+                 .outerjoin(docs, docs.c.corpus_id == Corpus.id)
+                 .outerjoin(chunks, chunks.c.corpus_id == Corpus.id)
+                 .order_by(Corpus.name, Corpus.owner))
+            if isinstance(owner, str):
+                q = q.where(Corpus.owner == owner)
+            elif owner is not None:
+                q = q.where(Corpus.owner.in_(list(owner)))
+            rows = s.execute(q).all()
         return [CorpusInfo(*row) for row in rows]
 
     def delete_corpus(self, name: str, owner: str = PUBLIC) -> list[str]:

@@ -34,14 +34,15 @@ class RunningApp:
 
 
 def start_app(home: Path, llm: Any | None = None, port: int | None = None, index_demo: bool = True,
-              **settings: Any) -> RunningApp:
-    """Build Services on `home` (real embedder and Chroma unless overridden), index the demo corpus,
-    then build and launch the UI in a background thread on 127.0.0.1:`port`."""
+              real_llm: bool = False, **settings: Any) -> RunningApp:
+    """Build Services on `home` (real embedder and Chroma unless overridden; the demo oracle LLM unless `llm`
+    or `real_llm`, the default model), index the demo corpus, then build and launch the UI in a background
+    thread on 127.0.0.1:`port`."""
     from services import Services
     from settings import Settings
     from ui.app import build_app, launch
 
-    services = Services(Settings.from_env(home=home, **settings), llm=llm or DemoOracleLLM())
+    services = Services(Settings.from_env(home=home, **settings), llm=None if real_llm else llm or DemoOracleLLM())
     if index_demo:
         services.ensure_demo_corpus()
     t0 = time.perf_counter()

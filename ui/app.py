@@ -19,8 +19,8 @@ def build_app(services: Any) -> gr.Blocks:
     """Build the Blocks app; `launch(demo)` serves it."""
     with gr.Blocks(title="ragscope — watch RAG and memory agents think", fill_width=True) as demo:
         gr.HTML(HEADER, elem_id="app-header")
-        browser_id = users.user_state()  # this browser's random id (ui/users.py)
-        user = users.session_user()  # the session's key: the HF login when present, else browser_id
+        # this browser's random id (ui/users.py); every tab takes it as an input and resolves the user key
+        user = users.user_state(users.browser_secret(services.settings.home))
         with gr.Tabs(selected=TAB_CHAT, elem_id="main-tabs") as tabs:
             with gr.Tab("💬 Chat", id=TAB_CHAT, elem_id="tab-chat"):
                 chat_tab = chat.build(services, user)
@@ -29,15 +29,16 @@ def build_app(services: Any) -> gr.Blocks:
             with gr.Tab("⚖️ Compare", id=TAB_COMPARE, elem_id="tab-compare"):
                 compare_tab = compare.build(services, user)
             with gr.Tab("📚 Corpora", id=TAB_CORPORA, elem_id="tab-corpora"):
-                corpora_tab = corpora.build(services)
+                corpora_tab = corpora.build(services, user)
             with gr.Tab("🧠 Memory", id=TAB_MEMORY, elem_id="tab-memory") as memory_tab_el:
                 memory_tab = memory.build(services, user)
 
         dropdowns = [chat_tab.corpus, compare_tab.corpus, corpora_tab.corpus, viewer_tab.corpus_filter]
 
-        def refresh_corpora(chat_value: str, compare_value: str, corpora_value: str, filter_value: str
-                            ) -> tuple[Any, ...]:
-            names = corpus_names(services)
+        def refresh_corpora(chat_value: str, compare_value: str, corpora_value: str, filter_value: str,
+                            stored_user: str, request: gr.Request) -> tuple[Any, ...]:
+            """Every corpus dropdown offers the corpora this user may use (their own and the shared ones)."""
+            names = corpus_names(services, users.user_key(stored_user, request))
 
             def keep(value: str) -> str | None:
                 return value if value in names else default_corpus(names)
@@ -49,28 +50,32 @@ def build_app(services: Any) -> gr.Blocks:
                                 value=filter_value if filter_value in names else ""))
 
         for dep in corpora_tab.changes:
-            dep.then(refresh_corpora, dropdowns, dropdowns, api_visibility="private", queue=False)
+            dep.then(refresh_corpora, [*dropdowns, user], dropdowns, api_visibility="private", queue=False)
         viewer_tab_el.select(viewer_tab.refresh, viewer_tab.filters, [viewer_tab.table], api_visibility="private")
         memory_tab_el.select(memory_tab.refresh, memory_tab.inputs, memory_tab.outputs, api_visibility="private",
                              show_progress="hidden")
-        # the first visit makes this browser's random id; it is kept in the browser from then on
-        demo.load(users.on_load, [browser_id], [browser_id, user], api_visibility="private", queue=False)
+        # the first visit makes this browser's random id (or finds the one an earlier event of the page made);
+        # it is kept in the browser from then on
+        def keep_id(stored: str, request: gr.Request) -> str:
+            return users.on_load(stored, request)[0]
+
+        demo.load(keep_id, [user], [user], api_visibility="private", queue=False)
 
         def on_load(chat_value: str, compare_value: str, corpora_value: str, filter_value: str, stored_id: str,
                     request: gr.Request) -> tuple[Any, ...]:
             """Fresh corpus lists and status; with ?run=<id> in the URL, open that run in the viewer."""
-            current = refresh_corpora(chat_value, compare_value, corpora_value, filter_value)
+            current = refresh_corpora(chat_value, compare_value, corpora_value, filter_value, stored_id, request)
             run_id = ""
             if request is not None:
                 run_id = str(dict(request.query_params).get("run", "") or "").strip()
             status = status_line(services)
             if run_id:
                 opened = viewer_tab.open_run(run_id)
-                mine = viewer_tab.refresh("", "", "", users.user_key(stored_id, request))
+                mine = viewer_tab.refresh("", "", "", stored_id, request)
                 return (gr.Tabs(selected=TAB_VIEWER), *current, status, mine, *opened)
             return (gr.skip(), *current, status, gr.skip(), *(gr.skip() for _ in viewer_tab.open_outputs))
 
-        demo.load(on_load, [*dropdowns, browser_id],
+        demo.load(on_load, [*dropdowns, user],
                   [tabs, *dropdowns, chat_tab.status, viewer_tab.table, *viewer_tab.open_outputs],
                   api_visibility="private", show_progress="hidden")
     demo.ragscope_services = services  # type: ignore[attr-defined] - launch() reads limits from it

@@ -20,8 +20,9 @@ from ui.common import (
     config_widgets,
     corpus_names,
     default_corpus,
+    handlers_at_once,
     load_examples,
-    runs_at_once,
+    queue_note,
     settled,
     status_line,
 )
@@ -57,35 +58,39 @@ def ask_stream(services: Any, question: str, history: list[dict[str, Any]] | Non
         yield history
         return
     history.append({"role": "user", "content": plain(question)})  # shown as typed: no markdown, no HTML
-    waiting = "Indexing the demo corpus…" if services.demo_state == "indexing" else f"{agent}: starting…"
-    yield history + [pending_message(waiting)]
+    waiting = "Indexing the demo corpus…" if services.demo_state == "indexing" else f"{plain(agent)}: starting…"
+    yield history + [pending_message(waiting)]  # the question shows at once, whatever is ahead of it
+    owner = services.owner(user)
     try:
         if not corpus and registry.get(agent).needs_corpus:
             raise ValueError("choose a corpus first (create one in the Corpora tab)")
-        run = services.run(agent, corpus or "", question, config, owner=services.owner(user), user=user,
-                           conversation=conversation, history=list(turns or []))
+        with services.queue.place(owner) as wait:
+            while place := wait(1.0):  # every second: its place in line, until a run slot is free
+                yield history + [pending_message(queue_note(services, place))]
+            run = services.run(agent, corpus or "", question, config, owner=owner, user=user,
+                               conversation=conversation, history=list(turns or []))
+            title = registry.get(agent).title
+            for event in run:
+                history.append(event_to_message(event))
+                picture = figure_message(event)  # a graph walk's picture, as in the viewer
+                if picture:
+                    history.append(picture)
+                yield history + [pending_message(f"{title}: thinking…")]
     except (ValueError, LookupError) as exc:
         message = str(exc).strip("'\"")
         gr.Warning(html.escape(message))  # toasts render HTML
         history.append({"role": "assistant", "content": f"⚠️ {plain(message)}"})
         yield history
         return
-    title = registry.get(agent).title
-    for event in run:
-        history.append(event_to_message(event))
-        picture = figure_message(event)  # a graph walk's picture, as in the viewer
-        if picture:
-            history.append(picture)
-        yield history + [pending_message(f"{title}: thinking…")]
     history.append(answer_message(run))
     if turns is not None and not run.error:
         turns += [{"role": "user", "content": question}, {"role": "assistant", "content": run.answer}]
     yield history
 
 
-def build(services: Any, user: gr.State | None = None) -> ChatTab:
+def build(services: Any, user: gr.components.Component | None = None) -> ChatTab:
     """Lay out the Chat tab (inside the current Tab context) and wire its events; `user` holds the
-    session's user key (ui/users.py) so chat agents remember per user."""
+    browser's id (ui/users.py): runs and chat agents' memories are that user's."""
     names = corpus_names(services)
     specs = registry.all_specs()
     first = specs[0].name if specs else None
@@ -125,41 +130,51 @@ def build(services: Any, user: gr.State | None = None) -> ChatTab:
 
     agent.change(on_agent, [agent], [card, *widgets.groups.values()], api_visibility="private", queue=False)
 
-    def ask(question_text: str, hist: list[dict[str, Any]], corpus_name: str, agent_name: str, stored_user: str,
-            conversation_id: str, past: list[dict[str, str]], request: gr.Request, *cfg: Any
-            ) -> Iterator[tuple[Any, ...]]:
+    def ask(question_text: str, hist: list[dict[str, Any]], corpus_name: str, agent_name: str,
+            conversation_id: str, past: list[dict[str, str]], stored_user: str | None = None,
+            request: gr.Request = None, *cfg: Any) -> Iterator[tuple[Any, ...]]:  # type: ignore[assignment]
+        # the browser's id is optional in the API (question, corpus, agent[, user, …]): a client without one
+        # is its session's user (ui/users.py)
         grown = list(past or [])
         for messages in ask_stream(services, question_text, hist, corpus_name, agent_name,
                                    widgets.values(agent_name, cfg), user_key(stored_user, request), conversation_id,
                                    grown):
             yield messages, [m for m in messages if (m.get("metadata") or {}).get("status") != "pending"], "", grown
 
-    inputs = [question, history, corpus, agent, user, conversation, turns, *widgets.inputs]
+    inputs = [question, history, corpus, agent, conversation, turns, user, *widgets.inputs]
     outputs = [chatbot, history, question, turns]
+    # gradio starts more handlers than there are run slots: each question shows at once, then waits in the
+    # services' line (services.RunQueue) with its place shown
     event = question.submit(ask, inputs, outputs, api_name="ask", concurrency_id=RUN_CONCURRENCY,
-                            concurrency_limit=runs_at_once(services), show_progress="hidden")
+                            concurrency_limit=handlers_at_once(services), show_progress="hidden")
     event.then(lambda: status_line(services), None, [status], api_visibility="private", queue=False)
     click = send.click(ask, inputs, outputs, api_visibility="private", concurrency_id=RUN_CONCURRENCY,
-                       concurrency_limit=runs_at_once(services),
+                       concurrency_limit=handlers_at_once(services),
                        show_progress="hidden")
     click.then(lambda: status_line(services), None, [status], api_visibility="private", queue=False)
     # a new conversation; the long-term memory of chat agents (TiM) stays
     new.click(lambda: ([], [], "", [], uuid.uuid4().hex[:12]), None, [chatbot, history, question, turns, conversation],
               api_visibility="private", queue=False)
 
-    def run_api(question: str, corpus: str = "demo", agent: str = "naive", config: dict | None = None) -> dict:
+    def run_api(question: str, corpus: str = "demo", agent: str = "naive", config: dict | None = None,
+                request: gr.Request = None) -> dict:  # type: ignore[assignment] - gradio passes it
         """Run an agent to the end; returns the run id, answer, passages and every event as JSON."""
+        key = user_key("", request)  # an API client's session (one per gradio_client Client)
+        owner = services.owner(key)
         try:
-            run = services.run(agent, corpus, question, config or {})
+            with services.queue.place(owner) as wait:
+                while wait(60.0):
+                    pass
+                run = services.run(agent, corpus, question, config or {}, owner=owner, user=key)
+                events = [e.to_dict() for e in run]
         except (ValueError, LookupError) as exc:
             raise gr.Error(str(exc).strip("'\"")) from exc
-        events = [e.to_dict() for e in run]
         return {"run_id": run.run_id, "share_link": share_link(run.run_id), "answer": run.answer,
                 "error": run.error, "used_ids": run.used_ids, "retrieved_ids": run.retrieved_ids,
                 "llm_calls": run.llm_calls, "prompt_tokens": run.prompt_tokens,
                 "completion_tokens": run.completion_tokens, "seconds": round(run.seconds, 3), "events": events}
 
-    gr.api(run_api, api_name="run", concurrency_id=RUN_CONCURRENCY, concurrency_limit=runs_at_once(services))
+    gr.api(run_api, api_name="run", concurrency_id=RUN_CONCURRENCY, concurrency_limit=handlers_at_once(services))
 
     def tick() -> tuple[str, Any]:
         return status_line(services), gr.Timer(active=not settled(services))

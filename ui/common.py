@@ -18,21 +18,31 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_QUESTIONS = ROOT / "data" / "demo" / "questions.jsonl"
 DEFAULT_CORPUS = "demo"
-RUN_CONCURRENCY = "agent-run"  # chat, compare and the API share this queue: runs_at_once of them run together
+RUN_CONCURRENCY = "agent-run"  # chat, compare and the API share this gradio queue
 
 
 def runs_at_once(services: Any) -> int:
-    """How many runs (of every user together) may run at once: as many as the engine decodes together, at least 4;
-    their LLM calls batch in the engine, more runs wait in the queue."""
-    return max(4, int(getattr(services.settings, "engine_max_batch", 4) or 4))
+    """How many runs (of every user together) go at once: the services' run slots (services.RunQueue)."""
+    return int(services.queue.slots)
 
 
-def corpus_names(services: Any) -> list[str]:
-    """Names of every corpus, the demo corpus first (listed even before it is indexed)."""
-    names = [c.name for c in services.db.list_corpora()]
-    if getattr(services.settings, "demo_corpus", False) and DEFAULT_CORPUS not in names:
-        names.append(DEFAULT_CORPUS)
-    return sorted(names, key=lambda n: (n != DEFAULT_CORPUS, n.lower()))
+def handlers_at_once(services: Any) -> int:
+    """How many run handlers gradio starts at once: more than the run slots, so a question is shown at once
+    and waits in the services' line with its place shown; past this many, gradio's own queue holds them."""
+    return max(64, 4 * runs_at_once(services))
+
+
+def queue_note(services: Any, place: int) -> str:
+    """'Waiting for a free run slot: 2nd in line (16 runs going, 16 at once)'."""
+    suffix = "th" if 10 <= place % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(place % 10, "th")
+    return (f"Waiting for a free run slot: {place}{suffix} in line ({services.queue.going} runs going, "
+            f"{services.queue.slots} at once)")
+
+
+def corpus_names(services: Any, user: str = "") -> list[str]:
+    """Names of the corpora this user (a key from ui/users.py; '' before the page load) may use: their own
+    and the shared ones, the demo corpus first (listed even before it is indexed)."""
+    return services.corpus_names(services.owner(user))
 
 
 def default_corpus(names: list[str]) -> str | None:

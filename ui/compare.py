@@ -22,13 +22,15 @@ from ui.common import (
     agent_choices,
     corpus_names,
     default_corpus,
+    handlers_at_once,
     known_questions,
     load_examples,
     normalise_question,
-    runs_at_once,
+    queue_note,
 )
 from ui.markdown import plain
 from ui.messages import answer_message, event_to_message, grounding_line, grounding_of, passages_of, pending_message
+from ui.users import user_key
 
 log = logging.getLogger(__name__)
 SUMMARY_COLUMNS = ["agent", "answer", "grounding", "passages used", "LLM calls", "tokens", "seconds"]
@@ -77,15 +79,18 @@ def summary_frame(rows: list[dict[str, Any]], gold: Gold | None) -> pd.DataFrame
 
 def stream_runs(services: Any, names: list[str], corpus: str, question: str,
                 owner: str | None = None) -> Iterator[tuple[str, str, Any]]:
-    """Run the agents at once, one thread each; yield (agent, "event" | "done" | "error", payload) as they come,
-    so every column streams while the others run."""
+    """Run the agents at once, one thread each; yield (agent, "waiting" | "event" | "done" | "error", payload)
+    as they come, so every column streams while the others run ("waiting": its place in the run line)."""
     updates: queue.Queue[tuple[str, str, Any]] = queue.Queue()
 
     def work(name: str) -> None:
         try:
-            run = services.run(name, corpus, question, {}, **({"owner": owner} if owner else {}))
-            for event in run:
-                updates.put((name, "event", event))
+            with services.queue.place(owner or services.owner("")) as wait:  # each column takes a run slot
+                while place := wait(1.0):
+                    updates.put((name, "waiting", place))
+                run = services.run(name, corpus, question, {}, **({"owner": owner} if owner else {}))
+                for event in run:
+                    updates.put((name, "event", event))
             updates.put((name, "done", run))
         except Exception as exc:  # noqa: BLE001 - shown in that agent's column; the others go on
             if not isinstance(exc, ValueError | LookupError):
@@ -97,12 +102,12 @@ def stream_runs(services: Any, names: list[str], corpus: str, question: str,
     pending = len(names)
     while pending:
         item = updates.get()
-        pending -= item[1] != "event"
+        pending -= item[1] in ("done", "error")
         yield item
 
 
-def build(services: Any, user: gr.State | None = None) -> CompareTab:
-    """Lay out the Compare tab and wire its events; runs belong to `user` (the session's key, ui/users.py)."""
+def build(services: Any, user: gr.components.Component | None = None) -> CompareTab:
+    """Lay out the Compare tab and wire its events; runs belong to `user` (the browser's id, ui/users.py)."""
     user = user if user is not None else gr.State("")
     specs = registry.all_specs()
     names = corpus_names(services)
@@ -150,7 +155,8 @@ def build(services: Any, user: gr.State | None = None) -> CompareTab:
     question.change(known_gold, [question], [gold_answers, gold_ids], api_visibility="private", queue=False,
                     show_progress="hidden")
 
-    def compare(q: str, corpus_name: str, chosen: list[str], answers_text: str, ids_text: str, user_key: str = ""
+    def compare(q: str, corpus_name: str, chosen: list[str], answers_text: str, ids_text: str,
+                stored_user: str | None = None, request: gr.Request = None  # type: ignore[assignment]
                 ) -> Iterator[tuple[Any, ...]]:
         chats: list[list[dict[str, Any]]] = [[] for _ in specs]
         q = (q or "").strip()
@@ -179,9 +185,12 @@ def build(services: Any, user: gr.State | None = None) -> CompareTab:
             return f"Running **{', '.join(running)}** ({len(chosen) - len(running)} of {len(chosen)} done){gold_note}"
 
         yield state(progress())
-        for name, kind, payload in stream_runs(services, chosen, corpus_name, q, services.owner(user_key)):
+        owner = services.owner(user_key(stored_user, request))
+        for name, kind, payload in stream_runs(services, chosen, corpus_name, q, owner):
             i = column[name]
-            if kind == "event":
+            if kind == "waiting":
+                chats[i] = steps[name] + [pending_message(queue_note(services, payload))]
+            elif kind == "event":
                 steps[name].append(event_to_message(payload))
                 chats[i] = steps[name] + [pending_message(f"{name}: thinking…")]
             else:
@@ -199,7 +208,7 @@ def build(services: Any, user: gr.State | None = None) -> CompareTab:
 
     outputs = [*bots, summary, note]
     inputs = [question, corpus, agents, gold_answers, gold_ids, user]
-    limit = runs_at_once(services)
+    limit = handlers_at_once(services)  # each agent's run then waits for a run slot (services.RunQueue)
     run_btn.click(compare, inputs, outputs, api_name="compare", concurrency_id=RUN_CONCURRENCY,
                   concurrency_limit=limit, show_progress="hidden")
     question.submit(compare, inputs, outputs, api_visibility="private", concurrency_id=RUN_CONCURRENCY,

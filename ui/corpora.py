@@ -11,8 +11,10 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from storage.models import PUBLIC
 from ui.common import DEFAULT_CORPUS, corpus_names, default_corpus
 from ui.markdown import plain
+from ui.users import user_key
 
 log = logging.getLogger(__name__)
 DOC_COLUMNS = ["doc_id", "title", "source", "chunks", "chars"]
@@ -27,38 +29,43 @@ class CorporaTab:
     changes: list[Any] = field(default_factory=list)
 
 
-READ_ONLY = "The demo corpus is shared by everyone and read-only: create your own corpus to add or delete files."
+READ_ONLY = ("{name} is shared by everyone and read-only: create your own corpus (below) to add or delete "
+             "files.")
 
 
-def read_only(services: Any, name: str | None) -> bool:
-    """Whether the UI may not change this corpus: the shared demo corpus, unless the app is single-user."""
-    return name == DEFAULT_CORPUS and not services.settings.single_user
+def read_only(services: Any, name: str | None, owner: str) -> bool:
+    """Whether this owner may not change the corpus: a shared one (the demo corpus, unless single-user)."""
+    return bool(name) and not services.can_change(name, owner)
 
 
-def corpus_info(services: Any, name: str | None) -> str:
-    """'**demo** · 42 documents · 42 chunks · embedder …'."""
+def read_only_note(name: str) -> str:
+    """The warning for a change to a shared corpus, naming it as text."""
+    return READ_ONLY.format(name=f"Corpus '{name}'")
+
+
+def corpus_info(services: Any, name: str | None, owner: str = PUBLIC) -> str:
+    """'**demo** · 42 documents · 42 chunks · shared, read-only · embedder …', as `owner` sees it."""
     if not name:
         return "_No corpus yet: create one below._"
-    for c in services.db.list_corpora():
+    for c in services.corpus_list(owner):
         if c.name == name:
-            return (f"**{plain(c.name)}** · {c.documents} documents · {c.chunks} chunks"
+            whose = "yours" if c.owner == owner else "shared, read-only"
+            return (f"**{plain(c.name)}** · {c.documents} documents · {c.chunks} chunks · {whose}"
                     f"<br><small>embedder `{c.embedder or '?'}`</small>")
     if name == DEFAULT_CORPUS:
         return f"**{plain(name)}** · {services.demo_state} (indexed in the background)"
     return f"**{plain(name)}** · not found"
 
 
-def documents_frame(services: Any, corpus: str | None, search: str = "") -> pd.DataFrame:
-    """A corpus's documents, newest first (empty when the corpus does not exist yet)."""
+def documents_frame(services: Any, corpus: str | None, search: str = "", owner: str = PUBLIC) -> pd.DataFrame:
+    """A corpus's documents as `owner` sees them, newest first (empty when it has no such corpus)."""
     rows: list[list[Any]] = []
     if corpus:
         try:
-            cid = services.db.corpus_id(corpus)
+            found = services.documents(corpus, owner, search or "")
         except LookupError:
-            cid = None
-        if cid is not None:
-            rows = [[d.doc_id, d.title, Path(d.source).name if d.source else "", d.chunks, d.chars]
-                    for d in services.db.list_documents(cid, search=search or "")]
+            found = []
+        rows = [[d.doc_id, d.title, Path(d.source).name if d.source else "", d.chunks, d.chars] for d in found]
     return pd.DataFrame(rows, columns=DOC_COLUMNS)
 
 
@@ -75,17 +82,20 @@ def report_markdown(report: Any, files: int) -> str:
     return "\n".join(lines)
 
 
-def build(services: Any) -> CorporaTab:
-    """Lay out the Corpora tab and wire its events."""
+def build(services: Any, user: gr.components.Component | None = None) -> CorporaTab:
+    """Lay out the Corpora tab and wire its events; `user` holds the browser's id (ui/users.py): the tab
+    lists that user's corpora and the shared ones, and changes only the user's own."""
+    user = user if user is not None else gr.State("")
     names = corpus_names(services)
     first = default_corpus(names)
+    anyone = services.owner("") if services.settings.single_user else ""  # before the page load: a visitor
     selected_doc = gr.State("")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=300):
             corpus = gr.Dropdown(choices=names, value=first, label="Corpus", elem_id="corpora-corpus",
                                  allow_custom_value=True)
             # callables: read on every page load, not once at build time (the demo indexes in the background)
-            info = gr.Markdown(lambda: corpus_info(services, first), elem_id="corpora-info")
+            info = gr.Markdown(lambda: corpus_info(services, first, anyone), elem_id="corpora-info")
             with gr.Row(equal_height=True):
                 new_name = gr.Textbox(placeholder="new corpus name", show_label=False, scale=3,
                                       elem_id="corpora-new-name")
@@ -107,7 +117,7 @@ def build(services: Any) -> CorporaTab:
     with gr.Row(equal_height=True):
         search = gr.Textbox(placeholder="Search titles and text…", show_label=False, scale=4, elem_id="corpora-search")
         search_btn = gr.Button("Search", scale=1, min_width=80)
-    docs = gr.Dataframe(value=lambda: documents_frame(services, first), interactive=False, max_height=300,
+    docs = gr.Dataframe(value=lambda: documents_frame(services, first, "", anyone), interactive=False, max_height=300,
                         elem_id="corpora-docs", elem_classes=["compact-table"], label="Documents (click one to open)",
                         column_widths=["14%", "36%", "30%", "10%", "10%"])
     with gr.Group(visible=False) as doc_box:
@@ -121,49 +131,63 @@ def build(services: Any) -> CorporaTab:
                                 elem_id="corpora-confirm-delete-doc")
             no_doc = gr.Button("Cancel", size="sm")
 
-    def show_corpus(name: str | None, search_text: str = "") -> tuple[Any, ...]:
-        return corpus_info(services, name), documents_frame(services, name, search_text), gr.Group(visible=False)
+    def owner_of(stored: str, request: gr.Request | None) -> str:
+        return services.owner(user_key(stored, request))
+
+    def show_corpus(name: str | None, search_text: str, stored: str, request: gr.Request) -> tuple[Any, ...]:
+        owner = owner_of(stored, request)
+        return (corpus_info(services, name, owner), documents_frame(services, name, search_text, owner),
+                gr.Group(visible=False))
 
     # while the demo corpus indexes in the background, poll; once it is ready show its documents and stop
     demo_pending = getattr(services.settings, "demo_corpus", False) and services.demo_state != "ready"
     poll = gr.Timer(2.0, active=bool(demo_pending))
 
-    def poll_demo(name: str | None) -> tuple[Any, ...]:
+    def poll_demo(name: str | None, stored: str, request: gr.Request) -> tuple[Any, ...]:
         if services.demo_state != "ready":
             return gr.skip(), gr.skip(), gr.skip()
-        return corpus_info(services, name), documents_frame(services, name), gr.Timer(active=False)
+        owner = owner_of(stored, request)
+        return corpus_info(services, name, owner), documents_frame(services, name, "", owner), gr.Timer(active=False)
 
-    poll.tick(poll_demo, [corpus], [info, docs, poll], api_visibility="private", show_progress="hidden")
-    corpus.change(lambda n: (*show_corpus(n), gr.Group(visible=False)), [corpus],
-                  [info, docs, doc_box, confirm_corpus], api_visibility="private")
-    search.submit(show_corpus, [corpus, search], [info, docs, doc_box], api_visibility="private")
-    search_btn.click(show_corpus, [corpus, search], [info, docs, doc_box], api_visibility="private")
+    poll.tick(poll_demo, [corpus, user], [info, docs, poll], api_visibility="private", show_progress="hidden")
 
-    def create(name: str) -> tuple[Any, ...]:
+    def on_corpus(name: str | None, stored: str, request: gr.Request) -> tuple[Any, ...]:
+        return (*show_corpus(name, "", stored, request), gr.Group(visible=False))
+
+    corpus.change(on_corpus, [corpus, user], [info, docs, doc_box, confirm_corpus], api_visibility="private")
+    search.submit(show_corpus, [corpus, search, user], [info, docs, doc_box], api_visibility="private")
+    search_btn.click(show_corpus, [corpus, search, user], [info, docs, doc_box], api_visibility="private")
+
+    def create(name: str, stored: str, request: gr.Request) -> tuple[Any, ...]:
         name = (name or "").strip()
         if not name:
             gr.Warning("Type a name for the new corpus.")
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        if len(name) > 200:
-            gr.Warning("A corpus name may have at most 200 characters.")
+        owner = owner_of(stored, request)
+        try:
+            services.create_corpus(name, owner)
+        except ValueError as exc:  # too long, or the name of a shared corpus
+            gr.Warning(html.escape(str(exc)))  # toasts render HTML
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        services.db.ensure_corpus(name, embedder=getattr(services.corpora.embedder, "name", ""))
-        gr.Info(html.escape(f"Corpus {name!r} is ready: drop files to index them."))  # toasts render HTML
-        return gr.Dropdown(choices=corpus_names(services), value=name), "", *show_corpus(name)[:2]
+        gr.Info(html.escape(f"Corpus {name!r} is ready: drop files to index them."))
+        return (gr.Dropdown(choices=corpus_names(services, user_key(stored, request)), value=name), "",
+                corpus_info(services, name, owner), documents_frame(services, name, "", owner))
 
-    create_ev = create_btn.click(create, [new_name], [corpus, new_name, info, docs], api_visibility="private")
-    create_ev2 = new_name.submit(create, [new_name], [corpus, new_name, info, docs], api_visibility="private")
+    create_ev = create_btn.click(create, [new_name, user], [corpus, new_name, info, docs], api_visibility="private")
+    create_ev2 = new_name.submit(create, [new_name, user], [corpus, new_name, info, docs], api_visibility="private")
 
-    def ingest(name: str | None, paths: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+    def ingest(name: str | None, paths: list[str] | None, stored: str | None = None, request: gr.Request = None,  # type: ignore[assignment]
+               progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
         if not name:
             gr.Warning("Choose or create a corpus first.")
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         if not paths:
             gr.Warning("Drop one or more files first.")
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        if read_only(services, name):
-            gr.Warning(READ_ONLY)
-            return f"⚠️ {READ_ONLY}", gr.skip(), gr.skip(), gr.skip()
+        owner = owner_of(stored, request)
+        if read_only(services, name, owner):
+            gr.Warning(html.escape(read_only_note(name)))
+            return f"⚠️ {plain(read_only_note(name))}", gr.skip(), gr.skip(), gr.skip()
         files_ = [Path(p) for p in paths]
         progress(0, desc=f"reading {len(files_)} file(s)…")
 
@@ -171,81 +195,98 @@ def build(services: Any) -> CorporaTab:
             progress((done, max(total, 1)), desc=message, unit="documents")
 
         try:
-            report = services.ingest(name, files_, step)
+            report = services.ingest(name, files_, step, owner=owner)
+        except ValueError as exc:  # a limit, or a shared corpus: the message says what to do
+            gr.Warning(html.escape(str(exc)))
+            return f"⚠️ {plain(exc)}", gr.skip(), gr.skip(), gr.skip()
         except Exception as exc:  # noqa: BLE001 - e.g. the embedder failed to load; say so, keep serving
             log.exception("ingest failed")
             gr.Warning(html.escape(f"Indexing failed: {exc}"))
             return f"❌ Indexing failed: {plain(exc)}", gr.skip(), gr.skip(), gr.skip()
         if report.errors:
             gr.Warning(f"{len(report.errors)} file(s) could not be indexed; see the list.")
-        return report_markdown(report, len(files_)), corpus_info(services, name), documents_frame(services, name), None
+        return (report_markdown(report, len(files_)), corpus_info(services, name, owner),
+                documents_frame(services, name, "", owner), None)
 
-    ingest_ev = ingest_btn.click(ingest, [corpus, files], [result, info, docs, files], api_name="ingest")
+    ingest_ev = ingest_btn.click(ingest, [corpus, files, user], [result, info, docs, files], api_name="ingest")
 
-    def open_doc(evt: gr.SelectData, frame: pd.DataFrame, name: str) -> tuple[Any, ...]:
+    def open_doc(evt: gr.SelectData, frame: pd.DataFrame, name: str, stored: str,
+                 request: gr.Request) -> tuple[Any, ...]:
         row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
         doc_id = str(evt.row_value[0] if getattr(evt, "row_value", None) else frame.iloc[row, 0])
         try:
-            title, text, source = services.db.get_document(services.db.corpus_id(name), doc_id)
+            title, text, source = services.document(name, doc_id, owner_of(stored, request))
         except LookupError as exc:
             gr.Warning(html.escape(str(exc)))
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         label = f"{title} · {doc_id} · {Path(source).name if source else ''}"
         return doc_id, gr.Textbox(value=text, label=label), gr.Group(visible=True), gr.Row(visible=False)
 
-    docs.select(open_doc, [docs, corpus], [selected_doc, doc_text, doc_box, confirm_doc], api_visibility="private")
+    docs.select(open_doc, [docs, corpus, user], [selected_doc, doc_text, doc_box, confirm_doc],
+                api_visibility="private")
     close_doc_btn.click(lambda: ("", gr.Group(visible=False)), None, [selected_doc, doc_box], queue=False,
                         api_visibility="private")
-    delete_doc_btn.click(lambda: gr.Row(visible=True), None, [confirm_doc], queue=False, api_visibility="private")
+
+    def ask_delete_doc(name: str | None, stored: str, request: gr.Request) -> Any:
+        if read_only(services, name, owner_of(stored, request)):
+            gr.Warning(html.escape(read_only_note(name or "")))
+            return gr.skip()
+        return gr.Row(visible=True)
+
+    delete_doc_btn.click(ask_delete_doc, [corpus, user], [confirm_doc], api_visibility="private")  # queued: toasts show
     no_doc.click(lambda: gr.Row(visible=False), None, [confirm_doc], queue=False, api_visibility="private")
 
-    def delete_doc(name: str, doc_id: str, search_text: str) -> tuple[Any, ...]:
+    def delete_doc(name: str, doc_id: str, search_text: str, stored: str, request: gr.Request) -> tuple[Any, ...]:
         if not doc_id:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        if read_only(services, name):
-            gr.Warning(READ_ONLY)
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        owner = owner_of(stored, request)
         try:
-            n = services.corpora.delete_document(name, doc_id)
-        except LookupError as exc:
-            gr.Warning(html.escape(str(exc)))
+            n = services.delete_document(name, doc_id, owner)
+        except (ValueError, LookupError) as exc:  # a shared corpus, or gone
+            gr.Warning(html.escape(str(exc).strip("'\"")))
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        gr.Info(f"Deleted document {doc_id} ({n} chunks).")
-        info_md, frame, _ = show_corpus(name, search_text)
-        return "", gr.Group(visible=False), info_md, frame
+        gr.Info(f"Deleted document {html.escape(doc_id)} ({n} chunks).")
+        return ("", gr.Group(visible=False), corpus_info(services, name, owner),
+                documents_frame(services, name, search_text, owner))
 
-    del_doc_ev = yes_doc.click(delete_doc, [corpus, selected_doc, search], [selected_doc, doc_box, info, docs],
+    del_doc_ev = yes_doc.click(delete_doc, [corpus, selected_doc, search, user], [selected_doc, doc_box, info, docs],
                                api_visibility="private")
 
-    def ask_delete_corpus(name: str | None) -> tuple[Any, ...]:
+    def ask_delete_corpus(name: str | None, stored: str, request: gr.Request) -> tuple[Any, ...]:
         if not name:
             gr.Warning("No corpus selected.")
             return gr.skip(), gr.skip()
-        if read_only(services, name):
-            gr.Warning(READ_ONLY)
+        owner = owner_of(stored, request)
+        if read_only(services, name, owner):
+            gr.Warning(html.escape(read_only_note(name)))
+            return gr.skip(), gr.skip()
+        if name not in services.corpus_names(owner):  # another user's corpus is as if it did not exist
+            gr.Warning(html.escape(f"There is no corpus {name!r} to delete."))
             return gr.skip(), gr.skip()
         return (f"Delete corpus **{plain(name)}** with all its documents and vectors? This cannot be undone"
                 + (" (the demo corpus is re-indexed when next asked)." if name == DEFAULT_CORPUS else ".")), \
             gr.Group(visible=True)
 
-    delete_corpus_btn.click(ask_delete_corpus, [corpus], [confirm_corpus_md, confirm_corpus], queue=False,
+    # queued (not queue=False): only a queued event's warnings reach the page
+    delete_corpus_btn.click(ask_delete_corpus, [corpus, user], [confirm_corpus_md, confirm_corpus],
                             api_visibility="private")
     no_corpus.click(lambda: gr.Group(visible=False), None, [confirm_corpus], queue=False, api_visibility="private")
 
-    def delete_corpus(name: str | None) -> tuple[Any, ...]:
-        if not name or read_only(services, name):
+    def delete_corpus(name: str | None, stored: str, request: gr.Request) -> tuple[Any, ...]:
+        if not name:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        owner = owner_of(stored, request)
         try:
-            services.delete_corpus(name)
-        except LookupError as exc:
-            gr.Warning(html.escape(str(exc)))
+            services.delete_corpus(name, owner)
+        except (ValueError, LookupError) as exc:  # a shared corpus, or another user's (as if it did not exist)
+            gr.Warning(html.escape(str(exc).strip("'\"")))
             return gr.skip(), gr.Group(visible=False), gr.skip(), gr.skip()
         gr.Info(html.escape(f"Deleted corpus {name!r}."))
-        left = [n for n in corpus_names(services) if n != name]
+        left = [n for n in corpus_names(services, user_key(stored, request)) if n != name]
         now = default_corpus(left)
-        return gr.Dropdown(choices=left, value=now), gr.Group(visible=False), corpus_info(services, now), \
-            documents_frame(services, now)
+        return gr.Dropdown(choices=left, value=now), gr.Group(visible=False), corpus_info(services, now, owner), \
+            documents_frame(services, now, "", owner)
 
-    del_corpus_ev = yes_corpus.click(delete_corpus, [corpus], [corpus, confirm_corpus, info, docs],
+    del_corpus_ev = yes_corpus.click(delete_corpus, [corpus, user], [corpus, confirm_corpus, info, docs],
                                      api_visibility="private")
     return CorporaTab(corpus=corpus, changes=[create_ev, create_ev2, ingest_ev, del_doc_ev, del_corpus_ev])

@@ -21,6 +21,7 @@ from ui.details import duration, inputs_markdown, outputs_markdown, step_header,
 from ui.figures import event_figure
 from ui.markdown import as_event, cell, short
 from ui.messages import grounding_line, grounding_of, share_link
+from ui.users import user_key
 
 log = logging.getLogger(__name__)
 RUN_COLUMNS = ["id", "date", "agent", "corpus", "question", "answer", "status", "s"]
@@ -80,7 +81,7 @@ class ViewerTab:
     run_id: gr.Textbox
     open_outputs: list[Any]
     open_run: Any  # (run_id) -> tuple of updates for open_outputs
-    refresh: Any  # (search, agent, corpus, user key) -> runs table
+    refresh: Any  # (search, agent, corpus, stored browser id, request) -> runs table
     filters: list[Any]
     table: gr.Dataframe
     corpus_filter: gr.Dropdown
@@ -106,9 +107,9 @@ def step_updates(run: dict[str, Any] | None, step: float | int | None) -> tuple[
     )
 
 
-def build(services: Any, tab_id: str, user: gr.State | None = None) -> ViewerTab:
-    """Lay out the Trace viewer tab and wire its events; the table lists the runs of `user` (the session's key,
-    ui/users.py), while a run id or share link opens any run."""
+def build(services: Any, tab_id: str, user: gr.components.Component | None = None) -> ViewerTab:
+    """Lay out the Trace viewer tab and wire its events; the table lists the runs of `user` (the browser's
+    id, ui/users.py), while a run id or share link opens any run."""
     user = user if user is not None else gr.State("")
     run_state = gr.State(None)
     agents = [("All agents", "")] + [(s.title, s.name) for s in registry.all_specs()]
@@ -168,8 +169,9 @@ def build(services: Any, tab_id: str, user: gr.State | None = None) -> ViewerTab
 
     open_outputs = [run_state, run_id, header, export, slider, *step_outputs]
 
-    def refresh(search_text: str, agent_name: str, corpus_name: str, user_key: str = "") -> pd.DataFrame:
-        return runs_frame(services, search_text, agent_name, corpus_name, user_key)
+    def refresh(search_text: str, agent_name: str, corpus_name: str, stored_user: str = "",
+                request: gr.Request = None) -> pd.DataFrame:  # type: ignore[assignment] - gradio passes it
+        return runs_frame(services, search_text, agent_name, corpus_name, user_key(stored_user, request))
 
     filters = [search, agent, corpus, user]
     search.submit(refresh, filters, [table], api_visibility="private")

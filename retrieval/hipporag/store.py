@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -27,26 +28,43 @@ class SyncReport:
     loaded_from_disk: bool
 
 
+class _Shared:
+    """What every owner's view of the store shares: the loaded indexes, their lock, the extractor."""
+
+    def __init__(self, extractor_factory: Callable[[], Extractor]) -> None:
+        self.extractor_factory = extractor_factory
+        self.extractor: Extractor | None = None
+        self.indexes: dict[int, HippoRAGIndex] = {}
+        self.lock = threading.Lock()
+
+
 class HippoRAGStore:
     """Loads, builds and incrementally updates the graph index of each corpus on first use.
 
     The corpus's chunks in SQL are the truth: on every `index` call the graph gains the chunks it lacks
-    and drops the ones deleted since (both incremental; OpenIE results are cached by content hash).
+    and drops the ones deleted since (both incremental; OpenIE results are cached by content hash). Corpora
+    are found and read through the corpus store's API, so an owner reaches only the corpora its
+    `CorpusStore` view may read (`for_corpora`).
     """
 
     def __init__(self, root: Path, corpora: CorpusStore, extractor_factory: Callable[[], Extractor]) -> None:
         self.root = root
         self.corpora = corpora
-        self._extractor_factory = extractor_factory
-        self._extractor: Extractor | None = None
-        self._indexes: dict[int, HippoRAGIndex] = {}
-        self._lock = threading.Lock()
+        self._shared = _Shared(extractor_factory)
+
+    def for_corpora(self, corpora: CorpusStore) -> HippoRAGStore:
+        """This store reading corpora through `corpora` (an owner's view); the indexes stay shared."""
+        if corpora is self.corpora:
+            return self
+        view = copy.copy(self)
+        view.corpora = corpora
+        return view
 
     def extractor(self) -> Extractor:
         """The OpenIE extractor, built once."""
-        if self._extractor is None:
-            self._extractor = self._extractor_factory()
-        return self._extractor
+        if self._shared.extractor is None:
+            self._shared.extractor = self._shared.extractor_factory()
+        return self._shared.extractor
 
     def folder(self, corpus_id: int) -> Path:
         """Where a corpus's graph lives."""
@@ -66,13 +84,13 @@ class HippoRAGStore:
             return None
         return index
 
-    def index(self, corpus: str, progress: Callable[[int, int], None] | None = None) -> tuple[HippoRAGIndex, SyncReport]:
+    def index(self, corpus: str, progress: Callable[[int, int], None] | None = None
+              ) -> tuple[HippoRAGIndex, SyncReport]:
         """The corpus's index, loaded or built, with new chunks added and deleted ones removed."""
         t0 = time.perf_counter()
-        db = self.corpora.db
-        cid = db.corpus_id(corpus)
-        with self._lock:
-            index = self._indexes.get(cid)
+        cid = self.corpora.corpus_id(corpus)
+        with self._shared.lock:
+            index = self._shared.indexes.get(cid)
             loaded = False
             if index is None:
                 folder = self.folder(cid)
@@ -80,8 +98,8 @@ class HippoRAGStore:
                 loaded = index is not None
                 if index is None:
                     index = HippoRAGIndex(folder, self.corpora.embedder, self.extractor())
-                self._indexes[cid] = index
-            chunks = db.all_chunks(cid)
+                self._shared.indexes[cid] = index
+            chunks = self.corpora.chunk_rows(cid)
             present = {c.chunk_id for c in chunks}
             stale = [pid for pid in index.graph.passage_index if pid not in present]
             fresh = [(c.chunk_id, f"{c.title}\n{c.text}") for c in chunks if c.chunk_id not in index]

@@ -134,9 +134,12 @@ def test_ingest_reports_per_file_errors(app, client, tmp_path: Path) -> None:
     good.write_text("# Harbour of Quell\n\nThe harbour of Quell freezes every winter.", encoding="utf-8")
     bad = tmp_path / "broken.pdf"
     bad.write_bytes(b"not a pdf at all")
-    app.services.db.ensure_corpus("client-notes")
     report, info, docs, files = client.predict("client-notes", [handle_file(good), handle_file(bad)],
-                                               api_name="/ingest")
+                                               api_name="/ingest")  # the client's own corpus, made by the upload
     report = html.unescape(report)  # file names are shown as text: escaped as character references
     assert "added 1 documents" in report and "broken.pdf" in report
     assert [r[1] for r in docs["data"]] == ["Harbour of Quell"]
+    assert [c.owner for c in app.services.db.list_corpora(None) if c.name == "client-notes"] != ["public"]
+    shared, *_ = client.predict("demo", [handle_file(good)], api_name="/ingest")
+    assert "read-only" in html.unescape(shared) and app.services.db.list_documents(
+        app.services.db.corpus_id("demo"), search="Quell") == []  # nobody adds to the demo corpus

@@ -106,7 +106,7 @@ def test_corpora_upload_lists_and_opens_a_document(app, page, tmp_path: Path) ->
     page.locator("#corpora-create").click()
     page.locator("#corpora-info").get_by_text("browser-notes").wait_for()
     page.locator("#corpora-files input[type=file]").set_input_files([str(notes), str(broken)])
-    page.locator("#corpora-files").get_by_text("harbour-notes.md").first.wait_for()
+    page.locator("#corpora-files [aria-label='harbour-notes.md']").first.wait_for()
     page.locator("#corpora-ingest").click()
     result = page.locator("#corpora-result")
     result.get_by_text("added 1 documents").wait_for()

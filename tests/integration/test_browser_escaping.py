@@ -134,7 +134,7 @@ def test_two_browsers_see_only_their_own_runs_and_a_share_link_opens_exactly_tha
         note = tmp_path / "note.md"
         note.write_text("# Bob's note\n\nBob was here.", encoding="utf-8")
         bob.locator("#corpora-files input[type=file]").set_input_files([str(note)])
-        bob.locator("#corpora-files").get_by_text("note.md").first.wait_for()
+        bob.locator("#corpora-files [aria-label='note.md']").first.wait_for()  # the uploaded file listed
         bob.locator("#corpora-ingest").click()
         bob.locator("#corpora-result").get_by_text("read-only").wait_for()  # nor can anyone add to it
         assert "demo" in [c.name for c in app.services.db.list_corpora()]
