@@ -71,8 +71,22 @@ def inputs_markdown(event: TraceEvent | dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
-def outputs_markdown(event: TraceEvent | dict[str, Any]) -> str:
-    """The step's outputs as tables (passages, graph nodes, memories) and short values."""
+ID_LISTS = ("passages", "cited", "used_ids", "retrieved_ids")  # outputs that list passages by document id
+
+
+def passage_titles(events: Sequence[TraceEvent | dict[str, Any]]) -> dict[str, str]:
+    """doc_id -> title of every passage a run's steps retrieved (so a step's outputs can name passages)."""
+    titles: dict[str, str] = {}
+    for raw in events:
+        for h in (as_event(raw).data or {}).get("hits") or []:
+            if isinstance(h, dict) and h.get("doc_id") and h.get("title"):
+                titles.setdefault(str(h["doc_id"]), str(h["title"]))
+    return titles
+
+
+def outputs_markdown(event: TraceEvent | dict[str, Any], titles: dict[str, str] | None = None) -> str:
+    """The step's outputs as tables (passages, graph nodes, memories) and short values; lists of passage ids
+    are shown as the passages' titles when `titles` (passage_titles of the run) knows them."""
     event = as_event(event)
     _, outputs = split_data(event)
     if not outputs:
@@ -91,6 +105,9 @@ def outputs_markdown(event: TraceEvent | dict[str, Any]) -> str:
             parts.append(f"**{key}**\n\n{evidence_table(value, earlier)}")
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             parts.append(f"**{key}** ({len(value)})\n\n{table(value)}")
+        elif key in ID_LISTS and isinstance(value, list) and value and titles:
+            named = [f"“{cell(short(titles.get(str(v), str(v)), 60))}”" for v in value]
+            parts.append(f"**{key}:** " + ", ".join(named))
         elif isinstance(value, list):
             parts.append(f"**{key}:** {cell(value, 600) if value else '_(none)_'}")
         elif _numeric_dict(value) and len(value) > 6:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from agents import registry
 from ui.common import corpus_names
-from ui.details import duration, inputs_markdown, outputs_markdown, step_header, timeline_choices
+from ui.details import duration, inputs_markdown, outputs_markdown, passage_titles, step_header, timeline_choices
 from ui.figures import event_figure
 from ui.markdown import as_event, cell, short
 from ui.messages import grounding_line, grounding_of, share_link
@@ -101,7 +101,7 @@ def step_updates(run: dict[str, Any] | None, step: float | int | None) -> tuple[
         gr.Radio(choices=choices, value=choices[i], label="Click a step to open it"),
         step_header(event, i, len(events)),
         inputs_markdown(event),
-        outputs_markdown(event),
+        outputs_markdown(event, passage_titles(events)),
         event.data,
         gr.Plot(value=fig, visible=fig is not None),
     )

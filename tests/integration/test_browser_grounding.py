@@ -150,6 +150,9 @@ def test_viewer_fits_1400_px_and_its_timeline_opens_steps(app, page) -> None:
     page.locator("#viewer-step-header").get_by_text("Step 2 of 2").wait_for()
     assert re.search(r"\d+(\.\d)? s", page.locator("#viewer-step-header").inner_text())
     assert not re.search(r"\d\.\d{3} s", page.locator("#viewer-step-header").inner_text())  # rounded
+    outputs = page.locator("#viewer-outputs").inner_text()
+    line = next(x for x in outputs.splitlines() if x.startswith("passages:"))
+    assert "“Guild of Tidewrights”" in line and not re.search(r"\b[0-9a-f]{12}\b", line), line  # titles, not ids
     shot(page, "viewer")
 
 

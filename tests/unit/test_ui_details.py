@@ -23,3 +23,15 @@ def test_viewer_step_details_split_inputs_and_outputs() -> None:
     line = details.timeline_markdown([retrieve_event(), ev], current=1)
     first, second = line.splitlines()
     assert first.startswith("1. 🔎 `retrieve`") and second.startswith("2. **📖 `read`") and second.endswith("** ◀")
+
+
+def test_outputs_name_passages_by_title_not_id() -> None:
+    hits = [{"doc_id": "aaa", "title": "Carrowdene Observatory", "text": "…", "score": 0.7, "rank": 1},
+            {"doc_id": "bbb", "title": "Grey Lantern", "text": "…", "score": 0.5, "rank": 2}]
+    search = TraceEvent(agent="naive", kind="retrieve", explanation="x", data={"query": "q", "hits": hits})
+    titles = details.passage_titles([search, read_event()])
+    assert titles == {"aaa": "Carrowdene Observatory", "bbb": "Grey Lantern"}
+    md = details.outputs_markdown(read_event(), titles)
+    assert "**passages:** “Carrowdene Observatory”, “Grey Lantern”" in md and "**cited:** “Carrowdene Observatory”" in md
+    assert "aaa" not in md and "bbb" not in md
+    assert "aaa" in details.outputs_markdown(read_event())  # without titles: the ids, as before
