@@ -174,3 +174,6 @@ def test_nasty_folder_is_reported_file_by_file_and_earlier_documents_survive(ser
     assert "bad-line.jsonl" in rejected and any("bad-line.jsonl line 2" in e for e in report.errors)
     cid = svc.db.corpus_id("toy")
     assert svc.vectors.count(svc.corpora.namespace(cid)) == len(svc.db.all_chunks(cid))
+    lost = sum(after.get(k) != v for k, v in before.items())
+    print(f"nasty folder: {len(paths)} files, {len(report.errors)} rejected with one line each, "
+          f"{report.added} documents indexed from the rest, {lost} of {len(before)} earlier documents lost")
