@@ -46,10 +46,9 @@ class TiMConfig:
     min_shared: int = option(1, "Score only thoughts that share a probed bucket with the message in at least this "
                              "many tables (collision counting; 1 = any table, as in the paper). Pays off for "
                              "large memories: see benchmarks/bench_memory.py.", min=1, max=32)
-    think_margin: float = option(-2.0, "Log-odds by which 'fact' must beat 'question' and 'request' before the "
-                                 "message is post-thought. Questions and messages that never say I / my / we / "
-                                 "our are already set aside without the model, so the gate only vetoes a clear "
-                                 "request.", min=-20.0, max=20.0)
+    think_margin: float = option(0.5, "Log-odds by which 'yes' (the message tells a fact about the user) must beat "
+                                 "'no' before the message is post-thought. Questions and messages that never say "
+                                 "I / my / we / our are set aside before, without the model.", min=-20.0, max=20.0)
     max_thoughts: int = option(3, "Most thoughts post-thought from one turn.", min=1, max=10)
     relate_threshold: float = option(0.4, "Cosine above which a stored thought is compared with a new one "
                                      "(same / update / detail / unrelated).", min=0.0, max=1.0)
@@ -178,8 +177,8 @@ def post_think(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]
         data = MemoryWriteData(operation="think", before=[], after=[], decision=decision, prompt=gate_messages)
         thoughts: list[str] = []
         if odds <= config.think_margin:
-            explanation = (f"Post-thinks nothing: the message reads as a {choice.option}, not a fact about the "
-                           f"user ('fact' vs the best other by {odds:+.2f} log-odds; thinks above "
+            explanation = (f"Post-thinks nothing: the model does not read the message as a fact about the "
+                           f"user ('yes' vs 'no' by {odds:+.2f} log-odds; thinks above "
                            f"{config.think_margin:+.2f}).")
         else:
             think_messages = few_shot(THINK_SYSTEM, THINK_EXAMPLES, THINK_USER.format(message=message))

@@ -8,20 +8,22 @@ from __future__ import annotations
 from llm.base import Message
 
 GATE_SYSTEM = (
-    "Say what kind of message the user sent: 'fact' if it tells something about the user's own life (home, "
-    "job, family, pets, food, hobbies, car, health), 'question' if it asks something, 'request' if it asks "
-    "you to do something."
+    "Does the user's message tell you a fact about the user's own life that a friend should remember (where "
+    "they live, their job, family, pets, car, food, hobbies, health)? Answer yes or no."
 )
 GATE_EXAMPLES = (
-    ("User: I live in Tromsø.", "fact"),
-    ("User: How do I make my sourdough rise faster?", "question"),
-    ("User: What city do I live in?", "question"),
-    ("User: Write me a limerick about cats.", "request"),
-    ("User: Good news, my brother Ivo got engaged!", "fact"),
-    ("User: I gave up chess; these days I mostly play go.", "fact"),
+    ("I live in Tromsø.", "yes"),
+    ("Write me a limerick about cats.", "no"),
+    ("My brother Ivo got engaged!", "yes"),
+    ("Explain how tides work.", "no"),
+    ("I'm allergic to shellfish.", "yes"),
+    ("Tell me a fun fact about owls.", "no"),
 )
-GATE_USER = "User: {message}"
-GATE_OPTIONS = ("fact", "question", "request")  # post-think only when 'fact' wins
+GATE_USER = "{message}"
+# post-think only when 'yes' beats 'no' by the margin. An earlier 'fact / question / request' choice put most
+# personal facts below 'request' (log-odds -1.4 to +0.6 on a dev set of invented facts); this wording puts
+# every one of them at +1.1 or more and every request at +0.4 or less.
+GATE_OPTIONS = ("yes", "no")
 
 
 THINK_SYSTEM = (

@@ -19,7 +19,7 @@ def turn(svc, message: str, user: str = "ana", config: dict | None = None, histo
     return run
 
 
-def script(reply: str, thought: str, *relations: str, gate: str = "fact") -> ScriptedLLM:
+def script(reply: str, thought: str, *relations: str, gate: str = "yes") -> ScriptedLLM:
     """An LLM that replies, decides to post-think (or not), writes one thought, then picks relations."""
     return ScriptedLLM(replies=[reply, thought], choices=[gate, *relations])
 
@@ -57,10 +57,11 @@ def test_a_request_not_about_the_user_is_not_post_thought_and_a_statement_asks_t
     run = turn(svc, "Tell me a joke about cats.")
     assert run.events[-1].data["decision"]["option"] == "other" and svc.memory.count("ana") == 0
     assert [kind for kind, _ in llm.calls] == ["chat"]
-    svc.deps.llm = llm = ScriptedLLM(replies=["Ok."], choices=["request"])
-    run = turn(svc, "Help me plan my week.")  # speaks of the user: the model's gate decides (here: a request)
+    svc.deps.llm = llm = ScriptedLLM(replies=["Ok."], choices=["no"])
+    run = turn(svc, "Help me plan my week.")  # speaks of the user: the model's gate decides (here: no fact)
     assert [kind for kind, _ in llm.calls] == ["chat", "choose"]
-    assert run.events[-1].data["decision"]["option"] == "request" and svc.memory.count("ana") == 0
+    assert run.events[-1].data["decision"]["option"] == "no" and svc.memory.count("ana") == 0
+    assert "does not read the message as a fact" in run.events[-1].explanation
 
 
 def test_recall_asks_in_the_third_person_of_the_thoughts(services_factory) -> None:
@@ -87,7 +88,7 @@ def test_a_contradiction_forgets_the_old_thought_and_recall_then_finds_the_new(s
     old = svc.memory.list("ana", status="forgotten")[0]
     assert old.text == "The user lives in Lisbon." and old.related == op.data["after"][1]["id"]
     # the next recall sees only the active thought
-    svc.deps.llm = ScriptedLLM(replies=["Berlin."], choices=["question"])
+    svc.deps.llm = ScriptedLLM(replies=["Berlin."])
     run = turn(svc, "Where does the user live?")
     assert [t["text"] for t in run.events[0].data["thoughts"]] == ["The user lives in Berlin."]
     assert "- The user lives in Berlin." in run.events[1].data["prompt"][0]["content"]
@@ -129,7 +130,7 @@ def test_memory_and_buckets_survive_a_restart(services_factory) -> None:
     turn(svc, "My dog is called Juno.")
     before = svc.memory.list("ana")[0]
     matrices = svc.memory.table.get_memory("ana").matrices
-    again = services_factory(llm=ScriptedLLM(replies=["Juno."], choices=["question"]))  # a new process on the same home
+    again = services_factory(llm=ScriptedLLM(replies=["Juno."]))  # a new process on the same home
     assert again.memory.list("ana")[0].buckets == before.buckets
     assert np.array_equal(again.memory.table.get_memory("ana").matrices, matrices)
     run = turn(again, "What is my dog's name?")
@@ -139,7 +140,7 @@ def test_memory_and_buckets_survive_a_restart(services_factory) -> None:
 def test_a_new_lsh_shape_rehashes_the_stored_thoughts(services_factory) -> None:
     svc = services_factory(llm=script("Nice!", "The user's dog is named Juno."))
     turn(svc, "My dog is called Juno.")
-    svc.deps.llm = ScriptedLLM(replies=["Juno."], choices=["question"])
+    svc.deps.llm = ScriptedLLM(replies=["Juno."])
     run = turn(svc, "What is my dog's name?", config={"buckets": 8, "tables": 2, "probes": 8})
     assert run.events[0].data["thoughts"][0]["text"] == "The user's dog is named Juno."
     assert len(svc.memory.list("ana")[0].buckets) == 2
@@ -148,7 +149,7 @@ def test_a_new_lsh_shape_rehashes_the_stored_thoughts(services_factory) -> None:
 def test_two_users_never_see_each_others_thoughts(services_factory) -> None:
     svc = services_factory(llm=script("Nice!", "The user lives in Lisbon."))
     turn(svc, "I live in Lisbon.", user="ana")
-    svc.deps.llm = ScriptedLLM(replies=["I don't know."], choices=["question"])
+    svc.deps.llm = ScriptedLLM(replies=["I don't know."])
     run = turn(svc, "Where do I live?", user="ben")
     assert run.events[0].data["thoughts"] == [] and run.events[0].data["stored"] == 0
     assert svc.memory.list("ben") == [] and svc.memory.occupancy("ben") == {}

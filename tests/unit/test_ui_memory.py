@@ -21,7 +21,7 @@ def test_the_login_wins_else_a_well_formed_browser_id_is_kept_or_made() -> None:
 
 
 def test_view_shows_only_this_users_thoughts_operations_and_buckets(services_factory) -> None:
-    svc = services_factory(llm=ScriptedLLM(replies=["Nice!", "The user lives in Lisbon."], choices=["fact"]))
+    svc = services_factory(llm=ScriptedLLM(replies=["Nice!", "The user lives in Lisbon."], choices=["yes"]))
     run = svc.run("tim", "", "I live in Lisbon.", user="ana")
     list(run)
     summary, rows, figure, operations = memory.view(svc, "ana")
