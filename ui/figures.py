@@ -206,7 +206,7 @@ def graph_walk_svg(event: TraceEvent | dict[str, Any], width: int = 640, height:
                  f'<circle cx="{x:.0f}" cy="{y:.0f}" r="{r:.0f}" fill="{colour}" {opacity} {ring}/>')
         label = escape(short(n.get("label") or n["id"], 24))
         tip = escape(node_tooltip(g, n)).replace("\n", "&#10;")  # one line: the Chatbot reads it as Markdown
-        parts.append(f'<g class="graph-node" data-kind="{kind}"><title>{tip}</title>{shape}'
+        parts.append(f'<g class="graph-node node-{kind}" data-kind="{kind}"><title>{tip}</title>{shape}'
                      f'<text x="{x:.0f}" y="{y + r + 11:.0f}" font-size="10" text-anchor="middle" '
                      f'fill="#334155">{label}</text></g>')
     parts.append("</svg>")

@@ -167,12 +167,13 @@ def test_hipporag_graph_picture_is_in_chat_and_its_nodes_say_name_and_score_on_h
     picture = page.locator("#chat-bot svg.graph-walk")
     picture.first.wait_for()
     nodes = picture.first.locator("g.graph-node")
-    assert nodes.count() >= 3
-    seed = picture.first.locator("g.graph-node[data-kind=seed]").first
+    kinds = [g.get_attribute("class") for g in nodes.all()]
+    assert len(kinds) >= 3 and "graph-node node-seed" in kinds and "graph-node node-passage" in kinds, kinds
+    seed = picture.first.locator("g.graph-node.node-seed").first
     seed.hover()  # the browser shows the node's <title> as its tooltip
     tip = seed.locator("title").text_content() or ""
     assert re.search(r"^.+ — seed entity, score \d\.\d{3}\nPassages: .+", tip), tip
-    passage_tips = [t.text_content() for t in picture.first.locator("g.graph-node[data-kind=passage] title").all()]
+    passage_tips = [t.text_content() for t in picture.first.locator("g.graph-node.node-passage title").all()]
     assert passage_tips and all(re.search(r" — passage, score \d\.\d{3}", t or "") for t in passage_tips)
     text = page.locator("#chat-bot").inner_text()
     assert "PageRank" not in text.split("Sources")[0].split("graph_walk:")[-1][:300]

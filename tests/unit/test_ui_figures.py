@@ -59,6 +59,8 @@ def test_graph_walk_svg_names_each_node_with_its_score_and_passages_on_hover() -
     passage = next(t for t in tips if t.startswith("passage:"))
     assert "Carrowdene Observatory — passage, score 0.700" in passage and "Mentions: carrowdene" in passage
     assert any("isolated" in t and "Passages: none among those drawn" in t for t in tips)
+    assert sorted(g.get("class") for g in root.iter(f"{ns}g")) == [
+        "graph-node node-passage", "graph-node node-phrase", "graph-node node-phrase", "graph-node node-seed"]
     assert len(root.findall(f"{ns}g/{ns}rect")) == 1 and len(root.findall(f"{ns}g/{ns}circle")) == 3
     assert len(root.findall(f"{ns}line")) == 2  # the edge to a node not drawn is left out
     for x in re.findall(r'c?x="(-?\d+)"', svg):  # inside the view box
