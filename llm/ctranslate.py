@@ -1,6 +1,6 @@
 """A local model run by CTranslate2 (int8 or fp32 kernels for CPU), behind the same LLM interface.
 
-Opt-in (`RAGSCOPE_LLM_ENGINE=ct2`, `RAGSCOPE_CT2_COMPUTE=int8|int8_float32|float32`): the Hugging Face model is
+`RAGSCOPE_LLM_ENGINE=ct2` (int8; `RAGSCOPE_LLM_PRECISION=fp32` for float32 kernels): the Hugging Face model is
 converted once into the model cache. benchmarks/RESULTS.md says why it is not the default.
 """
 
