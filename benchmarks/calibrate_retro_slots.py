@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agents.events import Step  # noqa: E402
 from agents.retro_rag import evidence as ev  # noqa: E402
-from agents.retro_rag.nodes import slot_scores  # noqa: E402
+from agents.retro_rag.nodes import same_slot, slot_scores  # noqa: E402
 
 # (question, (title, earlier passage), (title, new passage), contradicts)
 PAIRS = [
@@ -97,6 +97,12 @@ def main() -> int:
             print(f"| {contradicts} | (no comparable values: '{old['claim']}' / '{new['claim']}') | | | | | |")
             continue
         slot, a, b = pair
+        if not same_slot(slot, {"title": t_new, "text": x_new}):
+            held = ev.slot_coverage(slot, t_new + " " + x_new)
+            print(f"| {contradicts} | {slot} | {a} | {b} | (the new passage holds {held:.0%} of the slot's words: "
+                  f"not the same relation) | | |")
+            rows.append((contradicts, 0.0, 0.0))
+            continue
         by_new, _ = slot_scores(llm, step, {"title": t_new, "text": x_new}, slot, a, b)
         against, _ = slot_scores(llm, step, {"title": t_old, "text": x_old}, slot, a, b)
         by_old = -against
@@ -107,8 +113,8 @@ def main() -> int:
     no = sorted(round(s, 2) for c, s in both if not c)
     print(f"\nboth passages prefer their own value: contradicting {len(yes)} of {sum(c for c, *_ in rows)} "
           f"(sums {yes}), consistent {len(no)} of {sum(not c for c, *_ in rows)} (sums {no})")
-    # the rule, fixed before any run: the margin is the largest sum of a consistent pair, rounded up to 0.5
-    # (no consistent pair may withdraw anything), and at least 1.0
+    # the rule, fixed before any run: the margin is the largest sum of a consistent pair that reaches the
+    # comparison, rounded up to 0.5 (no consistent pair may withdraw anything), and at least 1.0
     margin = max([1.0, *(math.ceil(s * 2) / 2 for s in no)])
     print(f"margin by the rule: {margin} (withdraws {sum(s > margin for s in yes)} of "
           f"{sum(c for c, *_ in rows)} contradicting pairs)")

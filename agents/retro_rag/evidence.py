@@ -128,12 +128,18 @@ def slot_pair(old: EvidenceData, new: EvidenceData, question: str) -> tuple[str,
                 and not any(v.lower() in a or (a and a in v.lower()) for a in about)]
 
     olds, news = candidates(old["claim"], ""), candidates(new["claim"], old["claim"])
-    news.sort(key=lambda v: new["claim"].startswith(v) and " " not in v)  # 'Old charters…': a capital, not a name
-    for old_value in reversed(olds):  # the last value of a claim is most often what it says about its subject
-        new_value = next((v for v in news if _same_kind(v, old_value)), None)
-        if new_value:
-            return old["claim"].replace(old_value, BLANK, 1), old_value, new_value
+    capital = [v for v in news if new["claim"].startswith(v) and " " not in v]  # 'Old charters…': no name
+    for allowed in ([v for v in news if v not in capital], news):
+        for old_value in reversed(olds):  # the last value of a claim is most often what it says of its subject
+            new_value = next((v for v in allowed if _same_kind(v, old_value)), None)
+            if new_value:
+                return old["claim"].replace(old_value, BLANK, 1), old_value, new_value
     return None
+
+
+def slot_coverage(slot: str, text: str) -> float:
+    """Share of the slot's content words (the blank left out) that `text` holds: does it state the same relation?"""
+    return containment(slot.replace(BLANK, " "), text)
 
 
 
@@ -162,22 +168,34 @@ def check_pairs(evidence: list[EvidenceData], new_ids: list[str],
     return pairs[:limit]
 
 
-def withdraw(evidence: list[EvidenceData], item_id: str, by: str, reason: str, iteration: int) -> list[str]:
-    """Withdraw an item and, in cascade, every item derived from it; returns the withdrawn ids in order."""
+def withdraw(evidence: list[EvidenceData], item_id: str, by: str, reason: str, iteration: int,
+             value: str = "") -> list[str]:
+    """Withdraw an item and, in cascade, what rested on it; returns the withdrawn ids in order.
+
+    What rested on it: items of its own passage, and items found through it that are about its withdrawn
+    `value` (the passage searched for that town or person), then everything found through those. The
+    superseding item `by` and its passage are never withdrawn.
+    """
+    keep = {d for e in evidence if e["id"] == by for d in e.get("passages", [])}
+    root = next((e for e in evidence if e["id"] == item_id), None)
+    root_passages = set(root.get("passages", [])) if root else set()
     out: list[str] = []
     queue = [(item_id, by, reason)]
     while queue:
         current, cause, why = queue.pop(0)
         item = next((e for e in evidence if e["id"] == current), None)
-        if item is None or item.get("status") == WITHDRAWN:
+        if item is None or item.get("status") == WITHDRAWN or set(item.get("passages", [])) & keep:
             continue
         item.update(status=WITHDRAWN, withdrawn_by=cause, reason=why, withdrawn_at=iteration)
         out.append(current)
         for child in evidence:
-            if current in child.get("derived_from", []) and child.get("status", ACTIVE) == ACTIVE:
+            if current not in child.get("derived_from", []) or child.get("status", ACTIVE) != ACTIVE:
+                continue
+            same_passage = bool(set(child.get("passages", [])) & root_passages)
+            about_value = bool(value) and value.lower() in child.get("entity", "").lower()
+            if not set(item.get("passages", [])) & root_passages or same_passage or about_value:
                 queue.append((child["id"], current, f"it rested on {current}, which was withdrawn"))
     return out
-
 
 def table(evidence: list[EvidenceData]) -> list[EvidenceData]:
     """A deep-enough copy of the evidence set for an event (later changes must not alter it)."""

@@ -38,6 +38,7 @@ from llm.base import LLM, Message
 
 NAME = "retro_rag"
 CONTRADICTION_MARGIN = 4.0  # set on 12 invented pairs before the measured runs (benchmarks/RESULTS.md)
+SAME_SLOT = 0.75  # the new passage must hold this share of the slot's words to be about the same relation
 
 
 @dataclass(frozen=True)
@@ -253,12 +254,18 @@ def slot_scores(llm: LLM, step: Step, hit: HitData | dict[str, Any], slot: str, 
     return log_odds(choice.scores, new, earlier), {"scores": choice.scores, "prompt": messages}
 
 
+def same_slot(slot: str, hit: HitData) -> bool:
+    """True when the new passage states the slot's relation (holds most of its words), so its value competes."""
+    return ev.slot_coverage(slot, f"{hit['title']} {hit['text']}") >= SAME_SLOT
+
+
 def retroact(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str, Any]:
     """Compare new and earlier items giving different values for one slot; withdraw the earlier one if contradicted."""
     llm, iteration, question, pool = deps.llm, state["iteration"], state["question"], state.get("pool", [])
     before = ev.table(state.get("evidence", []))
     pairs = [(old, new, sp) for old, new in ev.check_pairs(before, state.get("added", []), 4 * config.max_checks)
-             if (sp := ev.slot_pair(old, new, question))][: config.max_checks]
+             if (sp := ev.slot_pair(old, new, question))
+             and same_slot(sp[0], pool[new["numbers"][0] - 1])][: config.max_checks]
     if not pairs:
         return {}
     evidence, drafts = ev.table(before), [dict(d) for d in state.get("drafts", [])]
@@ -279,7 +286,8 @@ def retroact(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[s
             if not contradicted or old["id"] not in still or new["id"] not in still:
                 continue
             where = ", ".join(passage_label(state, n) for n in new.get("numbers", []))
-            out = ev.withdraw(evidence, old["id"], new["id"], f"{where} gives '{new_value}' for '{slot}'", iteration)
+            out = ev.withdraw(evidence, old["id"], new["id"], f"{where} gives '{new_value}' for '{slot}'", iteration,
+                              old_value)
             withdrawn += out
             values.append(old_value)
             passages += old.get("passages", []) + new.get("passages", [])

@@ -100,7 +100,8 @@ def test_answer_accepted_first_time(services_factory, toy_docs) -> None:
 CONTRADICTED = {
     "Orvane Guild": "The Orvane Guild was founded in the port town of Tallow.",
     "Tallow": "Tallow is a port town on the river Senn.",
-    "Guild charters": "Pellow, not Tallow, is where the Orvane Guild was founded, as its charter of 1650 shows.",
+    "Guild charters": "The Orvane Guild was founded in the port town of Pellow, not Tallow, as its charter of 1650 "
+                      "shows.",
     "Pellow": "Pellow is a town on the river Amber.",
 }
 
@@ -117,7 +118,7 @@ def test_contradiction_withdraws_earlier_evidence_and_changes_the_answer(service
     first = order[:1]
     assert first == ["Orvane Guild"], order  # the hash embedder ranks the founding passage first
     run, events = _run(services_factory, docs, llm, {
-        "first_passages": 1, "baseline_passages": 2, "passages_per_search": 3, "answer_after": 1,
+        "first_passages": 1, "baseline_passages": 1, "passages_per_search": 3, "answer_after": 1,
         "max_iterations": 2, "max_checks": 4})
     kinds = [e.kind for e in events]
     assert kinds[:5] == ["retrieve", "revise", "retrieve", "read", "rewrite"], kinds
@@ -153,7 +154,7 @@ def test_contradiction_withdraws_earlier_evidence_and_changes_the_answer(service
 def test_consistent_values_withdraw_nothing(services_factory) -> None:
     llm = JudgingLLM(replies=["Senn", "Amber"], judge=rule(pick="Guild charters"))  # slots keep the earlier value
     run, events = _run(services_factory, _docs(CONTRADICTED), llm, {
-        "first_passages": 1, "baseline_passages": 2, "passages_per_search": 3, "answer_after": 1,
+        "first_passages": 1, "baseline_passages": 1, "passages_per_search": 3, "answer_after": 1,
         "max_iterations": 2, "max_checks": 4})
     retro = [e for e in events if e.kind == "revise" and e.data["operation"] == "retroact"]
     assert retro and not retro[0].data["withdrawn"] and "no contradiction" in retro[0].explanation
@@ -230,6 +231,8 @@ def test_names_values_and_slots() -> None:
     fixed = {"id": "e2", "claim": "Records say Ilse Marrow was born in 1851 in Brisk.", "entity": "Marrow family"}
     assert ev.slot_pair(born, fixed, "When was Ilse Marrow born?") == ("Ilse Marrow was born in ___.", "1850", "1851")
     # another fact about the same town gives no value of the same kind for the earlier slot
+    assert ev.slot_coverage("Ilse Marrow was born in ___.", fixed["claim"]) == 1.0
+    assert ev.slot_coverage("Ilse Marrow was born in ___.", "Ilse Marrow wrote the Reed Sonatas.") < 0.75
     town = {"id": "e3", "claim": "Tallow is a port town on the river Senn.", "entity": "Tallow"}
     founded = {"id": "e4", "claim": "The Orvane Guild was founded in Tallow.", "entity": "Orvane Guild"}
     assert ev.slot_pair(founded, town, QUESTION) is None
@@ -249,7 +252,15 @@ def test_withdraw_cascades_to_dependent_items() -> None:
         {"id": "e3", "claim": "X was founded in Pellow.", "entity": "X", "numbers": [3], "status": "active"},
     ]
     assert ev.check_pairs(items, ["e3"], 5) == [(items[0], items[2])]
-    assert ev.withdraw(items, "e1", "e3", "passage 3 gives Pellow", 2) == ["e1", "e2"]
-    assert [e["status"] for e in items] == ["withdrawn", "withdrawn", "active"]
+    items[0]["passages"], items[1]["passages"], items[2]["passages"] = ["d1"], ["d2"], ["d3"]
+    items += [  # found through e1 too: e3's own passage and another town stay, Tallow's river goes with Tallow
+        {"id": "e4", "claim": "X's charter names Pellow.", "entity": "X", "passages": ["d3"], "derived_from": ["e1"]},
+        {"id": "e5", "claim": "Pellow is on the Amber.", "entity": "Pellow", "passages": ["d4"],
+         "derived_from": ["e1"]},
+        {"id": "e6", "claim": "The Senn is short.", "entity": "Senn", "passages": ["d5"], "derived_from": ["e2"]},
+    ]
+    assert ev.withdraw(items, "e1", "e3", "passage 3 gives Pellow", 2, "Tallow") == ["e1", "e2", "e6"]
+    assert [e.get("status", "active") for e in items] == ["withdrawn", "withdrawn", "active", "active", "active",
+                                                          "withdrawn"]
     assert items[1]["withdrawn_by"] == "e1" and "rested on e1" in items[1]["reason"]
-    assert ev.active(items) == [items[2]]
+    assert ev.active(items) == [items[2], items[3], items[4]]
