@@ -37,7 +37,7 @@ SHORT_INSTRUCTION = ("Answer the question using the passages. Reply with the ans
                      "or short phrase, not a sentence. If it is a yes-or-no question, reply yes or no.")
 PLAIN_USER = "{instruction}\n\nPassages:\n{passages}\n\nQuestion: {question}"
 READER_PROMPTS = ("one_shot", "plain", "plain_abstain", "one_shot_abstain", "plain_example", "plain_short")
-DEFAULT_READER_PROMPT = "plain"  # best on both dev sets (benchmarks/RESULTS.md, "Reader prompt")
+DEFAULT_READER_PROMPT = "plain"  # best mean F1 of the two dev sets; none is best on both (benchmarks/RESULTS.md)
 
 
 class ReaderConfig(Protocol):
