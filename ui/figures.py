@@ -186,8 +186,10 @@ def graph_walk_svg(event: TraceEvent | dict[str, Any], width: int = 640, height:
     pad = 40
     xy = {k: (pad + x * (width - 2 * pad), pad + y * (height - 2 * pad)) for k, (x, y) in pos.items()}
     top = max((float(n.get("score", 0) or 0) for n in nodes), default=0) or 1.0
-    parts = [f'<svg class="graph-walk" viewBox="0 0 {width} {height}" width="100%" role="img" '
-             f'xmlns="http://www.w3.org/2000/svg" style="max-width:{width}px;background:#fff">',
+    # a fixed size in pixels: the Chatbot's sanitiser may drop viewBox, and an SVG sized by viewBox alone then
+    # spills over the next messages
+    parts = [f'<svg class="graph-walk" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+             f'xmlns="http://www.w3.org/2000/svg" style="background:#fff">',
              '<title>Graph walk: size = score; seeds ringed; passages are squares. Hover a node.</title>']
     for a, b in g.edges:
         (x1, y1), (x2, y2) = xy[a], xy[b]
