@@ -59,3 +59,19 @@ def test_lsh_recalls_most_of_the_true_top_k_while_scoring_a_fraction() -> None:
         scored.append(n / 4000)
     assert np.mean(recalls) >= 0.8
     assert np.mean(scored) <= 0.6
+
+
+def test_candidates_match_a_brute_force_count_of_shared_buckets() -> None:
+    rng = np.random.default_rng(4)
+    vectors = _unit(rng.standard_normal((500, 24)))
+    params = LSHParams(dim=24, buckets=8, tables=6, seed=1)
+    r = projections(params)
+    buckets = hash_vectors(vectors, r)
+    index = BucketIndex(buckets, params.buckets)
+    q = _unit(rng.standard_normal(24))
+    probe = probe_buckets(q, r, 2)
+    shared = np.array([sum(buckets[i, t] in probe[t] for t in range(6)) for i in range(500)])
+    for m in (1, 2, 3):
+        assert index.candidates(probe, m).tolist() == np.flatnonzero(shared >= m).tolist()
+    rows, _, n = lsh_top_k(q, vectors, index, r, 5, probes=2, min_shared=3)
+    assert n == int((shared >= 3).sum()) and set(rows) <= set(np.flatnonzero(shared >= 3))
