@@ -19,6 +19,8 @@ def build_app(services: Any) -> gr.Blocks:
     """Build the Blocks app; `launch(demo)` serves it."""
     with gr.Blocks(title="ragscope — watch RAG and memory agents think", fill_width=True) as demo:
         gr.HTML(HEADER, elem_id="app-header")
+        if users.oauth_enabled():  # a Space with `hf_oauth: true`: signed-in visitors are keyed by their HF name
+            gr.LoginButton(elem_id="hf-login")
         # this browser's random id (ui/users.py); every tab takes it as an input and resolves the user key
         user = users.user_state(users.browser_secret(services.settings.home))
         with gr.Tabs(selected=TAB_CHAT, elem_id="main-tabs") as tabs:

@@ -14,6 +14,8 @@ calls share one key too.
 
 from __future__ import annotations
 
+import os
+
 import re
 import secrets
 import threading
@@ -82,6 +84,13 @@ def session_id(request: gr.Request | None) -> str:
         while len(_sessions) > SESSIONS_KEPT:
             _sessions.popitem(last=False)
     return made
+
+
+def oauth_enabled() -> bool:
+    """True on a Space whose README says `hf_oauth: true`: Hugging Face then sets OAUTH_CLIENT_ID (and the
+    other OAuth variables gradio reads), and the app shows a sign-in button. Elsewhere gradio's LoginButton
+    would demand a local HF token, so it is left out and every visitor keeps a browser id."""
+    return bool(os.environ.get("OAUTH_CLIENT_ID"))
 
 
 def logged_in(request: gr.Request | None) -> str:
