@@ -44,8 +44,9 @@ QWEN25_05B = dict(  # Qwen/Qwen2.5-0.5B-Instruct config.json
 )
 
 
-VARIANTS = {  # name: (use_cuda_graph, use_async_batching); None lets transformers decide
-    "off": (False, None), "on": (True, None), "auto": (None, None), "on-async": (True, True)}
+VARIANTS = {  # name: (use_cuda_graph, use_async_batching, compile level); None lets transformers decide
+    "off": (False, None, 0), "on": (True, None, 0), "auto": (None, None, 0), "on-async": (True, True, 0),
+    "compile1": (None, None, 1), "compile2": (None, None, 2)}
 
 
 def build_model(device: str) -> torch.nn.Module:
@@ -116,13 +117,13 @@ def run_engine(engine: BatchEngine, prompts: list[list[int]], new: int) -> dict[
 
 
 def bench_engine(model: torch.nn.Module, levels: list[int], new: int, length: int, variant: str,
-                 batch_tokens: int) -> list[dict[str, float]]:
+                 batch_tokens: int, profile: bool = False) -> list[dict[str, float]]:
     """The engine at each level; fresh prompts per level (no prefix reuse between levels)."""
     top = max(levels)
     blocks = 2 * top * ((length + new) // 64 + 2)
-    cuda_graph, async_batching = VARIANTS[variant]
+    cuda_graph, async_batching, level = VARIANTS[variant]
     config = EngineConfig(max_batch=top, kv_blocks=blocks, page_size=64, max_batch_tokens=batch_tokens,
-                          cuda_graph=cuda_graph, async_batching=async_batching)
+                          cuda_graph=cuda_graph, async_batching=async_batching, compile_level=level)
     t0 = time.perf_counter()
     engine = BatchEngine(model, set(), config)
     rows = []
@@ -130,6 +131,13 @@ def bench_engine(model: torch.nn.Module, levels: list[int], new: int, length: in
         for warm in (1, top):  # warm-up (graph capture, allocator) at both ends of the range
             run_engine(engine, make_prompts(warm, length, seed=7 + warm), 8)
         print(f"engine {variant}: started and warmed in {time.perf_counter() - t0:.1f} s", flush=True)
+        if profile:
+            from torch.profiler import ProfilerActivity, profile as torch_profile
+
+            with torch_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+                run_engine(engine, make_prompts(top, length, seed=55), 16)
+            print(prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=12), flush=True)
+            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12), flush=True)
         for k in levels:
             row = run_engine(engine, make_prompts(k, length, seed=100 + k), new)
             row["variant"] = variant
@@ -239,6 +247,8 @@ def main() -> None:
     p.add_argument("--batch-tokens", type=int, default=4096)
     p.add_argument("--graphs", default="off,on", help=f"engine variants, of: {', '.join(VARIANTS)}")
     p.add_argument("--http-graph", default="auto", help="RAGSCOPE_ENGINE_CUDA_GRAPH for the worker")
+    p.add_argument("--profile", action="store_true", help="profile 16 steps at the top level (first variant)")
+    p.add_argument("--skip-reference", action="store_true", help="skip generate() and the agreement check")
     p.add_argument("--http", type=Path, help="folder with the tokenizer files: also measure app.py worker")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
@@ -250,17 +260,20 @@ def main() -> None:
     levels = [int(x) for x in args.levels.split(",")]
     model = build_model(device)
     results: dict[str, object] = {"device": name, "new": args.new, "prompt": args.prompt, "levels": levels}
-    results["agreement"] = agreement(model, 32, args.prompt)
-    print("engine vs generate, greedy tokens:", results["agreement"], flush=True)
-    ref = {"batch_1": round(bench_generate(model, make_prompts(1, args.prompt, 1), args.new), 1)}
-    ref[f"static_batch_{max(levels)}"] = round(bench_generate(model, make_prompts(max(levels), args.prompt, 2),
-                                                              args.new), 1)
+    ref: dict[str, float] = {}
+    if not args.skip_reference:
+        results["agreement"] = agreement(model, 32, args.prompt)
+        print("engine vs generate, greedy tokens:", results["agreement"], flush=True)
+        ref["batch_1"] = round(bench_generate(model, make_prompts(1, args.prompt, 1), args.new), 1)
+        ref[f"static_batch_{max(levels)}"] = round(
+            bench_generate(model, make_prompts(max(levels), args.prompt, 2), args.new), 1)
     results["generate"] = ref
     print("generate():", ref, flush=True)
     engine_rows = []
     for variant in args.graphs.split(","):
         try:
-            engine_rows += bench_engine(model, levels, args.new, args.prompt, variant, args.batch_tokens)
+            engine_rows += bench_engine(model, levels, args.new, args.prompt, variant, args.batch_tokens,
+                                        profile=args.profile and variant == args.graphs.split(",")[0])
         except Exception as exc:  # noqa: BLE001 - report a variant that fails and go on with the rest
             print(f"engine {variant} failed: {type(exc).__name__}: {exc}", flush=True)
             engine_rows.append({"variant": variant, "error": f"{type(exc).__name__}: {exc}"})

@@ -45,6 +45,7 @@ class EngineConfig:
     max_batch_tokens: int = 512  # tokens in one forward pass (long prompts are prefilled in chunks of this)
     cuda_graph: bool | None = None  # replay CUDA graphs for the forward passes (None: the library decides; CPU: off)
     async_batching: bool | None = None  # prepare the next batch while the GPU runs this one (None: library decides)
+    compile_level: int = 0  # GPU: torch.compile the forward passes (0 off, up to 3; longer warm-up)
 
     @property
     def capacity(self) -> int:
@@ -126,6 +127,7 @@ class BatchEngine:
             page_size=self.config.page_size, max_requests_per_batch=self.config.max_batch,
             allow_block_sharing=True, auto_switch_to_flash=False,
             use_cuda_graph=self.config.cuda_graph, use_async_batching=self.config.async_batching,
+            default_compile_level=self.config.compile_level,
         )
         with torch.inference_mode():
             manager = self.model.init_continuous_batching(generation_config=self._generation_config,
