@@ -339,16 +339,14 @@ def extras(state: RetroRAGState, config: RetroRAGConfig, baseline: list[HitData]
     return [pool[n - 1] for n in order if pool[n - 1]["doc_id"] not in held][: config.extra_passages]
 
 
-def draft_key(draft: dict[str, Any]) -> tuple[bool, float]:
-    """How a draft ranks: supported first, then by its support; unsupported drafts never beat an earlier one."""
-    supported = draft.get("status") == "supported"
-    return supported, float(draft.get("support") or 0.0) if supported else 0.0
-
-
 def best_draft(drafts: list[dict[str, Any]]) -> int:
-    """Index of the kept draft: the best-supported valid one, the earliest on a tie (-1 when none is valid)."""
+    """Index of the kept draft: the earliest valid supported one, else the earliest valid one (-1 when none).
+
+    A later draft never replaces a supported one, however well supported itself: the loop stops at the first
+    reliable answer, as the paper's does (a larger log-odds is no better evidence of being right).
+    """
     valid = [i for i, d in enumerate(drafts) if d.get("valid", True)]
-    return max(valid, key=lambda i: (draft_key(drafts[i]), -i), default=-1)
+    return max(valid, key=lambda i: (drafts[i].get("status") == "supported", -i), default=-1)
 
 
 def answer(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str, Any]:
@@ -387,6 +385,8 @@ def answer(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
         ids = [h["doc_id"] for h in hits]
         if not hits or ids in read_before:
             continue
+        if any(d.get("valid", True) and d.get("status") == "supported" for d in drafts):
+            break  # a reliable answer ends the loop: nothing more is read
         read_before.append(ids)
         text, event = read_step(NAME, run_id, deps.llm, question, hits, config.max_tokens, deps.corpora,
                                 dense=config.retriever == "dense" and not (set(ids) - {h["doc_id"] for h in baseline}),
@@ -405,7 +405,7 @@ def answer(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
                   if draft["status"] == "supported" else "not clearly given by any one passage"
                   if draft["status"] == "guess" else draft["status"].replace("_", " "))
         keeps = ("keeps it" if kept == len(drafts) - 1 else
-                 f"keeps '{short(drafts[kept]['answer'])}' (better supported or earlier)")
+                 f"keeps '{short(drafts[kept]['answer'])}' (supported, or earlier)")
         explanation = (f"Round {iteration}: reads {where} and answers '{short(text)}' ({status}); {keeps}. "
                        + grounding_sentence(grounding))
         data = {**event.data, "iteration": iteration, "previous": previous,
@@ -520,7 +520,7 @@ def finish(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
     final = state.get("answer") or NO_ANSWER
     with Step(NAME, "answer", state.get("run_id", "")) as step:
         live = ev.active(evidence)
-        how = (f"draft {kept + 1} of {len(drafts)}, " + ("the best supported" if verdict.get("reliable") else
+        how = (f"draft {kept + 1} of {len(drafts)}, " + ("the first supported" if verdict.get("reliable") else
                                                           "the earliest still valid, as no draft is supported")
                if kept >= 0 else "no valid draft")
         explanation = (f"Answers '{short(final)}' ({how}) after {iteration} round(s): {why}. Evidence: {len(live)} "

@@ -209,11 +209,12 @@ def test_discovery_searches_for_the_bridge_entity_before_the_first_answer(servic
     assert run.retrieved_ids[:2] == [events[0].data["hits"][0]["doc_id"], events[3].data["hits"][0]["doc_id"]]
 
 
-def test_best_draft_prefers_supported_then_earliest() -> None:
+def test_best_draft_is_the_first_supported_else_the_earliest() -> None:
     drafts = [{"answer": "a", "status": "guess", "support": 9.0}, {"answer": "b", "status": "guess", "support": 1.0},
               {"answer": "c", "status": "supported", "support": 6.0}, {"answer": "d", "status": "supported",
                                                                           "support": 7.0, "valid": False}]
     assert best_draft(drafts) == 2
+    assert best_draft([*drafts, {"answer": "e", "status": "supported", "support": 12.0}]) == 2  # the first stays
     assert best_draft(drafts[:2]) == 0  # an unsupported draft never replaces an earlier one
     assert best_draft([{**drafts[0], "valid": False}]) == -1
 
