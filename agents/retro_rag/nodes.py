@@ -333,10 +333,12 @@ def withdrawn_passages(evidence: list[EvidenceData]) -> set[str]:
 def extras(state: RetroRAGState, config: RetroRAGConfig, baseline: list[HitData]) -> list[HitData]:
     """Evidence passages beyond the question's own: behind kept claims (newest first), then the rest in order."""
     pool, live = state.get("pool", []), ev.active(state.get("evidence", []))
-    held = {h["doc_id"] for h in baseline} | withdrawn_passages(state.get("evidence", []))
+    held = {h["chunk_id"] for h in baseline}
+    gone = withdrawn_passages(state.get("evidence", []))
     inferred = [n for e in reversed(live) if e.get("kind") == ev.INFERENTIAL for n in e.get("numbers", [])]
     order = list(dict.fromkeys(inferred + [h["rank"] for h in pool]))
-    return [pool[n - 1] for n in order if pool[n - 1]["doc_id"] not in held][: config.extra_passages]
+    return [pool[n - 1] for n in order
+            if pool[n - 1]["chunk_id"] not in held and pool[n - 1]["doc_id"] not in gone][: config.extra_passages]
 
 
 def best_draft(drafts: list[dict[str, Any]]) -> int:
@@ -359,9 +361,9 @@ def answer(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
         pool, evidence = list(state.get("pool", [])), ev.table(state.get("evidence", []))
         with Step(NAME, "retrieve", run_id) as step:
             hits, walk = search(deps, state["corpus"], question, config.baseline_passages, config.retriever)
-            held = {h["doc_id"]: h for h in pool}
-            baseline = [held.get(h.doc_id) or hit_dict(h, 0, question) for h in hits]
-            fresh = [h for h in baseline if h["doc_id"] not in held]
+            held = {h["chunk_id"]: h for h in pool}  # a document may have several chunks: match the chunk
+            baseline = [held.get(h.chunk_id) or hit_dict(h, 0, question) for h in hits]
+            fresh = [h for h in baseline if h["chunk_id"] not in held]
             for i, h in enumerate(fresh, len(pool) + 1):
                 h["rank"] = i
             file_passages(state, evidence, fresh, "", iteration)
@@ -379,21 +381,22 @@ def answer(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
     own = [h for h in baseline if h["doc_id"] not in gone]
     more = extras(state, config, baseline)
     drafts = [dict(d) for d in state.get("drafts", [])]
-    read_before = [d["passages"] for d in drafts]
+    read_before = [d.get("chunks", d["passages"]) for d in drafts]
     previous = state.get("answer", "")
     for hits in ([own, own + more] if more else [own]):
-        ids = [h["doc_id"] for h in hits]
-        if not hits or ids in read_before:
+        ids, chunks = [h["doc_id"] for h in hits], [h["chunk_id"] for h in hits]
+        if not hits or chunks in read_before:
             continue
         if any(d.get("valid", True) and d.get("status") == "supported" for d in drafts):
             break  # a reliable answer ends the loop: nothing more is read
-        read_before.append(ids)
+        read_before.append(chunks)
         text, event = read_step(NAME, run_id, deps.llm, question, hits, config.max_tokens, deps.corpora,
-                                dense=config.retriever == "dense" and not (set(ids) - {h["doc_id"] for h in baseline}),
+                                dense=config.retriever == "dense" and set(chunks) <= {h["chunk_id"] for h in baseline},
                                 floor=config.relevance_floor)
         grounding = event.data.get("grounding", {})
         checks = grounding.get("checks", [])
-        draft = {"answer": text, "iteration": iteration, "passages": ids, "status": grounding.get("status", ""),
+        draft = {"answer": text, "iteration": iteration, "passages": ids, "chunks": chunks,
+                 "status": grounding.get("status", ""),
                  "support": max((c["log_odds"] for c in checks), default=None),
                  "grounded_in": grounding.get("doc_id", ""), "valid": True}
         drafts.append(draft)
