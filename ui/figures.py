@@ -183,8 +183,8 @@ def graph_walk_svg(event: TraceEvent | dict[str, Any], width: int = 640, height:
     g, nodes, pos = _walk_graph(sub if isinstance(sub, dict) else {})
     if not nodes:
         return None
-    pad = 40
-    xy = {k: (pad + x * (width - 2 * pad), pad + y * (height - 2 * pad)) for k, (x, y) in pos.items()}
+    pad_x, pad_y = 75, 30  # room for a centred label (24 characters) at the left and right edges
+    xy = {k: (pad_x + x * (width - 2 * pad_x), pad_y + y * (height - 2 * pad_y)) for k, (x, y) in pos.items()}
     top = max((float(n.get("score", 0) or 0) for n in nodes), default=0) or 1.0
     # a fixed size in pixels: the Chatbot's sanitiser may drop viewBox, and an SVG sized by viewBox alone then
     # spills over the next messages
