@@ -5,8 +5,8 @@ The paper's loop, plan -> retrieve -> extract evidence -> decide -> refine or an
 so it cannot drift to invented names; the decision looks at the passages: the model answers from everything
 read (the shared reader), and it stops only when a passage gives that answer (the support check of
 `agents.grounding`: relevance floor, the answer's words, the answer against "unknown" given that passage
-alone), or when a new search leaves its answer unchanged and the model, asked which passage answers the
-question (a constrained choice: a passage number, or 0 for none), picks one that contains it (the label
+alone), or when a refined search brings a relevant passage holding its answer and the model, asked which
+passage answers the question (a constrained choice: a passage number, or 0 for none), picks that one (the label
 stays "the model's own guess" unless the support check passed). It keeps its best-supported answer across
 turns, since a later turn may drift. Otherwise it refines its query (a short few-shot fill; one that repeats
 an earlier search or borrows an example's name falls back to the question plus the evidence's key entity). At
