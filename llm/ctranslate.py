@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from llm.base import LLM, Choice, Completion, LLMError, Message
-from llm.local import _first_stop, _held_back
+from llm.local import stop_pieces
 
 COMPUTE_TYPES = ("int8", "int8_float32", "float32")
 
@@ -59,33 +59,23 @@ class CT2LLM(LLM):
 
     def _generate(self, messages: Sequence[Message], max_tokens: int, stop: Sequence[str] | None,
                   stats: dict[str, int]) -> Iterator[str]:
-        stops = [s for s in (stop or ()) if s]
         prompt = self._prompt_tokens(messages)
         stats["prompt"] = len(prompt)
-        ids: list[int] = []
-        emitted = 0
         with self._lock:
             steps = self.generator.generate_tokens(prompt, max_length=max_tokens, sampling_topk=1,
                                                    end_token=self._eos or None)
-            for step in steps:
-                if step.token_id in self._eos:
-                    break
-                ids.append(step.token_id)
-                stats["completion"] = len(ids)
-                text = self.tokenizer.decode(ids, skip_special_tokens=True)
-                cut = _first_stop(text, stops)
-                if cut >= 0:
-                    if cut > emitted:
-                        yield text[emitted:cut]
-                    steps.close()
-                    return
-                safe = len(text) - _held_back(text, stops)
-                if safe > emitted:
-                    yield text[emitted:safe]
-                    emitted = safe
-        text = self.tokenizer.decode(ids, skip_special_tokens=True)
-        if len(text) > emitted:
-            yield text[emitted:]
+
+            def ids() -> Iterator[int]:
+                for step in steps:
+                    if step.token_id in self._eos:
+                        return
+                    yield step.token_id
+
+            try:
+                yield from stop_pieces(ids(), lambda t: self.tokenizer.decode(t, skip_special_tokens=True), stop,
+                                       lambda n: stats.__setitem__("completion", n))
+            finally:
+                steps.close()
 
     def chat(self, messages: Sequence[Message], max_tokens: int = 256,
              stop: Sequence[str] | None = None) -> Completion:

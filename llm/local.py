@@ -8,7 +8,7 @@ from __future__ import annotations
 import inspect
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +87,32 @@ def _held_back(text: str, stops: Sequence[str]) -> int:
     if text.endswith("\ufffd"):  # an incomplete UTF-8 sequence; wait for the next token
         hold = max(hold, 1)
     return hold
+
+
+def stop_pieces(tokens: Iterable[int], decode: Callable[[list[int]], str], stop: Sequence[str] | None,
+                counted: Callable[[int], None] | None = None) -> Iterator[str]:
+    """Text pieces of a token stream, cut at the first stop string (the stream is then no longer read); text
+    that might still grow into a stop string (or finish a multi-byte character) is held back until it cannot."""
+    stops = [s for s in (stop or ()) if s]
+    ids: list[int] = []
+    emitted = 0
+    for token in tokens:
+        ids.append(token)
+        if counted is not None:
+            counted(len(ids))
+        text = decode(ids)
+        cut = _first_stop(text, stops)
+        if cut >= 0:
+            if cut > emitted:
+                yield text[emitted:cut]
+            return
+        safe = len(text) - _held_back(text, stops)
+        if safe > emitted:
+            yield text[emitted:safe]
+            emitted = safe
+    text = decode(ids)
+    if len(text) > emitted:
+        yield text[emitted:]
 
 
 def _cache_keyword(model: Any) -> str:
@@ -208,28 +234,12 @@ class TransformersLLM(LLM):
     def _generate(self, messages: Sequence[Message], max_tokens: int, stop: Sequence[str] | None,
                   stats: _Stats) -> Iterator[str]:
         """Yield text pieces of the greedy reply, honouring stop strings; fills `stats`."""
-        stops = [s for s in (stop or ()) if s]
         with self._lock, torch.inference_mode():
             prompt = self.encode(messages)
             stats.prompt_tokens = prompt.shape[1]
-            ids: list[int] = []
-            emitted = 0
-            for token in self._greedy_ids(prompt, max_tokens):
-                ids.append(token)
-                stats.completion_tokens = len(ids)
-                text = self.tokenizer.decode(ids, skip_special_tokens=True)
-                cut = _first_stop(text, stops)
-                if cut >= 0:
-                    if cut > emitted:
-                        yield text[emitted:cut]
-                    return
-                safe = len(text) - _held_back(text, stops)
-                if safe > emitted:
-                    yield text[emitted:safe]
-                    emitted = safe
-            text = self.tokenizer.decode(ids, skip_special_tokens=True)
-            if len(text) > emitted:
-                yield text[emitted:]
+            yield from stop_pieces(self._greedy_ids(prompt, max_tokens),
+                                   lambda ids: self.tokenizer.decode(ids, skip_special_tokens=True),
+                                   stop, lambda n: setattr(stats, "completion_tokens", n))
 
     # -- the LLM interface ---------------------------------------------------------------------
 

@@ -60,3 +60,21 @@ def test_the_factory_refuses_a_precision_ct2_does_not_have(tmp_path: Path) -> No
                                  llm_model=str(build_tiny_model(tmp_path / "model")))
     with pytest.raises(ValueError, match="auto, int8 or fp32"):
         make_llm(settings)
+
+
+def test_stop_pieces_cut_at_the_stop_and_hold_back_what_may_become_one() -> None:
+    from llm.local import stop_pieces
+
+    words = ["The ", "answer", " is", " Sen", "n.", "\nObs", "ervation:", " more"]
+    read: list[int] = []
+
+    def tokens():  # noqa: ANN202 - records how far the stream was read
+        for i in range(len(words)):
+            read.append(i)
+            yield i
+
+    pieces = list(stop_pieces(tokens(), lambda ids: "".join(words[i] for i in ids), ["\nObservation:"]))
+    assert "".join(pieces) == "The answer is Senn."
+    assert all("\n" not in p for p in pieces)  # "\nObs" was held back, then dropped with the stop
+    assert read == list(range(7))  # the stream is not read past the stop
+    assert "".join(stop_pieces(iter(range(3)), lambda ids: "".join(words[i] for i in ids), None)) == "The answer is"
