@@ -79,25 +79,9 @@ def graph_walk_figure(event: TraceEvent) -> Any:
     """The walked subgraph: spring layout, size and shade by score, seeds ringed, passages as squares."""
     import networkx as nx
 
-    sub = (event.data or {}).get("subgraph") or {}
-    nodes = [n for n in sub.get("nodes", []) if isinstance(n, dict) and "id" in n]
+    g, nodes, pos = _walk_graph((event.data or {}).get("subgraph") or {})
     if not nodes:
         return None
-    g = nx.Graph()
-    for n in nodes:
-        g.add_node(n["id"], **n)
-    for e in sub.get("edges", []):
-        if isinstance(e, dict) and e.get("source") in g and e.get("target") in g:
-            g.add_edge(e["source"], e["target"], weight=float(e.get("weight", 1) or 1), type=e.get("type", ""))
-    # lay out on a copy where every separate piece hangs weakly off the best node, so isolated passages sit
-    # near the walk instead of pushing it into a corner; only the real edges are drawn
-    layout = g.copy()
-    best = max(nodes, key=lambda n: float(n.get("score", 0) or 0))["id"]
-    for part in nx.connected_components(g):
-        if best not in part:
-            top = max(part, key=lambda i: float(g.nodes[i].get("score", 0) or 0))
-            layout.add_edge(best, top, weight=0.2)
-    pos = nx.spring_layout(layout, seed=7, k=1.5 / max(1, len(g) ** 0.5), weight="weight")
     top = max((float(n.get("score", 0) or 0) for n in nodes), default=0) or 1.0
     fig = _figure(8, 6)
     ax = fig.add_subplot()
@@ -145,7 +129,9 @@ def _walk_graph(sub: dict[str, Any]) -> tuple[Any, list[dict[str, Any]], dict[st
             g.add_edge(e["source"], e["target"], weight=float(e.get("weight", 1) or 1), type=e.get("type", ""))
     if not nodes:
         return g, nodes, {}
-    layout = g.copy()  # separate pieces hang weakly off the best node, as in the picture above
+    # lay out on a copy where every separate piece hangs weakly off the best node, so isolated passages sit
+    # near the walk instead of pushing it into a corner; only the real edges are drawn
+    layout = g.copy()
     best = max(nodes, key=lambda n: float(n.get("score", 0) or 0))["id"]
     for part in nx.connected_components(g):
         if best not in part:
