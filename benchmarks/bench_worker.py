@@ -37,8 +37,10 @@ def prompt_ids(llm: TransformersLLM, seed: int, words: int = 420) -> list[int]:
     return llm.encode(messages)[0].tolist()
 
 
-def run_engine(engine: BatchEngine, prompts: list[list[int]], new: int) -> tuple[float, list[float], list[list[int]]]:
-    """Submit every prompt at once; wall seconds, per-request latencies and outputs."""
+def run_engine(engine: BatchEngine, prompts: list[list[int]], new: int,
+               first: list[float] | None = None) -> tuple[float, list[float], list[list[int]]]:
+    """Submit every prompt at once, each from its own thread; wall seconds, per-request latencies and outputs
+    (and, into `first` when given, each request's seconds to its first token)."""
     latencies = [0.0] * len(prompts)
     outputs: list[list[int]] = [[] for _ in prompts]
     t0 = time.perf_counter()
@@ -47,6 +49,8 @@ def run_engine(engine: BatchEngine, prompts: list[list[int]], new: int) -> tuple
         handle = engine.submit(prompts[i], new)
         while True:
             tokens, done = handle.next_tokens(None)
+            if first is not None and tokens and not first[i]:
+                first[i] = time.perf_counter() - t0
             if done:
                 outputs[i] = tokens
                 latencies[i] = time.perf_counter() - t0

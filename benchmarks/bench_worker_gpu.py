@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
 import statistics
@@ -33,6 +32,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench_worker import pct, run_engine  # noqa: E402
 
 from llm.engine import BatchEngine, EngineConfig  # noqa: E402
 
@@ -86,34 +87,14 @@ def bench_generate(model: torch.nn.Module, prompts: list[list[int]], new: int) -
     return len(prompts) * new / wall
 
 
-def run_engine(engine: BatchEngine, prompts: list[list[int]], new: int) -> dict[str, float]:
-    """Submit every prompt at once, each from its own thread; wall, aggregate tok/s, latency quantiles."""
-    latencies = [0.0] * len(prompts)
-    counts = [0] * len(prompts)
+def engine_row(engine: BatchEngine, prompts: list[list[int]], new: int) -> dict[str, float]:
+    """Every prompt submitted at once (bench_worker.run_engine); wall, aggregate tok/s, latency quantiles."""
     first = [0.0] * len(prompts)
-    t0 = time.perf_counter()
-
-    def one(i: int) -> None:
-        handle = engine.submit(prompts[i], new)
-        while True:
-            tokens, done = handle.next_tokens(None)
-            if tokens and not first[i]:
-                first[i] = time.perf_counter() - t0
-            if done:
-                counts[i] = len(tokens)
-                latencies[i] = time.perf_counter() - t0
-                return
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(prompts))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
-    return {"concurrent": len(prompts), "wall_s": round(wall, 3), "tok_s": round(sum(counts) / wall, 1),
-            "tokens": sum(counts), "p50_s": round(statistics.median(latencies), 3),
-            "p95_s": round(sorted(latencies)[math.ceil(0.95 * len(latencies)) - 1], 3),
-            "ttft_p50_s": round(statistics.median(first), 3)}
+    wall, latencies, outputs = run_engine(engine, prompts, new, first)
+    tokens = sum(map(len, outputs))
+    return {"concurrent": len(prompts), "wall_s": round(wall, 3), "tok_s": round(tokens / wall, 1),
+            "tokens": tokens, "p50_s": round(pct(latencies, 0.5), 3), "p95_s": round(pct(latencies, 0.95), 3),
+            "ttft_p50_s": round(pct(first, 0.5), 3)}
 
 
 def bench_engine(model: torch.nn.Module, levels: list[int], new: int, length: int, variant: str,
@@ -129,17 +110,18 @@ def bench_engine(model: torch.nn.Module, levels: list[int], new: int, length: in
     rows = []
     try:
         for warm in (1, top):  # warm-up (graph capture, allocator) at both ends of the range
-            run_engine(engine, make_prompts(warm, length, seed=7 + warm), 8)
+            engine_row(engine, make_prompts(warm, length, seed=7 + warm), 8)
         print(f"engine {variant}: started and warmed in {time.perf_counter() - t0:.1f} s", flush=True)
         if profile:
-            from torch.profiler import ProfilerActivity, profile as torch_profile
+            from torch.profiler import ProfilerActivity
+            from torch.profiler import profile as torch_profile
 
             with torch_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-                run_engine(engine, make_prompts(top, length, seed=55), 16)
+                engine_row(engine, make_prompts(top, length, seed=55), 16)
             print(prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=12), flush=True)
             print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12), flush=True)
         for k in levels:
-            row = run_engine(engine, make_prompts(k, length, seed=100 + k), new)
+            row = engine_row(engine, make_prompts(k, length, seed=100 + k), new)
             row["variant"] = variant
             rows.append(row)
             print(row, flush=True)
@@ -161,7 +143,7 @@ def agreement(model: torch.nn.Module, new: int, length: int) -> dict[str, int]:
             pass
     finally:
         engine.close()
-    same = next((i for i, (a, b) in enumerate(zip(ref, update[0])) if a != b), min(len(ref), len(update[0])))
+    same = next((i for i, (a, b) in enumerate(zip(ref, update[0], strict=False)) if a != b), min(len(ref), len(update[0])))
     return {"tokens": new, "identical_prefix": same}
 
 
