@@ -75,7 +75,7 @@ def main() -> None:
             rows[f"ct2 {compute}"] = ct2_timing(llm, tokens, args.new)
         for name, (pre, dec) in rows.items():
             tps = [prompt.shape[1] / pre, (args.new - 1) / dec]
-            best[name] = [max(a, b) for a, b in zip(best.get(name, [0, 0]), tps)]
+            best[name] = [max(a, b) for a, b in zip(best.get(name, [0, 0]), tps, strict=True)]
             print(f"round {r}: {name}: prefill {tps[0]:.0f} tok/s, decode {tps[1]:.1f} tok/s", flush=True)
     print(f"\n{prompt.shape[1]}-token prompt, {args.new} new tokens, best of {args.repeat}")
     print("| engine | prefill tok/s | decode tok/s |\n| --- | --- | --- |")

@@ -143,7 +143,8 @@ def agreement(model: torch.nn.Module, new: int, length: int) -> dict[str, int]:
             pass
     finally:
         engine.close()
-    same = next((i for i, (a, b) in enumerate(zip(ref, update[0], strict=False)) if a != b), min(len(ref), len(update[0])))
+    got = update[0]
+    same = next((i for i, (a, b) in enumerate(zip(ref, got, strict=False)) if a != b), min(len(ref), len(got)))
     return {"tokens": new, "identical_prefix": same}
 
 
