@@ -59,6 +59,8 @@ class Settings:
                                                "help": "Most tokens in one forward pass (prompts prefill in chunks)."})
     engine_cuda_graph: str = field(metadata={"env": "RAGSCOPE_ENGINE_CUDA_GRAPH",
                                              "help": "GPU only: replay CUDA graphs in the batched engine: auto | on | off."})
+    engine_attention: str = field(metadata={"env": "RAGSCOPE_ENGINE_ATTENTION",
+                                            "help": "Batched engine attention: auto (varlen on CUDA) | sdpa | varlen."})
     openai_timeout: float = field(metadata={"env": "RAGSCOPE_OPENAI_TIMEOUT",
                                             "help": "Seconds to wait for an OpenAI-compatible server's reply."})
 
@@ -97,6 +99,7 @@ class Settings:
             "engine_kv_blocks": int(_env("RAGSCOPE_ENGINE_KV_BLOCKS", "256")),
             "engine_batch_tokens": int(_env("RAGSCOPE_ENGINE_BATCH_TOKENS", "512")),
             "engine_cuda_graph": _env("RAGSCOPE_ENGINE_CUDA_GRAPH", "auto"),
+            "engine_attention": _env("RAGSCOPE_ENGINE_ATTENTION", "auto"),
             "openai_timeout": float(_env("RAGSCOPE_OPENAI_TIMEOUT", "120")),
         }
         values.update(overrides)

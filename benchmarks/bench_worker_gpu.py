@@ -45,9 +45,11 @@ QWEN25_05B = dict(  # Qwen/Qwen2.5-0.5B-Instruct config.json
 )
 
 
-VARIANTS = {  # name: (use_cuda_graph, use_async_batching, compile level); None lets transformers decide
-    "off": (False, None, 0), "on": (True, None, 0), "auto": (None, None, 0), "on-async": (True, True, 0),
-    "compile1": (None, None, 1), "compile2": (None, None, 2)}
+VARIANTS = {  # name: (use_cuda_graph, use_async_batching, compile level, attention); None lets transformers decide
+    "off": (False, None, 0, "sdpa"), "on": (True, None, 0, "sdpa"), "auto": (None, None, 0, "sdpa"),
+    "on-async": (True, True, 0, "sdpa"), "compile1": (None, None, 1, "sdpa"), "compile2": (None, None, 2, "sdpa"),
+    "varlen": (True, None, 0, "varlen"), "varlen-async": (True, True, 0, "varlen"),
+    "varlen-nograph": (False, None, 0, "varlen")}
 
 
 def build_model(device: str) -> torch.nn.Module:
@@ -102,9 +104,9 @@ def bench_engine(model: torch.nn.Module, levels: list[int], new: int, length: in
     """The engine at each level; fresh prompts per level (no prefix reuse between levels)."""
     top = max(levels)
     blocks = 2 * top * ((length + new) // 64 + 2)
-    cuda_graph, async_batching, level = VARIANTS[variant]
+    cuda_graph, async_batching, level, attn = VARIANTS[variant]
     config = EngineConfig(max_batch=top, kv_blocks=blocks, page_size=64, max_batch_tokens=batch_tokens,
-                          cuda_graph=cuda_graph, async_batching=async_batching, compile_level=level)
+                          cuda_graph=cuda_graph, async_batching=async_batching, compile_level=level, attention=attn)
     t0 = time.perf_counter()
     engine = BatchEngine(model, set(), config)
     rows = []
@@ -127,6 +129,7 @@ def bench_engine(model: torch.nn.Module, levels: list[int], new: int, length: in
             print(row, flush=True)
     finally:
         engine.close()
+        model.config._attn_implementation = "sdpa"
     return rows
 
 
@@ -148,8 +151,27 @@ def agreement(model: torch.nn.Module, new: int, length: int) -> dict[str, int]:
     return {"tokens": new, "identical_prefix": same}
 
 
+def attention_agreement(model: torch.nn.Module, n: int, new: int, length: int) -> dict[str, object]:
+    """Greedy tokens of n concurrent requests through the engine with SDPA and with varlen attention: the length
+    of the identical prefix per request (bf16 kernels round differently, so late drift is possible)."""
+    outputs = {}
+    for attn in ("sdpa", "varlen"):
+        engine = BatchEngine(model, set(), EngineConfig(max_batch=n, kv_blocks=4 * n * ((length + new) // 64 + 2),
+                                                        page_size=64, max_batch_tokens=2048, attention=attn))
+        try:
+            _, _, outs = run_engine(engine, make_prompts(n, length, seed=11), new, [0.0] * n)
+        finally:
+            engine.close()
+            model.config._attn_implementation = "sdpa"
+        outputs[attn] = outs
+    prefixes = [next((i for i, (a, b) in enumerate(zip(x, y, strict=False)) if a != b), min(len(x), len(y)))
+                for x, y in zip(outputs["sdpa"], outputs["varlen"], strict=True)]
+    return {"requests": n, "tokens": new, "identical_prefix": prefixes,
+            "all_identical": sum(p == new for p in prefixes)}
+
+
 def bench_http(model: torch.nn.Module, tokenizer_dir: Path, levels: list[int], new: int, length: int,
-               device: str, graph: str) -> list[dict]:
+               device: str, graph: str, attention: str = "auto") -> list[dict]:
     """`app.py worker` on the random weights; concurrent clients, tokens from `usage`."""
     import httpx
 
@@ -163,7 +185,7 @@ def bench_http(model: torch.nn.Module, tokenizer_dir: Path, levels: list[int], n
     top = max(levels)
     blocks = 2 * top * ((length + new) // 64 + 4)
     env = dict(os.environ, RAGSCOPE_ENGINE_BATCH_TOKENS="4096", PYTHONUNBUFFERED="1",
-               RAGSCOPE_ENGINE_CUDA_GRAPH=graph)
+               RAGSCOPE_ENGINE_CUDA_GRAPH=graph, RAGSCOPE_ENGINE_ATTENTION=attention)
     port = 8765
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "worker", "--model", str(folder), "--device",
                              device, "--max-batch", str(top), "--kv-blocks", str(blocks), "--port", str(port)],
@@ -230,6 +252,8 @@ def main() -> None:
     p.add_argument("--batch-tokens", type=int, default=4096)
     p.add_argument("--graphs", default="off,on", help=f"engine variants, of: {', '.join(VARIANTS)}")
     p.add_argument("--http-graph", default="auto", help="RAGSCOPE_ENGINE_CUDA_GRAPH for the worker")
+    p.add_argument("--http-attention", default="auto", help="RAGSCOPE_ENGINE_ATTENTION for the worker")
+    p.add_argument("--agree", type=int, default=0, help="check sdpa vs varlen greedy tokens on N requests")
     p.add_argument("--profile", action="store_true", help="profile 16 steps at the top level (first variant)")
     p.add_argument("--skip-reference", action="store_true", help="skip generate() and the agreement check")
     p.add_argument("--http", type=Path, help="folder with the tokenizer files: also measure app.py worker")
@@ -251,6 +275,12 @@ def main() -> None:
         ref[f"static_batch_{max(levels)}"] = round(
             bench_generate(model, make_prompts(max(levels), args.prompt, 2), args.new), 1)
     results["generate"] = ref
+    if args.agree:
+        try:
+            results["attention_agreement"] = attention_agreement(model, args.agree, 64, args.prompt)
+        except Exception as exc:  # noqa: BLE001
+            results["attention_agreement"] = {"error": f"{type(exc).__name__}: {exc}"}
+        print("sdpa vs varlen, greedy tokens:", results["attention_agreement"], flush=True)
     print("generate():", ref, flush=True)
     engine_rows = []
     for variant in args.graphs.split(","):
@@ -263,7 +293,8 @@ def main() -> None:
     results["engine"] = engine_rows
     if args.http:
         try:
-            results["http"] = bench_http(model, args.http, levels, args.new, args.prompt, device, args.http_graph)
+            results["http"] = bench_http(model, args.http, levels, args.new, args.prompt, device, args.http_graph,
+                                         args.http_attention)
         except Exception as exc:  # noqa: BLE001
             print(f"http failed: {type(exc).__name__}: {exc}", flush=True)
             results["http"] = {"error": str(exc)}

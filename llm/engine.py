@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from llm import attention
 from llm.base import LLM, Choice, Completion, LLMError, Message
 from llm.local import TransformersLLM, _first_stop, _held_back
 
@@ -46,6 +47,7 @@ class EngineConfig:
     cuda_graph: bool | None = None  # replay CUDA graphs for the forward passes (None: the library decides; CPU: off)
     async_batching: bool | None = None  # prepare the next batch while the GPU runs this one (None: library decides)
     compile_level: int = 0  # GPU: torch.compile the forward passes (0 off, up to 3; longer warm-up)
+    attention: str = "sdpa"  # "sdpa" (a masked packed batch) or "varlen" (torch's FlashAttention varlen; CUDA)
 
     @property
     def capacity(self) -> int:
@@ -122,12 +124,22 @@ class BatchEngine:
     def _start_manager(self) -> Any:
         from transformers import ContinuousBatchingConfig
 
+        extra: dict[str, Any] = {}
+        if self.config.attention == "varlen":
+            # Each request attends over its own cache only; no decode fast path (that one needs flash-attn's
+            # kvcache kernel), so every step goes through the varlen call.
+            # Set on the config directly: `set_attn_implementation` would look for the flash-attn package or a Hub
+            # kernel for any name containing "flash".
+            self.model.config._attn_implementation = attention.register()
+            extra["max_blocks_per_request"] = 0
+        elif self.config.attention != "sdpa":
+            raise ValueError(f"unknown engine attention {self.config.attention!r}: use sdpa or varlen")
         cb = ContinuousBatchingConfig(
             num_blocks=self.config.kv_blocks, max_batch_tokens=self.config.max_batch_tokens,
             page_size=self.config.page_size, max_requests_per_batch=self.config.max_batch,
             allow_block_sharing=True, auto_switch_to_flash=False,
             use_cuda_graph=self.config.cuda_graph, use_async_batching=self.config.async_batching,
-            default_compile_level=self.config.compile_level,
+            default_compile_level=self.config.compile_level, **extra,
         )
         with torch.inference_mode():
             manager = self.model.init_continuous_batching(generation_config=self._generation_config,

@@ -51,8 +51,22 @@ def _make_local(settings: Settings, progress: Callable[[str], None] | None, engi
 
     config = EngineConfig(max_batch=settings.engine_max_batch, kv_blocks=settings.engine_kv_blocks,
                           max_batch_tokens=settings.engine_batch_tokens,
-                          cuda_graph=cuda_graph_setting(settings.engine_cuda_graph, llm.device))
+                          cuda_graph=cuda_graph_setting(settings.engine_cuda_graph, llm.device),
+                          attention=attention_setting(settings.engine_attention, llm.device))
     return EngineLLM(llm, config)
+
+
+def attention_setting(value: str, device: str) -> str:
+    """`auto` picks torch's varlen FlashAttention where it runs (CUDA): each request then reads only its own cache
+    instead of a masked packed batch (benchmarks/RESULTS.md, the GPU table); SDPA elsewhere."""
+    from llm import attention
+
+    key = value.strip().lower()
+    if key == "auto":
+        return "varlen" if attention.available(device) else "sdpa"
+    if key not in ("sdpa", "varlen"):
+        raise ValueError(f"RAGSCOPE_ENGINE_ATTENTION must be one of auto, sdpa, varlen; got {value!r}")
+    return key
 
 
 def cuda_graph_setting(value: str, device: str) -> bool | None:

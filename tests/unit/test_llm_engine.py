@@ -178,3 +178,39 @@ def test_cuda_graph_setting_is_on_for_cuda_only_when_auto() -> None:
     assert cuda_graph_setting("on", "cpu") is True
     with pytest.raises(ValueError, match="auto, on, off"):
         cuda_graph_setting("sometimes", "cuda")
+
+
+def test_varlen_attention_gives_the_same_tokens_and_scores(local: TransformersLLM) -> None:
+    """The varlen attention (torch's FlashAttention kernel on CUDA, its per-sequence reference here) inside the
+    engine: staggered batched requests and choice scores equal the plain model's, token for token."""
+    references = [local.chat(ask(i), max_tokens=6 + (i * 7) % 40) for i in range(10)]
+    choice = local.choose(ask(1), ["yes", "no", "Mira Kesh"])
+    llm = EngineLLM(local, EngineConfig(max_batch=8, kv_blocks=48, page_size=16, max_batch_tokens=96,
+                                        attention="varlen"))
+    try:
+        assert local.model.config._attn_implementation == "flash_torch_varlen"
+        results: dict[int, Completion] = {}
+
+        def run(i: int) -> None:
+            time.sleep(0.002 * i)
+            results[i] = llm.chat(ask(i), max_tokens=6 + (i * 7) % 40)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert [results[i].text for i in range(10)] == [r.text for r in references]
+        assert llm.choose(ask(1), ["yes", "no", "Mira Kesh"]).scores == pytest.approx(choice.scores, abs=1e-4)
+    finally:
+        llm.engine.close()
+        local.model.config._attn_implementation = "sdpa"
+
+
+def test_attention_setting_picks_varlen_only_where_it_runs() -> None:
+    from llm.factory import attention_setting
+
+    assert attention_setting("auto", "cpu") == "sdpa"
+    assert attention_setting("VARLEN", "cpu") == "varlen"
+    with pytest.raises(ValueError, match="RAGSCOPE_ENGINE_ATTENTION"):
+        attention_setting("flash", "cuda")

@@ -1,0 +1,118 @@
+"""Variable-length attention for the batching engine, from torch itself (no `flash-attn` package needed).
+
+transformers' continuous batching packs every request of a step into one sequence. With `sdpa` it attends over
+that packed sequence with a block mask, so each decoding request pays for every other request's cache: on an H200
+70% of GPU time went to cuDNN's masked kernel at 64 requests. Its flash path instead calls a varlen kernel that
+reads only each request's own keys, but needs the `flash-attn` package (a long CUDA build) or `kernels` (a Hub
+download). torch >= 2.9 ships the same FlashAttention-2 varlen kernel as `torch.nn.attention.varlen.varlen_attn`;
+this module registers it as an attention implementation the engine can use.
+
+The name contains "flash" on purpose: that is how transformers' continuous batching decides to pass cumulative
+sequence lengths instead of a mask (`utils.generic.is_flash_attention_requested`).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+
+NAME = "flash_torch_varlen"
+
+
+def varlen_kernel() -> Any | None:
+    """torch's varlen FlashAttention function, or None when this torch has none."""
+    try:
+        from torch.nn.attention.varlen import varlen_attn
+    except ImportError:
+        return None
+    return varlen_attn
+
+
+def available(device: str) -> bool:
+    """True where the torch kernel can run: a CUDA device and a torch that has it."""
+    return device.startswith("cuda") and torch.cuda.is_available() and varlen_kernel() is not None
+
+
+def _reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_q: torch.Tensor, cu_k: torch.Tensor,
+               scale: float | None) -> torch.Tensor:
+    """Same result as the kernel, one sequence at a time with SDPA (for CPU and tests): causal, bottom-right."""
+    out = torch.zeros_like(q)
+    bounds_q, bounds_k = cu_q.tolist(), cu_k.tolist()
+    groups = q.shape[1] // k.shape[1]
+    for i in range(len(bounds_q) - 1):
+        q0, q1, k0, k1 = bounds_q[i], bounds_q[i + 1], bounds_k[i], bounds_k[i + 1]
+        if q1 <= q0:
+            continue
+        qs = q[q0:q1].transpose(0, 1)
+        ks = k[k0:k1].repeat_interleave(groups, dim=1).transpose(0, 1)
+        vs = v[k0:k1].repeat_interleave(groups, dim=1).transpose(0, 1)
+        lq, lk = q1 - q0, k1 - k0
+        allowed = torch.arange(lk, device=q.device)[None, :] <= (torch.arange(lq, device=q.device)[:, None] + lk - lq)
+        out[q0:q1] = torch.nn.functional.scaled_dot_product_attention(
+            qs, ks, vs, attn_mask=allowed, scale=scale).transpose(0, 1)
+    return out
+
+
+def varlen_attention_forward(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                             attention_mask: torch.Tensor | None, scaling: float | None = None,
+                             cu_seq_lens_q: torch.Tensor | None = None, cu_seq_lens_k: torch.Tensor | None = None,
+                             max_length_q: int | None = None, max_length_k: int | None = None,
+                             **kwargs: Any) -> tuple[torch.Tensor, None]:
+    """An attention function in transformers' interface: [1, heads, tokens, dim] in, [1, tokens, heads, dim] out."""
+    if cu_seq_lens_q is None or cu_seq_lens_k is None:  # outside continuous batching (scoring, plain generate)
+        return _plain(module, query, key, value, attention_mask, scaling, **kwargs)
+    q, k, v = (x.squeeze(0).transpose(0, 1) for x in (query, key, value))  # [tokens, heads, dim]
+    cu_q, cu_k = cu_seq_lens_q.to(torch.int32), cu_seq_lens_k.to(torch.int32)
+    kernel = varlen_kernel() if q.is_cuda else None
+    if kernel is None:
+        out = _reference(q, k, v, cu_q, cu_k, scaling)
+    else:
+        out = _call_kernel(kernel, q, k, v, cu_q, cu_k, int(max_length_q or q.shape[0]),
+                           int(max_length_k or k.shape[0]), scaling)
+    return out.unsqueeze(0), None
+
+
+def _plain(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+           attention_mask: torch.Tensor | None, scaling: float | None, **kwargs: Any) -> tuple[torch.Tensor, None]:
+    """SDPA for the model's ordinary forwards. transformers builds no mask for an implementation it does not know,
+    so causality is made here, aligned to the end of the cache (new tokens see every cached one)."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    if attention_mask is not None and attention_mask.dim() < 4:
+        raise ValueError(f"{NAME} outside continuous batching takes no padding mask; use sdpa for padded batches")
+    if attention_mask is None:
+        lq, lk = query.shape[2], key.shape[2]
+        rows = torch.arange(lq, device=query.device)[:, None] + (lk - lq)
+        attention_mask = torch.arange(lk, device=query.device)[None, :] <= rows
+        attention_mask = attention_mask[None, None]
+    kwargs.pop("is_causal", None)
+    return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, is_causal=False,
+                                  **kwargs)
+
+
+def _call_kernel(kernel: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_q: torch.Tensor,
+                 cu_k: torch.Tensor, max_q: int, max_k: int, scale: float | None) -> torch.Tensor:
+    """torch's varlen_attn across its API changes: causal as a window (newer) or a flag (2.9), GQA native or not."""
+    params = inspect.signature(kernel).parameters
+    extra: dict[str, Any] = {"scale": scale}
+    if "window_size" in params:
+        extra["window_size"] = (-1, 0)
+    else:
+        extra["is_causal"] = True
+    if k.shape[1] != q.shape[1]:
+        if "enable_gqa" in params:
+            extra["enable_gqa"] = True
+        else:
+            groups = q.shape[1] // k.shape[1]
+            k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
+    return kernel(q, k, v, cu_q, cu_k, max_q, max_k, **extra)
+
+
+def register() -> str:
+    """Make the implementation known to transformers (idempotent); returns its name."""
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(NAME, varlen_attention_forward)
+    return NAME
