@@ -49,7 +49,7 @@ VARIANTS = {  # name: (use_cuda_graph, use_async_batching, compile level, attent
     "off": (False, None, 0, "sdpa"), "on": (True, None, 0, "sdpa"), "auto": (None, None, 0, "sdpa"),
     "on-async": (True, True, 0, "sdpa"), "compile1": (None, None, 1, "sdpa"), "compile2": (None, None, 2, "sdpa"),
     "varlen": (True, None, 0, "varlen"), "varlen-async": (True, True, 0, "varlen"),
-    "varlen-nograph": (False, None, 0, "varlen")}
+    "varlen-nograph": (False, None, 0, "varlen"), "varlen-compile1": (None, None, 1, "varlen")}
 
 
 def build_model(device: str) -> torch.nn.Module:
@@ -149,6 +149,27 @@ def agreement(model: torch.nn.Module, new: int, length: int) -> dict[str, int]:
     got = update[0]
     same = next((i for i, (a, b) in enumerate(zip(ref, got, strict=False)) if a != b), min(len(ref), len(got)))
     return {"tokens": new, "identical_prefix": same}
+
+
+def kernel_check(device: str) -> dict[str, float]:
+    """torch's varlen kernel against the per-sequence SDPA reference in fp32 on packed sequences whose queries are
+    shorter than their keys (decode steps and a prefill chunk after cached tokens): max abs difference. A wrong
+    causal alignment (top-left instead of bottom-right) would show as a difference of order 1."""
+    from llm.attention import _call_kernel, _reference, probe_native_gqa, varlen_kernel
+
+    probe_native_gqa(device)
+    g = torch.Generator(device="cpu").manual_seed(0)
+    q_lens, k_lens = [1, 1, 7, 1, 40], [300, 17, 90, 1, 40]
+    cu_q = torch.tensor([0, *torch.tensor(q_lens).cumsum(0).tolist()], dtype=torch.int32, device=device)
+    cu_k = torch.tensor([0, *torch.tensor(k_lens).cumsum(0).tolist()], dtype=torch.int32, device=device)
+    q = torch.randn(sum(q_lens), 14, 64, generator=g).to(device)
+    k = torch.randn(sum(k_lens), 2, 64, generator=g).to(device)
+    v = torch.randn(sum(k_lens), 2, 64, generator=g).to(device)
+    ref = _reference(q, k, v, cu_q, cu_k, None)
+    got = _call_kernel(varlen_kernel(), q.bfloat16(), k.bfloat16(), v.bfloat16(), cu_q, cu_k, max(q_lens),
+                       max(k_lens), None).float()
+    return {"max_abs_diff": round(float((got - ref).abs().max()), 4), "ref_abs_mean": round(float(ref.abs().mean()), 4),
+            "native_gqa": probe_native_gqa(device)}
 
 
 def attention_agreement(model: torch.nn.Module, n: int, new: int, length: int) -> dict[str, object]:
@@ -253,6 +274,7 @@ def main() -> None:
     p.add_argument("--graphs", default="off,on", help=f"engine variants, of: {', '.join(VARIANTS)}")
     p.add_argument("--http-graph", default="auto", help="RAGSCOPE_ENGINE_CUDA_GRAPH for the worker")
     p.add_argument("--http-attention", default="auto", help="RAGSCOPE_ENGINE_ATTENTION for the worker")
+    p.add_argument("--check-kernel", action="store_true", help="varlen kernel vs the SDPA reference (CUDA)")
     p.add_argument("--agree", type=int, default=0, help="check sdpa vs varlen greedy tokens on N requests")
     p.add_argument("--profile", action="store_true", help="profile 16 steps at the top level (first variant)")
     p.add_argument("--skip-reference", action="store_true", help="skip generate() and the agreement check")
@@ -275,6 +297,9 @@ def main() -> None:
         ref[f"static_batch_{max(levels)}"] = round(
             bench_generate(model, make_prompts(max(levels), args.prompt, 2), args.new), 1)
     results["generate"] = ref
+    if args.check_kernel:
+        results["kernel_check"] = kernel_check(device)
+        print("varlen kernel vs reference:", results["kernel_check"], flush=True)
     if args.agree:
         try:
             results["attention_agreement"] = attention_agreement(model, args.agree, 64, args.prompt)

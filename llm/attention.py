@@ -104,15 +104,44 @@ def _call_kernel(kernel: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     if k.shape[1] != q.shape[1]:
         if "enable_gqa" in params:
             extra["enable_gqa"] = True
-        else:
+        elif not _NATIVE_GQA.get(str(q.device), False):  # copying K/V to every query head costs a pass over them
             groups = q.shape[1] // k.shape[1]
             k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
     return kernel(q, k, v, cu_q, cu_k, max_q, max_k, **extra)
 
 
-def register() -> str:
+_NATIVE_GQA: dict[str, bool] = {}
+
+
+def probe_native_gqa(device: str) -> bool:
+    """Whether this torch's kernel takes fewer K/V heads than query heads without a flag (FlashAttention-2 itself
+    does), checked once per device on a tiny input against the repeated-heads result; never inside a CUDA graph."""
+    kernel = varlen_kernel()
+    if kernel is None or not device.startswith("cuda"):
+        return False
+    device = str(torch.empty(0, device=device).device)  # "cuda" -> "cuda:0", as tensors name it
+    if device not in _NATIVE_GQA:
+        g = torch.Generator(device="cpu").manual_seed(0)
+        q = torch.randn(4, 4, 64, generator=g).to(device, torch.bfloat16)
+        k, v = (torch.randn(6, 2, 64, generator=g).to(device, torch.bfloat16) for _ in range(2))
+        cu_q = torch.tensor([0, 1, 4], dtype=torch.int32, device=device)
+        cu_k = torch.tensor([0, 3, 6], dtype=torch.int32, device=device)
+        params = inspect.signature(kernel).parameters
+        causal = {"window_size": (-1, 0)} if "window_size" in params else {"is_causal": True}
+        try:
+            native = kernel(q, k, v, cu_q, cu_k, 3, 3, **causal)
+            wide = kernel(q, k.repeat_interleave(2, dim=1), v.repeat_interleave(2, dim=1), cu_q, cu_k, 3, 3,
+                          **causal)
+            _NATIVE_GQA[device] = bool(torch.allclose(native.float(), wide.float(), atol=1e-2))
+        except RuntimeError:
+            _NATIVE_GQA[device] = False
+    return _NATIVE_GQA[device]
+
+
+def register(device: str = "cpu") -> str:
     """Make the implementation known to transformers (idempotent); returns its name."""
     from transformers import AttentionInterface
 
+    probe_native_gqa(device)
     AttentionInterface.register(NAME, varlen_attention_forward)
     return NAME

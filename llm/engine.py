@@ -130,7 +130,7 @@ class BatchEngine:
             # kvcache kernel), so every step goes through the varlen call.
             # Set on the config directly: `set_attn_implementation` would look for the flash-attn package or a Hub
             # kernel for any name containing "flash".
-            self.model.config._attn_implementation = attention.register()
+            self.model.config._attn_implementation = attention.register(str(self.model.device))
             extra["max_blocks_per_request"] = 0
         elif self.config.attention != "sdpa":
             raise ValueError(f"unknown engine attention {self.config.attention!r}: use sdpa or varlen")
