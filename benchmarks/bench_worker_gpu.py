@@ -192,7 +192,7 @@ def attention_agreement(model: torch.nn.Module, n: int, new: int, length: int) -
 
 
 def bench_http(model: torch.nn.Module, tokenizer_dir: Path, levels: list[int], new: int, length: int,
-               device: str, graph: str, attention: str = "auto") -> list[dict]:
+               device: str, graph: str, attention: str = "auto", batch_tokens: int = 4096) -> list[dict]:
     """`app.py worker` on the random weights; concurrent clients, tokens from `usage`."""
     import httpx
 
@@ -205,7 +205,7 @@ def bench_http(model: torch.nn.Module, tokenizer_dir: Path, levels: list[int], n
     (folder / "generation_config.json").unlink(missing_ok=True)  # no EOS: exactly max_tokens each
     top = max(levels)
     blocks = 2 * top * ((length + new) // 64 + 4)
-    env = dict(os.environ, RAGSCOPE_ENGINE_BATCH_TOKENS="4096", PYTHONUNBUFFERED="1",
+    env = dict(os.environ, RAGSCOPE_ENGINE_BATCH_TOKENS=str(batch_tokens), PYTHONUNBUFFERED="1",
                RAGSCOPE_ENGINE_CUDA_GRAPH=graph, RAGSCOPE_ENGINE_ATTENTION=attention)
     port = 8765
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "worker", "--model", str(folder), "--device",
@@ -319,7 +319,7 @@ def main() -> None:
     if args.http:
         try:
             results["http"] = bench_http(model, args.http, levels, args.new, args.prompt, device, args.http_graph,
-                                         args.http_attention)
+                                         args.http_attention, args.batch_tokens)
         except Exception as exc:  # noqa: BLE001
             print(f"http failed: {type(exc).__name__}: {exc}", flush=True)
             results["http"] = {"error": str(exc)}

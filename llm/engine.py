@@ -291,6 +291,13 @@ class Generation:
         if update is None:
             return ""
         tokens, finished = update
+        if not self.stops:  # nothing to cut at: decode once per update, not once per token
+            self._seen = self.completion_tokens = len(tokens)
+            self._text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+            if finished:
+                self.finish_reason = "stop" if tokens and tokens[-1] in self.eos_ids else "length"
+                return self._take(len(self._text))
+            return self._take(len(self._text) - _held_back(self._text, self.stops))
         ids = tokens[: self._seen]
         for token in tokens[self._seen:]:  # one token at a time, exactly as the direct loop does
             ids.append(token)

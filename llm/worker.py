@@ -11,6 +11,7 @@ A client that disconnects cancels its request; requests beyond the batch wait; o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -89,7 +90,17 @@ def _chunk(rid: str, model: str, created: int, delta: dict[str, Any], finish: st
 
 def build_worker_app(llm: EngineLLM, model_name: str, default_max_tokens: int = 256) -> FastAPI:
     """The FastAPI app serving `llm` under the name `model_name`."""
-    app = FastAPI(title="ragscope model worker")
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Each request waits for its tokens in a worker thread; anyio's default of 40 threads would queue the
+        # requests of a batch larger than that behind each other.
+        import anyio.to_thread
+
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = max(limiter.total_tokens, 2 * llm.engine.config.max_batch + 8)
+        yield
+
+    app = FastAPI(title="ragscope model worker", lifespan=lifespan)
 
     @app.exception_handler(RequestTooLarge)
     async def _too_large(_: Request, exc: RequestTooLarge) -> JSONResponse:
