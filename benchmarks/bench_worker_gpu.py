@@ -52,12 +52,16 @@ VARIANTS = {  # name: (use_cuda_graph, use_async_batching, compile level, attent
     "varlen-nograph": (False, None, 0, "varlen"), "varlen-compile1": (None, None, 1, "varlen")}
 
 
-def build_model(device: str) -> torch.nn.Module:
-    """Random weights of the real architecture, bf16, on the device."""
+TINY = dict(QWEN25_05B, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2)  # same vocabulary and tokenizer: measures what is not the model (HTTP, threads)
+
+
+def build_model(device: str, arch: str = "qwen2.5-0.5b") -> torch.nn.Module:
+    """Random weights of the real architecture (or `tiny`, a 2-layer one), bf16, on the device."""
     from transformers import AutoModelForCausalLM, Qwen2Config
 
     torch.manual_seed(0)
-    config = Qwen2Config(**QWEN25_05B)
+    config = Qwen2Config(**(TINY if arch == "tiny" else QWEN25_05B))
     with torch.device(device):
         model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
     return model.eval()
@@ -274,6 +278,8 @@ def main() -> None:
     p.add_argument("--graphs", default="off,on", help=f"engine variants, of: {', '.join(VARIANTS)}")
     p.add_argument("--http-graph", default="auto", help="RAGSCOPE_ENGINE_CUDA_GRAPH for the worker")
     p.add_argument("--http-attention", default="auto", help="RAGSCOPE_ENGINE_ATTENTION for the worker")
+    p.add_argument("--arch", default="qwen2.5-0.5b", choices=["qwen2.5-0.5b", "tiny"],
+                   help="tiny: a 2-layer model, to measure the serving overhead (HTTP, threads) on a CPU")
     p.add_argument("--check-kernel", action="store_true", help="varlen kernel vs the SDPA reference (CUDA)")
     p.add_argument("--agree", type=int, default=0, help="check sdpa vs varlen greedy tokens on N requests")
     p.add_argument("--profile", action="store_true", help="profile 16 steps at the top level (first variant)")
@@ -287,7 +293,7 @@ def main() -> None:
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
     print(f"device {name}; torch {torch.__version__}; transformers {transformers.__version__}", flush=True)
     levels = [int(x) for x in args.levels.split(",")]
-    model = build_model(device)
+    model = build_model(device, args.arch)
     results: dict[str, object] = {"device": name, "new": args.new, "prompt": args.prompt, "levels": levels}
     ref: dict[str, float] = {}
     if not args.skip_reference:

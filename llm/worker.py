@@ -163,7 +163,7 @@ def build_worker_app(llm: EngineLLM, model_name: str, default_max_tokens: int = 
         parts: list[str] = []
         try:
             while not gen.done:
-                parts.append(await run_in_threadpool(gen.step, STEP_SECONDS))
+                parts.append(await run_in_threadpool(gen.collect, STEP_SECONDS))
                 if await request.is_disconnected():
                     break
         finally:

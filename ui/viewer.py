@@ -18,7 +18,7 @@ import pandas as pd
 from agents import registry
 from ui.common import corpus_names
 from ui.details import duration, inputs_markdown, outputs_markdown, passage_titles, step_header, timeline_choices
-from ui.figures import event_figure
+from ui.figures import event_figure, graph_walk_svg
 from ui.markdown import as_event, cell, short
 from ui.messages import grounding_line, grounding_of, share_link
 from ui.users import user_key
@@ -88,14 +88,18 @@ class ViewerTab:
 
 
 def step_updates(run: dict[str, Any] | None, step: float | int | None) -> tuple[Any, ...]:
-    """(timeline, step header, inputs, outputs, raw json, figure) for step `step` (1-based) of `run`."""
+    """(timeline, step header, inputs, outputs, raw json, figure, graph) for step `step` (1-based) of `run`.
+    A graph walk is drawn as the chat draws it (inline SVG: hover a node for its name, score and passages);
+    other pictures (passage scores) are matplotlib figures."""
     events = (run or {}).get("events") or []
     if not events:
         empty = "Select a run in the table above, or paste its id or share link." if not run else "No steps."
-        return (gr.Radio(choices=[], value=None, label=empty), "", "", "", None, gr.Plot(value=None, visible=False))
+        return (gr.Radio(choices=[], value=None, label=empty), "", "", "", None, gr.Plot(value=None, visible=False),
+                gr.HTML(value="", visible=False))
     i = min(max(int(step or 1), 1), len(events)) - 1
     event = as_event(events[i])
-    fig = event_figure(event)
+    svg = graph_walk_svg(event) if (event.data or {}).get("subgraph") else None
+    fig = None if svg else event_figure(event)
     choices = timeline_choices(events)
     return (
         gr.Radio(choices=choices, value=choices[i], label="Click a step to open it"),
@@ -104,7 +108,16 @@ def step_updates(run: dict[str, Any] | None, step: float | int | None) -> tuple[
         outputs_markdown(event, passage_titles(events)),
         event.data,
         gr.Plot(value=fig, visible=fig is not None),
+        gr.HTML(value=_graph_html(svg), visible=svg is not None),
     )
+
+
+def _graph_html(svg: str | None) -> str:
+    """The graph walk's SVG with the caption the chat gives it."""
+    if not svg:
+        return ""
+    return (f'<div class="graph-walk-figure">{svg}</div><small>The graph walk: size = score; seeds ringed; passages '
+            "are squares. Hover a node for its name, score and passages.</small>")
 
 
 def build(services: Any, tab_id: str, user: gr.components.Component | None = None) -> ViewerTab:
@@ -144,6 +157,7 @@ def build(services: Any, tab_id: str, user: gr.components.Component | None = Non
                 next_btn = gr.Button("Next ▶", scale=1, min_width=80, elem_id="viewer-next")
             step_md = gr.Markdown("", elem_id="viewer-step-header")
             figure = gr.Plot(visible=False, show_label=False, elem_id="viewer-figure")
+            graph = gr.HTML("", visible=False, elem_id="viewer-graph")
             gr.Markdown("#### Inputs")
             inputs_md = gr.Markdown("", elem_id="viewer-inputs", elem_classes=["io-box"])
             gr.Markdown("#### Outputs")
@@ -151,7 +165,7 @@ def build(services: Any, tab_id: str, user: gr.components.Component | None = Non
             with gr.Accordion("Raw step data (JSON)", open=False):
                 raw = gr.JSON(value=None, show_label=False)
 
-    step_outputs = [timeline, step_md, inputs_md, outputs_md, raw, figure]
+    step_outputs = [timeline, step_md, inputs_md, outputs_md, raw, figure, graph]
 
     def open_run(text: str) -> tuple[Any, ...]:
         rid = parse_run_id(text)
