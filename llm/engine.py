@@ -21,7 +21,7 @@ import torch
 
 from llm import attention
 from llm.base import LLM, Choice, Completion, LLMError, Message
-from llm.local import TransformersLLM, _first_stop, _held_back
+from llm.local import StopCutter, TransformersLLM
 
 log = logging.getLogger(__name__)
 
@@ -281,9 +281,7 @@ class Generation:
         self.prompt_tokens = handle.prompt_tokens
         self.completion_tokens = 0
         self.finish_reason: str | None = None  # "stop" (EOS or a stop string) | "length"
-        self._seen = 0
-        self._emitted = 0
-        self._text = ""
+        self._cutter = StopCutter(lambda ids: tokenizer.decode(ids, skip_special_tokens=True), self.stops)
 
     @property
     def done(self) -> bool:
@@ -298,28 +296,21 @@ class Generation:
         if update is None:
             return ""
         tokens, finished = update
-        if not self.stops:  # nothing to cut at: decode once per update, not once per token
-            self._seen = self.completion_tokens = len(tokens)
-            self._text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-            if finished:
-                self.finish_reason = "stop" if tokens and tokens[-1] in self.eos_ids else "length"
-                return self._take(len(self._text))
-            return self._take(len(self._text) - _held_back(self._text, self.stops))
-        ids = tokens[: self._seen]
-        for token in tokens[self._seen:]:  # one token at a time, exactly as the direct loop does
-            ids.append(token)
-            self._seen = len(ids)
-            self.completion_tokens = len(ids)
-            self._text = self.tokenizer.decode(ids, skip_special_tokens=True)
-            cut = _first_stop(self._text, self.stops)
-            if cut >= 0:
-                self.handle.cancel()
-                self.finish_reason = "stop"
-                return self._take(cut)
-        if finished:
+        parts = []
+        if self.stops:  # one token at a time, exactly as the direct loop does, so generation ends at the stop
+            while self.completion_tokens < len(tokens) and not self._cutter.stopped:
+                self.completion_tokens += 1
+                parts.append(self._cutter.update(tokens[:self.completion_tokens]))
+        else:  # nothing to cut at: decode once per update, not once per token
+            self.completion_tokens = len(tokens)
+            parts.append(self._cutter.update(tokens))
+        if self._cutter.stopped:
+            self.handle.cancel()
+            self.finish_reason = "stop"
+        elif finished:
             self.finish_reason = "stop" if tokens and tokens[-1] in self.eos_ids else "length"
-            return self._take(len(self._text))
-        return self._take(len(self._text) - _held_back(self._text, self.stops))
+            parts.append(self._cutter.finish())
+        return "".join(parts)
 
     def collect(self, timeout: float) -> str:
         """The new text since the last call, waiting up to `timeout` for the reply to finish. Without stop strings
@@ -334,13 +325,6 @@ class Generation:
         if not self.done:
             self.handle.settled.wait(timeout)
         return self.step(0)
-
-    def _take(self, end: int) -> str:
-        if end <= self._emitted:
-            return ""
-        piece = self._text[self._emitted:end]
-        self._emitted = end
-        return piece
 
     def pieces(self) -> Iterator[str]:
         """Yield text pieces until the reply is complete; cancels the request if the caller stops early."""

@@ -89,30 +89,57 @@ def _held_back(text: str, stops: Sequence[str]) -> int:
     return hold
 
 
+class StopCutter:
+    """The text of a growing token list, cut at the first stop string. `update` gives the text that can no longer
+    grow into a stop string (or finish a multi-byte character); `finish` gives the rest once the list is final."""
+
+    def __init__(self, decode: Callable[[list[int]], str], stop: Sequence[str] | None) -> None:
+        self.decode = decode
+        self.stops = [s for s in (stop or ()) if s]
+        self.stopped = False
+        self._text = ""
+        self._emitted = 0
+
+    def update(self, ids: list[int]) -> str:
+        """New text now that the tokens are `ids` (all of them so far)."""
+        if self.stopped:
+            return ""
+        self._text = self.decode(ids)
+        cut = _first_stop(self._text, self.stops)
+        if cut >= 0:
+            self.stopped = True
+            return self._take(cut)
+        return self._take(len(self._text) - _held_back(self._text, self.stops))
+
+    def finish(self) -> str:
+        """The held-back rest, once no token will follow."""
+        return "" if self.stopped else self._take(len(self._text))
+
+    def _take(self, end: int) -> str:
+        if end <= self._emitted:
+            return ""
+        piece = self._text[self._emitted:end]
+        self._emitted = end
+        return piece
+
+
 def stop_pieces(tokens: Iterable[int], decode: Callable[[list[int]], str], stop: Sequence[str] | None,
                 counted: Callable[[int], None] | None = None) -> Iterator[str]:
     """Text pieces of a token stream, cut at the first stop string (the stream is then no longer read); text
     that might still grow into a stop string (or finish a multi-byte character) is held back until it cannot."""
-    stops = [s for s in (stop or ()) if s]
+    cutter = StopCutter(decode, stop)
     ids: list[int] = []
-    emitted = 0
     for token in tokens:
         ids.append(token)
         if counted is not None:
             counted(len(ids))
-        text = decode(ids)
-        cut = _first_stop(text, stops)
-        if cut >= 0:
-            if cut > emitted:
-                yield text[emitted:cut]
+        piece = cutter.update(ids)
+        if piece:
+            yield piece
+        if cutter.stopped:
             return
-        safe = len(text) - _held_back(text, stops)
-        if safe > emitted:
-            yield text[emitted:safe]
-            emitted = safe
-    text = decode(ids)
-    if len(text) > emitted:
-        yield text[emitted:]
+    if piece := cutter.finish():
+        yield piece
 
 
 def _cache_keyword(model: Any) -> str:
