@@ -112,7 +112,9 @@ def build(services: Any, user: gr.components.Component | None = None) -> Compare
     specs = registry.all_specs()
     names = corpus_names(services)
     known = known_questions()
-    default_agents = [s.name for s in specs]
+    # One question suits the retrieval agents; the memory agents (TiM and its baselines) need a conversation,
+    # so they are offered but not ticked.
+    default_agents = [s.name for s in specs if s.needs_corpus]
     with gr.Row(equal_height=True):
         question = gr.Textbox(placeholder="One question for every selected agent…", show_label=False, scale=5,
                               elem_id="compare-question")

@@ -85,6 +85,10 @@ def test_compare_streams_each_agent(app, page) -> None:
     page.goto(app.url)
     page.get_by_role("tab", name=re.compile("Compare")).click()
     page.locator("#compare-agents").get_by_text("Naive RAG").wait_for()
+    ticked = {label.inner_text().strip(): label.locator("input").is_checked()
+              for label in page.locator("#compare-agents label").all()}
+    assert ticked[next(t for t in ticked if t.startswith("Naive RAG"))]
+    assert not any(on for title, on in ticked.items() if "Think-in-Memory" in title or "Window" in title)
     box = page.locator("#compare-question textarea")
     box.fill("On which river stands the town that hosts the Feast of Reeds?")
     page.locator("#compare-run").click()
