@@ -123,37 +123,63 @@ def _clean(name: str) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _entities(text: str) -> tuple[str, ...]:
+def typed_entities(text: str) -> tuple[tuple[str, str], ...]:
+    """(name, spaCy label) of each named entity of a text, in order; label '' for a capitalised run the tagger
+    missed (or for every name where spaCy is not installed)."""
     nlp = _spacy()
     if nlp is None:
-        return tuple(names(text))
+        return tuple((n, "") for n in names(text))
     doc = nlp(text)
-    found: list[tuple[int, str]] = []
+    found: list[tuple[int, str, str]] = []
     for ent in doc.ents:
         if ent.label_ in _SKIP_LABELS or (ent.label_ == "DATE" and not any(c.isdigit() for c in ent.text)):
             continue
         name = _clean(ent.text)
         if name and not name.isdigit() and name.lower() not in NOT_NAMES:
-            found.append((ent.start_char, name))
+            found.append((ent.start_char, name, ent.label_))
     starts = {s.start_char for s in doc.sents} | {0}
-    low = [n.lower() for _, n in found]
+    low = [n.lower() for _, n, _ in found]
     for name in names(text):  # capitalised runs the tagger missed (invented or rare names), not a sentence's first word
         at = text.find(name)
         if any(name.lower() in o or o in name.lower() for o in low) or (at in starts and " " not in name):
             continue
-        found.append((at, name))
+        found.append((at, name, ""))
         low.append(name.lower())
-    out: list[str] = []
-    for _, name in sorted(found):
-        if name.lower() not in (o.lower() for o in out):
-            out.append(name)
+    out: list[tuple[str, str]] = []
+    for _, name, label in sorted(found):
+        if name.lower() not in (o.lower() for o, _ in out):
+            out.append((name, label))
     return tuple(out)
 
 
 def entities(text: str) -> list[str]:
     """Named entities of a text, in order: spaCy's (as HippoRAG's OpenIE finds them, numbers and ordinals left
     out) plus capitalised runs it missed; capitalised runs alone where spaCy is not installed."""
-    return list(_entities(text))
+    return [n for n, _ in typed_entities(text)]
+
+
+# What a question's bridge nouns ask for ("the country where…", "Barry Wesson's team"), as spaCy labels.
+BRIDGE_TYPES = {
+    **dict.fromkeys("country nation state city town village area region county province place location capital "
+                    "island continent district municipality".split(), ("GPE", "LOC")),
+    **dict.fromkeys("team club party school university college company band group organization organisation "
+                    "association league network label publisher firm agency institution newspaper magazine "
+                    "station airline church order".split(), ("ORG",)),
+    **dict.fromkeys("person man woman director president wife husband spouse father mother son daughter brother "
+                    "sister singer performer author writer founder player actor actress composer producer "
+                    "creator leader king queen owner artist member coach".split(), ("PERSON",)),
+    **dict.fromkeys("film movie song album book novel show series opera play".split(), ("WORK_OF_ART",)),
+}
+# labels never searched for as a bridge: dates, times and adjectives of nationality are no page of their own
+NOT_BRIDGES = frozenset({"DATE", "TIME", "NORP"})
+
+
+def bridge_types(question: str) -> set[str]:
+    """spaCy labels the question's bridge nouns ask for; the words just after the question word (what the
+    answer is: 'Who was president…', 'What is the native language…') are left out."""
+    tokens = words(question)[3:]
+    inside = {w for name in entities(question) for w in words(name)}  # 'series' in "World Series" asks nothing
+    return {label for w in tokens if w not in inside for label in BRIDGE_TYPES.get(w, ())}
 
 
 def mentions(text: str, entity: str) -> bool:

@@ -20,6 +20,7 @@ from agents.grounding import (
 from agents.reader import read_step
 from agents.retro_rag import evidence as ev
 from agents.retro_rag.prompts import (
+    NEXT_EXAMPLES,
     NEXT_SYSTEM,
     NEXT_USER,
     PICK_EXAMPLES,
@@ -501,16 +502,21 @@ def after_answer(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> st
 def missing_entities(state: RetroRAGState) -> list[tuple[str, str]]:
     """(entity, evidence id it came from) pairs with no source evidence of their own and not yet searched.
 
-    Entities come from kept claims (newest first), then the question; never from a draft answer (a guess).
+    Entities come from kept claims (newest first), those of the kind the question's bridge nouns ask for
+    ('the country where…': a place) first, then the question's own; never from a draft answer (a guess), and
+    never a date or a nationality (no page of their own).
     """
     live = ev.active(state.get("evidence", []))
     question = state["question"]
     covered = {e.get("entity", "").lower() for e in live if e.get("kind") == ev.SOURCE}
     searched = set(state.get("searched", []))
-    out: list[tuple[str, str]] = []
+    wanted = ev.bridge_types(question)
+    claimed: list[tuple[bool, str, str]] = []
     for item in reversed([e for e in live if e.get("kind") == ev.INFERENTIAL]):
-        out += [(n, item["id"]) for n in ev.entities(item["claim"])
-                if not ev.mentions(question, n) and not ev.mentions(item.get("entity", ""), n)]
+        claimed += [(label in wanted, n, item["id"]) for n, label in ev.typed_entities(item["claim"])
+                    if label not in ev.NOT_BRIDGES and not any(c.isdigit() for c in n)
+                    and not ev.mentions(question, n) and not ev.mentions(item.get("entity", ""), n)]
+    out = [(n, i) for match, n, i in claimed if match] + [(n, i) for match, n, i in claimed if not match]
     out += [(n, "") for n in state.get("entities", [])]
     seen: set[str] = set()
     kept = []
@@ -527,15 +533,20 @@ def next_query(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict
     """Turn the missing piece into an entity-centred query (a constrained choice when several are missing)."""
     question, iteration = state["question"], state["iteration"]
     previous = state.get("query") or question
-    candidates = missing_entities(state)[:4]
+    found = missing_entities(state)
+    wanted = ev.bridge_types(question)
+    typed = dict(e for item in ev.active(state.get("evidence", [])) for e in ev.typed_entities(item["claim"])
+                 if item.get("kind") == ev.INFERENTIAL)
+    matching = [c for c in found if c[1] and typed.get(c[0]) in wanted]
+    candidates = (matching or found)[:4]
     with Step(NAME, "rewrite", state.get("run_id", "")) as step:
-        decision: dict[str, Any] = {"candidates": [c[0] for c in candidates]}
+        decision: dict[str, Any] = {"candidates": [c[0] for c in candidates], "wanted": sorted(wanted),
+                                    "all": [c[0] for c in found]}
         prompt: list[Message] = []
         if len(candidates) > 1:
             known = "\n".join(f"- {e['claim']}" for e in ev.active(state.get("evidence", []))
                               if e.get("kind") == ev.INFERENTIAL) or "- nothing yet."
-            prompt = [{"role": "system", "content": NEXT_SYSTEM},
-                      {"role": "user", "content": NEXT_USER.format(question=question, known=known)}]
+            prompt = few_shot(NEXT_SYSTEM, NEXT_EXAMPLES, NEXT_USER.format(question=question, known=known))
             choice = step.add(deps.llm.choose(prompt, [c[0] for c in candidates]))
             decision.update(option=choice.option, scores=choice.scores, constrained=choice.constrained)
             entity, basis = next(c for c in candidates if c[0] == choice.option)
@@ -547,6 +558,8 @@ def next_query(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict
         if entity:
             query = QUERY_TEMPLATE.format(entity=entity, question=question)
             origin = f"named in {basis}" if basis else "a key entity of the question"
+            if matching:
+                origin += f", of the kind the question asks through ({'/'.join(sorted(wanted))})"
             explanation = (f"Round {iteration}: {why}; '{entity}' ({origin}) has no evidence of its own, so it "
                            f"searches next for '{short(query)}'.")
         else:

@@ -43,6 +43,10 @@ BLANK = "___"
 
 # --- the next entity-centred query -----------------------------------------------------------------
 NEXT_SYSTEM = "Name the one entity to look up next to answer the question."
+NEXT_EXAMPLES = (
+    ("Question: Which river flows past the town where the Orlen Society was founded?\n"
+     "Known:\n- The Orlen Society was founded by Ana Bell in the town of Brisk.\nLook up next:", "Brisk"),
+)
 NEXT_USER = "Question: {question}\nKnown:\n{known}\nLook up next:"
 QUERY_TEMPLATE = "{entity} {question}"  # entity-centred: the entity first, the question for the relation
 
