@@ -164,11 +164,11 @@ BRIDGE_TYPES = {
                     "island continent district municipality".split(), ("GPE", "LOC")),
     **dict.fromkeys("team club party school university college company band group organization organisation "
                     "association league network label publisher firm agency institution newspaper magazine "
-                    "station airline church order".split(), ("ORG",)),
+                    "station airline church".split(), ("ORG",)),
     **dict.fromkeys("person man woman director president wife husband spouse father mother son daughter brother "
                     "sister singer performer author writer founder player actor actress composer producer "
-                    "creator leader king queen owner artist member coach".split(), ("PERSON",)),
-    **dict.fromkeys("film movie song album book novel show series opera play".split(), ("WORK_OF_ART",)),
+                    "creator leader king queen owner artist coach".split(), ("PERSON",)),
+    **dict.fromkeys("film movie song album book novel opera".split(), ("WORK_OF_ART",)),
 }
 # labels never searched for as a bridge: dates, times and adjectives of nationality are no page of their own
 NOT_BRIDGES = frozenset({"DATE", "TIME", "NORP"})

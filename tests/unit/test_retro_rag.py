@@ -265,3 +265,88 @@ def test_withdraw_cascades_to_dependent_items() -> None:
                                                           "withdrawn"]
     assert items[1]["withdrawn_by"] == "e1" and "rested on e1" in items[1]["reason"]
     assert ev.active(items) == [items[2], items[3], items[4]]
+
+
+# --- bridges: entity names, the credibility filter, the next search, the evidence chain read first --------
+class DoubtingLLM(JudgingLLM):
+    """JudgingLLM whose yes/no relevance check says 'no', by a small margin (log-odds -1), to every fact."""
+
+    def choose(self, messages: Sequence[Message], options: Sequence[str]) -> Choice:
+        if "Does the fact help?" in messages[-1]["content"]:
+            self.calls.append(("choose", list(messages)))
+            return Choice(option="no", scores={"yes": -1.0, "no": 0.0}, prompt_tokens=10, completion_tokens=1)
+        return super().choose(messages, options)
+
+
+def test_names_keep_lower_case_connectors() -> None:
+    text = ("The Journal of Psychotherapy Integration is published by the Society for the Exploration of "
+            "Psychotherapy Integration.")
+    want = ["Journal of Psychotherapy Integration", "Society for the Exploration of Psychotherapy Integration"]
+    assert ev.names(text) == want
+    assert ev.entities(text) == want  # spaCy's entities (or the same runs where it is not installed)
+    assert ev.names("A song by Ludwig van Beethoven, played in Newcastle upon Tyne.") == [
+        "Ludwig van Beethoven", "Newcastle upon Tyne"]
+    assert ev.names("Paris is big for the Seine.") == ["Paris", "Seine"]  # connectors join only capitalised words
+
+
+def test_entities_fall_back_to_capitalised_runs_without_spacy(monkeypatch) -> None:
+    monkeypatch.setenv("RAGSCOPE_RETRO_NER", "off")
+    ev._spacy.cache_clear()
+    ev.typed_entities.cache_clear()
+    try:
+        assert not ev.ner_available()
+        assert ev.typed_entities("Hank Snow sang 'Hello Love' in 1974.") == (("Hank Snow", ""), ("Hello Love", ""))
+    finally:
+        monkeypatch.delenv("RAGSCOPE_RETRO_NER")
+        ev._spacy.cache_clear()
+        ev.typed_entities.cache_clear()
+
+
+def test_bridge_sentences_and_types() -> None:
+    question = "Which label released the seventh number one of the singer of Hello Love?"
+    bridge = "'Hello Love' was Snow's seventh and final number one on the country chart."
+    about, named = ev.links(bridge, ["Hello Love"], question)
+    assert about == ["Hello Love"] and "Snow" in named
+    assert ev.links("The chart was first printed in 1944.", ["Hello Love"], question)[0] == []
+    # of two sentences sharing the question's words, the one linking its entity to another is kept
+    text = "Hello Love is a song. 'Hello Love' was a number one for Hank Snow."
+    kept = ev.bridge_sentence(text, question, ["Hello Love"], question)
+    assert kept == "'Hello Love' was a number one for Hank Snow."
+    assert ev.bridge_types("When did the country where the village of Clonbrook is located join CARICOM?") == {
+        "GPE", "LOC"}
+    assert ev.bridge_types("Who did Barry Wesson's team play in the World Series?") == {"ORG"}  # not 'series'
+    assert ev.bridge_types("Who was president when Iowa became a state?") == {"GPE", "LOC"}  # 'president': answer
+
+
+def test_bridge_sentence_kept_when_the_yes_no_check_doubts_it(services_factory, toy_docs) -> None:
+    assert ev.ner_available(), "spaCy's en_core_web_sm (requirements.txt) is needed for entity kinds"
+    llm = DoubtingLLM(replies=["Tallow", "Senn"], judge=rule(supported=("Senn",)))
+    run, events = _run(services_factory, toy_docs, llm, {"first_passages": 1, "passages_per_search": 1,
+                                                         "baseline_passages": 1, "max_iterations": 3})
+    kinds = [e.kind for e in events]
+    first = events[1]  # 'The Orvane Guild was founded by Mira Kesh in the port town of Tallow.'
+    relevance = first.data["decision"]["relevance"]
+    assert relevance["log_odds"] == -1.0 and not relevance["passed"] and relevance["bridge"]["passed"]
+    assert first.data["candidate"]["kept_as"] == "bridge" and "it links Orvane Guild to" in first.explanation
+    # the question asks through a town, so the place the claim names is searched, not its founder
+    rewrite = events[kinds.index("rewrite")]
+    assert rewrite.data["decision"]["wanted"] == ["GPE", "LOC"]
+    assert rewrite.data["query"] == f"Tallow {QUESTION}" and "of the kind the question asks" in rewrite.explanation
+    second = events[kinds.index("rewrite") + 2]
+    assert second.data["operation"] == "discover" and second.data["candidate"]["about"] == ["Tallow"]
+    # the first answer (the question's own passage) is a guess; the next reads the evidence chain first
+    reads = [e for e in events if e.kind == "read"]
+    titles = {h["doc_id"]: h["title"] for e in events if e.kind == "retrieve" for h in e.data["hits"]}
+    assert reads[0].data["answer"] == "Tallow" and not reads[0].data["decision"]["reliable"]
+    assert [titles[d] for d in reads[1].data["passages"]][:2] == ["Orvane Guild", "Tallow"]
+    assert "reads the evidence chain first (Orvane Guild, Tallow)" in reads[1].explanation
+    assert run.answer == "Senn" and events[-1].data["decision"]["stopped"] == "reliable"
+
+
+def test_a_doubted_sentence_that_is_no_bridge_is_dropped(services_factory, toy_docs) -> None:
+    llm = DoubtingLLM(replies=["Tallow"], judge=rule(pick="Grey Hills"))
+    run, events = _run(services_factory, toy_docs, llm, {"first_passages": 5, "max_iterations": 1})
+    discovered = events[1]
+    assert discovered.data["candidate"]["claim"] == "The Grey Hills are home to the Halden observatory."
+    assert discovered.data["candidate"]["status"] == "dropped" and not discovered.data["candidate"]["bridge"]
+    assert "it is no bridge" in discovered.explanation
