@@ -5,15 +5,19 @@ and loops over four parts (no official code is public; this follows the paper's 
 - evidence collation: each search's new passages are filed as *source evidence*, one item per passage:
   its sentence closest to the question, about the key entity the passage is about (its title);
 - evidence discovery: a constrained choice picks the new passage that helps most, and its sentence closest
-  to what is sought becomes an *inferential* claim, kept only if it bears on the question (a constrained
-  yes/no: the credibility filter); entities still without evidence become entity-centred queries;
+  to what is sought (a *bridge* sentence first: one naming a question entity, or the entity searched for,
+  and another) becomes an *inferential* claim, kept if it bears on the question (a constrained yes/no: the
+  credibility filter; a bridge needs a lower margin, as a yes/no on the whole question undervalues a first
+  hop); entities (spaCy's named entities, as HippoRAG's) still without evidence become entity-centred
+  queries, those of the kind the question asks through ("the country where…": a place) first;
 - retroactive revision: when a new item and an earlier one give different values (a name, a number) for one
   slot (the earlier claim with its value blanked), each value is scored under each passage; when each passage
   prefers its own value by the margin, the earlier item is withdrawn with every item that rested on it, and
   an answer built on it is redone;
 - the answerer is the shared reader over the question's own top passages (as the naive baseline reads them),
-  then over those plus the evidence found since; the shared support check judges each answer, the
-  best-supported one is kept, a supported one ends the loop, else the next query is searched, up to a cap.
+  then over the evidence chain (each kept claim's passage, then what the search for its entity found) followed
+  by the question's own; the shared support check judges each answer, the first supported one is kept and
+  ends the loop, else the next query is searched, up to a cap.
 A 0.5B model writes poor free text, so every decision is a constrained choice; the only free text is the answer.
 """
 

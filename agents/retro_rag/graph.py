@@ -47,9 +47,10 @@ SPEC = AgentSpec(
     title="RetroRAG (evidence revised, not only accumulated)",
     paper="Xiao et al., 2025 — Retrieval-Augmented Generation by Evidence Retroactivity in LLMs",
     summary="Keeps an evidence set: files each passage as source evidence, chooses the passage that helps most "
-            "and keeps its sentence if relevant (constrained choices), searches for the entities still missing, "
+            "and keeps its sentence if relevant or a bridge to another entity (constrained choices), searches "
+            "for the entities still missing (of the kind the question asks through first), "
             "withdraws earlier evidence when two passages each prefer their own value for one slot, and answers "
-            "(the question's own passages plus the evidence found) until a passage gives the answer or the cap.",
+            "(the question's own passages, then the evidence chain first) until a passage gives the answer or the cap.",
     config_cls=RetroRAGConfig,
     build_graph=build_graph,
 )
