@@ -6,6 +6,7 @@ as plain dicts (id, text, status, buckets) that the agent puts into its memory_w
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,14 +51,17 @@ def insert(store: ThoughtStore, user: str, text: str, vector: np.ndarray, source
     return Operation("insert", f"Remembered {quote(text)} (buckets {buckets}).", [], [thought_dict(row)])
 
 
-def forget(store: ThoughtStore, user: str, old: ThoughtRow, text: str, vector: np.ndarray, source: Source,
-           shape: LSHShape | None = None) -> Operation:
-    """Withdraw `old` (kept, status forgotten) because the new thought supersedes it; store the new one."""
+def forget(store: ThoughtStore, user: str, old: ThoughtRow | Sequence[ThoughtRow], text: str, vector: np.ndarray,
+           source: Source, shape: LSHShape | None = None) -> Operation:
+    """Withdraw `old` (one thought or several; kept, status forgotten) because the new thought supersedes it;
+    store the new one."""
+    olds = [old] if isinstance(old, ThoughtRow) else list(old)
     new = store.add(user, text, vector, source, shape=shape)
-    store.set_status(user, [old.id], "forgotten", related=new.id)
-    gone = store.get(user, [old.id])[0]
-    return Operation("forget", f"Forgot {quote(old.text)} — superseded by {quote(text)}.",
-                     [thought_dict(old)], [thought_dict(gone), thought_dict(new)])
+    store.set_status(user, [o.id for o in olds], "forgotten", related=new.id)
+    gone = store.get(user, [o.id for o in olds])
+    listed = " and ".join(quote(o.text) for o in olds)
+    return Operation("forget", f"Forgot {listed} — superseded by {quote(text)}.",
+                     [thought_dict(o) for o in olds], [*(thought_dict(g) for g in gone), thought_dict(new)])
 
 
 def merge_duplicate(store: ThoughtStore, user: str, old: ThoughtRow, text: str, vector: np.ndarray,
@@ -75,9 +79,10 @@ def merge_duplicate(store: ThoughtStore, user: str, old: ThoughtRow, text: str, 
 
 
 def merge_entity(store: ThoughtStore, user: str, old: ThoughtRow, text: str, source: Source,
-                 shape: LSHShape | None = None) -> Operation:
-    """Both thoughts hold about the same head entity: store one thought joining them; both merge into it."""
-    joined = join_thoughts(old.text, text)
+                 shape: LSHShape | None = None, joined: str = "") -> Operation:
+    """Both thoughts hold about the same head entity: store one thought joining them (`joined`, else the two
+    sentences joined); both merge into it."""
+    joined = joined or join_thoughts(old.text, text)
     vector = store.embed([joined])[0]
     merged = store.add(user, joined, vector, source, shape=shape)
     new = store.add(user, text, store.embed([text])[0], source, status="merged", related=merged.id, shape=shape)

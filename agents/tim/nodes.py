@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from agents.base import Deps, RAGState, hit_dict, option, short
-from agents.conversation import MEMORY_SYSTEM, NO_THOUGHTS, PASSAGES_SYSTEM, answer_step, chat_messages, recent_turns
-from agents.events import MemoryReadData, MemoryWriteData, RetrieveData, Step, ThoughtData
+from agents.conversation import MEMORY_SYSTEM, NO_THOUGHTS, PASSAGES_SYSTEM, chat_messages, clean_reply, recent_turns
+from agents.events import AnswerData, MemoryReadData, MemoryWriteData, RetrieveData, Step, ThoughtData
 from agents.tim.prompts import (
     GATE_EXAMPLES,
     GATE_OPTIONS,
     GATE_SYSTEM,
     GATE_USER,
-    RELATE_EXAMPLES,
-    RELATE_OPTIONS,
-    RELATE_SYSTEM,
-    RELATE_USER,
-    THINK_EXAMPLES,
-    THINK_SYSTEM,
-    THINK_USER,
+    QUOTE_REPLY,
+    SINGLE_VALUED,
+    TOPIC_EXAMPLES,
+    TOPIC_OPTIONS,
+    TOPIC_SYSTEM,
+    TOPIC_USER,
     few_shot,
 )
-from agents.tim.text import pre_check, third_person
+from agents.tim.text import copy_thoughts, names_in, pre_check, second_person, speaks_of_user, third_person
 from memory import operations
 from memory.store import LSHShape, Source, ThoughtStore
 from storage.thoughts import ThoughtRow
@@ -49,10 +47,15 @@ class TiMConfig:
     think_margin: float = option(0.5, "Log-odds by which 'yes' (the message tells a fact about the user) must beat "
                                  "'no' before the message is post-thought. Questions and messages that never say "
                                  "I / my / we / our are set aside before, without the model.", min=-20.0, max=20.0)
-    max_thoughts: int = option(3, "Most thoughts post-thought from one turn.", min=1, max=10)
-    relate_threshold: float = option(0.4, "Cosine above which a stored thought is compared with a new one "
-                                     "(same / update / detail / unrelated).", min=0.0, max=1.0)
-    compare: int = option(3, "Most stored thoughts each new thought is compared with.", min=0, max=10)
+    max_thoughts: int = option(3, "Most thoughts post-thought from one turn (one per clause of the message).",
+                               min=1, max=10)
+    relate_threshold: float = option(0.4, "Cosine above which a stored thought of topic 'other' is compared with a "
+                                     "new one of that topic (same wording or same named entity: merge).",
+                                     min=0.0, max=1.0)
+    compare: int = option(3, "Most stored 'other' thoughts each new 'other' thought is compared with.", min=0, max=10)
+    quote_answers: bool = option(True, "Answer a question about the user's own job, home, pet, ... by quoting the "
+                                 "active thoughts of that topic (the model picks the topic; no reply is generated). "
+                                 "Off: the model always writes the reply from the recalled thoughts.")
     use_corpus: bool = option(False, "Also retrieve passages from the corpus for the reply (TiM over RAG).")
     passages: int = option(3, "Passages retrieved when the corpus is used.", min=1, max=10)
     max_tokens: int = option(48, "Most tokens of a reply.", min=8, max=512)
@@ -80,20 +83,6 @@ def memory_of(deps: Deps) -> ThoughtStore:
 def thought_data(row: ThoughtRow, score: float | None = None) -> ThoughtData:
     """A stored thought as an event payload."""
     return ThoughtData(**operations.thought_dict(row, score))  # type: ignore[typeddict-item]
-
-
-def split_thoughts(reply: str, limit: int) -> list[str]:
-    """Sentences of a post-think fill, each a thought ending with a period; questions and fragments dropped."""
-    line = reply.strip().splitlines()[0] if reply.strip() else ""
-    out: list[str] = []
-    for sentence in re.split(r"(?<=[.!?])\s+", line):
-        sentence = sentence.strip(" \"'`-*")
-        if len(sentence.split()) < 3 or sentence.endswith("?"):
-            continue
-        sentence = sentence.rstrip(".!") + "."
-        if sentence.lower() not in (s.lower() for s in out):
-            out.append(sentence)
-    return out[:limit]
 
 
 def _buckets_text(probes: list[tuple[int, int]]) -> str:
@@ -140,24 +129,93 @@ def retrieve(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
     return {"retrieved": found, "events": [event]}
 
 
+def topic_of(text: str) -> str:
+    """The topic a stored thought is filed under ('job: The user ...' -> 'job'); 'other' without a label."""
+    head, sep, _ = text.partition(": ")
+    return head if sep and head in TOPIC_OPTIONS else "other"
+
+
+def body_of(text: str) -> str:
+    """A stored thought without its topic label."""
+    return text.split(": ", 1)[1] if topic_of(text) != "other" and ": " in text else text
+
+
+def choose_topic(step: Step, deps: Deps, sentence: str) -> tuple[str, dict[str, Any], list[Any]]:
+    """The constrained topic choice for a sentence: (topic, decision details, prompt)."""
+    prompt = few_shot(TOPIC_SYSTEM, TOPIC_EXAMPLES, TOPIC_USER.format(sentence=sentence))
+    choice = step.add(deps.llm.choose(prompt, list(TOPIC_OPTIONS)))
+    scores = {o: float(v) for o, v in choice.scores.items()}
+    runner_up = max((v for o, v in scores.items() if o != choice.option), default=0.0)
+    margin = round(scores.get(choice.option, 0.0) - runner_up, 3)
+    over_other = round(scores.get(choice.option, 0.0) - scores.get("other", 0.0), 3)
+    return choice.option, {"topic": choice.option, "topic_scores": scores, "topic_margin": margin,
+                           "over_other": over_other, "constrained": choice.constrained}, prompt
+
+
+def active_of_topic(store: ThoughtStore, user: str, topic: str) -> list[ThoughtRow]:
+    """This user's active thoughts filed under a topic, newest first (a label lookup, not a similarity search)."""
+    if topic == "other":
+        return []
+    return [r for r in store.list(user, search=f"{topic}: ", status="active") if topic_of(r.text) == topic]
+
+
 def respond(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
-    """Answer from the recalled thoughts and the last few turns (and passages, over RAG)."""
+    """Answer a question about the user's own job / home / ... by quoting that topic's thoughts; else the model
+    replies from the recalled thoughts and the last few turns (and passages, over RAG)."""
+    message, run_id = state["question"], state.get("run_id", "")
     recalled = sorted(state.get("recalled", []), key=lambda t: -t.get("created", 0.0))
     notes = [t["text"] for t in recalled]  # newest first: a newer fact replaces an older one
-    system = MEMORY_SYSTEM.format(thoughts="\n".join(f"- {n}" for n in notes) or NO_THOUGHTS)
     hits = state.get("retrieved", []) if config.use_corpus else []
-    if hits:
-        system += PASSAGES_SYSTEM.format(passages="\n".join(f"[{i}] {h['title']}: {h['text']}"
-                                                            for i, h in enumerate(hits, 1)))
-    shown = recent_turns(list(state.get("history", [])), config.recent_turns)
-    messages = chat_messages(system, shown, state["question"])
-    reply, event = answer_step(NAME, state.get("run_id", ""), deps.llm, messages, config.max_tokens,
-                               sum(m["role"] == "user" for m in shown), notes, [h["doc_id"] for h in hits])
+    with Step(NAME, "answer", run_id) as step:
+        decision: dict[str, Any] = {}
+        quoted: list[ThoughtRow] = []
+        if config.quote_answers and pre_check(message) == "question" and speaks_of_user(message):
+            topic, decision, _ = choose_topic(step, deps, third_person(message))
+            quoted = active_of_topic(memory_of(deps), state.get("user", ""), topic)[:3]
+            decision["quoted"] = [r.id for r in quoted]
+        if quoted:
+            facts = " ".join(_sentence(second_person(body_of(r.text))) for r in quoted)
+            reply = QUOTE_REPLY.format(facts=facts)
+            explanation = (f"Replies '{short(reply, 100)}': the question is about the user's "
+                           f"{decision['topic']} (topic margin {decision['topic_margin']:+.2f}), so it quotes the "
+                           f"{len(quoted)} active thought(s) of that topic (no reply generated).")
+            data = AnswerData(answer=reply, passages=[], notes=[r.text for r in quoted], decision=decision)
+            event = step.event(explanation, data)
+            return {"answer": reply, "used_ids": [], "events": [event]}
+        system = MEMORY_SYSTEM.format(thoughts="\n".join(f"- {n}" for n in notes) or NO_THOUGHTS)
+        if hits:
+            system += PASSAGES_SYSTEM.format(passages="\n".join(f"[{i}] {h['title']}: {h['text']}"
+                                                                for i, h in enumerate(hits, 1)))
+        shown = recent_turns(list(state.get("history", [])), config.recent_turns)
+        messages = chat_messages(system, shown, message)
+        completion = step.add(deps.llm.chat(messages, max_tokens=config.max_tokens, stop=["\n\n", "\nUser:"]))
+        reply = clean_reply(completion.text)
+        failed = not reply
+        reply = reply or "(no reply)"
+        why = ""
+        if decision:
+            why = (f"; the question's topic is '{decision['topic']}', with no active thought of it"
+                   if decision["topic"] != "other" else "; the question is about no remembered topic ('other')")
+        explanation = (f"Replies '{short(reply, 100)}' from {sum(m['role'] == 'user' for m in shown)} earlier turns, "
+                       f"{len(notes)} remembered thoughts ({completion.prompt_tokens} prompt tokens){why}.")
+        data = AnswerData(answer=reply, passages=[h["doc_id"] for h in hits], prompt=messages, reply=completion.text,
+                          turns=messages[1:-1], notes=notes)
+        if decision:
+            data["decision"] = decision
+        if failed:
+            data["format_failure"] = True
+        event = step.event(explanation, data)
     return {"answer": reply, "used_ids": [h["doc_id"] for h in hits], "events": [event]}
 
 
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return (text[:1].upper() + text[1:]).rstrip(".") + "."
+
+
 def post_think(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
-    """Post-think: is the turn a fact about the user (not a question or request)? If so, write short thoughts."""
+    """Post-think: is the turn a fact about the user (not a question or request)? If so, keep its clauses as
+    thoughts in the user's own words, rewritten to the third person by rule."""
     message = state["question"]
     with Step(NAME, "memory_write", state.get("run_id", "")) as step:
         settled = pre_check(message)
@@ -181,63 +239,85 @@ def post_think(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]
                            f"user ('yes' vs 'no' by {odds:+.2f} log-odds; thinks above "
                            f"{config.think_margin:+.2f}).")
         else:
-            think_messages = few_shot(THINK_SYSTEM, THINK_EXAMPLES, THINK_USER.format(message=message))
-            completion = step.add(deps.llm.chat(think_messages, max_tokens=64, stop=["\n"]))
-            thoughts = split_thoughts(completion.text, config.max_thoughts)
-            data.update(prompt=think_messages, reply=completion.text,
-                        after=[ThoughtData(id="", text=t, status="proposed") for t in thoughts])
+            thoughts = copy_thoughts(message, config.max_thoughts)
+            data.update(after=[ThoughtData(id="", text=t, status="proposed") for t in thoughts])
             if thoughts:
                 listed = "; ".join(f"'{short(t, 80)}'" for t in thoughts)
-                explanation = f"Post-thinks the message into {len(thoughts)} thought(s): {listed}."
+                explanation = (f"Post-thinks the message ('yes' by {odds:+.2f} log-odds) into {len(thoughts)} "
+                               f"thought(s), its own words in the third person: {listed}.")
             else:
-                data["format_failure"] = True
-                explanation = "Tries to post-think the message, but the reply held no usable thought."
+                explanation = "Post-thinks nothing: the message has no clause of three words or more."
         event = step.event(explanation, data)
     return {"new_thoughts": thoughts, "events": [event]}
 
 
 def operate(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
-    """Memory operations: compare each new thought with similar stored ones; insert, forget or merge."""
+    """Memory operations: file each new thought under a topic (constrained choice), then by rule: the same words
+    or the same named entity as a thought of that topic -> merge; a single-valued topic (job, home, pet, car,
+    hobby, food) -> forget its active thoughts (update); else insert."""
     store, user = memory_of(deps), state.get("user", "")
     source = Source(run=state.get("run_id", ""), turn=state["question"], conversation=state.get("conversation", ""))
     events = []
     for text in state.get("new_thoughts", []):
         with Step(NAME, "memory_write", state.get("run_id", "")) as step:
-            vector = store.embed([text])[0]
-            similar = store.recall(user, vector, config.compare, config.probes, shape(config)).thoughts
-            compared = [(row, score) for row, score in similar if score >= config.relate_threshold]
-            relation, target, checks, prompt = "unrelated", None, [], []
-            for row, score in compared:
-                if row.text.strip().lower() == text.strip().lower():
-                    relation, target = "same", row
-                    checks.append({"id": row.id, "cosine": round(score, 4), "option": "same", "identical": True})
-                    break
-                prompt = few_shot(RELATE_SYSTEM, RELATE_EXAMPLES, RELATE_USER.format(stored=row.text, new=text))
-                choice = step.add(deps.llm.choose(prompt, list(RELATE_OPTIONS)))
-                checks.append({"id": row.id, "cosine": round(score, 4), "option": choice.option,
-                               "scores": choice.scores, "constrained": choice.constrained})
-                if choice.option != "unrelated":
-                    relation, target = choice.option, row
-                    break
-            op = _apply(store, user, relation, target, text, vector, source, config)
-            why = (f" (compared with {len(compared)} similar thought(s), none related)"
-                   if relation == "unrelated" and compared else "")
-            data = MemoryWriteData(operation=op.operation, before=op.before, after=op.after, thought=text,  # type: ignore[typeddict-item]
-                                   compared=[thought_data(r, s) for r, s in compared],
-                                   decision={"relation": relation, "checks": checks})
-            if prompt:
-                data["prompt"] = prompt
-            events.append(step.event(op.sentence.rstrip(".") + why + ".", data))
+            topic, decision, prompt = choose_topic(step, deps, text)
+            stored_text = f"{topic}: {text}" if topic != "other" else text
+            vector = store.embed([stored_text])[0]
+            if topic == "other":
+                similar = store.recall(user, vector, config.compare, config.probes, shape(config)).thoughts
+                candidates = [(r, s) for r, s in similar if s >= config.relate_threshold and topic_of(r.text) == topic]
+            else:
+                rows = active_of_topic(store, user, topic)
+                scores = [float(r.embedding @ vector) for r in rows]
+                candidates = list(zip(rows, scores, strict=True))
+            relation, targets, checks = relate(text, topic, candidates)
+            op = _apply(store, user, relation, targets, stored_text, vector, source, config)
+            decision.update(relation=relation, checks=checks, single_valued=topic in SINGLE_VALUED)
+            data = MemoryWriteData(operation=op.operation, before=op.before, after=op.after, thought=stored_text,  # type: ignore[typeddict-item]
+                                   compared=[thought_data(r, s) for r, s in candidates], decision=decision,
+                                   prompt=prompt)
+            filed = (f"filed under '{topic}' (margin {decision['topic_margin']:+.2f})" if topic != "other"
+                     else f"topic 'other' (margin {decision['topic_margin']:+.2f})")
+            why = {"update": f"; '{topic}' holds one value at a time",
+                   "same": "; the same words", "detail": "; the same named entity",
+                   "unrelated": (f"; compared with {len(candidates)} thought(s) of that topic, none the same"
+                                 if candidates else "")}[relation]
+            events.append(step.event(op.sentence.rstrip(".") + f" ({filed}{why}).", data))
     return {"events": events}
 
 
-def _apply(store: ThoughtStore, user: str, relation: str, target: ThoughtRow | None, text: str, vector: Any,
+def relate(text: str, topic: str, candidates: list[tuple[ThoughtRow, float]]
+           ) -> tuple[str, list[ThoughtRow], list[dict[str, Any]]]:
+    """The relation of a new thought to stored thoughts of its topic, by rule: (relation, targets, checks)."""
+    checks: list[dict[str, Any]] = []
+    names = names_in(text)
+    for row, score in candidates:
+        if body_of(row.text).strip().lower() == text.strip().lower():
+            checks.append({"id": row.id, "cosine": round(score, 4), "option": "same", "identical": True})
+            return "same", [row], checks
+    for row, score in candidates:
+        old_names = names_in(body_of(row.text))
+        shared = sorted(names & old_names)
+        # "Bruno passed away." is about the stored "dog is called Bruno"; "sold the Fiat and bought a Kia" names
+        # a new entity of a single-valued topic, so it replaces the Fiat rather than adding to it
+        if shared and not (topic in SINGLE_VALUED and names - old_names):
+            checks.append({"id": row.id, "cosine": round(score, 4), "option": "detail", "names": shared})
+            return "detail", [row], checks
+    if topic in SINGLE_VALUED and candidates:
+        checks += [{"id": r.id, "cosine": round(s, 4), "option": "update"} for r, s in candidates]
+        return "update", [r for r, _ in candidates], checks
+    checks += [{"id": r.id, "cosine": round(s, 4), "option": "unrelated"} for r, s in candidates]
+    return "unrelated", [], checks
+
+
+def _apply(store: ThoughtStore, user: str, relation: str, targets: list[ThoughtRow], text: str, vector: Any,
            source: Source, config: TiMConfig) -> operations.Operation:
     """The operation a relation calls for."""
-    if target is None or relation == "unrelated":
+    if not targets or relation == "unrelated":
         return operations.insert(store, user, text, vector, source, shape(config))
     if relation == "update":
-        return operations.forget(store, user, target, text, vector, source, shape(config))
+        return operations.forget(store, user, targets, text, vector, source, shape(config))
     if relation == "same":
-        return operations.merge_duplicate(store, user, target, text, vector, source, shape(config))
-    return operations.merge_entity(store, user, target, text, source, shape(config))
+        return operations.merge_duplicate(store, user, targets[0], text, vector, source, shape(config))
+    return operations.merge_entity(store, user, targets[0], text, source, shape(config),
+                                   joined=operations.join_thoughts(targets[0].text, body_of(text)))

@@ -1,4 +1,4 @@
-"""TiM's prompts: the post-think gate and fill, and the relation choice behind insert / forget / merge.
+"""TiM's prompts: the post-think gate, and the topic choice behind insert / forget / merge and quoted answers.
 
 Examples use invented people and places; no example's reply is ever stored as a thought.
 """
@@ -26,36 +26,44 @@ GATE_USER = "{message}"
 GATE_OPTIONS = ("yes", "no")
 
 
-THINK_SYSTEM = (
-    "Rewrite what the user says about themselves as short, self-contained facts in the third person, each "
-    "starting with 'The user'. Keep names exactly. One line, facts separated by spaces."
-)
-THINK_EXAMPLES = (
-    ("User: I live in Tromsø and I work as a nurse.\nThoughts:",
-     "The user lives in Tromsø. The user works as a nurse."),
-    ("User: Sad news: our cat Pim died, and we adopted a kitten named Sol.\nThoughts:",
-     "The user's cat Pim died. The user has a kitten named Sol."),
-    ("User: Actually, I moved to Gdańsk last week.\nThoughts:",
-     "The user lives in Gdańsk."),
-    ("User: I quit the bank; these days I teach yoga.\nThoughts:",
-     "The user works as a yoga teacher."),
-)
-THINK_USER = "User: {message}\nThoughts:"
+# Post-think writes no free text: the thoughts are the user's own clauses in the third person (text.copy_thoughts).
+# An earlier few-shot fill dropped when/where ("On weekends I go orienteering." -> "The user goes orienteering.")
+# and copied its own examples into memory ("The user's cat Pim died.").
 
-RELATE_SYSTEM = (
-    "Compare a new fact about the user with a stored one. Reply 'same' if they say the same thing, 'update' "
-    "if the new fact replaces the stored one (a change: a new home, job, car, pet name...), 'detail' if it "
-    "adds to the stored fact about the same thing and both stay true, 'unrelated' otherwise."
+# The topic (slot) of a thought or of a question about the user: a constrained choice among fixed labels. A
+# four-way relation choice (same / update / detail / unrelated) between two thoughts said 'update' for every
+# pair at 0.5B; the topic of one sentence is a decision it can make, and "update" follows by rule: a new
+# thought replaces the active ones of the same single-valued topic. The examples are invented and are
+# labels, never stored. Measured on invented sentences by `python -m agents.tim.devset`.
+TOPIC_SYSTEM = (
+    "Which topic of the user's life is this sentence about? job (work, career), home (the city or place where "
+    "they live, moving house), pet (their animals), car (the vehicle they drive), hobby (what they do in their "
+    "free time or on weekends), family (relatives), food (favourite food or dish), allergy (what they are "
+    "allergic to), other (anything else, and general questions). Answer with the topic only."
 )
-RELATE_EXAMPLES = (
-    ("Stored: The user lives in Tromsø.\nNew: The user lives in Gdańsk.\nRelation:", "update"),
-    ("Stored: The user works as a nurse.\nNew: The user's job is nursing.\nRelation:", "same"),
-    ("Stored: The user has a kitten named Sol.\nNew: The user's kitten Sol is grey.\nRelation:", "detail"),
-    ("Stored: The user lives in Tromsø.\nNew: The user has a kitten named Sol.\nRelation:", "unrelated"),
+TOPIC_EXAMPLES = (
+    ("Sentence: The user teaches chemistry at a high school.\nTopic:", "job"),
+    ("Sentence: Every Sunday the user plays chess in the park.\nTopic:", "hobby"),
+    ("Sentence: How does the user get rid of ants in the kitchen?\nTopic:", "other"),
+    ("Sentence: The user's parrot Kiwi can whistle.\nTopic:", "pet"),
+    ("Sentence: The user relocated to Valparaíso in spring.\nTopic:", "home"),
+    ("Sentence: The user's aunt Rosa lives in Lyon.\nTopic:", "family"),
+    ("Sentence: Kiwis make the user's throat itch.\nTopic:", "allergy"),
+    ("Sentence: What gift should the user buy for a colleague?\nTopic:", "other"),
+    ("Sentence: The user rides an old blue Vespa to town.\nTopic:", "car"),
+    ("Sentence: The user is left-handed.\nTopic:", "other"),
+    ("Sentence: Lately the user's best-loved dish is pad thai.\nTopic:", "food"),
+    ("Sentence: Which instrument does the user play in the evenings?\nTopic:", "hobby"),
+    ("Sentence: Why do leaves change colour?\nTopic:", "other"),
 )
-RELATE_USER = "Stored: {stored}\nNew: {new}\nRelation:"
-# the first option is the safe default (insert as a new thought)
-RELATE_OPTIONS = ("unrelated", "same", "update", "detail")
+TOPIC_USER = "Sentence: {sentence}\nTopic:"
+# the first option is the safe default: 'other' is never single-valued, so it never forgets anything
+TOPIC_OPTIONS = ("other", "job", "home", "pet", "car", "hobby", "family", "food", "allergy")
+# topics that hold one value at a time: a new thought about one of them supersedes the active ones
+SINGLE_VALUED = frozenset({"job", "home", "pet", "car", "hobby", "food"})
+
+# how a reply quotes the remembered thoughts of a question's topic (their words, in the second person)
+QUOTE_REPLY = "You told me: {facts}"
 
 
 def few_shot(system: str, examples: tuple[tuple[str, str], ...], user: str) -> list[Message]:

@@ -19,25 +19,40 @@ def turn(svc, message: str, user: str = "ana", config: dict | None = None, histo
     return run
 
 
-def script(reply: str, thought: str, *relations: str, gate: str = "yes") -> ScriptedLLM:
-    """An LLM that replies, decides to post-think (or not), writes one thought, then picks relations."""
-    return ScriptedLLM(replies=[reply, thought], choices=[gate, *relations])
+def script(reply: str, *choices: str) -> ScriptedLLM:
+    """An LLM that replies once, then picks the scripted options in order (gate, then one topic per thought)."""
+    return ScriptedLLM(replies=[reply], choices=list(choices))
 
 
 def active(svc, user: str = "ana") -> list[str]:
     return sorted(t.text for t in svc.memory.list(user, status="active"))
 
 
-def test_a_fact_is_post_thought_and_inserted(services_factory) -> None:
-    svc = services_factory(llm=script("Nice!", "The user lives in Lisbon."))
+def test_a_fact_is_post_thought_in_its_own_words_filed_under_a_topic_and_inserted(services_factory) -> None:
+    llm = script("Nice!", "yes", "home")
+    svc = services_factory(llm=llm)
     run = turn(svc, "I live in Lisbon.")
     assert [e.kind for e in run.events] == ["memory_read", "answer", "memory_write", "memory_write"]
     assert run.answer == "Nice!"
-    assert [e.data["operation"] for e in run.events[2:]] == ["think", "insert"]
-    assert run.events[3].explanation.startswith("Remembered 'The user lives in Lisbon.'")
-    assert active(svc) == ["The user lives in Lisbon."]
+    assert [kind for kind, _ in llm.calls] == ["chat", "choose", "choose"]  # reply, gate, topic: no fill
+    think, op = run.events[2:]
+    assert think.data["operation"] == "think"
+    assert [t["text"] for t in think.data["after"]] == ["The user lives in Lisbon."]
+    assert "its own words in the third person" in think.explanation
+    assert op.data["operation"] == "insert" and op.data["decision"]["topic"] == "home"
+    assert op.explanation.startswith("Remembered 'home: The user lives in Lisbon.'")
+    assert "filed under 'home'" in op.explanation
+    assert active(svc) == ["home: The user lives in Lisbon."]
     stored = svc.memory.list("ana")[0]
     assert stored.source_run == run.run_id and stored.source_turn == "I live in Lisbon." and len(stored.buckets) == 4
+
+
+def test_post_think_keeps_when_and_where_and_splits_clauses(services_factory) -> None:
+    svc = services_factory(llm=script("Fun!", "yes", "other", "hobby"))
+    run = turn(svc, "Actually, I've given chess up; on weekends I now go kayaking.")
+    assert [t["text"] for t in run.events[2].data["after"]] == [
+        "The user has given chess up.", "On weekends the user now goes kayaking."]
+    assert active(svc) == ["The user has given chess up.", "hobby: On weekends the user now goes kayaking."]
 
 
 def test_a_question_is_not_post_thought(services_factory) -> None:
@@ -47,7 +62,9 @@ def test_a_question_is_not_post_thought(services_factory) -> None:
     assert [e.kind for e in run.events] == ["memory_read", "answer", "memory_write"]
     assert run.events[-1].data["operation"] == "think" and run.events[-1].data["after"] == []
     assert run.events[-1].data["decision"] == {"option": "question", "pre_check": True}
-    assert [kind for kind, _ in llm.calls] == ["chat"]  # the reply only: grammar settled the gate
+    # the question speaks of the user: its topic is chosen (here 'other'), then the model replies
+    assert [kind for kind, _ in llm.calls] == ["choose", "chat"]
+    assert run.events[1].data["decision"]["topic"] == "other" and "no remembered topic" in run.events[1].explanation
     assert svc.memory.count("ana") == 0
 
 
@@ -64,69 +81,113 @@ def test_a_request_not_about_the_user_is_not_post_thought_and_a_statement_asks_t
     assert "does not read the message as a fact" in run.events[-1].explanation
 
 
-def test_recall_asks_in_the_third_person_of_the_thoughts(services_factory) -> None:
-    svc = services_factory(llm=script("Nice!", "The user drives a red Volvo."))
-    turn(svc, "I drive a red Volvo.")
-    svc.deps.llm = ScriptedLLM(replies=["A red Volvo."])
+def test_a_question_about_a_remembered_topic_is_answered_by_quoting_its_thoughts(services_factory) -> None:
+    svc = services_factory(llm=script("Nice!", "yes", "car"))
+    turn(svc, "I drive a white Tesla.")
+    svc.deps.llm = llm = ScriptedLLM(replies=["A Tesla."], choices=["car"])
     run = turn(svc, "What car do I drive?")
-    read = run.events[0]
+    read, answer = run.events[0], run.events[1]
     assert read.data["query"] == "What car does the user drive?"
     assert "asked as 'What car does the user drive?'" in read.explanation
-    assert read.data["thoughts"][0]["text"] == "The user drives a red Volvo."
+    assert read.data["thoughts"][0]["text"] == "car: The user drives a white Tesla."
+    assert [kind for kind, _ in llm.calls] == ["choose"]  # the topic; no reply generated
+    assert run.answer == "You told me: You drive a white Tesla."
+    assert answer.data["decision"]["topic"] == "car" and "quotes the 1 active thought" in answer.explanation
+    # a remembered topic without thoughts, or quoting switched off: the model writes the reply
+    svc.deps.llm = llm = ScriptedLLM(replies=["I don't know your job."], choices=["job"])
+    run = turn(svc, "What is my job?")
+    assert [kind for kind, _ in llm.calls] == ["choose", "chat"] and run.answer == "I don't know your job."
+    assert "no active thought of it" in run.events[1].explanation
+    svc.deps.llm = llm = ScriptedLLM(replies=["A white Tesla."])
+    run = turn(svc, "What car do I drive?", config={"quote_answers": False})
+    assert [kind for kind, _ in llm.calls] == ["chat"] and "- car: The user drives a white Tesla." in str(
+        run.events[1].data["prompt"][0]["content"])
 
 
-def test_a_contradiction_forgets_the_old_thought_and_recall_then_finds_the_new(services_factory) -> None:
-    svc = services_factory(llm=script("Nice!", "The user lives in Lisbon."))
+def test_a_single_valued_topic_forgets_the_old_thought_and_recall_then_finds_the_new(services_factory) -> None:
+    svc = services_factory(llm=script("Nice!", "yes", "home"))
     turn(svc, "I live in Lisbon.")
-    svc.deps.llm = script("Welcome to Berlin!", "The user lives in Berlin.", "update")
+    svc.deps.llm = llm = script("Welcome to Berlin!", "yes", "home")
     run = turn(svc, "I moved to Berlin.")
     op = run.events[-1]
-    assert op.data["operation"] == "forget"
-    assert op.explanation.startswith("Forgot 'The user lives in Lisbon.' — superseded by 'The user lives in Berlin.'")
+    assert op.data["operation"] == "forget" and op.data["decision"]["relation"] == "update"
+    assert op.explanation.startswith(
+        "Forgot 'home: The user lives in Lisbon.' — superseded by 'home: The user moved to Berlin.'")
+    assert "'home' holds one value at a time" in op.explanation
     assert [t["status"] for t in op.data["after"]] == ["forgotten", "active"]
-    assert active(svc) == ["The user lives in Berlin."]
+    assert [kind for kind, _ in llm.calls] == ["chat", "choose", "choose"]  # no pairwise relation call
+    assert active(svc) == ["home: The user moved to Berlin."]
     old = svc.memory.list("ana", status="forgotten")[0]
-    assert old.text == "The user lives in Lisbon." and old.related == op.data["after"][1]["id"]
-    # the next recall sees only the active thought
+    assert old.text == "home: The user lives in Lisbon." and old.related == op.data["after"][1]["id"]
     svc.deps.llm = ScriptedLLM(replies=["Berlin."])
     run = turn(svc, "Where does the user live?")
-    assert [t["text"] for t in run.events[0].data["thoughts"]] == ["The user lives in Berlin."]
-    assert "- The user lives in Berlin." in run.events[1].data["prompt"][0]["content"]
+    assert [t["text"] for t in run.events[0].data["thoughts"]] == ["home: The user moved to Berlin."]
     assert "Lisbon" not in run.events[1].data["prompt"][0]["content"]
 
 
-def test_a_duplicate_merges_the_stored_thought_into_the_newer_wording(services_factory) -> None:
-    svc = services_factory(llm=script("Ok.", "The user works as a baker."))
-    turn(svc, "I work as a baker.")
-    svc.deps.llm = script("Ok.", "The user works as a baker by trade.", "same")
-    op = turn(svc, "Baking is my job.").events[-1]
-    assert op.data["operation"] == "merge" and "the same fact" in op.explanation
-    assert active(svc) == ["The user works as a baker by trade."]
-    merged = svc.memory.list("ana", status="merged")[0]
-    assert merged.text == "The user works as a baker." and merged.related == op.data["after"][1]["id"]
+def test_facts_of_other_topics_never_forget_each_other(services_factory) -> None:
+    svc = services_factory(llm=script("Ok.", "yes", "job"))
+    turn(svc, "I work as a dentist.")
+    svc.deps.llm = script("Fun!", "yes", "hobby")
+    op = turn(svc, "On weekends I go caving.").events[-1]
+    assert op.data["operation"] == "insert" and op.data["compared"] == []
+    assert active(svc) == ["hobby: On weekends the user goes caving.", "job: The user works as a dentist."]
 
 
-def test_an_identical_thought_merges_without_asking_the_model(services_factory) -> None:
-    svc = services_factory(llm=script("Ok.", "The user works as a baker."))
+def test_a_multi_valued_topic_keeps_both_thoughts(services_factory) -> None:
+    svc = services_factory(llm=script("Ok.", "yes", "allergy"))
+    turn(svc, "I'm allergic to latex.")
+    svc.deps.llm = script("Ok.", "yes", "allergy")
+    op = turn(svc, "I'm also allergic to kiwis.").events[-1]
+    assert op.data["operation"] == "insert" and op.data["decision"]["relation"] == "unrelated"
+    assert "compared with 1 thought(s) of that topic, none the same" in op.explanation
+    assert len(active(svc)) == 2
+
+
+def test_the_same_words_merge_into_the_newer_thought_without_a_relation_call(services_factory) -> None:
+    svc = services_factory(llm=script("Ok.", "yes", "job"))
     turn(svc, "I work as a baker.")
-    svc.deps.llm = script("Ok.", "The user works as a baker.")
+    svc.deps.llm = llm = script("Ok.", "yes", "job")
     op = turn(svc, "I work as a baker.").events[-1]
     assert op.data["operation"] == "merge" and op.data["decision"]["checks"][0]["identical"] is True
-    assert op.llm_calls == 0
+    assert op.llm_calls == 1 and [kind for kind, _ in llm.calls] == ["chat", "choose", "choose"]  # the topic only
+    assert active(svc) == ["job: The user works as a baker."]
+    assert svc.memory.list("ana", status="merged")[0].text == "job: The user works as a baker."
 
 
-def test_a_detail_about_the_same_entity_merges_both_into_one_thought(services_factory) -> None:
-    svc = services_factory(llm=script("Cute!", "The user has a puppy named Olive."))
+def test_the_same_named_entity_merges_both_into_one_thought(services_factory) -> None:
+    svc = services_factory(llm=script("Cute!", "yes", "pet"))
     turn(svc, "We adopted a puppy named Olive.")
-    svc.deps.llm = script("Aww.", "The user's puppy Olive is a beagle puppy.", "detail")
+    svc.deps.llm = script("Aww.", "yes", "pet")
     op = turn(svc, "Our Olive is a beagle.").events[-1]
-    assert op.data["operation"] == "merge"
-    assert active(svc) == ["The user has a puppy named Olive; the user's puppy Olive is a beagle puppy."]
+    assert op.data["operation"] == "merge" and op.data["decision"]["checks"][0]["names"] == ["Olive"]
+    assert active(svc) == ["pet: The user adopted a puppy named Olive; the user's Olive is a beagle."]
     assert {t.status for t in svc.memory.list("ana")} == {"active", "merged"}
 
 
+def test_a_pet_that_died_and_a_new_one_leave_only_the_new_one_to_quote(services_factory) -> None:
+    svc = services_factory(llm=script("Cute!", "yes", "pet"))
+    turn(svc, "My dog is called Bruno.")
+    svc.deps.llm = script("So sorry.", "yes", "pet", "pet")
+    ops = turn(svc, "Sad news: Bruno passed away, and we adopted a new puppy named Olive.").events[3:]
+    assert [o.data["operation"] for o in ops] == ["merge", "forget"]  # Bruno's thoughts join, then Olive replaces
+    assert active(svc) == ["pet: The user adopted a new puppy named Olive."]
+    svc.deps.llm = ScriptedLLM(choices=["pet"])
+    run = turn(svc, "What is my dog's name?")
+    assert run.answer == "You told me: You adopted a new puppy named Olive." and "Bruno" not in run.answer
+
+
+def test_a_new_car_named_beside_the_old_one_replaces_it(services_factory) -> None:
+    svc = services_factory(llm=script("Ok.", "yes", "car"))
+    turn(svc, "I drive a grey Fiat.")
+    svc.deps.llm = script("Ok.", "yes", "car")
+    op = turn(svc, "I sold the Fiat and bought a blue Kia.").events[-1]
+    assert op.data["operation"] == "forget"
+    assert active(svc) == ["car: The user sold the Fiat and bought a blue Kia."]
+
+
 def test_memory_and_buckets_survive_a_restart(services_factory) -> None:
-    svc = services_factory(llm=script("Nice!", "The user's dog is named Juno."))
+    svc = services_factory(llm=script("Nice!", "yes", "pet"))
     turn(svc, "My dog is called Juno.")
     before = svc.memory.list("ana")[0]
     matrices = svc.memory.table.get_memory("ana").matrices
@@ -134,20 +195,20 @@ def test_memory_and_buckets_survive_a_restart(services_factory) -> None:
     assert again.memory.list("ana")[0].buckets == before.buckets
     assert np.array_equal(again.memory.table.get_memory("ana").matrices, matrices)
     run = turn(again, "What is my dog's name?")
-    assert run.events[0].data["thoughts"][0]["text"] == "The user's dog is named Juno."
+    assert run.events[0].data["thoughts"][0]["text"] == "pet: The user's dog is called Juno."
 
 
 def test_a_new_lsh_shape_rehashes_the_stored_thoughts(services_factory) -> None:
-    svc = services_factory(llm=script("Nice!", "The user's dog is named Juno."))
+    svc = services_factory(llm=script("Nice!", "yes", "pet"))
     turn(svc, "My dog is called Juno.")
     svc.deps.llm = ScriptedLLM(replies=["Juno."])
     run = turn(svc, "What is my dog's name?", config={"buckets": 8, "tables": 2, "probes": 8})
-    assert run.events[0].data["thoughts"][0]["text"] == "The user's dog is named Juno."
+    assert run.events[0].data["thoughts"][0]["text"] == "pet: The user's dog is called Juno."
     assert len(svc.memory.list("ana")[0].buckets) == 2
 
 
 def test_two_users_never_see_each_others_thoughts(services_factory) -> None:
-    svc = services_factory(llm=script("Nice!", "The user lives in Lisbon."))
+    svc = services_factory(llm=script("Nice!", "yes"))
     turn(svc, "I live in Lisbon.", user="ana")
     svc.deps.llm = ScriptedLLM(replies=["I don't know."])
     run = turn(svc, "Where do I live?", user="ben")
@@ -178,12 +239,20 @@ def test_third_person_and_pre_check() -> None:
     assert pre_check("I’m a nurse.") == ""
 
 
-def test_split_thoughts_keeps_short_statements_only() -> None:
-    from agents.tim import split_thoughts
+def test_copy_thoughts_rewrite_the_users_words_to_the_third_person_and_back() -> None:
+    from agents.tim.text import copy_thoughts, names_in, second_person
 
-    reply = "The user lives in Porto. Where? The user has a dog named Olive! ok\nThe user is tall."
-    assert split_thoughts(reply, 5) == ["The user lives in Porto.", "The user has a dog named Olive."]
-    assert split_thoughts("", 3) == []
+    assert copy_thoughts("On Fridays I usually go fencing.", 3) == ["On Fridays the user usually goes fencing."]
+    assert copy_thoughts("Since 2019 I've worked at the port.", 3) == ["Since 2019 the user has worked at the port."]
+    assert copy_thoughts("I live in Tromsø and I work as a nurse.", 3) == [
+        "The user lives in Tromsø.", "The user works as a nurse."]
+    assert copy_thoughts("I sold my van and bought a bike.", 3) == ["The user sold the user's van and bought a bike."]
+    assert copy_thoughts("Good news: we study Dutch; it's fun, my teacher is great.", 3) == [
+        "The user studies Dutch.", "The user's teacher is great."]  # the opener and a two-word clause dropped
+    assert copy_thoughts("I'm tall.", 3) == ["The user is tall."] and copy_thoughts("Me?", 3) == []
+    assert second_person("On Fridays the user usually goes fencing.") == "On Fridays you usually go fencing."
+    assert second_person("The user's cat Miso is shy; the user has two.") == "your cat Miso is shy; you have two."
+    assert names_in("On Sundays the user's dog Miso met Ada.") == {"Miso", "Ada"}
 
 
 @pytest.mark.parametrize(("agent", "shown"), [("window", 2), ("full_history", 5)])
