@@ -6,8 +6,11 @@ so it cannot drift to invented names; the decision looks at the passages: the mo
 read (the shared reader), and it stops only when a passage gives that answer (the support check of
 `agents.grounding`: relevance floor, the answer's words, the answer against "unknown" given that passage
 alone), or when a refined search brings a relevant passage holding its answer and the model, asked which
-passage answers the question (a constrained choice: a passage number, or 0 for none), picks that one (the label
-stays "the model's own guess" unless the support check passed). It keeps its best-supported answer across
+passage answers the question (a constrained choice: a passage number, or 0 for none), picks that one, or when
+independent signals agree: its answer stayed the same over the last few turns (new searches no longer change
+it), the answer is in a relevant passage, and the support check of that passage leans towards it (a lower bar
+than "supported"; no extra LLM call). The label stays "the model's own guess" unless the support check passed.
+It keeps its best-supported answer across
 turns, since a later turn may drift. Otherwise it refines its query (a short few-shot fill; one that repeats
 an earlier search or borrows an example's name falls back to the question plus the evidence's key entity). At
 the cap it answers with that answer, labelled a guess;

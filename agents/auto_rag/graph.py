@@ -28,8 +28,9 @@ SPEC = AgentSpec(
     paper="Yu et al., 2024 — Auto-RAG: Autonomous Retrieval-Augmented Generation for Large Language Models",
     summary="The LLM talks with the retriever: picks the sentence of the new passages that helps, answers from "
             "what it read and stops when a passage gives that answer (checked passage by passage) or when a new "
-            "search brings a passage holding its answer and, asked which passage answers, it picks that one; "
-            "else refines its query.",
+            "search brings a passage holding its answer and, asked which passage answers, it picks that one, or "
+            "when its answer has stopped changing and a relevant passage holding it leans towards it; else refines "
+            "its query.",
     config_cls=AutoRAGConfig,
     build_graph=build_graph,
 )

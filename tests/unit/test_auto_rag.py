@@ -247,7 +247,7 @@ def test_the_passage_check_is_an_option(services_factory, toy_docs) -> None:
 
 class LeaningLLM(PolicyLLM):
     """Like PolicyLLM, but the support check scores the answer `lean` above 'unknown' (a passage that leans
-    towards the answer without clearing the support margin when 0 < lean < 5)."""
+    towards the answer without clearing the support margin when 0 < lean < 5; against it when lean < 0)."""
 
     def __init__(self, replies, lean: float) -> None:
         super().__init__(replies=replies)
@@ -261,17 +261,16 @@ class LeaningLLM(PolicyLLM):
         return super().choose(messages, options)
 
 
-def test_the_signals_agree_stop_when_the_answer_holds_and_its_passage_leans_towards_it(
+def test_the_signals_agree_stop_when_the_answer_holds_and_its_passage_does_not_reject_it(
         services_factory, toy_docs) -> None:
     llm = LeaningLLM(replies=["plan", "Tallow", "Tallow river", "Tallow.", "Tallow town", "Tallow"], lean=2.0)
-    run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 4, "agree_turns": 3,
-                                                          "agree_margin": 1.0, "confirm_stop": False,
-                                                          "passages_per_turn": 1})
+    run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 4, "confirm_stop": False,
+                                                          "passages_per_turn": 1})  # default: 3 turns, -2
     reads = [e for e in events if e.kind == "read"]
     assert len(reads) == 3 and events[-1].kind == "answer"  # stopped at turn 3 of 4
     agree = [r.data["decision"]["agree"] for r in reads]
     assert [a["same_turns"] for a in agree] == [1, 2, 3] and [a["stop"] for a in agree] == [False, False, True]
-    assert agree[-1]["in_passage"] and agree[-1]["log_odds"] == 2.0 and agree[-1]["leans"]
+    assert agree[-1]["in_passage"] and agree[-1]["log_odds"] == 2.0 and agree[-1]["not_rejected"]
     assert "stayed the same for 3 turns" in reads[-1].explanation and "stops searching" in reads[-1].explanation
     assert "searches again" in reads[1].explanation
     final = events[-1]
@@ -280,17 +279,17 @@ def test_the_signals_agree_stop_when_the_answer_holds_and_its_passage_leans_towa
     assert "log-odds" not in " ".join(e.explanation for e in events)
 
 
-def test_no_agreement_stop_when_the_passage_leans_away_the_answer_changes_or_it_is_off(
+def test_no_agreement_stop_when_the_passage_rejects_it_the_answer_changes_or_it_is_off(
         services_factory, toy_docs) -> None:
     cases = [
-        (["plan", "Tallow", "q2", "Tallow", "q3", "Tallow"], -1.0, 2),  # the passage leans towards "unknown"
+        (["plan", "Tallow", "q2", "Tallow", "q3", "Tallow"], -3.0, 2),  # the passage rejects it for "unknown"
         (["plan", "Tallow", "q2", "Senn", "q3", "Tallow"], 2.0, 2),  # the answer changed each turn
         (["plan", "Tallow", "q2", "Tallow", "q3", "Tallow"], 2.0, 0),  # the stop is off
     ]
     for replies, lean, turns in cases:
         llm = LeaningLLM(replies=replies, lean=lean)
         run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 3, "agree_turns": turns,
-                                                              "agree_margin": 1.0, "confirm_stop": False,
+                                                              "confirm_stop": False,
                                                               "first_turn_passages": 1, "passages_per_turn": 1})
         assert sum(e.kind == "retrieve" for e in events) == 3, (replies, lean, turns)
         assert "limit of 3 turns" in events[-1].explanation
@@ -299,7 +298,7 @@ def test_no_agreement_stop_when_the_passage_leans_away_the_answer_changes_or_it_
 def test_the_agreement_stop_needs_the_answer_in_a_relevant_passage(services_factory, toy_docs) -> None:
     llm = LeaningLLM(replies=["plan", "Halvard", "q2", "Halvard", "q3", "Halvard"], lean=9.0)  # in no passage
     run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 3, "agree_turns": 2,
-                                                          "agree_margin": 1.0, "confirm_stop": False,
+                                                          "confirm_stop": False,
                                                           "passages_per_turn": 1})
     reads = [e for e in events if e.kind == "read"]
     assert len(reads) == 3 and not reads[1].data["decision"]["agree"]["in_passage"]
