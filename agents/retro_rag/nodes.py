@@ -17,7 +17,7 @@ from agents.grounding import (
     grounding_sentence,
     word_coverage,
 )
-from agents.reader import read_step
+from agents.reader import read_messages, read_step
 from agents.retro_rag import evidence as ev
 from agents.retro_rag.prompts import (
     NEXT_EXAMPLES,
@@ -76,6 +76,9 @@ class RetroRAGConfig:
         BRIDGE_MARGIN, "Credibility filter for a bridge sentence (it names a question entity, or the entity "
         "searched for, and another entity): the lower log-odds of 'yes' over 'no' it needs, as a yes/no on a "
         "whole question undervalues a sentence that gives only its first hop.", min=-20.0, max=20.0)
+    compare_drafts: bool = option(
+        True, "When no draft is supported, the kept one is chosen by a constrained choice among the drafts, "
+        "reading the passages the last draft read (the evidence chain first); else the earliest is kept.")
     evidence_first: bool = option(
         True, "After an unreliable answer, the next answer reads the passages behind kept claims and those found "
         "by entity-centred search first, then the question's own (else the question's own first).")
@@ -592,19 +595,37 @@ def finish(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
     else:
         stopped, why = "exhausted", "nothing was left to search for, without a reliable answer"
     withdrawn = [e["id"] for e in evidence if e.get("status") == ev.WITHDRAWN]
-    final = state.get("answer") or NO_ANSWER
+    final, used = state.get("answer") or NO_ANSWER, state.get("used_ids", [])
     with Step(NAME, "answer", state.get("run_id", "")) as step:
         live = ev.active(evidence)
         how = (f"draft {kept + 1} of {len(drafts)}, " + ("the first supported" if verdict.get("reliable") else
                                                           "the earliest still valid, as no draft is supported")
                if kept >= 0 else "no valid draft")
+        decision: dict[str, Any] = {"stopped": stopped, "iterations": iteration, "withdrawn": withdrawn,
+                                    "verdict": verdict, "drafts": drafts}
+        prompt: list[Message] = []
+        valid = [i for i, d in enumerate(drafts) if d.get("valid", True) and d["answer"] != NO_ANSWER]
+        options = list(dict.fromkeys(drafts[i]["answer"] for i in valid))
+        if config.compare_drafts and not verdict.get("reliable") and len(options) > 1:
+            last = drafts[valid[-1]]
+            by_chunk = {h["chunk_id"]: h for h in [*state.get("pool", []), *state.get("baseline", [])]}
+            hits = [by_chunk[c] for c in last.get("chunks", []) if c in by_chunk]
+            prompt = read_messages(question=state["question"], hits=hits)
+            choice = step.add(deps.llm.choose(prompt, options))
+            pick = next(i for i in valid if drafts[i]["answer"] == choice.option)
+            decision["compared"] = {"options": options, "scores": choice.scores, "option": choice.option,
+                                    "passages": last["passages"], "constrained": choice.constrained}
+            final, used = choice.option, drafts[pick]["passages"]
+            listed = ", ".join(f"'{short(o, 40)}' ({choice.scores.get(o, 0.0):.1f})" for o in options)
+            how = (f"draft {pick + 1} of {len(drafts)}: no draft is supported, so it compares them reading the "
+                   f"{len(hits)} passages the last draft read; by log-likelihood {listed}")
         explanation = (f"Answers '{short(final)}' ({how}) after {iteration} round(s): {why}. Evidence: {len(live)} "
                        f"active item(s), {len(withdrawn)} withdrawn.")
-        data = AnswerData(answer=final, passages=state.get("used_ids", []), queries=state.get("queries", []),
+        data = AnswerData(answer=final, passages=used, queries=state.get("queries", []),
                           notes=[e["claim"] for e in live if e.get("kind") == ev.INFERENTIAL],
-                          drafts=[d["answer"] for d in drafts], kept=how,
-                          decision={"stopped": stopped, "iterations": iteration, "withdrawn": withdrawn,
-                                    "verdict": verdict, "drafts": drafts},
+                          drafts=[d["answer"] for d in drafts], kept=how, decision=decision,
                           retrieved=[h["doc_id"] for h in state.get("pool", [])])
+        if prompt:
+            data["prompt"] = prompt
         event = step.event(explanation, data)
-    return {"answer": final, "events": [event]}
+    return {"answer": final, "used_ids": used, "events": [event]}

@@ -158,8 +158,10 @@ def test_consistent_values_withdraw_nothing(services_factory) -> None:
         "max_iterations": 2, "max_checks": 4})
     retro = [e for e in events if e.kind == "revise" and e.data["operation"] == "retroact"]
     assert retro and not retro[0].data["withdrawn"] and "no contradiction" in retro[0].explanation
-    assert run.answer == "Senn"  # neither draft is supported: the earliest (the baseline's reading) is kept
-    assert "the earliest still valid" in events[-1].explanation
+    assert run.answer == "Senn"  # neither draft is supported: the comparison (scripted: the first option) keeps it
+    compared = events[-1].data["decision"]["compared"]
+    assert compared["options"] == ["Senn", "Amber"] and compared["option"] == "Senn"
+    assert "no draft is supported, so it compares them" in events[-1].explanation
 
 
 def test_cap_reached_without_a_reliable_answer(services_factory, toy_docs) -> None:
@@ -174,7 +176,26 @@ def test_cap_reached_without_a_reliable_answer(services_factory, toy_docs) -> No
     assert rewrite.data["query"].endswith(QUESTION) and "has no evidence of its own" in rewrite.explanation
     final = events[-1]
     assert final.data["decision"]["stopped"] == "cap" and "cap of 2 rounds" in final.explanation
-    assert final.data["drafts"] == ["Tallow", "Senn"] and run.answer == "Tallow"  # unsupported: the first is kept
+    assert final.data["drafts"] == ["Tallow", "Senn"] and run.answer == "Tallow"  # the scripted comparison: first
+
+
+def test_unsupported_drafts_compared_reading_the_last_drafts_passages(services_factory, toy_docs) -> None:
+    def judge(prompt: str, options: Sequence[str]) -> str:  # the comparison prefers the later draft
+        return "Senn" if options == ["Tallow", "Senn"] else rule(pick="Orvane Guild")(prompt, options)
+
+    llm = JudgingLLM(replies=["Tallow", "Senn"], judge=judge)
+    config = {"max_iterations": 2, "first_passages": 1, "passages_per_search": 1, "baseline_passages": 1,
+              "answer_after": 1}
+    run, events = _run(services_factory, toy_docs, llm, config)
+    final = events[-1]
+    reads = [e for e in events if e.kind == "read"]
+    assert final.data["decision"]["compared"]["passages"] == reads[-1].data["passages"]
+    assert final.data["prompt"][-1]["content"].endswith(f"Question: {QUESTION}")
+    assert run.answer == "Senn" and run.used_ids == reads[-1].data["passages"] and final.llm_calls == 1
+    assert "draft 2 of 2: no draft is supported" in final.explanation
+    run, events = _run(services_factory, toy_docs, JudgingLLM(replies=["Tallow", "Senn"], judge=judge),
+                       {**config, "compare_drafts": False})
+    assert run.answer == "Tallow" and "the earliest still valid" in events[-1].explanation
 
 
 def test_malformed_claims_are_recorded_and_skipped(services_factory, toy_docs) -> None:
