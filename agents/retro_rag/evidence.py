@@ -137,6 +137,11 @@ def typed_entities(text: str) -> tuple[tuple[str, str], ...]:
         name = _clean(ent.text)
         if name and not name.isdigit() and name.lower() not in NOT_NAMES:
             found.append((ent.start_char, name, ent.label_))
+    for name in names(text):  # one capitalised run the tagger split ("Sergio" + "Tolento Hernández") is one name
+        parts = [f for f in found if f[1] in name and f[1] != name]
+        if len(parts) > 1 and not any(w.islower() for w in name.split()):
+            label = next((f[2] for f in reversed(parts) if f[2] == "PERSON"), parts[-1][2])
+            found = [f for f in found if f not in parts] + [(parts[0][0], name, label)]
     starts = {s.start_char for s in doc.sents} | {0}
     low = [n.lower() for _, n, _ in found]
     for name in names(text):  # capitalised runs the tagger missed (invented or rare names), not a sentence's first word
@@ -182,9 +187,15 @@ def bridge_types(question: str) -> set[str]:
     return {label for w in tokens if w not in inside for label in BRIDGE_TYPES.get(w, ())}
 
 
+def _stem(word: str) -> str:
+    """A word without a plural or possessive s ("Eyes" names "Big Eye")."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") else word
+
+
 def mentions(text: str, entity: str) -> bool:
-    """True when `text` names `entity` (its words as a run, case-insensitive; a surname alone counts)."""
-    low, name = f" {' '.join(words(text))} ", " ".join(words(entity))
+    """True when `text` names `entity` (its words as a run, case-insensitive, a plural s aside; a surname alone
+    counts)."""
+    low, name = f" {' '.join(map(_stem, words(text)))} ", " ".join(map(_stem, words(entity)))
     if not name:
         return False
     if f" {name} " in low:

@@ -333,6 +333,8 @@ def test_bridge_sentences_and_types() -> None:
     text = "Hello Love is a song. 'Hello Love' was a number one for Hank Snow."
     kept = ev.bridge_sentence(text, question, ["Hello Love"], question)
     assert kept == "'Hello Love' was a number one for Hank Snow."
+    assert ev.mentions("Big Eyes is a film by Tim Burton.", "Big Eye") and not ev.mentions("Big Ben", "Big Eye")
+    assert "Ilse Tolento Marrow" in ev.entities("A song by Ilse Tolento Marrow.")  # one run, however tagged
     assert ev.bridge_types("When did the country where the village of Clonbrook is located join CARICOM?") == {
         "GPE", "LOC"}
     assert ev.bridge_types("Who did Barry Wesson's team play in the World Series?") == {"ORG"}  # not 'series'
