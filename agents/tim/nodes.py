@@ -56,6 +56,11 @@ class TiMConfig:
     quote_answers: bool = option(True, "Answer a question about the user's own job, home, pet, ... by quoting the "
                                  "active thoughts of that topic (the model picks the topic; no reply is generated). "
                                  "Off: the model always writes the reply from the recalled thoughts.")
+    quote_margin: float = option(1.0, "Log-odds by which a question's topic must beat 'other' before its thoughts "
+                                 "are quoted; below it the model writes the reply. On invented questions "
+                                 "(agents/tim/devset.py) how-to questions reached 'hobby' or 'pet' by up to 1.4, "
+                                 "questions about the user's job, home, car, ... mostly by 1.5 to 6.7.",
+                                 min=-20.0, max=20.0)
     use_corpus: bool = option(False, "Also retrieve passages from the corpus for the reply (TiM over RAG).")
     passages: int = option(3, "Passages retrieved when the corpus is used.", min=1, max=10)
     max_tokens: int = option(48, "Most tokens of a reply.", min=8, max=512)
@@ -171,7 +176,9 @@ def respond(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
         quoted: list[ThoughtRow] = []
         if config.quote_answers and pre_check(message) == "question" and speaks_of_user(message):
             topic, decision, _ = choose_topic(step, deps, third_person(message))
-            quoted = active_of_topic(memory_of(deps), state.get("user", ""), topic)[:3]
+            decision["quote_margin"] = config.quote_margin
+            if decision["over_other"] > config.quote_margin:
+                quoted = active_of_topic(memory_of(deps), state.get("user", ""), topic)[:3]
             decision["quoted"] = [r.id for r in quoted]
         if quoted:
             facts = " ".join(_sentence(second_person(body_of(r.text))) for r in quoted)
@@ -193,9 +200,13 @@ def respond(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
         failed = not reply
         reply = reply or "(no reply)"
         why = ""
-        if decision:
-            why = (f"; the question's topic is '{decision['topic']}', with no active thought of it"
-                   if decision["topic"] != "other" else "; the question is about no remembered topic ('other')")
+        if decision and decision["topic"] == "other":
+            why = "; the question is about no remembered topic ('other')"
+        elif decision and decision["over_other"] <= config.quote_margin:
+            why = (f"; the question's topic '{decision['topic']}' beats 'other' by only {decision['over_other']:+.2f} "
+                   f"(quotes above {config.quote_margin:+.2f})")
+        elif decision:
+            why = f"; the question's topic is '{decision['topic']}', with no active thought of it"
         explanation = (f"Replies '{short(reply, 100)}' from {sum(m['role'] == 'user' for m in shown)} earlier turns, "
                        f"{len(notes)} remembered thoughts ({completion.prompt_tokens} prompt tokens){why}.")
         data = AnswerData(answer=reply, passages=[h["doc_id"] for h in hits], prompt=messages, reply=completion.text,

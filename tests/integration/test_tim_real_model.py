@@ -41,8 +41,16 @@ def test_tim_remembers_updates_and_recalls_with_the_real_model(services) -> None
     assert any("Lisbon" in t for t in active(services)), active(services)
     say(services, "Actually, I moved to Berlin last month.", history)
     assert any("Berlin" in t for t in active(services)), active(services)
+    # both are filed under 'home', which holds one value: Lisbon is forgotten, not deleted
+    assert not any("Lisbon" in t for t in active(services)), active(services)
+    assert any("Lisbon" in t.text for t in services.memory.list("ana", status="forgotten"))
+    # a fact of another topic forgets nothing (the old pairwise relation check forgot the job here)
+    say(services, "I work as a dentist.", history)
+    say(services, "On weekends I go caving.", history)
+    assert any("dentist" in t for t in active(services)) and any("caving" in t for t in active(services)), active(
+        services)
     # a new conversation (no earlier turns shown): only the long-term memory can answer
     probe = say(services, "Which city do I live in now?", [], {"recent_turns": 0})
     recalled = [t["text"] for t in probe.events[0].data["thoughts"]]
     assert any("Berlin" in t for t in recalled), recalled
-    assert "Berlin" in probe.answer, probe.answer
+    assert "Berlin" in probe.answer and "Lisbon" not in probe.answer, probe.answer

@@ -281,3 +281,27 @@ def test_store_recall_can_require_buckets_shared_in_several_tables(services_fact
     assert strict.thoughts[0][0].text == "thought 3" and union.thoughts[0][0].text == "thought 3"
     assert strict.scored < union.scored
     assert all(row.buckets == strict.thoughts[0][0].buckets for row, _ in strict.thoughts)
+
+
+class CloseCall(ScriptedLLM):
+    """Picks 'hobby' for a question's topic, only 0.5 log-odds above 'other'."""
+
+    def choose(self, messages, options):
+        choice = super().choose(messages, options)
+        if "hobby" in options and messages[-1]["content"].rstrip().endswith("?\nTopic:"):
+            scores = {o: -9.0 for o in options} | {"hobby": -1.0, "other": -1.5}
+            return type(choice)(option="hobby", scores=scores, prompt_tokens=choice.prompt_tokens, completion_tokens=1)
+        return choice
+
+
+def test_a_question_whose_topic_barely_beats_other_is_answered_by_the_model(services_factory) -> None:
+    svc = services_factory(llm=script("Fun!", "yes", "hobby"))
+    turn(svc, "On Sundays I go rowing.")
+    svc.deps.llm = llm = CloseCall(replies=["Try origami."])
+    run = turn(svc, "How do I fold a paper crane?")
+    assert [kind for kind, _ in llm.calls] == ["choose", "chat"] and run.answer == "Try origami."
+    decision = run.events[1].data["decision"]
+    assert decision["topic"] == "hobby" and decision["over_other"] == 0.5 and decision["quoted"] == []
+    assert "beats 'other' by only +0.50 (quotes above +1.00)" in run.events[1].explanation
+    run = turn(svc, "How do I fold a paper crane?", config={"quote_margin": 0.2})
+    assert run.answer == "You told me: On Sundays you go rowing."
