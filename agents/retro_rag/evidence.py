@@ -137,11 +137,11 @@ def typed_entities(text: str) -> tuple[tuple[str, str], ...]:
         name = _clean(ent.text)
         if name and not name.isdigit() and name.lower() not in NOT_NAMES:
             found.append((ent.start_char, name, ent.label_))
-    for name in names(text):  # one capitalised run the tagger split ("Sergio" + "Tolento Hernández") is one name
+    for name in names(text):  # a person's name the tagger cut or split ("Sergio" + "Tolento Hernández") is one run
         parts = [f for f in found if f[1] in name and f[1] != name]
-        if len(parts) > 1 and not any(w.islower() for w in name.split()):
-            label = next((f[2] for f in reversed(parts) if f[2] == "PERSON"), parts[-1][2])
-            found = [f for f in found if f not in parts] + [(parts[0][0], name, label)]
+        if (parts and any(f[2] == "PERSON" for f in parts) and len(name.split()) <= 4
+                and all(w[:1].isupper() for w in name.split())):
+            found = [f for f in found if f not in parts] + [(min(f[0] for f in parts), name, "PERSON")]
     starts = {s.start_char for s in doc.sents} | {0}
     low = [n.lower() for _, n, _ in found]
     for name in names(text):  # capitalised runs the tagger missed (invented or rare names), not a sentence's first word
