@@ -34,8 +34,7 @@ GATE_OPTIONS = ("yes", "no")
 # four-way relation choice (same / update / detail / unrelated) between two thoughts said 'update' for every
 # pair at 0.5B; the topic of one sentence is a decision it can make, and "update" follows by rule: a new
 # thought replaces the active ones of the same single-valued topic. The examples are invented and are
-# labels, never stored. Measured on invented sentences by `python -m agents.tim.devset`. (A parrot named Kiwi
-# beside "Kiwis make the user's throat itch" sent fruit and birdwatching to 'pet'; the pet is now a tortoise.)
+# labels, never stored. Measured on invented sentences by `python -m agents.tim.devset`.
 TOPIC_SYSTEM = (
     "Which topic of the user's life is this sentence about? job (work, career), home (the city or place where "
     "they live, moving house), pet (their animals), car (the vehicle they drive), hobby (what they do in their "
@@ -46,7 +45,7 @@ TOPIC_EXAMPLES = (
     ("Sentence: The user teaches chemistry at a high school.\nTopic:", "job"),
     ("Sentence: Every Sunday the user plays chess in the park.\nTopic:", "hobby"),
     ("Sentence: How does the user get rid of ants in the kitchen?\nTopic:", "other"),
-    ("Sentence: The user's tortoise Rio sleeps all winter.\nTopic:", "pet"),
+    ("Sentence: The user's parrot Kiwi can whistle.\nTopic:", "pet"),
     ("Sentence: The user relocated to Valparaíso in spring.\nTopic:", "home"),
     ("Sentence: The user's aunt Rosa lives in Lyon.\nTopic:", "family"),
     ("Sentence: Kiwis make the user's throat itch.\nTopic:", "allergy"),
@@ -55,7 +54,6 @@ TOPIC_EXAMPLES = (
     ("Sentence: The user is left-handed.\nTopic:", "other"),
     ("Sentence: Lately the user's best-loved dish is pad thai.\nTopic:", "food"),
     ("Sentence: Which instrument does the user play in the evenings?\nTopic:", "hobby"),
-    ("Sentence: The user spends quiet evenings painting watercolours.\nTopic:", "hobby"),
     ("Sentence: Why do leaves change colour?\nTopic:", "other"),
 )
 TOPIC_USER = "Sentence: {sentence}\nTopic:"
