@@ -58,8 +58,8 @@ class TiMConfig:
                                  "Off: the model always writes the reply from the recalled thoughts.")
     quote_margin: float = option(1.0, "Log-odds by which a question's topic must beat 'other' before its thoughts "
                                  "are quoted; below it the model writes the reply. On invented questions "
-                                 "(agents/tim/devset.py) how-to questions reached 'hobby' or 'pet' by up to 1.4, "
-                                 "questions about the user's job, home, car, ... mostly by 1.5 to 6.7.",
+                                 "(benchmarks/calibrate_tim.py) how-to questions reached 'hobby' or 'pet' by up to "
+                                 "1.4, questions about the user's job, home, car, ... mostly by 1.5 to 6.7.",
                                  min=-20.0, max=20.0)
     use_corpus: bool = option(False, "Also retrieve passages from the corpus for the reply (TiM over RAG).")
     passages: int = option(3, "Passages retrieved when the corpus is used.", min=1, max=10)

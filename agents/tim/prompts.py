@@ -34,7 +34,7 @@ GATE_OPTIONS = ("yes", "no")
 # four-way relation choice (same / update / detail / unrelated) between two thoughts said 'update' for every
 # pair at 0.5B; the topic of one sentence is a decision it can make, and "update" follows by rule: a new
 # thought replaces the active ones of the same single-valued topic. The examples are invented and are
-# labels, never stored. Measured on invented sentences by `python -m agents.tim.devset`.
+# labels, never stored. Measured on invented sentences by `python benchmarks/calibrate_tim.py`.
 TOPIC_SYSTEM = (
     "Which topic of the user's life is this sentence about? job (work, career), home (the city or place where "
     "they live, moving house), pet (their animals), car (the vehicle they drive), hobby (what they do in their "

@@ -1,15 +1,20 @@
-"""TiM's calibration set: invented messages, questions and fact pairs (none from the benchmark dialogues).
+"""Calibrate TiM's decisions on invented messages, questions and fact pairs (none from the benchmark dialogues).
 
-`python -m agents.tim.devset` runs TiM's decisions with the configured model (take the CPU lock) and prints
-their accuracy: the topic of each post-thought clause and of each question, and for each pair of messages
-whether the second supersedes the first (update) or both stay true. The pairs go through the agent's own
-path: copy_thoughts -> topic choice -> the relation rule.
+    RAGSCOPE_MODEL_CACHE=/work/cache/models python benchmarks/calibrate_tim.py [OUT.json]
+
+Runs TiM's decisions with the configured model (take the CPU lock) and prints their accuracy: the topic of
+each post-thought clause and of each question, and for each pair of messages whether the second supersedes
+the first (update) or both stay true. The pairs go through the agent's own path: copy_thoughts -> topic
+choice -> the relation rule.
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 # (message, topic of its first thought) — statements, as the user would say them
 STATEMENTS: tuple[tuple[str, str], ...] = (
