@@ -9,6 +9,7 @@ from agents.events import GroundingData, HitData, ReadData, Step, TraceEvent
 from agents.grounding import (
     NO_ANSWER,
     RELEVANCE_FLOOR,
+    SUPPORT_MARGIN,
     check_support,
     cut_at_word,
     grounding_sentence,
@@ -87,7 +88,7 @@ def clean_answer(text: str) -> str:
 
 def read_step(agent: str, run_id: str, llm: LLM, question: str, hits: list[HitData], max_tokens: int,
               corpora: CorpusStore | None = None, dense: bool = True,
-              floor: float = RELEVANCE_FLOOR) -> tuple[str, TraceEvent]:
+              floor: float = RELEVANCE_FLOOR, margin: float = SUPPORT_MARGIN) -> tuple[str, TraceEvent]:
     """Answer from `hits` and check how the answer is grounded; returns (answer, event).
 
     No passage as relevant as `floor` -> no answer and no LLM call. Relevance is the dense score, or a
@@ -108,7 +109,7 @@ def read_step(agent: str, run_id: str, llm: LLM, question: str, hits: list[HitDa
             answer = clean_answer(completion.text)
             if is_abstention(answer):
                 answer = NO_ANSWER
-            grounding = check_support(llm, step, question, answer, hits, scores, floor=floor)
+            grounding = check_support(llm, step, question, answer, hits, scores, floor=floor, margin=margin)
             data.update(prompt=messages, reply=completion.text)
             explanation = (f"Read {len(hits)} passages and answered ‘{short(answer)}’. "
                            + grounding_sentence(grounding))

@@ -97,6 +97,17 @@ def test_answer_accepted_first_time(services_factory, toy_docs) -> None:
     assert sum(e.llm_calls for e in events) == 4
 
 
+
+def test_answer_margin_sets_how_clearly_a_passage_must_give_the_answer(services_factory, toy_docs) -> None:
+    """The fake support check prefers 'Senn' over 'unknown' by 10 nats: reliable at the default margin (5), not
+    at 20, where the loop goes on instead of stopping at the first answer."""
+    llm = JudgingLLM(replies=["Senn."] * 6, judge=rule(pick="Tallow", supported=("Senn",)))
+    _, events = _run(services_factory, toy_docs, llm, {"first_passages": 5, "answer_after": 1, "answer_margin": 20})
+    first_read = next(e for e in events if e.kind == "read")
+    assert first_read.data["grounding"]["margin"] == 20
+    assert first_read.data["grounding"]["status"] != "supported" and not first_read.data["decision"]["reliable"]
+    assert events[-1].data["decision"]["stopped"] != "reliable"
+
 CONTRADICTED = {
     "Orvane Guild": "The Orvane Guild was founded in the port town of Tallow.",
     "Tallow": "Tallow is a port town on the river Senn.",
