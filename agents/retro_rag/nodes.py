@@ -85,6 +85,10 @@ class RetroRAGConfig:
     evidence_first: bool = option(
         True, "After an unreliable answer, the next answer reads the passages behind kept claims and those found "
         "by entity-centred search first, then the question's own (else the question's own first).")
+    reread_chain: bool = option(
+        True, "When entity-centred search brought no passage beyond the question's own, answer again from the "
+        "evidence chain alone: each kept claim's passage, then the held passages naming the entity it leads to "
+        "(as the paper's answerer reads the organised evidence), instead of stopping after one read.")
     contradiction_margin: float = option(
         CONTRADICTION_MARGIN, "Retroactive revision: how strongly (summed log-likelihood) the new passage must "
         "prefer its value, and the earlier passage its own, before the earlier item is withdrawn; higher "
@@ -398,6 +402,48 @@ def chain(state: RetroRAGState, config: RetroRAGConfig) -> list[HitData]:
     return out
 
 
+def chain_again(state: RetroRAGState, held: list[HitData]) -> tuple[list[HitData], list[str]]:
+    """The evidence chain among the passages already held, bridge first, with a phrase per passage.
+
+    For each kept claim (oldest first): its passage, then up to two held passages naming an entity the claim
+    leads to (one the question does not name and the claim's own passage is not about; of the kind the question
+    asks through first): by title, then by text.
+    Empty unless at least one claim leads on to another held passage (a chain of one passage is no new reading).
+    """
+    question, pool = state["question"], state.get("pool", [])
+    wanted = ev.bridge_types(question)
+    gone = withdrawn_passages(state.get("evidence", []))
+    by_chunk = {h["chunk_id"]: h for h in [*held, *pool] if h["doc_id"] not in gone}
+    out: dict[str, HitData] = {}
+    why: list[str] = []
+    linked = False
+    for item in [e for e in ev.active(state.get("evidence", [])) if e.get("kind") == ev.INFERENTIAL]:
+        numbers = [n for n in item.get("numbers", []) if 0 < n <= len(pool)]
+        own = by_chunk.get(pool[numbers[0] - 1]["chunk_id"]) if numbers else None
+        if own is None:
+            continue
+        typed = [(n, label) for n, label in ev.typed_entities(item["claim"]) if label not in ev.NOT_BRIDGES
+                 and not any(c.isdigit() for c in n) and not ev.mentions(question, n)
+                 and not ev.mentions(own["title"], n)]
+        targets = [n for n, _ in sorted(typed, key=lambda x: x[1] not in wanted)]  # the kind asked through first
+        others = [h for c, h in by_chunk.items() if c != own["chunk_id"]]
+        led = [(h, f"about {t}") for t in targets for h in others
+               if ev.mentions(h["title"], t) or ev.mentions(t, h["title"])]
+        led += [(h, f"names {t}") for t in targets for h in others if ev.mentions(h["text"], t)]
+        if own["chunk_id"] not in out:
+            out[own["chunk_id"]] = own
+            why.append(f"{own['title']} ({item['id']}: '{short(item['claim'], 70)}')")
+        taken = 0
+        for h, t in led:
+            if taken >= 2 or h["chunk_id"] in out:
+                continue
+            out[h["chunk_id"]] = h
+            taken += 1
+            why.append(f"{h['title']} ({t})")
+            linked = True
+    return (list(out.values()), why) if linked else ([], [])
+
+
 def best_draft(drafts: list[dict[str, Any]]) -> int:
     """Index of the kept draft: the earliest valid supported one, else the earliest valid one (-1 when none).
 
@@ -446,7 +492,11 @@ def answer(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
     drafts = [dict(d) for d in state.get("drafts", [])]
     read_before = [d.get("chunks", d["passages"]) for d in drafts]
     previous = state.get("answer", "")
-    for hits in ([own, second] if more else [own]):
+    readings = [own, second] if more else [own]
+    again, why_again = chain_again(state, own) if config.reread_chain and not more else ([], [])
+    if again:  # nothing new beyond the question's own passages: the evidence chain alone, bridge first
+        readings.append(again)
+    for hits in readings:
         ids, chunks = [h["doc_id"] for h in hits], [h["chunk_id"] for h in hits]
         if not hits or chunks in read_before:
             continue
@@ -474,12 +524,21 @@ def answer(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
                   if draft["status"] == "guess" else draft["status"].replace("_", " "))
         keeps = ("keeps it" if kept == len(drafts) - 1 else
                  f"keeps '{short(drafts[kept]['answer'])}' (supported, or earlier)")
-        explanation = (f"Round {iteration}: reads {where} and answers '{short(text)}' ({status}); {keeps}. "
-                       + grounding_sentence(grounding))
+        if hits is again:
+            sought = state.get("query_entity") or ""
+            nothing = (f"Nothing new was found for '{sought}'" if sought else
+                       "Nothing new was found (every entity named has passages held)")
+            where = "the evidence chain again, bridge first: " + ", then ".join(why_again)
+            explanation = (f"Round {iteration}: {nothing}; reads {where}, and answers '{short(text)}' ({status}); "
+                           f"{keeps}. " + grounding_sentence(grounding))
+        else:
+            explanation = (f"Round {iteration}: reads {where} and answers '{short(text)}' ({status}); {keeps}. "
+                           + grounding_sentence(grounding))
         data = {**event.data, "iteration": iteration, "previous": previous,
                 "changed": bool(previous) and drafts[kept]["answer"] != previous,
                 "decision": {"reliable": drafts[kept].get("status") == "supported", "kept": kept,
-                             "status": draft["status"], "support": draft["support"], "margin": config.answer_margin},
+                             "reread": hits is again, "status": draft["status"], "support": draft["support"],
+                             "margin": config.answer_margin},
                 "notes": [e["claim"] for e in ev.active(state.get("evidence", [])) if e.get("kind") == ev.INFERENTIAL]}
         events.append(dataclasses.replace(event, explanation=explanation, data=data))
     kept = best_draft(drafts)

@@ -384,3 +384,41 @@ def test_a_doubted_sentence_that_is_no_bridge_is_dropped(services_factory, toy_d
     assert discovered.data["candidate"]["claim"] == "The Grey Hills are home to the Halden observatory."
     assert discovered.data["candidate"]["status"] == "dropped" and not discovered.data["candidate"]["bridge"]
     assert "it is no bridge" in discovered.explanation
+
+
+def test_nothing_new_found_rereads_the_evidence_chain_bridge_first(services_factory, toy_docs) -> None:
+    """All five passages are the question's own, so entity-centred search brings nothing new: instead of
+    stopping after one read, the agent answers again from the chain alone (the kept claim's passage, then the
+    passage of the town it leads to), and that draft is supported."""
+    assert ev.ner_available(), "spaCy's en_core_web_sm (requirements.txt) is needed for entity kinds"
+    config = {"first_passages": 5, "answer_after": 1, "max_iterations": 2}
+    llm = JudgingLLM(replies=["Tallow", "Senn"], judge=rule(pick="Orvane Guild", supported=("Senn",)))
+    run, events = _run(services_factory, toy_docs, llm, config)
+    reads = [e for e in events if e.kind == "read"]
+    assert len(reads) == 2 and reads[0].data["answer"] == "Tallow" and not reads[0].data["decision"]["reread"]
+    again = reads[1]
+    titles = {h["doc_id"]: h["title"] for e in events if e.kind == "retrieve" for h in e.data["hits"]}
+    # the bridge claim's passage first, then the town it names (the kind the question asks through), then Mira Kesh
+    assert [titles[d] for d in again.data["passages"]] == ["Orvane Guild", "Tallow", "Mira Kesh"]
+    assert again.data["decision"]["reread"] and again.data["answer"] == "Senn" and again.data["decision"]["reliable"]
+    assert again.explanation.startswith("Round 1: Nothing new was found (every entity named has passages held); "
+                                        "reads the evidence chain again, bridge first: Orvane Guild (e6: 'The "
+                                        "Orvane Guild was founded by Mira Kesh")
+    assert "then Tallow (about Tallow), then Mira Kesh (about Mira Kesh)" in again.explanation
+    assert run.answer == "Senn" and events[-1].data["decision"]["stopped"] == "reliable"
+    assert run.used_ids == again.data["passages"]
+    # off: one read, and the loop stops with nothing left to search
+    llm = JudgingLLM(replies=["Tallow", "Senn"], judge=rule(pick="Orvane Guild", supported=("Senn",)))
+    run, events = _run(services_factory, toy_docs, llm, {**config, "reread_chain": False})
+    assert [e.kind for e in events].count("read") == 1 and run.answer == "Tallow"
+    assert events[-1].data["decision"]["stopped"] == "exhausted"
+
+
+def test_no_reread_without_a_claim_leading_to_another_held_passage(services_factory, toy_docs) -> None:
+    """A kept claim whose entities have no held passage of their own is a chain of one passage: no second read."""
+    docs = [d for d in toy_docs if d.title not in ("Tallow", "Mira Kesh")]
+    llm = JudgingLLM(replies=["Tallow", "Senn"], judge=rule(pick="Orvane Guild"))
+    run, events = _run(services_factory, docs, llm, {"first_passages": 3, "baseline_passages": 3,
+                                                    "answer_after": 1, "max_iterations": 1})
+    reads = [e for e in events if e.kind == "read"]
+    assert len(reads) == 1 and not reads[0].data["decision"]["reread"] and run.answer == "Tallow"
