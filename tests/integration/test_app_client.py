@@ -96,7 +96,7 @@ def test_viewer_opens_a_stored_run(client) -> None:
     out = client.predict(QUESTION, "demo", "naive", None, api_name="/run")
     later = client.predict(OTHER, "demo", "naive", None, api_name="/run")  # the newest run is another one
     result = client.predict(f"http://x/?run={out['run_id']}", api_name="/open_run")
-    run_id, header, export, step, timeline, step_md, inputs_md, outputs_md, raw, figure = result
+    run_id, header, export, step, timeline, step_md, inputs_md, outputs_md, raw, figure, graph = result
     assert run_id == out["run_id"] != later["run_id"]
     assert QUESTION in header and OTHER not in header  # the link opens exactly its run
     assert step["value"] == 1 and step["maximum"] == 2  # the slider is updated for this run
@@ -104,6 +104,7 @@ def test_viewer_opens_a_stored_run(client) -> None:
     assert len(labels) == 2 and "retrieve" in labels[0] and "Step 1 of 2" in step_md
     assert "| # | score | title | passage |" in outputs_md
     assert figure is not None  # the retrieve bar chart
+    assert not (graph.get("value") if isinstance(graph, dict) else graph)  # a graph walk only for HippoRAG's steps
     export = export["value"] if isinstance(export, dict) else export
     exported = json.loads(Path(export).read_text(encoding="utf-8"))
     assert exported["id"] == out["run_id"] and len(exported["events"]) == 2
