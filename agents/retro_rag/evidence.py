@@ -204,6 +204,13 @@ def mentions(text: str, entity: str) -> bool:
     return len(parts) > 1 and f" {parts[-1]} " in low and parts[-1][:1].isalpha() and len(parts[-1]) > 3
 
 
+def mentions_fully(text: str, entity: str) -> bool:
+    """True when `text` names `entity` with all its words as a run (a plural s aside): no surname rule, so a
+    question's common noun ('the association which…') does not name 'American Psychological Association'."""
+    name = " ".join(map(_stem, words(entity)))
+    return bool(name) and f" {name} " in f" {' '.join(map(_stem, words(text)))} "
+
+
 def links(sentence: str, anchors: Iterable[str], question: str, title: str = "") -> tuple[list[str], list[str]]:
     """(anchors the sentence is about, other entities it names): a bridge sentence has both.
 

@@ -406,7 +406,7 @@ def chain_again(state: RetroRAGState, held: list[HitData]) -> tuple[list[HitData
     """The evidence chain among the passages already held, bridge first, with a phrase per passage.
 
     For each kept claim (oldest first): its passage, then up to two held passages naming an entity the claim
-    leads to (one the question does not name and the claim's own passage is not about; of the kind the question
+    leads to (one the question does not name in full and the claim's own passage is not about; of the kind the question
     asks through first): by title, then by text.
     Empty unless at least one claim leads on to another held passage (a chain of one passage is no new reading).
     """
@@ -423,7 +423,7 @@ def chain_again(state: RetroRAGState, held: list[HitData]) -> tuple[list[HitData
         if own is None:
             continue
         typed = [(n, label) for n, label in ev.typed_entities(item["claim"]) if label not in ev.NOT_BRIDGES
-                 and not any(c.isdigit() for c in n) and not ev.mentions(question, n)
+                 and not any(c.isdigit() for c in n) and not ev.mentions_fully(question, n)
                  and not ev.mentions(own["title"], n)]
         targets = [n for n, _ in sorted(typed, key=lambda x: x[1] not in wanted)]  # the kind asked through first
         others = [h for c, h in by_chunk.items() if c != own["chunk_id"]]

@@ -422,3 +422,11 @@ def test_no_reread_without_a_claim_leading_to_another_held_passage(services_fact
                                                     "answer_after": 1, "max_iterations": 1})
     reads = [e for e in events if e.kind == "read"]
     assert len(reads) == 1 and not reads[0].data["decision"]["reread"] and run.answer == "Tallow"
+
+
+def test_a_question_noun_is_no_full_mention_of_a_name() -> None:
+    """The reread's targets: 'the guild which…' names no 'Brisk Merchants Guild' in full (mentions() would say
+    it does, by its surname rule), so the guild a claim leads to is still followed."""
+    question = "Who led the guild which the Orvane Society joined?"
+    assert ev.mentions(question, "Brisk Merchants Guild") and not ev.mentions_fully(question, "Brisk Merchants Guild")
+    assert ev.mentions_fully(question, "Orvane Society") and ev.mentions_fully("Big Eyes is a film.", "Big Eye")
