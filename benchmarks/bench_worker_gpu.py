@@ -137,6 +137,11 @@ def bench_engine(model: torch.nn.Module, levels: list[int], new: int, length: in
     return rows
 
 
+def identical_prefix(a: list[int], b: list[int]) -> int:
+    """How many leading tokens two greedy outputs share."""
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+
+
 def agreement(model: torch.nn.Module, new: int, length: int) -> dict[str, int]:
     """Greedy tokens of one prompt: engine vs generate() (bf16 may drift after many tokens; count the prefix)."""
     prompt = make_prompts(1, length, seed=3)[0]
@@ -150,8 +155,7 @@ def agreement(model: torch.nn.Module, new: int, length: int) -> dict[str, int]:
             pass
     finally:
         engine.close()
-    got = update[0]
-    same = next((i for i, (a, b) in enumerate(zip(ref, got, strict=False)) if a != b), min(len(ref), len(got)))
+    same = identical_prefix(ref, update[0])
     return {"tokens": new, "identical_prefix": same}
 
 
@@ -189,8 +193,7 @@ def attention_agreement(model: torch.nn.Module, n: int, new: int, length: int) -
             engine.close()
             model.config._attn_implementation = "sdpa"
         outputs[attn] = outs
-    prefixes = [next((i for i, (a, b) in enumerate(zip(x, y, strict=False)) if a != b), min(len(x), len(y)))
-                for x, y in zip(outputs["sdpa"], outputs["varlen"], strict=True)]
+    prefixes = [identical_prefix(x, y) for x, y in zip(outputs["sdpa"], outputs["varlen"], strict=True)]
     return {"requests": n, "tokens": new, "identical_prefix": prefixes,
             "all_identical": sum(p == new for p in prefixes)}
 

@@ -13,6 +13,7 @@ sequence lengths instead of a mask (`utils.generic.is_flash_attention_requested`
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any
 
@@ -35,6 +36,21 @@ def available(device: str) -> bool:
     return device.startswith("cuda") and torch.cuda.is_available() and varlen_kernel() is not None
 
 
+def _causal_mask(lq: int, lk: int, device: torch.device) -> torch.Tensor:
+    """[lq, lk] booleans: query i sees keys up to lk - lq + i, causal aligned to the end of the keys (the new
+    tokens come after every cached one)."""
+    return torch.arange(lk, device=device)[None, :] <= (torch.arange(lq, device=device)[:, None] + lk - lq)
+
+
+@functools.cache
+def _kernel_flags(kernel: Any) -> tuple[dict[str, Any], bool]:
+    """For a varlen_attn across its API changes: the causal keyword (a window in newer torch, a flag in 2.9) and
+    whether it takes `enable_gqa`. Read once, not in every layer's call."""
+    params = inspect.signature(kernel).parameters
+    causal = {"window_size": (-1, 0)} if "window_size" in params else {"is_causal": True}
+    return causal, "enable_gqa" in params
+
+
 def _reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_q: torch.Tensor, cu_k: torch.Tensor,
                scale: float | None) -> torch.Tensor:
     """Same result as the kernel, one sequence at a time with SDPA (for CPU and tests): causal, bottom-right."""
@@ -48,8 +64,7 @@ def _reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_q: torch.Te
         qs = q[q0:q1].transpose(0, 1)
         ks = k[k0:k1].repeat_interleave(groups, dim=1).transpose(0, 1)
         vs = v[k0:k1].repeat_interleave(groups, dim=1).transpose(0, 1)
-        lq, lk = q1 - q0, k1 - k0
-        allowed = torch.arange(lk, device=q.device)[None, :] <= (torch.arange(lq, device=q.device)[:, None] + lk - lq)
+        allowed = _causal_mask(q1 - q0, k1 - k0, q.device)
         out[q0:q1] = torch.nn.functional.scaled_dot_product_attention(
             qs, ks, vs, attn_mask=allowed, scale=scale).transpose(0, 1)
     return out
@@ -83,10 +98,7 @@ def _plain(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, valu
     if attention_mask is not None and attention_mask.dim() < 4:
         raise ValueError(f"{NAME} outside continuous batching takes no padding mask; use sdpa for padded batches")
     if attention_mask is None:
-        lq, lk = query.shape[2], key.shape[2]
-        rows = torch.arange(lq, device=query.device)[:, None] + (lk - lq)
-        attention_mask = torch.arange(lk, device=query.device)[None, :] <= rows
-        attention_mask = attention_mask[None, None]
+        attention_mask = _causal_mask(query.shape[2], key.shape[2], query.device)[None, None]
     kwargs.pop("is_causal", None)
     return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, is_causal=False,
                                   **kwargs)
@@ -95,14 +107,10 @@ def _plain(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, valu
 def _call_kernel(kernel: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_q: torch.Tensor,
                  cu_k: torch.Tensor, max_q: int, max_k: int, scale: float | None) -> torch.Tensor:
     """torch's varlen_attn across its API changes: causal as a window (newer) or a flag (2.9), GQA native or not."""
-    params = inspect.signature(kernel).parameters
-    extra: dict[str, Any] = {"scale": scale}
-    if "window_size" in params:
-        extra["window_size"] = (-1, 0)
-    else:
-        extra["is_causal"] = True
+    causal, takes_gqa = _kernel_flags(kernel)
+    extra: dict[str, Any] = {"scale": scale, **causal}
     if k.shape[1] != q.shape[1]:
-        if "enable_gqa" in params:
+        if takes_gqa:
             extra["enable_gqa"] = True
         elif not _NATIVE_GQA.get(str(q.device), False):  # copying K/V to every query head costs a pass over them
             groups = q.shape[1] // k.shape[1]
@@ -126,8 +134,7 @@ def probe_native_gqa(device: str) -> bool:
         k, v = (torch.randn(6, 2, 64, generator=g).to(device, torch.bfloat16) for _ in range(2))
         cu_q = torch.tensor([0, 1, 4], dtype=torch.int32, device=device)
         cu_k = torch.tensor([0, 3, 6], dtype=torch.int32, device=device)
-        params = inspect.signature(kernel).parameters
-        causal = {"window_size": (-1, 0)} if "window_size" in params else {"is_causal": True}
+        causal, _ = _kernel_flags(kernel)
         try:
             native = kernel(q, k, v, cu_q, cu_k, 3, 3, **causal)
             wide = kernel(q, k.repeat_interleave(2, dim=1), v.repeat_interleave(2, dim=1), cu_q, cu_k, 3, 3,
