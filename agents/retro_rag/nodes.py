@@ -46,6 +46,7 @@ CONTRADICTION_MARGIN = 1.0
 # margin keeps every bridge and the bridge rule (a question or sought entity, and another) decides.
 BRIDGE_MARGIN = -3.0
 SAME_SLOT = 0.75  # the new passage must hold this share of the slot's words to be about the same relation
+DRAFT_SCORING = ("sum", "mean")  # see RetroRAGConfig.draft_scoring
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,11 @@ class RetroRAGConfig:
     compare_drafts: bool = option(
         True, "When no draft is supported, the kept one is chosen by a constrained choice among the drafts, "
         "reading the passages the last draft read (the evidence chain first); else the earliest is kept.")
+    draft_scoring: str = option(
+        "sum", "How the draft comparison scores each draft after those passages: 'sum', the summed log-probability "
+        "of its tokens (one choice among all drafts; favours the shorter draft, as every token costs), or 'mean', "
+        "the log-probability per token (each draft scored on its own, which also gives its length in tokens).",
+        choices=list(DRAFT_SCORING))
     evidence_first: bool = option(
         True, "After an unreliable answer, the next answer reads the passages behind kept claims and those found "
         "by entity-centred search first, then the question's own (else the question's own first).")
@@ -645,6 +651,36 @@ def after_next_query(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -
     return "finish" if state.get("drafts") else "answer"
 
 
+def compare_drafts(llm: LLM, step: Step, prompt: list[Message], options: list[str], scoring: str) -> dict[str, Any]:
+    """Pick one of the drafts as the reader's reply to `prompt`: by summed or per-token log-probability.
+
+    'sum' is one constrained choice among all drafts. 'mean' scores each draft alone (its summed log-probability
+    and, from the same call, its length in tokens) and divides: a summed score charges every token, so a short
+    draft ("129") beats a longer one ("43.8 inches (1,110 mm)") whose later tokens are near certain. A backend
+    that cannot score (approximated choices, or no token counts) falls back to the one choice.
+    """
+    if scoring == "mean":
+        alone = [step.add(llm.choose(prompt, [o])) for o in options]
+        if all(c.constrained and c.completion_tokens > 0 for c in alone):
+            sums = {o: float(c.scores.get(o, 0.0)) for o, c in zip(options, alone, strict=True)}
+            tokens = {o: int(c.completion_tokens) for o, c in zip(options, alone, strict=True)}
+            means = {o: round(sums[o] / tokens[o], 3) for o in options}
+            option = max(options, key=lambda o: means[o])  # the earlier draft on a tie
+            by_sum = max(options, key=lambda o: sums[o])
+            listed = ", ".join(f"'{short(o, 40)}' ({means[o]:.2f} a token: {sums[o]:.1f} over {tokens[o]})"
+                               for o in options)
+            aside = ("" if by_sum == option else
+                     f"; by summed log-likelihood alone it would have kept '{short(by_sum, 40)}'")
+            return {"options": options, "scores": means, "summed": sums, "tokens": tokens, "option": option,
+                    "scoring": "mean", "by_sum": by_sum, "constrained": True,
+                    "how": f"by mean log-likelihood per token {listed}{aside}"}
+    choice = step.add(llm.choose(prompt, options))
+    listed = ", ".join(f"'{short(o, 40)}' ({choice.scores.get(o, 0.0):.1f})" for o in options)
+    fallback = "" if scoring == "sum" else " (the model gave no per-token scores, so summed)"
+    return {"options": options, "scores": choice.scores, "option": choice.option, "scoring": "sum",
+            "constrained": choice.constrained, "how": f"by summed log-likelihood{fallback} {listed}"}
+
+
 def finish(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str, Any]:
     """Give the kept answer and say what ended the loop: a reliable answer, the cap, or nothing left to search."""
     iteration, verdict = state.get("iteration", 0), state.get("verdict", {})
@@ -673,14 +709,12 @@ def finish(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
             by_chunk = {h["chunk_id"]: h for h in [*state.get("pool", []), *state.get("baseline", [])]}
             hits = [by_chunk[c] for c in last.get("chunks", []) if c in by_chunk]
             prompt = read_messages(question=state["question"], hits=hits)
-            choice = step.add(deps.llm.choose(prompt, options))
-            pick = next(i for i in valid if drafts[i]["answer"] == choice.option)
-            decision["compared"] = {"options": options, "scores": choice.scores, "option": choice.option,
-                                    "passages": last["passages"], "constrained": choice.constrained}
-            final, used = choice.option, drafts[pick]["passages"]
-            listed = ", ".join(f"'{short(o, 40)}' ({choice.scores.get(o, 0.0):.1f})" for o in options)
+            compared = compare_drafts(deps.llm, step, prompt, options, config.draft_scoring)
+            pick = next(i for i in valid if drafts[i]["answer"] == compared["option"])
+            decision["compared"] = {**compared, "passages": last["passages"]}
+            final, used = compared["option"], drafts[pick]["passages"]
             how = (f"draft {pick + 1} of {len(drafts)}: no draft is supported, so it compares them reading the "
-                   f"{len(hits)} passages the last draft read; by log-likelihood {listed}")
+                   f"{len(hits)} passages the last draft read; {compared['how']}")
         explanation = (f"Answers '{short(final)}' ({how}) after {iteration} round(s): {why}. Evidence: {len(live)} "
                        f"active item(s), {len(withdrawn)} withdrawn.")
         data = AnswerData(answer=final, passages=used, queries=state.get("queries", []),

@@ -209,6 +209,59 @@ def test_unsupported_drafts_compared_reading_the_last_drafts_passages(services_f
     assert run.answer == "Tallow" and "the earliest still valid" in events[-1].explanation
 
 
+class LengthLLM(JudgingLLM):
+    """JudgingLLM that scores the drafts as a model would: each token costs, so the summed log-likelihood
+    favours the short draft while the longer one is likelier per token. Drafts are scored from `table`
+    (summed log-likelihood, tokens); a choice among several returns the summed scores and the best's length."""
+
+    def __init__(self, replies: Sequence, judge, table: dict[str, tuple[float, int]]) -> None:
+        super().__init__(replies=replies, judge=judge)
+        self.table = table
+
+    def choose(self, messages: Sequence[Message], options: Sequence[str]) -> Choice:
+        if not set(options) <= set(self.table):
+            return super().choose(messages, options)
+        self.calls.append(("choose", list(messages)))
+        best = max(options, key=lambda o: self.table[o][0])
+        return Choice(option=best, scores={o: self.table[o][0] for o in options}, prompt_tokens=10,
+                      completion_tokens=self.table[best][1])
+
+
+def test_draft_comparison_per_token_keeps_the_longer_likelier_draft(services_factory, toy_docs) -> None:
+    long = "Senn, which flows into the Amber Sea"
+    table = {"Tallow": (-4.0, 2), long: (-6.0, 8)}  # summed: 'Tallow' ahead; per token -2.0 against -0.75
+    config = {"max_iterations": 2, "first_passages": 1, "passages_per_search": 1, "baseline_passages": 1,
+              "answer_after": 1}
+
+    def run_with(scoring: str):
+        llm = LengthLLM(replies=["Tallow", long], judge=rule(pick="Orvane Guild"), table=table)
+        return _run(services_factory, toy_docs, llm, {**config, "draft_scoring": scoring})
+
+    run, events = run_with("sum")
+    assert run.answer == "Tallow" and events[-1].llm_calls == 1
+    assert "by summed log-likelihood 'Tallow' (-4.0)" in events[-1].explanation
+    run, events = run_with("mean")
+    final = events[-1]
+    compared = final.data["decision"]["compared"]
+    assert run.answer == long and compared["option"] == long and compared["by_sum"] == "Tallow"
+    assert compared["tokens"] == {"Tallow": 2, long: 8} and compared["scores"] == {"Tallow": -2.0, long: -0.75}
+    assert compared["summed"] == {"Tallow": -4.0, long: -6.0} and compared["scoring"] == "mean"
+    assert final.llm_calls == 2  # each draft scored on its own
+    assert "draft 2 of 2: no draft is supported" in final.explanation
+    assert "by mean log-likelihood per token 'Tallow' (-2.00 a token: -4.0 over 2)" in final.explanation
+    assert "by summed log-likelihood alone it would have kept 'Tallow'" in final.explanation
+
+
+def test_draft_comparison_per_token_falls_back_without_token_counts(services_factory, toy_docs) -> None:
+    config = {"max_iterations": 2, "first_passages": 1, "passages_per_search": 1, "baseline_passages": 1,
+              "answer_after": 1, "draft_scoring": "mean"}
+    llm = LengthLLM(replies=["Tallow", "Senn"], judge=rule(pick="Orvane Guild"), table={"Tallow": (-1.0, 0),
+                                                                                          "Senn": (-3.0, 0)})
+    run, events = _run(services_factory, toy_docs, llm, config)
+    assert run.answer == "Tallow" and events[-1].data["decision"]["compared"]["scoring"] == "sum"
+    assert "(the model gave no per-token scores, so summed)" in events[-1].explanation
+
+
 def test_malformed_claims_are_recorded_and_skipped(services_factory, toy_docs) -> None:
     docs = toy_docs + _docs({"Salt": "Salt."})
     llm = JudgingLLM(replies=["Tallow"], judge=rule(pick="Salt"))
