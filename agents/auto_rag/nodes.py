@@ -53,7 +53,7 @@ from agents.text import normalize_answer
 from llm.base import LLM, Message
 
 NAME = "auto_rag"
-AGREE_MARGIN = -2.0  # chosen on MuSiQue dev questions 26-50 (not on the first 25 that are reported)
+AGREE_TURNS, AGREE_MARGIN = 2, -2.0  # chosen on dev questions (MuSiQue 26-50, HotpotQA 11-35), not the reported ones
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class AutoRAGConfig:
         True, "Also stop when a refined search brings a relevant passage that holds the model's answer and the "
         "model, asked which passage answers the question (a passage number, or 0 for none), picks that one.")
     agree_turns: int = option(
-        3, "Stop when the signals agree: the model's answer stayed the same over this many turns (each new "
+        AGREE_TURNS, "Stop when the signals agree: the model's answer stayed the same over this many turns (each new "
         "search changed nothing), it is in a relevant passage, and reading that passage alone the model does not "
         "reject it for 'unknown' (below); 0 turns this stop off.", min=0, max=10)
     agree_margin: float = option(
