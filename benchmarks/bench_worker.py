@@ -1,8 +1,10 @@
 """The batching engine vs today's direct greedy loop, on the default model: throughput, latency, prefix reuse.
 
     RAGSCOPE_MODEL_CACHE=/work/cache/models python benchmarks/bench_worker.py [--levels 1,4,8,16] [--json out.json]
+        [--precision fp32|bf16]
 
 Every request has a distinct ~500-token prompt and generates exactly `--new` tokens (EOS ignored on both paths).
+The direct loop and the engine share one model, so both run in `--precision`.
 """
 
 from __future__ import annotations
@@ -110,23 +112,26 @@ def main() -> None:
     p.add_argument("--new", type=int, default=64)
     p.add_argument("--lone-reps", type=int, default=3)
     p.add_argument("--json", type=Path)
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="weights and KV cache of both paths (bf16 needs AMX or AVX512-BF16 to be fast on CPU)")
     args = p.parse_args()
     settings = Settings.from_env()
     from llm.bundled import ensure_bundled_model
 
     bundled = settings.llm_model.startswith("bundled:")
     folder = ensure_bundled_model(settings.model_cache) if bundled else settings.llm_model
-    llm = TransformersLLM(folder, device="cpu")
+    llm = TransformersLLM(folder, device="cpu", variant=args.precision)
     config = EngineConfig(max_batch=settings.engine_max_batch, kv_blocks=settings.engine_kv_blocks,
                           max_batch_tokens=settings.engine_batch_tokens)
     engine = BatchEngine(llm.model, set(), config)  # no EOS: every request generates exactly --new tokens
     levels = [int(x) for x in args.levels.split(",")]
     prompts = [prompt_ids(llm, seed) for seed in range(1000, 1000 + 2 * args.lone_reps + sum(levels) + 1)]
+    print(f"{args.precision} (model {llm.model.dtype})", flush=True)
     print(f"torch threads {torch.get_num_threads()}; prompts of {min(map(len, prompts))}-{max(map(len, prompts))} "
           f"tokens; {args.new} new tokens; engine {config}", flush=True)
     run_engine(engine, [prompts[-1]], 4)  # warm up both paths
     run_direct(llm, prompts[-1], 4)
-    results: dict[str, object] = {"new_tokens": args.new, "config": config.__dict__}
+    results: dict[str, object] = {"new_tokens": args.new, "config": config.__dict__, "precision": args.precision}
 
     # One request alone: engine vs direct, alternating on fresh prompts (distinct, so no prefix reuse).
     lone_engine, lone_direct, same = [], [], True

@@ -6,6 +6,7 @@ Heavy imports (torch, transformers) happen here; import this module only when a 
 from __future__ import annotations
 
 import inspect
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -16,6 +17,8 @@ from typing import Any
 import torch
 
 from llm.base import LLM, Choice, Completion, LLMError, Message
+
+log = logging.getLogger(__name__)
 
 # CPU variants, measured by benchmarks/bench_llm.py; "auto" picks the best one that keeps greedy outputs.
 VARIANTS = ("auto", "fp32", "qhead", "bf16", "int8", "compile")
@@ -67,6 +70,22 @@ def _quantize_int8(model: Any) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+
+
+def cpu_has_fast_bf16() -> bool | None:
+    """True when this x86 CPU has bf16 matrix instructions (AMX-BF16 or AVX512-BF16), which make bf16 matmuls
+    several times faster than fp32 in torch; False when it has neither (bf16 is then emulated, usually slower than
+    fp32); None when torch cannot tell (other architectures, older torch)."""
+    probe = getattr(torch.cpu, "get_capabilities", None)
+    if probe is None:
+        return None
+    try:
+        caps = probe()
+    except Exception:  # noqa: BLE001 - a capability probe must never stop the model from loading
+        return None
+    if caps.get("architecture") not in ("x86_64", "x86", "i686", "AMD64"):
+        return None
+    return bool(caps.get("amx_bf16") or caps.get("avx512_bf16"))
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -186,6 +205,9 @@ class TransformersLLM(LLM):
             if variant not in ("auto", "bf16", "fp32"):
                 raise ValueError(f"variant {variant!r} is CPU-only; use auto, bf16 or fp32 on {self.device}")
             return "bf16" if variant == "auto" else variant
+        if variant == "bf16" and self.device == "cpu" and cpu_has_fast_bf16() is False:
+            log.warning("RAGSCOPE_LLM_PRECISION=bf16 on a CPU without AMX-BF16 or AVX512-BF16: bf16 is emulated here "
+                        "and usually slower than fp32; use fp32 (the CPU default)")
         return DEFAULT_CPU_VARIANT if variant == "auto" else variant
 
     def _load(self, model: str) -> tuple[Any, Any]:

@@ -1,0 +1,132 @@
+"""bf16 on CPU (RAGSCOPE_LLM_PRECISION=bf16), on a tiny random Qwen2: the weights and the engine's KV cache are bf16,
+and the batching engine gives the same greedy tokens as the direct loop in the same precision."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from llm import local as local_module
+from llm.engine import EngineConfig, EngineLLM
+from llm.local import TransformersLLM
+from tests.tiny_model import build_tiny_model
+
+CONFIG = EngineConfig(max_batch=8, kv_blocks=48, page_size=16, max_batch_tokens=96)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(build_tiny_model(tmp_path_factory.mktemp("tiny") / "model"))
+
+
+@pytest.fixture(scope="module")
+def local(folder: str) -> TransformersLLM:
+    return TransformersLLM(folder, device="cpu", variant="bf16")
+
+
+@pytest.fixture()
+def engine(local: TransformersLLM) -> Iterator[EngineLLM]:
+    llm = EngineLLM(local, CONFIG)
+    yield llm
+    llm.engine.close()
+
+
+def ask(i: int) -> list[dict[str, str]]:
+    words = "Tallow river Senn salt Mira Kesh navigator Grey Hills Amber Sea guild 1612".split()
+    return [{"role": "user", "content": " ".join(words[(i + k) % len(words)] for k in range(3 + 7 * i))}]
+
+
+def test_bf16_loads_bf16_weights_on_cpu(local: TransformersLLM) -> None:
+    assert local.variant == "bf16"
+    assert {p.dtype for p in local.model.parameters()} == {torch.bfloat16}
+
+
+def test_the_engine_keeps_its_kv_cache_in_bf16(engine: EngineLLM) -> None:
+    assert engine.chat(ask(1), max_tokens=3).completion_tokens == 3
+    cache = engine.engine._manager.batch_processor.cache
+    assert cache.dtype == torch.bfloat16
+    assert {a.cache_tensor.dtype for a in cache.cache_allocators.values()} == {torch.bfloat16}
+
+
+def greedy_deficits(local: TransformersLLM, prompt: list[int], tokens: list[int]) -> list[float]:
+    """For each generated token, how far its logit falls below the best one when the plain model (batch of one)
+    reads the prompt and the tokens before it: 0 where the token is the plain model's greedy choice."""
+    with torch.inference_mode():
+        logits = local.model(input_ids=torch.tensor([prompt + tokens[:-1]])).logits[0, len(prompt) - 1:].float()
+    best = logits.max(dim=-1).values
+    return [float(best[k] - logits[k, t]) for k, t in enumerate(tokens)]
+
+
+def engine_tokens(engine: EngineLLM, prompts: list[list[int]], n: int) -> list[list[int]]:
+    """Greedy tokens of every prompt, all submitted while the loop is paused so they share every step."""
+    with engine.engine.exclusive():
+        handles = [engine.engine.submit(p, n) for p in prompts]
+    outputs = []
+    for handle in handles:
+        while not (update := handle.next_tokens(10))[1]:
+            pass
+        outputs.append(update[0])
+    return outputs
+
+
+def test_a_lone_bf16_request_equals_the_bf16_direct_loop(local: TransformersLLM, engine: EngineLLM) -> None:
+    for i in range(4):
+        prompt = local.encode(ask(i))[0].tolist()
+        assert engine_tokens(engine, [prompt], 30)[0] == list(local.generate_ids(torch.tensor([prompt]), 30)), i
+
+
+def test_batched_bf16_requests_stay_greedy_within_bf16_rounding(local: TransformersLLM, engine: EngineLLM) -> None:
+    """bf16 matmuls on CPU round differently with the number of rows (oneDNN takes another kernel from 8 rows up),
+    so a request batched with others can take the other branch where its two best logits are within bf16 rounding
+    (on this random model that happened at gaps of 1-2 bf16 ulps, 0.03-0.06): token-for-token equality with the
+    direct loop holds for a lone request (above), not for a batch. What must hold: every token the engine picks is
+    the plain model's greedy choice after that request's own tokens, up to rounding. Mixing requests' caches or
+    positions would pick tokens far below the best."""
+    tie = 0.125  # 4 bf16 ulps at this model's logit magnitudes (4-8)
+    prompts = [local.encode(ask(i))[0].tolist() for i in range(8)]
+    outputs = engine_tokens(engine, prompts, 40)
+    deficits = [d for prompt, got in zip(prompts, outputs, strict=True) for d in greedy_deficits(local, prompt, got)]
+    assert len(deficits) == 8 * 40
+    assert max(deficits) < tie
+    assert sum(d == 0 for d in deficits) > 0.9 * len(deficits)
+
+
+def test_the_greedy_check_catches_a_wrong_token(local: TransformersLLM) -> None:
+    prompt = local.encode(ask(3))[0].tolist()
+    tokens = list(local.generate_ids(torch.tensor([prompt]), 20))
+    assert max(greedy_deficits(local, prompt, tokens)) < 0.125
+    wrong = tokens[:10] + [tokens[10] + 1] + tokens[11:]  # the next id instead of the greedy one at step 10
+    assert max(greedy_deficits(local, prompt, wrong)) >= 0.125
+
+
+def test_bf16_choose_scores_equal_the_direct_ones(local: TransformersLLM, engine: EngineLLM) -> None:
+    options = ["yes", "no", "Mira Kesh"]
+    assert engine.choose(ask(2), options).scores == local.choose(ask(2), options).scores
+
+
+def test_bf16_warns_on_a_cpu_without_bf16_instructions(folder: str, monkeypatch: pytest.MonkeyPatch,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(local_module, "cpu_has_fast_bf16", lambda: False)
+    with caplog.at_level(logging.WARNING, logger="llm.local"):
+        llm = TransformersLLM(folder, device="cpu", variant="bf16")
+    assert llm.model.dtype == torch.bfloat16  # still loads: a warning, not a refusal
+    assert "AMX-BF16" in caplog.text and "fp32" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(local_module, "cpu_has_fast_bf16", lambda: True)
+    with caplog.at_level(logging.WARNING, logger="llm.local"):
+        TransformersLLM(folder, device="cpu", variant="bf16")
+        TransformersLLM(folder, device="cpu", variant="fp32")
+    assert "AMX-BF16" not in caplog.text
+
+
+def test_cpu_bf16_probe_reads_torch_capabilities(monkeypatch: pytest.MonkeyPatch) -> None:
+    caps = {"architecture": "x86_64", "amx_bf16": False, "avx512_bf16": False}
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: caps, raising=False)
+    assert local_module.cpu_has_fast_bf16() is False
+    caps["avx512_bf16"] = True
+    assert local_module.cpu_has_fast_bf16() is True
+    caps.update(architecture="aarch64", avx512_bf16=False)
+    assert local_module.cpu_has_fast_bf16() is None
