@@ -1,7 +1,7 @@
 """The batching engine vs today's direct greedy loop, on the default model: throughput, latency, prefix reuse.
 
     RAGSCOPE_MODEL_CACHE=/work/cache/models python benchmarks/bench_worker.py [--levels 1,4,8,16] [--json out.json]
-        [--precision fp32|bf16]
+        [--precision fp32|bf16] [--profile 8]
 
 Every request has a distinct ~500-token prompt and generates exactly `--new` tokens (EOS ignored on both paths).
 The direct loop and the engine share one model, so both run in `--precision`.
@@ -105,6 +105,57 @@ def prefix_reuse(llm: TransformersLLM, engine: BatchEngine, turns: int = 4, new:
     return {"turns": turns, "prompt_tokens_sent": sent, "prompt_tokens_computed": prompt_computed}
 
 
+def profile_steps(engine: BatchEngine, prompts: list[list[int]], new: int, top: int = 12,
+                  profiled: int = 4) -> dict[str, object]:
+    """Where the engine's time goes for len(prompts) requests submitted together: each step's forward + sampling
+    (`compute_batch`, split into prefill and decode steps) against the wall time, and the heaviest torch ops of a
+    few decode steps (profiled in the loop thread; those steps are left out of the step times)."""
+    from collections import Counter
+
+    from torch.profiler import ProfilerActivity, profile
+
+    runner = engine._manager.batch_processor.model_runner
+    original = runner.compute_batch
+    k = len(prompts)
+    steps: list[tuple[int, float]] = []
+    ops: Counter[str] = Counter()
+    profiled_s = [0.0]
+
+    def timed(model: object, batch_data: dict) -> None:
+        tokens = int(batch_data["input_ids"].shape[-1])
+        t0 = time.perf_counter()
+        if tokens <= k and sum(1 for n, _ in steps if n <= k) >= 2 and timed.left > 0:  # type: ignore[attr-defined]
+            timed.left -= 1  # type: ignore[attr-defined]
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                original(model, batch_data)
+            for event in prof.key_averages():
+                ops[event.key] += event.self_cpu_time_total
+            profiled_s[0] += time.perf_counter() - t0
+            return
+        original(model, batch_data)
+        steps.append((tokens, time.perf_counter() - t0))
+
+    timed.left = profiled  # type: ignore[attr-defined]
+    runner.compute_batch = timed
+    try:
+        wall, _, _ = run_engine(engine, prompts, new)
+    finally:
+        del runner.compute_batch  # back to the class's method
+    decode = [s for n, s in steps if n <= k]
+    prefill = [s for n, s in steps if n > k]
+    in_steps = sum(s for _, s in steps) + profiled_s[0]
+    total_ops = sum(ops.values()) or 1
+    return {
+        "requests": k, "new_tokens": new, "wall_s": round(wall, 2),
+        "in_steps_s": round(in_steps, 2), "outside_steps_s": round(wall - in_steps, 2),
+        "prefill_steps": len(prefill), "prefill_s": round(sum(prefill), 2),
+        "decode_steps": len(decode) + profiled - timed.left,  # type: ignore[attr-defined]
+        "decode_s_unprofiled": round(sum(decode), 2),
+        "decode_step_ms_median": round(1000 * statistics.median(decode), 1) if decode else None,
+        "decode_ops_self_share": {name: round(us / total_ops, 3) for name, us in ops.most_common(top)},
+    }
+
+
 def main() -> None:
     """Measure and print a table (and JSON)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -114,6 +165,8 @@ def main() -> None:
     p.add_argument("--json", type=Path)
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="weights and KV cache of both paths (bf16 needs AMX or AVX512-BF16 to be fast on CPU)")
+    p.add_argument("--profile", type=int, default=0, metavar="K",
+                   help="only profile K requests submitted together (steps vs wall, heaviest ops), then exit")
     args = p.parse_args()
     settings = Settings.from_env()
     from llm.bundled import ensure_bundled_model
@@ -125,13 +178,23 @@ def main() -> None:
                           max_batch_tokens=settings.engine_batch_tokens)
     engine = BatchEngine(llm.model, set(), config)  # no EOS: every request generates exactly --new tokens
     levels = [int(x) for x in args.levels.split(",")]
-    prompts = [prompt_ids(llm, seed) for seed in range(1000, 1000 + 2 * args.lone_reps + sum(levels) + 1)]
+    count = max(2 * args.lone_reps + sum(levels), args.profile + 1) + 1
+    prompts = [prompt_ids(llm, seed) for seed in range(1000, 1000 + count)]
     print(f"{args.precision} (model {llm.model.dtype})", flush=True)
     print(f"torch threads {torch.get_num_threads()}; prompts of {min(map(len, prompts))}-{max(map(len, prompts))} "
           f"tokens; {args.new} new tokens; engine {config}", flush=True)
     run_engine(engine, [prompts[-1]], 4)  # warm up both paths
     run_direct(llm, prompts[-1], 4)
     results: dict[str, object] = {"new_tokens": args.new, "config": config.__dict__, "precision": args.precision}
+    if args.profile:
+        single = profile_steps(engine, prompts[:1], args.new)
+        print("alone:", json.dumps(single, indent=1), flush=True)
+        batch = profile_steps(engine, prompts[1:1 + args.profile], args.new)
+        print(f"{args.profile} together:", json.dumps(batch, indent=1), flush=True)
+        engine.close()
+        if args.json:
+            args.json.write_text(json.dumps({**results, "profile": [single, batch]}, indent=2))
+        return
 
     # One request alone: engine vs direct, alternating on fresh prompts (distinct, so no prefix reuse).
     lone_engine, lone_direct, same = [], [], True
