@@ -1,7 +1,7 @@
 """The batching engine vs today's direct greedy loop, on the default model: throughput, latency, prefix reuse.
 
     RAGSCOPE_MODEL_CACHE=/work/cache/models python benchmarks/bench_worker.py [--levels 1,4,8,16] [--json out.json]
-        [--precision fp32|bf16] [--profile 8]
+        [--precision fp32|bf16] [--attention sdpa|varlen] [--profile 8]
 
 Every request has a distinct ~500-token prompt and generates exactly `--new` tokens (EOS ignored on both paths).
 The direct loop and the engine share one model, so both run in `--precision`.
@@ -165,6 +165,8 @@ def main() -> None:
     p.add_argument("--json", type=Path)
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="weights and KV cache of both paths (bf16 needs AMX or AVX512-BF16 to be fast on CPU)")
+    p.add_argument("--attention", choices=("sdpa", "varlen"),
+                   help="the engine's attention (default: what RAGSCOPE_ENGINE_ATTENTION=auto picks on CPU)")
     p.add_argument("--profile", type=int, default=0, metavar="K",
                    help="only profile K requests submitted together (steps vs wall, heaviest ops), then exit")
     args = p.parse_args()
@@ -174,8 +176,11 @@ def main() -> None:
     bundled = settings.llm_model.startswith("bundled:")
     folder = ensure_bundled_model(settings.model_cache) if bundled else settings.llm_model
     llm = TransformersLLM(folder, device="cpu", variant=args.precision)
+    from llm.factory import attention_setting
+
     config = EngineConfig(max_batch=settings.engine_max_batch, kv_blocks=settings.engine_kv_blocks,
-                          max_batch_tokens=settings.engine_batch_tokens)
+                          max_batch_tokens=settings.engine_batch_tokens,
+                          attention=args.attention or attention_setting(settings.engine_attention, "cpu"))
     engine = BatchEngine(llm.model, set(), config)  # no EOS: every request generates exactly --new tokens
     levels = [int(x) for x in args.levels.split(",")]
     count = max(2 * args.lone_reps + sum(levels), args.profile + 1) + 1
