@@ -265,17 +265,17 @@ def test_the_signals_agree_stop_when_the_answer_holds_and_its_passage_does_not_r
         services_factory, toy_docs) -> None:
     llm = LeaningLLM(replies=["plan", "Tallow", "Tallow river", "Tallow.", "Tallow town", "Tallow"], lean=2.0)
     run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 4, "confirm_stop": False,
-                                                          "passages_per_turn": 1})  # default: 2 turns, -2
+                                                          "passages_per_turn": 1})  # default: 3 turns, -2
     reads = [e for e in events if e.kind == "read"]
-    assert len(reads) == 2 and events[-1].kind == "answer"  # stopped at turn 2 of 4
+    assert len(reads) == 3 and events[-1].kind == "answer"  # stopped at turn 3 of 4
     agree = [r.data["decision"]["agree"] for r in reads]
-    assert [a["same_turns"] for a in agree] == [1, 2] and [a["stop"] for a in agree] == [False, True]
+    assert [a["same_turns"] for a in agree] == [1, 2, 3] and [a["stop"] for a in agree] == [False, False, True]
     assert agree[-1]["in_passage"] and agree[-1]["log_odds"] == 2.0 and agree[-1]["not_rejected"]
-    assert "stayed the same for 2 turns" in reads[-1].explanation and "stops searching" in reads[-1].explanation
-    assert "searches again" in reads[0].explanation
+    assert "stayed the same for 3 turns" in reads[-1].explanation and "stops searching" in reads[-1].explanation
+    assert "searches again" in reads[1].explanation
     final = events[-1]
     assert run.answer == "Tallow" and final.data["grounding"]["status"] == "guess"  # not "supported": honest label
-    assert "stayed the same over 2 turns" in final.explanation and "own guess" in final.explanation
+    assert "stayed the same over 3 turns" in final.explanation and "own guess" in final.explanation
     assert "log-odds" not in " ".join(e.explanation for e in events)
 
 
