@@ -53,32 +53,20 @@ def _kernel_flags(kernel: Any) -> tuple[dict[str, Any], bool]:
 
 def _reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_q: torch.Tensor, cu_k: torch.Tensor,
                scale: float | None) -> torch.Tensor:
-    """Same result as the kernel, one sequence at a time with SDPA (the CPU path, and the tests'): causal,
-    bottom-right. Each request reads only its own keys, where the packed `sdpa` path attends over every request's
-    cache through a mask. A decoding request (one query) groups its query heads under their key/value head instead
-    of copying K/V to every head; a first chunk uses SDPA's causal flag instead of a mask."""
+    """Same result as the kernel, one sequence at a time with SDPA (for CPU and tests): causal, bottom-right."""
     out = torch.zeros_like(q)
     bounds_q, bounds_k = cu_q.tolist(), cu_k.tolist()
-    kv_heads, dim = k.shape[1], q.shape[2]
-    groups = q.shape[1] // kv_heads
-    sdpa = torch.nn.functional.scaled_dot_product_attention
+    groups = q.shape[1] // k.shape[1]
     for i in range(len(bounds_q) - 1):
         q0, q1, k0, k1 = bounds_q[i], bounds_q[i + 1], bounds_k[i], bounds_k[i + 1]
         if q1 <= q0:
             continue
-        ks, vs = k[k0:k1].transpose(0, 1), v[k0:k1].transpose(0, 1)  # [kv heads, keys, dim]
-        if q1 - q0 == 1:  # decode: every cached key is visible
-            grouped = q[q0].reshape(kv_heads, groups, dim)
-            out[q0] = sdpa(grouped, ks, vs, scale=scale).reshape(-1, dim)
-            continue
         qs = q[q0:q1].transpose(0, 1)
-        if groups > 1:
-            ks, vs = ks.repeat_interleave(groups, dim=0), vs.repeat_interleave(groups, dim=0)
-        if q1 - q0 == k1 - k0:  # no cache before this chunk: plain causal
-            out[q0:q1] = sdpa(qs, ks, vs, is_causal=True, scale=scale).transpose(0, 1)
-        else:
-            allowed = _causal_mask(q1 - q0, k1 - k0, q.device)
-            out[q0:q1] = sdpa(qs, ks, vs, attn_mask=allowed, scale=scale).transpose(0, 1)
+        ks = k[k0:k1].repeat_interleave(groups, dim=1).transpose(0, 1)
+        vs = v[k0:k1].repeat_interleave(groups, dim=1).transpose(0, 1)
+        allowed = _causal_mask(q1 - q0, k1 - k0, q.device)
+        out[q0:q1] = torch.nn.functional.scaled_dot_product_attention(
+            qs, ks, vs, attn_mask=allowed, scale=scale).transpose(0, 1)
     return out
 
 
@@ -109,12 +97,9 @@ def _plain(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, valu
 
     if attention_mask is not None and attention_mask.dim() < 4:
         raise ValueError(f"{NAME} outside continuous batching takes no padding mask; use sdpa for padded batches")
-    kwargs.pop("is_causal", None)
-    lq, lk = query.shape[2], key.shape[2]
-    if attention_mask is None and (lq == 1 or lq == lk):  # one new token sees every key; no cache: SDPA's flag
-        return sdpa_attention_forward(module, query, key, value, None, scaling=scaling, is_causal=lq > 1, **kwargs)
     if attention_mask is None:
-        attention_mask = _causal_mask(lq, lk, query.device)[None, None]
+        attention_mask = _causal_mask(query.shape[2], key.shape[2], query.device)[None, None]
+    kwargs.pop("is_causal", None)
     return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, is_causal=False,
                                   **kwargs)
 
