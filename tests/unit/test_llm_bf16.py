@@ -4,6 +4,7 @@ and the batching engine gives the same greedy tokens as the direct loop in the s
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -130,3 +131,30 @@ def test_cpu_bf16_probe_reads_torch_capabilities(monkeypatch: pytest.MonkeyPatch
     assert local_module.cpu_has_fast_bf16() is True
     caps.update(architecture="aarch64", avx512_bf16=False)
     assert local_module.cpu_has_fast_bf16() is None
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_grouped_kv_heads_under_a_mask_give_the_copied_heads_result_bit_for_bit(dtype: torch.dtype) -> None:
+    """The engine lets SDPA read grouped K/V heads under its packed-batch mask (llm.engine.use_grouped_kv_heads)
+    instead of copying K/V to every query head; on CPU that must not change a single bit (fp32 decisions included)."""
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(1, 14, 8, 64, generator=g).to(dtype)  # 8 decoding requests packed as one sequence
+    k, v = (torch.randn(1, 2, 8 * 40, 64, generator=g).to(dtype) for _ in range(2))
+    mask = torch.zeros(8, 8 * 40, dtype=torch.bool)
+    for i in range(8):
+        mask[i, i * 40:i * 40 + 30 + i] = True  # each request sees only its own (ragged) cache
+    mask = mask[None, None]
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    copied = sdpa(q, k.repeat_interleave(7, dim=1), v.repeat_interleave(7, dim=1), attn_mask=mask)
+    grouped = sdpa(q, k, v, attn_mask=mask, enable_gqa=True)
+    assert torch.equal(copied, grouped)
+
+
+def test_the_engine_turns_grouped_heads_on_for_cpu_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llm.engine import FORCE_GQA, use_grouped_kv_heads
+
+    monkeypatch.delenv(FORCE_GQA, raising=False)
+    assert use_grouped_kv_heads("cuda:0") is False and FORCE_GQA not in os.environ
+    assert use_grouped_kv_heads("cpu") is True
+    monkeypatch.setenv(FORCE_GQA, "0")  # a user's choice is kept
+    assert use_grouped_kv_heads("cpu") is False
