@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -158,3 +159,17 @@ def test_the_engine_turns_grouped_heads_on_for_cpu_only(monkeypatch: pytest.Monk
     assert use_grouped_kv_heads("cpu") is True
     monkeypatch.setenv(FORCE_GQA, "0")  # a user's choice is kept
     assert use_grouped_kv_heads("cpu") is False
+
+
+def test_the_factory_builds_the_batched_engine_in_bf16(folder: str, tmp_path: Path) -> None:
+    from llm.factory import make_llm
+    from settings import Settings
+
+    llm = make_llm(Settings.from_env(home=tmp_path, llm_backend="local", llm_engine="batched", llm_precision="bf16",
+                                     llm_device="cpu", llm_model=folder))
+    try:
+        assert isinstance(llm, EngineLLM) and llm.local.variant == "bf16"
+        assert llm.engine.model.dtype == torch.bfloat16
+        assert llm.chat(ask(1), max_tokens=4).completion_tokens == 4
+    finally:
+        llm.close()
