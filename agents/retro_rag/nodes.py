@@ -671,18 +671,24 @@ def compare_drafts(llm: LLM, step: Step, prompt: list[Message], options: list[st
             means = {o: round(sums[o] / tokens[o], 3) for o in options}
             option = max(options, key=lambda o: means[o])  # the earlier draft on a tie
             by_sum = max(options, key=lambda o: sums[o])
-            listed = ", ".join(f"'{short(o, 40)}' ({means[o]:.2f} a token: {sums[o]:.1f} over {tokens[o]})"
-                               for o in options)
             aside = ("" if by_sum == option else
-                     f"; by summed log-likelihood alone it would have kept '{short(by_sum, 40)}'")
+                     f"; counting whole drafts, which favours short ones, it would have kept '{short(by_sum, 40)}'")
             return {"options": options, "scores": means, "summed": sums, "tokens": tokens, "option": option,
                     "scoring": "mean", "by_sum": by_sum, "constrained": True,
-                    "how": f"by mean log-likelihood per token {listed}{aside}"}
+                    "how": f"word by word (so a longer draft is not marked down for its length) the model finds "
+                           f"'{short(option, 40)}' the likeliest{_others(options, option)}{aside}"}
     choice = step.add(llm.choose(prompt, options))
-    listed = ", ".join(f"'{short(o, 40)}' ({choice.scores.get(o, 0.0):.1f})" for o in options)
-    fallback = "" if scoring == "sum" else " (the model gave no per-token scores, so summed)"
+    fallback = "" if scoring == "sum" else " (the model gave no word-by-word scores, so whole drafts)"
     return {"options": options, "scores": choice.scores, "option": choice.option, "scoring": "sum",
-            "constrained": choice.constrained, "how": f"by summed log-likelihood{fallback} {listed}"}
+            "constrained": choice.constrained,
+            "how": f"the model finds '{short(choice.option, 40)}' the likeliest answer{fallback}"
+                   f"{_others(options, choice.option)}"}
+
+
+def _others(options: list[str], picked: str) -> str:
+    """ ", over 'A' and 'B'": the drafts not kept, for the step's sentence."""
+    rest = [f"'{short(o, 40)}'" for o in options if o != picked]
+    return f", over {' and '.join(rest)}" if rest else ""
 
 
 def finish(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
+from agents.base import short
 from agents.events import validate_data
 from agents.retro_rag import evidence as ev
 from agents.retro_rag.nodes import best_draft
@@ -239,7 +240,8 @@ def test_draft_comparison_per_token_keeps_the_longer_likelier_draft(services_fac
 
     run, events = run_with("sum")
     assert run.answer == "Tallow" and events[-1].llm_calls == 1
-    assert "by summed log-likelihood 'Tallow' (-4.0)" in events[-1].explanation
+    assert f"the model finds 'Tallow' the likeliest answer, over '{short(long, 40)}'" in events[-1].explanation
+    assert "log-likelihood" not in events[-1].explanation  # the numbers are in the step's details
     run, events = run_with("mean")
     final = events[-1]
     compared = final.data["decision"]["compared"]
@@ -248,8 +250,8 @@ def test_draft_comparison_per_token_keeps_the_longer_likelier_draft(services_fac
     assert compared["summed"] == {"Tallow": -4.0, long: -6.0} and compared["scoring"] == "mean"
     assert final.llm_calls == 2  # each draft scored on its own
     assert "draft 2 of 2: no draft is supported" in final.explanation
-    assert "by mean log-likelihood per token 'Tallow' (-2.00 a token: -4.0 over 2)" in final.explanation
-    assert "by summed log-likelihood alone it would have kept 'Tallow'" in final.explanation
+    assert f"the model finds '{short(long, 40)}' the likeliest, over 'Tallow'" in final.explanation
+    assert "counting whole drafts, which favours short ones, it would have kept 'Tallow'" in final.explanation
 
 
 def test_draft_comparison_per_token_falls_back_without_token_counts(services_factory, toy_docs) -> None:
@@ -259,7 +261,7 @@ def test_draft_comparison_per_token_falls_back_without_token_counts(services_fac
                                                                                           "Senn": (-3.0, 0)})
     run, events = _run(services_factory, toy_docs, llm, config)
     assert run.answer == "Tallow" and events[-1].data["decision"]["compared"]["scoring"] == "sum"
-    assert "(the model gave no per-token scores, so summed)" in events[-1].explanation
+    assert "(the model gave no word-by-word scores, so whole drafts)" in events[-1].explanation
 
 
 def test_malformed_claims_are_recorded_and_skipped(services_factory, toy_docs) -> None:
