@@ -246,16 +246,16 @@ def post_think(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]
         data = MemoryWriteData(operation="think", before=[], after=[], decision=decision, prompt=gate_messages)
         thoughts: list[str] = []
         if odds <= config.think_margin:
-            explanation = (f"Post-thinks nothing: the model does not read the message as a fact about the "
-                           f"user ('yes' vs 'no' by {odds:+.2f} log-odds; thinks above "
-                           f"{config.think_margin:+.2f}).")
+            explanation = ("Post-thinks nothing: asked whether the message states a fact about the user, the "
+                           f"model {'leans to no' if odds < 0 else 'is not clear enough about yes'}, so nothing is "
+                           "stored (the scores are in the details).")
         else:
             thoughts = copy_thoughts(message, config.max_thoughts)
             data.update(after=[ThoughtData(id="", text=t, status="proposed") for t in thoughts])
             if thoughts:
                 listed = "; ".join(f"'{short(t, 80)}'" for t in thoughts)
-                explanation = (f"Post-thinks the message ('yes' by {odds:+.2f} log-odds) into {len(thoughts)} "
-                               f"thought(s), its own words in the third person: {listed}.")
+                explanation = ("Post-thinks the message (the model reads it as a fact about the user) into "
+                               f"{len(thoughts)} thought(s), its own words in the third person: {listed}.")
             else:
                 explanation = "Post-thinks nothing: the message has no clause of three words or more."
         event = step.event(explanation, data)

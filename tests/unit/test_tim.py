@@ -78,7 +78,8 @@ def test_a_request_not_about_the_user_is_not_post_thought_and_a_statement_asks_t
     run = turn(svc, "Help me plan my week.")  # speaks of the user: the model's gate decides (here: no fact)
     assert [kind for kind, _ in llm.calls] == ["chat", "choose"]
     assert run.events[-1].data["decision"]["option"] == "no" and svc.memory.count("ana") == 0
-    assert "does not read the message as a fact" in run.events[-1].explanation
+    assert "the model leans to no, so nothing is stored" in run.events[-1].explanation
+    assert "log-odds" not in run.events[-1].explanation
 
 
 def test_a_question_about_a_remembered_topic_is_answered_by_quoting_its_thoughts(services_factory) -> None:
