@@ -250,13 +250,13 @@ def discover(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[s
                 RELEVANCE_SYSTEM, RELEVANCE_EXAMPLES, RELEVANCE_USER.format(question=question, claim=claim)),
                 config.relevance_margin)
             relevance = decision["relevance"]
-            odds = f"relevance {relevance['log_odds']:+.2f}"
+            odds = "the model judges it relevant"
             by_bridge = bridge and not relevance["passed"] and relevance["log_odds"] > config.bridge_margin
             relevance["bridge"] = {"about": about, "names": named, "margin": config.bridge_margin,
                                    "passed": by_bridge}
             if by_bridge:
-                odds += (f", below {config.relevance_margin:+.2f}, but it links {', '.join(about)} to "
-                         f"{', '.join(named[:3])} and a bridge needs only {config.bridge_margin:+.2f}")
+                odds = (f"the model is unsure it is relevant, but it links {', '.join(about)} to "
+                        f"{', '.join(named[:3])}, a bridge to the next hop, which needs less")
             if relevance["passed"] or by_bridge:
                 origins = state.get("origins", [])
                 origin = origins[number - 1] if number <= len(origins) else ""
@@ -272,11 +272,11 @@ def discover(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[s
                            f"it bears on the question ({odds})")
             else:
                 candidate.update(status="dropped", problem="it does not bear on the question")
-                why = (f"a bridge to {', '.join(named[:3])} needs {config.bridge_margin:+.2f}" if bridge else
+                why = (f"not even as a bridge to {', '.join(named[:3])}" if bridge else
                        "it is no bridge (names " + ("no other entity" if about else "neither a question entity nor "
                                                     "the entity sought") + ")")
                 verdict = (f"chooses {passage_label(state, number)} but drops '{short(claim, 90)}': it does not "
-                           f"bear on the question ({odds}; {why})")
+                           f"bear on the question (the model judges it not relevant; {why})")
         data = ReviseData(before=before, after=ev.table(evidence), passages=[h["doc_id"] for h in shown.values()],
                           operation="discover", iteration=iteration, entities=entities,
                           added=[i for i in added if i not in {e["id"] for e in before}], candidate=candidate,
@@ -354,12 +354,11 @@ def retroact(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[s
             explanation = " ".join(sentences) + (
                 f" The answer '{short(redone[0])}' rested on it and is redone." if redone else "")
         else:
-            top = max(c["log_odds"] for c in checks)
             compared = ", ".join(f"{c['earlier_value']} vs {c['new_value']}" for c in checks)
             explanation = (f"Round {iteration}: compares {len(checks)} new item(s) with earlier evidence giving "
                            f"another value for the same slot ({compared}): "
-                           f"no contradiction (strongest {top:+.2f}, withdraws above "
-                           f"{config.contradiction_margin:+.2f} with both passages preferring their own value).")
+                           "no contradiction: it withdraws only when each passage clearly prefers its own value "
+                           "(the scores are in the details).")
         data = ReviseData(before=before, after=ev.table(evidence), passages=list(dict.fromkeys(passages)),
                           operation="retroact", iteration=iteration, withdrawn=withdrawn, added=[], checks=checks,
                           answer_redone=bool(redone), reason=" ".join(sentences))

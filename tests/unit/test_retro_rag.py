@@ -170,6 +170,7 @@ def test_consistent_values_withdraw_nothing(services_factory) -> None:
         "max_iterations": 2, "max_checks": 4})
     retro = [e for e in events if e.kind == "revise" and e.data["operation"] == "retroact"]
     assert retro and not retro[0].data["withdrawn"] and "no contradiction" in retro[0].explanation
+    assert not re.search(r"[+-]\d", retro[0].explanation)
     assert run.answer == "Senn"  # neither draft is supported: the comparison (scripted: the first option) keeps it
     compared = events[-1].data["decision"]["compared"]
     assert compared["options"] == ["Senn", "Amber"] and compared["option"] == "Senn"
@@ -438,7 +439,8 @@ def test_a_doubted_sentence_that_is_no_bridge_is_dropped(services_factory, toy_d
     discovered = events[1]
     assert discovered.data["candidate"]["claim"] == "The Grey Hills are home to the Halden observatory."
     assert discovered.data["candidate"]["status"] == "dropped" and not discovered.data["candidate"]["bridge"]
-    assert "it is no bridge" in discovered.explanation
+    assert "it is no bridge" in discovered.explanation and "judges it not relevant" in discovered.explanation
+    assert not re.search(r"[+-]\d", discovered.explanation)  # plain words; the scores are in the details
 
 
 def test_nothing_new_found_rereads_the_evidence_chain_bridge_first(services_factory, toy_docs) -> None:
