@@ -184,7 +184,7 @@ def respond(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
             facts = " ".join(_sentence(second_person(body_of(r.text))) for r in quoted)
             reply = QUOTE_REPLY.format(facts=facts)
             explanation = (f"Replies '{short(reply, 100)}': the question is about the user's "
-                           f"{decision['topic']} (topic margin {decision['topic_margin']:+.2f}), so it quotes the "
+                           f"{decision['topic']}, so it quotes the "
                            f"{len(quoted)} active thought(s) of that topic (no reply generated).")
             data = AnswerData(answer=reply, passages=[], notes=[r.text for r in quoted], decision=decision)
             event = step.event(explanation, data)
@@ -203,8 +203,8 @@ def respond(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
         if decision and decision["topic"] == "other":
             why = "; the question is about no remembered topic ('other')"
         elif decision and decision["over_other"] <= config.quote_margin:
-            why = (f"; the question's topic '{decision['topic']}' beats 'other' by only {decision['over_other']:+.2f} "
-                   f"(quotes above {config.quote_margin:+.2f})")
+            why = (f"; the question may be about the user's {decision['topic']}, but the model is not clear enough "
+                   "about it to quote its thoughts")
         elif decision:
             why = f"; the question's topic is '{decision['topic']}', with no active thought of it"
         explanation = (f"Replies '{short(reply, 100)}' from {sum(m['role'] == 'user' for m in shown)} earlier turns, "
@@ -287,8 +287,7 @@ def operate(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
             data = MemoryWriteData(operation=op.operation, before=op.before, after=op.after, thought=stored_text,  # type: ignore[typeddict-item]
                                    compared=[thought_data(r, s) for r, s in candidates], decision=decision,
                                    prompt=prompt)
-            filed = (f"filed under '{topic}' (margin {decision['topic_margin']:+.2f})" if topic != "other"
-                     else f"topic 'other' (margin {decision['topic_margin']:+.2f})")
+            filed = f"filed under '{topic}'" if topic != "other" else "under no particular topic ('other')"
             why = {"update": f"; '{topic}' holds one value at a time",
                    "same": "; the same words", "detail": "; the same named entity",
                    "unrelated": (f"; compared with {len(candidates)} thought(s) of that topic, none the same"
