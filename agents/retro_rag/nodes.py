@@ -339,7 +339,7 @@ def retroact(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[s
             passages += old.get("passages", []) + new.get("passages", [])
             source = ", ".join(f"passage {n}" for n in old.get("numbers", []))
             sentence = (f"Withdrew '{short(old['claim'], 90)}' (from {source}): {where} gives '{new_value}', not "
-                        f"'{old_value}' (each passage prefers its own value by {by_new:+.1f} / {by_old:+.1f})")
+                        f"'{old_value}' (read with each passage, the model clearly prefers that passage's value)")
             if len(out) > 1:
                 sentence += f"; {len(out) - 1} item(s) resting on it withdrawn too ({', '.join(out[1:])})"
             sentences.append(sentence + ".")
