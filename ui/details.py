@@ -71,7 +71,7 @@ def inputs_markdown(event: TraceEvent | dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
-ID_LISTS = ("passages", "cited", "used_ids", "retrieved_ids")  # outputs that list passages by document id
+ID_LISTS = ("passages", "cited", "used_ids", "retrieved_ids", "retrieved")  # outputs listing passages by document id
 
 
 def passage_titles(events: Sequence[TraceEvent | dict[str, Any]]) -> dict[str, str]:

@@ -250,13 +250,13 @@ def discover(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[s
                 RELEVANCE_SYSTEM, RELEVANCE_EXAMPLES, RELEVANCE_USER.format(question=question, claim=claim)),
                 config.relevance_margin)
             relevance = decision["relevance"]
-            odds = "the model judges it relevant"
+            odds = "the model judges it relevant to the question"
             by_bridge = bridge and not relevance["passed"] and relevance["log_odds"] > config.bridge_margin
             relevance["bridge"] = {"about": about, "names": named, "margin": config.bridge_margin,
                                    "passed": by_bridge}
             if by_bridge:
-                odds = (f"the model is unsure it is relevant, but it links {', '.join(about)} to "
-                        f"{', '.join(named[:3])}, a bridge to the next hop, which needs less")
+                odds = (f"the model is unsure it bears on the question, but it links {', '.join(about)} to "
+                        f"{', '.join(named[:3])}, which may lead to the answer")
             if relevance["passed"] or by_bridge:
                 origins = state.get("origins", [])
                 origin = origins[number - 1] if number <= len(origins) else ""
@@ -268,8 +268,8 @@ def discover(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[s
                 evidence.append(item)
                 added.append(item["id"])
                 candidate.update(status="kept", id=item["id"], kept_as="bridge" if by_bridge else "relevant")
-                verdict = (f"chooses {passage_label(state, number)} and keeps '{short(claim, 90)}' as {item['id']}: "
-                           f"it bears on the question ({odds})")
+                verdict = (f"chooses {passage_label(state, number)} and keeps '{short(claim, 90)}' as {item['id']}"
+                           + (f", as a bridge: {odds}" if by_bridge else f": {odds}"))
             else:
                 candidate.update(status="dropped", problem="it does not bear on the question")
                 why = (f"not even as a bridge to {', '.join(named[:3])}" if bridge else

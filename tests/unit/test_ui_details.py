@@ -35,3 +35,5 @@ def test_outputs_name_passages_by_title_not_id() -> None:
     assert "**passages:** “Carrowdene Observatory”, “Grey Lantern”" in md and "**cited:** “Carrowdene Observatory”" in md
     assert "aaa" not in md and "bbb" not in md
     assert "aaa" in details.outputs_markdown(read_event())  # without titles: the ids, as before
+    answer = TraceEvent(agent="retro_rag", kind="answer", explanation="x", data={"answer": "y", "retrieved": ["bbb"]})
+    assert "**retrieved:** “Grey Lantern”" in details.outputs_markdown(answer, titles)  # RetroRAG's answer step
