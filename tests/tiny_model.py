@@ -42,3 +42,10 @@ def build_tiny_model(folder: Path, seed: int = 0) -> Path:
     model.generation_config = GenerationConfig(eos_token_id=eos)
     model.save_pretrained(folder)
     return folder
+
+
+def staggered_prompt(i: int) -> list[dict[str, str]]:
+    """The i-th of a set of chat prompts of growing length (3 + 7 i words from TEXT's vocabulary), for engine tests
+    that stagger requests of mixed lengths."""
+    words = "Tallow river Senn salt Mira Kesh navigator Grey Hills Amber Sea guild 1612".split()
+    return [{"role": "user", "content": " ".join(words[(i + k) % len(words)] for k in range(3 + 7 * i))}]

@@ -15,6 +15,7 @@ from llm.base import Completion
 from llm.engine import EngineConfig, EngineDied, EngineLLM, RequestTooLarge
 from llm.local import TransformersLLM
 from tests.tiny_model import build_tiny_model
+from tests.tiny_model import staggered_prompt as ask
 
 CONFIG = EngineConfig(max_batch=8, kv_blocks=48, page_size=16, max_batch_tokens=96)
 
@@ -29,11 +30,6 @@ def engine(local: TransformersLLM) -> Iterator[EngineLLM]:
     llm = EngineLLM(local, CONFIG)
     yield llm
     llm.engine.close()
-
-
-def ask(i: int) -> list[dict[str, str]]:
-    words = "Tallow river Senn salt Mira Kesh navigator Grey Hills Amber Sea guild 1612".split()
-    return [{"role": "user", "content": " ".join(words[(i + k) % len(words)] for k in range(3 + 7 * i))}]
 
 
 def test_sixteen_staggered_requests_equal_one_at_a_time(local: TransformersLLM, engine: EngineLLM) -> None:
