@@ -143,15 +143,28 @@ def build(services: Any, user: gr.components.Component | None = None) -> ChatTab
 
     inputs = [question, history, corpus, agent, conversation, turns, user, *widgets.inputs]
     outputs = [chatbot, history, question, turns]
+
+    def ask_in_page(question_text: str, hist: list[dict[str, Any]], corpus_name: str, agent_name: str,
+                    conversation_id: str, past: list[dict[str, str]], stored_user: str | None = None,
+                    request: gr.Request = None, *cfg: Any) -> Iterator[dict[Any, Any]]:  # type: ignore[assignment]
+        """`ask` for the page: the box is emptied once, when the question is taken, so a question typed while
+        this one runs stays in the box (and is asked next: see trigger_mode below), never wiped by a step."""
+        steps = ask(question_text, hist, corpus_name, agent_name, conversation_id, past, stored_user, request, *cfg)
+        for i, (messages, shown, _, grown) in enumerate(steps):
+            yield {chatbot: messages, history: shown, turns: grown, **({question: ""} if i == 0 else {})}
+
     # gradio starts more handlers than there are run slots: each question shows at once, then waits in the
-    # services' line (services.RunQueue) with its place shown
-    event = question.submit(ask, inputs, outputs, api_name="ask", concurrency_id=RUN_CONCURRENCY,
-                            concurrency_limit=handlers_at_once(services), show_progress="hidden")
+    # services' line (services.RunQueue) with its place shown. Enter and the button are one event, so a question
+    # sent while this page's run streams waits for it ("always_last": the latest one runs next, with the chat so far)
+    # instead of running beside it on the same chat.
+    event = gr.on([question.submit, send.click], ask_in_page, inputs, outputs, api_visibility="private",
+                  trigger_mode="always_last", concurrency_id=RUN_CONCURRENCY,
+                  concurrency_limit=handlers_at_once(services), show_progress="hidden")
     event.then(lambda: status_line(services), None, [status], api_visibility="private", queue=False)
-    click = send.click(ask, inputs, outputs, api_visibility="private", concurrency_id=RUN_CONCURRENCY,
-                       concurrency_limit=handlers_at_once(services),
-                       show_progress="hidden")
-    click.then(lambda: status_line(services), None, [status], api_visibility="private", queue=False)
+    # the API's "ask" (gradio_client): the same generator with every output, from a button the page never shows
+    api_ask = gr.Button(visible=False, elem_id="chat-api-ask")
+    api_ask.click(ask, inputs, outputs, api_name="ask", concurrency_id=RUN_CONCURRENCY,
+                  concurrency_limit=handlers_at_once(services), show_progress="hidden")
     # a new conversation; the long-term memory of chat agents (TiM) stays
     new.click(lambda: ([], [], "", [], uuid.uuid4().hex[:12]), None, [chatbot, history, question, turns, conversation],
               api_visibility="private", queue=False)

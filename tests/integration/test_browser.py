@@ -67,6 +67,25 @@ def test_chat_streams_steps_and_answer_then_share_link_opens_viewer(app, page) -
     shot(page, "viewer-step2")
 
 
+def test_a_question_sent_while_one_streams_is_asked_next_not_lost(app, page) -> None:
+    page.goto(app.url)
+    page.wait_for_selector("#chat-question textarea")
+    page.wait_for_timeout(1000)
+    box = page.locator("#chat-question textarea")
+    box.fill(QUESTION)
+    box.press("Enter")
+    page.locator("#chat-bot").get_by_text("retrieve:").first.wait_for()  # the first run is streaming
+    second = "In what year was the Guild of Tidewrights chartered?"
+    box.fill(second)
+    box.press("Enter")
+    assert box.input_value() == second  # a step of the first run does not wipe it
+    page.wait_for_function("() => (document.querySelector('#chat-bot').innerText.match(/share \\/ open/g) || [])"
+                           ".length >= 2", timeout=60_000)
+    text = page.locator("#chat-bot").inner_text()
+    assert text.index(QUESTION) < text.index(second)  # asked after the first, in one chat
+    assert "Grey Lantern" in text and "1712" in text and box.input_value() == ""
+
+
 def test_viewer_lists_runs_and_filters(app, page) -> None:
     list(app.services.run("naive", "demo", "In what year was the Guild of Tidewrights chartered?"))
     page.goto(app.url)
