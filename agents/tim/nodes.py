@@ -61,6 +61,11 @@ class TiMConfig:
                                  "(benchmarks/calibrate_tim.py) how-to questions reached 'hobby' or 'pet' by up to "
                                  "1.4, questions about the user's job, home, car, ... mostly by 1.5 to 6.7.",
                                  min=-20.0, max=20.0)
+    acknowledge_facts: bool = option(True, "When the user tells a fact about themselves (the post-think gate below, "
+                                     "asked before the reply), acknowledge it in the user's own words ('Noted: you "
+                                     "live in Osaka.') instead of a generated reply; the 0.5B model's replies to "
+                                     "such statements drifted ('Carpenters are not allergic to peanuts.'). The "
+                                     "gate's answer is reused by post-think. Off: the model writes every reply.")
     use_corpus: bool = option(False, "Also retrieve passages from the corpus for the reply (TiM over RAG).")
     passages: int = option(3, "Passages retrieved when the corpus is used.", min=1, max=10)
     max_tokens: int = option(48, "Most tokens of a reply.", min=8, max=512)
@@ -71,6 +76,7 @@ class TiMState(RAGState, total=False):
 
     recalled: list[ThoughtData]
     new_thoughts: list[str]
+    gate: dict[str, Any]  # the post-think gate's decision, when the reply already asked it
 
 
 def shape(config: TiMConfig) -> LSHShape:
@@ -164,6 +170,18 @@ def active_of_topic(store: ThoughtStore, user: str, topic: str) -> list[ThoughtR
     return [r for r in store.list(user, search=f"{topic}: ", status="active") if topic_of(r.text) == topic]
 
 
+def fact_gate(step: Step, deps: Deps, message: str, config: TiMConfig) -> dict[str, Any]:
+    """Does the message tell a fact about the user? The constrained yes/no of post-think, with its prompt; 'passed'
+    when 'yes' beats 'no' by the think margin."""
+    prompt = few_shot(GATE_SYSTEM, GATE_EXAMPLES, GATE_USER.format(message=message))
+    choice = step.add(deps.llm.choose(prompt, list(GATE_OPTIONS)))
+    odds = float(choice.scores.get(GATE_OPTIONS[0], 0.0)) - max(float(choice.scores.get(o, 0.0))
+                                                                 for o in GATE_OPTIONS[1:])
+    return {"option": choice.option, "scores": choice.scores, "log_odds": round(odds, 3),
+            "margin": config.think_margin, "constrained": choice.constrained, "passed": odds > config.think_margin,
+            "prompt": prompt}
+
+
 def respond(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
     """Answer a question about the user's own job / home / ... by quoting that topic's thoughts; else the model
     replies from the recalled thoughts and the last few turns (and passages, over RAG)."""
@@ -180,6 +198,16 @@ def respond(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
             if decision["over_other"] > config.quote_margin:
                 quoted = active_of_topic(memory_of(deps), state.get("user", ""), topic)[:3]
             decision["quoted"] = [r.id for r in quoted]
+        gate: dict[str, Any] = {}
+        if config.acknowledge_facts and not pre_check(message):
+            gate = fact_gate(step, deps, message, config)
+            thoughts = copy_thoughts(message, config.max_thoughts) if gate["passed"] else []
+            if thoughts:
+                reply = "Noted: " + " ".join(_sentence(second_person(t)) for t in thoughts)
+                explanation = (f"Replies '{short(reply, 100)}': the model reads the message as a fact about the user, "
+                               "so it acknowledges it in the user's own words (no reply generated).")
+                data = AnswerData(answer=reply, passages=[], notes=notes, decision={"gate": gate})
+                return {"answer": reply, "used_ids": [], "gate": gate, "events": [step.event(explanation, data)]}
         if quoted:
             facts = " ".join(_sentence(second_person(body_of(r.text))) for r in quoted)
             reply = QUOTE_REPLY.format(facts=facts)
@@ -211,12 +239,13 @@ def respond(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
                        f"{len(notes)} remembered thoughts ({completion.prompt_tokens} prompt tokens){why}.")
         data = AnswerData(answer=reply, passages=[h["doc_id"] for h in hits], prompt=messages, reply=completion.text,
                           turns=messages[1:-1], notes=notes)
-        if decision:
-            data["decision"] = decision
+        if decision or gate:
+            data["decision"] = {**decision, **({"gate": gate} if gate else {})}
         if failed:
             data["format_failure"] = True
         event = step.event(explanation, data)
-    return {"answer": reply, "used_ids": [h["doc_id"] for h in hits], "events": [event]}
+    return {"answer": reply, "used_ids": [h["doc_id"] for h in hits], "events": [event],
+            **({"gate": gate} if gate else {})}
 
 
 def _sentence(text: str) -> str:
@@ -237,15 +266,13 @@ def post_think(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]
                                    operation="think", before=[], after=[],
                                    decision={"option": settled, "pre_check": True}))
             return {"new_thoughts": [], "events": [event]}
-        gate_messages = few_shot(GATE_SYSTEM, GATE_EXAMPLES, GATE_USER.format(message=message))
-        choice = step.add(deps.llm.choose(gate_messages, list(GATE_OPTIONS)))
-        others = [float(choice.scores.get(o, 0.0)) for o in GATE_OPTIONS[1:]]
-        odds = float(choice.scores.get(GATE_OPTIONS[0], 0.0)) - max(others)
-        decision = {"option": choice.option, "scores": choice.scores, "log_odds": round(odds, 3),
-                    "margin": config.think_margin, "constrained": choice.constrained}
+        asked = state.get("gate")  # the reply step asked the gate already (acknowledge_facts): not twice
+        gate = dict(asked) if asked else fact_gate(step, deps, message, config)
+        gate_messages, odds = gate.pop("prompt"), gate["log_odds"]
+        decision = {**gate, "asked_by_reply": bool(asked)}
         data = MemoryWriteData(operation="think", before=[], after=[], decision=decision, prompt=gate_messages)
         thoughts: list[str] = []
-        if odds <= config.think_margin:
+        if not gate["passed"]:
             explanation = ("Post-thinks nothing: asked whether the message states a fact about the user, the "
                            f"model {'leans to no' if odds < 0 else 'is not clear enough about yes'}, so nothing is "
                            "stored (the scores are in the details).")

@@ -33,9 +33,11 @@ def test_a_fact_is_post_thought_in_its_own_words_filed_under_a_topic_and_inserte
     svc = services_factory(llm=llm)
     run = turn(svc, "I live in Lisbon.")
     assert [e.kind for e in run.events] == ["memory_read", "answer", "memory_write", "memory_write"]
-    assert run.answer == "Nice!"
-    assert [kind for kind, _ in llm.calls] == ["chat", "choose", "choose"]  # reply, gate, topic: no fill
+    assert run.answer == "Noted: You live in Lisbon."  # acknowledged in the user's words, no reply generated
+    assert [kind for kind, _ in llm.calls] == ["choose", "choose"]  # gate (asked once, for the reply), topic
+    assert "acknowledges it in the user's own words" in run.events[1].explanation
     think, op = run.events[2:]
+    assert think.data["decision"]["asked_by_reply"] is True and think.llm_calls == 0
     assert think.data["operation"] == "think"
     assert [t["text"] for t in think.data["after"]] == ["The user lives in Lisbon."]
     assert "its own words in the third person" in think.explanation
@@ -45,6 +47,15 @@ def test_a_fact_is_post_thought_in_its_own_words_filed_under_a_topic_and_inserte
     assert active(svc) == ["home: The user lives in Lisbon."]
     stored = svc.memory.list("ana")[0]
     assert stored.source_run == run.run_id and stored.source_turn == "I live in Lisbon." and len(stored.buckets) == 4
+
+
+def test_without_acknowledgement_the_model_replies_to_a_fact_and_post_think_asks_the_gate(services_factory) -> None:
+    llm = script("Nice!", "yes", "home")
+    svc = services_factory(llm=llm)
+    run = turn(svc, "I live in Lisbon.", config={"acknowledge_facts": False})
+    assert run.answer == "Nice!" and [kind for kind, _ in llm.calls] == ["chat", "choose", "choose"]
+    assert run.events[2].data["decision"]["asked_by_reply"] is False and run.events[2].llm_calls == 1
+    assert active(svc) == ["home: The user lives in Lisbon."]
 
 
 def test_post_think_keeps_when_and_where_and_splits_clauses(services_factory) -> None:
@@ -76,7 +87,8 @@ def test_a_request_not_about_the_user_is_not_post_thought_and_a_statement_asks_t
     assert [kind for kind, _ in llm.calls] == ["chat"]
     svc.deps.llm = llm = ScriptedLLM(replies=["Ok."], choices=["no"])
     run = turn(svc, "Help me plan my week.")  # speaks of the user: the model's gate decides (here: no fact)
-    assert [kind for kind, _ in llm.calls] == ["chat", "choose"]
+    assert [kind for kind, _ in llm.calls] == ["choose", "chat"]  # the gate (reused by post-think), the reply
+    assert run.answer == "Ok."
     assert run.events[-1].data["decision"]["option"] == "no" and svc.memory.count("ana") == 0
     assert "the model leans to no, so nothing is stored" in run.events[-1].explanation
     assert "log-odds" not in run.events[-1].explanation
@@ -116,7 +128,7 @@ def test_a_single_valued_topic_forgets_the_old_thought_and_recall_then_finds_the
         "Forgot 'home: The user lives in Lisbon.' — superseded by 'home: The user moved to Berlin.'")
     assert "'home' holds one value at a time" in op.explanation
     assert [t["status"] for t in op.data["after"]] == ["forgotten", "active"]
-    assert [kind for kind, _ in llm.calls] == ["chat", "choose", "choose"]  # no pairwise relation call
+    assert [kind for kind, _ in llm.calls] == ["choose", "choose"]  # gate, topic: no pairwise relation call
     assert active(svc) == ["home: The user moved to Berlin."]
     old = svc.memory.list("ana", status="forgotten")[0]
     assert old.text == "home: The user lives in Lisbon." and old.related == op.data["after"][1]["id"]
@@ -151,7 +163,7 @@ def test_the_same_words_merge_into_the_newer_thought_without_a_relation_call(ser
     svc.deps.llm = llm = script("Ok.", "yes", "job")
     op = turn(svc, "I work as a baker.").events[-1]
     assert op.data["operation"] == "merge" and op.data["decision"]["checks"][0]["identical"] is True
-    assert op.llm_calls == 1 and [kind for kind, _ in llm.calls] == ["chat", "choose", "choose"]  # the topic only
+    assert op.llm_calls == 1 and [kind for kind, _ in llm.calls] == ["choose", "choose"]  # gate, then the topic only
     assert active(svc) == ["job: The user works as a baker."]
     assert svc.memory.list("ana", status="merged")[0].text == "job: The user works as a baker."
 
