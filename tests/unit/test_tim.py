@@ -319,3 +319,12 @@ def test_a_question_whose_topic_barely_beats_other_is_answered_by_the_model(serv
     assert run.events[1].data["decision"]["over_other"] == 0.5  # the numbers are in the details
     run = turn(svc, "How do I fold a paper crane?", config={"quote_margin": 0.2})
     assert run.answer == "You told me: On Sundays you go rowing."
+
+
+def test_every_tim_step_payload_matches_its_schema(services_factory) -> None:
+    from agents.events import validate_data
+
+    svc = services_factory(llm=script("Nice!", "yes", "home"))
+    for message in ("I live in Lisbon.", "Help me plan my week.", "Where do I live?"):
+        for event in turn(svc, message).events:
+            assert validate_data(event.kind, event.data) == [], (message, event.kind)
