@@ -9,6 +9,7 @@ from agents.base import Deps, RAGState, hit_dict, option, short
 from agents.conversation import MEMORY_SYSTEM, NO_THOUGHTS, PASSAGES_SYSTEM, chat_messages, clean_reply, recent_turns
 from agents.events import AnswerData, MemoryReadData, MemoryWriteData, RetrieveData, Step, ThoughtData
 from agents.tim.prompts import (
+    ACKNOWLEDGE_REPLY,
     GATE_EXAMPLES,
     GATE_OPTIONS,
     GATE_SYSTEM,
@@ -22,6 +23,7 @@ from agents.tim.prompts import (
     few_shot,
 )
 from agents.tim.text import copy_thoughts, names_in, pre_check, second_person, speaks_of_user, third_person
+from llm.base import Message
 from memory import operations
 from memory.store import LSHShape, Source, ThoughtStore
 from storage.thoughts import ThoughtRow
@@ -203,7 +205,7 @@ def respond(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
             gate = fact_gate(step, deps, message, config)
             thoughts = copy_thoughts(message, config.max_thoughts) if gate["passed"] else []
             if thoughts:
-                reply = "Noted: " + " ".join(_sentence(second_person(t)) for t in thoughts)
+                reply = ACKNOWLEDGE_REPLY.format(facts=" ".join(_sentence(second_person(t)) for t in thoughts))
                 explanation = (f"Replies '{short(reply, 100)}': the model reads the message as a fact about the user, "
                                "so it acknowledges it in the user's own words (no reply generated).")
                 data = AnswerData(answer=reply, passages=[], notes=notes, decision={"gate": gate})
@@ -221,7 +223,7 @@ def respond(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
         if hits:
             system += PASSAGES_SYSTEM.format(passages="\n".join(f"[{i}] {h['title']}: {h['text']}"
                                                                 for i, h in enumerate(hits, 1)))
-        shown = recent_turns(list(state.get("history", [])), config.recent_turns)
+        shown = recent_turns(without_acknowledgements(list(state.get("history", []))), config.recent_turns)
         messages = chat_messages(system, shown, message)
         completion = step.add(deps.llm.chat(messages, max_tokens=config.max_tokens, stop=["\n\n", "\nUser:"]))
         reply = clean_reply(completion.text)
@@ -246,6 +248,13 @@ def respond(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
         event = step.event(explanation, data)
     return {"answer": reply, "used_ids": [h["doc_id"] for h in hits], "events": [event],
             **({"gate": gate} if gate else {})}
+
+
+def without_acknowledgements(history: list[Message]) -> list[Message]:
+    """The turns without the replies that acknowledged a fact (the user's own words stay): the fact is in memory,
+    and the 0.5B model, shown "Noted: ..." replies, began its own answers to questions with "Noted:"."""
+    ack = ACKNOWLEDGE_REPLY.split("{", 1)[0]
+    return [m for m in history if not (m["role"] == "assistant" and m["content"].startswith(ack))]
 
 
 def _sentence(text: str) -> str:

@@ -64,6 +64,9 @@ SINGLE_VALUED = frozenset({"job", "home", "pet", "car", "hobby", "food"})
 
 # how a reply quotes the remembered thoughts of a question's topic (their words, in the second person)
 QUOTE_REPLY = "You told me: {facts}"
+# how a reply acknowledges a fact the user told (their clauses, in the second person); these replies are left out
+# of the turns the model is shown, as it copied "Noted:" into its own replies to questions
+ACKNOWLEDGE_REPLY = "Noted: {facts}"
 
 
 def few_shot(system: str, examples: tuple[tuple[str, str], ...], user: str) -> list[Message]:

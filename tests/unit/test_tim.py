@@ -328,3 +328,16 @@ def test_every_tim_step_payload_matches_its_schema(services_factory) -> None:
     for message in ("I live in Lisbon.", "Help me plan my week.", "Where do I live?"):
         for event in turn(svc, message).events:
             assert validate_data(event.kind, event.data) == [], (message, event.kind)
+
+
+def test_acknowledged_facts_are_left_out_of_the_turns_the_model_is_shown(services_factory) -> None:
+    svc = services_factory(llm=script("Nice!", "yes", "home"))
+    history: list[dict[str, str]] = []
+    first = turn(svc, "I live in Lisbon.", history=history)
+    history += [{"role": "user", "content": "I live in Lisbon."}, {"role": "assistant", "content": first.answer}]
+    svc.deps.llm = llm = ScriptedLLM(replies=["Try the tram."])
+    run = turn(svc, "What should I see there?", history=history)
+    shown = run.events[1].data["turns"]
+    assert first.answer.startswith("Noted:") and run.answer == "Try the tram."
+    assert shown == [{"role": "user", "content": "I live in Lisbon."}]  # the user's words stay, "Noted: …" does not
+    assert [kind for kind, _ in llm.calls] == ["choose", "chat"]  # the question's topic (other), the reply
