@@ -21,7 +21,7 @@ from llm.base import LLM, Choice, Completion, LLMError, Message
 log = logging.getLogger(__name__)
 
 # CPU variants, measured by benchmarks/bench_llm.py; "auto" picks the best one that keeps greedy outputs.
-VARIANTS = ("auto", "fp32", "qhead", "bf16", "int8", "compile")
+VARIANTS = ("auto", "fp32", "mixed", "qhead", "bf16", "int8", "compile")
 DEFAULT_CPU_VARIANT = "fp32"
 STATIC_CACHE_LEN = 4096  # max prompt + reply tokens for the "compile" variant
 
@@ -70,6 +70,55 @@ def _quantize_int8(model: Any) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+
+
+class Bf16Linear(torch.nn.Module):
+    """A Linear layer that multiplies in bf16 (bf16 weights, fp32 accumulation on AMX) and hands back its input's
+    dtype, so the layers around it keep fp32."""
+
+    def __init__(self, linear: torch.nn.Linear) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(linear.weight.detach().to(torch.bfloat16), requires_grad=False)
+        bias = linear.bias
+        self.bias = None if bias is None else torch.nn.Parameter(bias.detach().clone(), requires_grad=False)
+
+    def forward(self, x: torch.Tensor, keep_bf16: bool = False) -> torch.Tensor:
+        y = torch.nn.functional.linear(x.to(torch.bfloat16), self.weight)
+        if keep_bf16:
+            return y if self.bias is None else y + self.bias.to(torch.bfloat16)
+        y = y.to(x.dtype)
+        return y if self.bias is None else y + self.bias
+
+
+class Bf16GatedMLP(torch.nn.Module):
+    """A gated MLP (`down(act(gate(x)) * up(x))`, as in Qwen2 and Llama) run wholly in bf16, fp32 in and out: its
+    wide interior never round-trips through fp32."""
+
+    def __init__(self, mlp: torch.nn.Module) -> None:
+        super().__init__()
+        self.gate_proj = Bf16Linear(mlp.gate_proj)
+        self.up_proj = Bf16Linear(mlp.up_proj)
+        self.down_proj = Bf16Linear(mlp.down_proj)
+        self.act_fn = mlp.act_fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xb = x.to(torch.bfloat16)
+        inner = self.act_fn(self.gate_proj(xb, keep_bf16=True)) * self.up_proj(xb, keep_bf16=True)
+        return self.down_proj(inner, keep_bf16=True).to(x.dtype)
+
+
+def _bf16_matmuls(model: Any) -> Any:
+    """The "mixed" CPU variant: every Linear of the decoder blocks multiplies in bf16 (the MLP's interior stays
+    bf16), while the residual stream, norms, rotary, attention and its KV cache, the embedding and the output head
+    stay fp32. Prefill is mostly those matmuls, and AMX runs them several times faster than fp32."""
+    decoder = model.get_decoder()
+    for module in list(decoder.modules()):
+        for name, child in list(module.named_children()):
+            if all(hasattr(child, a) for a in ("gate_proj", "up_proj", "down_proj", "act_fn")):
+                setattr(module, name, Bf16GatedMLP(child))
+            elif type(child) is torch.nn.Linear:
+                setattr(module, name, Bf16Linear(child))
+    return model
 
 
 def cpu_has_fast_bf16() -> bool | None:
@@ -222,6 +271,8 @@ class TransformersLLM(LLM):
         net = net.to(self.device).eval()
         if self.variant == "int8":
             net = _quantize_int8(net)
+        elif self.variant == "mixed":
+            net = _bf16_matmuls(net)
         return tokenizer, net
 
     def _eos_ids(self) -> set[int]:
