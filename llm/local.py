@@ -20,9 +20,12 @@ from llm.base import LLM, Choice, Completion, LLMError, Message
 
 log = logging.getLogger(__name__)
 
-# CPU variants, measured by benchmarks/bench_llm.py; "auto" picks the best one that keeps greedy outputs.
+# CPU variants, measured by benchmarks/bench_llm.py and bench_worker.py; "auto" picks "mixed" on CPUs with bf16 matrix
+# instructions (3x faster prefill; naive EM/F1 within 0.02 of fp32 on both multihop sets, benchmarks/RESULTS.md) and
+# fp32 elsewhere.
 VARIANTS = ("auto", "fp32", "mixed", "qhead", "bf16", "int8", "compile")
 DEFAULT_CPU_VARIANT = "fp32"
+FAST_BF16_CPU_VARIANT = "mixed"
 STATIC_CACHE_LEN = 4096  # max prompt + reply tokens for the "compile" variant
 
 
@@ -254,10 +257,13 @@ class TransformersLLM(LLM):
             if variant not in ("auto", "bf16", "fp32"):
                 raise ValueError(f"variant {variant!r} is CPU-only; use auto, bf16 or fp32 on {self.device}")
             return "bf16" if variant == "auto" else variant
-        if variant == "bf16" and self.device == "cpu" and cpu_has_fast_bf16() is False:
-            log.warning("RAGSCOPE_LLM_PRECISION=bf16 on a CPU without AMX-BF16 or AVX512-BF16: bf16 is emulated here "
-                        "and usually slower than fp32; use fp32 (the CPU default)")
-        return DEFAULT_CPU_VARIANT if variant == "auto" else variant
+        fast_bf16 = cpu_has_fast_bf16()
+        if variant in ("bf16", "mixed") and fast_bf16 is False:
+            log.warning("RAGSCOPE_LLM_PRECISION=%s on a CPU without AMX-BF16 or AVX512-BF16: bf16 is emulated here "
+                        "and usually slower than fp32; use fp32 (the default on this CPU)", variant)
+        if variant == "auto":
+            return FAST_BF16_CPU_VARIANT if fast_bf16 else DEFAULT_CPU_VARIANT
+        return variant
 
     def _load(self, model: str) -> tuple[Any, Any]:
         from transformers import AutoModelForCausalLM, AutoTokenizer

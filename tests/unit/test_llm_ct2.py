@@ -17,7 +17,7 @@ MESSAGES = [{"role": "user", "content": "Question: which town lies on the river?
 def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[TransformersLLM, CT2LLM]:
     folder = build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
     out = convert(folder, folder.parent / "ct2-float32", "float32")
-    return TransformersLLM(folder, device="cpu"), CT2LLM(out, folder, compute="float32")
+    return TransformersLLM(folder, device="cpu", variant="fp32"), CT2LLM(out, folder, compute="float32")
 
 
 def test_greedy_chat_equals_the_pytorch_loop(pair: tuple[TransformersLLM, CT2LLM]) -> None:

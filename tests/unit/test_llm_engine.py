@@ -22,7 +22,7 @@ CONFIG = EngineConfig(max_batch=8, kv_blocks=48, page_size=16, max_batch_tokens=
 
 @pytest.fixture(scope="module")
 def local(tmp_path_factory: pytest.TempPathFactory) -> TransformersLLM:
-    return TransformersLLM(build_tiny_model(tmp_path_factory.mktemp("tiny") / "model"), device="cpu")
+    return TransformersLLM(build_tiny_model(tmp_path_factory.mktemp("tiny") / "model"), device="cpu", variant="fp32")
 
 
 @pytest.fixture()
@@ -151,7 +151,8 @@ def test_choose_while_chats_decode_keeps_its_scores(engine: EngineLLM) -> None:
 def test_a_process_with_an_open_engine_exits(local: TransformersLLM) -> None:
     script = (
         "import sys; from llm.local import TransformersLLM; from llm.engine import EngineLLM, EngineConfig\n"
-        f"llm = EngineLLM(TransformersLLM({local.model.name_or_path!r}, device='cpu'), EngineConfig(kv_blocks=8))\n"
+        f"local = TransformersLLM({local.model.name_or_path!r}, device='cpu', variant='fp32')\n"
+        "llm = EngineLLM(local, EngineConfig(kv_blocks=8))\n"
         "print(llm.chat([{'role': 'user', 'content': 'hi'}], max_tokens=2).completion_tokens)\n"
     )
     root = Path(__file__).resolve().parents[2]

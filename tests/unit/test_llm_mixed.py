@@ -117,3 +117,26 @@ def test_the_factory_builds_the_batched_engine_in_mixed_precision(folder: str, t
         assert llm.chat(ask(1), max_tokens=4).completion_tokens == 4
     finally:
         llm.close()
+
+
+@pytest.mark.parametrize(("fast", "picked"), [(True, "mixed"), (False, "fp32"), (None, "fp32")])
+def test_auto_picks_mixed_only_on_a_cpu_with_bf16_instructions(folder: str, monkeypatch: pytest.MonkeyPatch,
+                                                               fast: bool | None, picked: str) -> None:
+    from llm import local as local_module
+
+    monkeypatch.setattr(local_module, "cpu_has_fast_bf16", lambda: fast)
+    llm = TransformersLLM(folder, device="cpu")
+    assert llm.variant == picked
+    assert isinstance(llm.model.get_decoder().layers[0].mlp, Bf16GatedMLP) is (picked == "mixed")
+
+
+def test_mixed_warns_on_a_cpu_without_bf16_instructions(folder: str, monkeypatch: pytest.MonkeyPatch,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from llm import local as local_module
+
+    monkeypatch.setattr(local_module, "cpu_has_fast_bf16", lambda: False)
+    with caplog.at_level(logging.WARNING, logger="llm.local"):
+        assert TransformersLLM(folder, device="cpu", variant="mixed").variant == "mixed"
+    assert "RAGSCOPE_LLM_PRECISION=mixed" in caplog.text and "AMX-BF16" in caplog.text

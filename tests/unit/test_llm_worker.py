@@ -27,7 +27,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def local(tmp_path_factory: pytest.TempPathFactory) -> TransformersLLM:
-    return TransformersLLM(build_tiny_model(tmp_path_factory.mktemp("tiny") / "model"), device="cpu")
+    return TransformersLLM(build_tiny_model(tmp_path_factory.mktemp("tiny") / "model"), device="cpu", variant="fp32")
 
 
 @pytest.fixture(scope="module")
