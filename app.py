@@ -187,7 +187,7 @@ def cli(args: argparse.Namespace) -> int:
         print(f"\n{results['corpus']} ({results['indexed']}; index {results['index_seconds']} s{graph})")
         print(format_table(results))
         walls = ", ".join(f"{a} {row['wall_seconds']} s" for a, row in results["agents"].items())
-        print(f"wall time ({results['concurrency']} at once): {walls}")
+        print(f"wall time ({results['concurrency']} at once): {walls}; model {results['llm']}")
         if args.json:
             write_json(results, args.json)
             print(f"wrote {args.json}")

@@ -111,6 +111,7 @@ def run_bench(services: Services, agents: Sequence[str], corpus_path: Path, ques
         results["agents"][agent]["wall_seconds"] = round(time.perf_counter() - t0, 2)
         results["per_question"][agent] = rows
     results["concurrency"] = max(1, concurrency)
+    results["llm"] = services.llm.describe()
     return results
 
 

@@ -56,5 +56,9 @@ class LLM(abc.ABC):
     def choose(self, messages: Sequence[Message], options: Sequence[str]) -> Choice:
         """Pick the option the model scores highest as the start of its reply (log-likelihood)."""
 
+    def describe(self) -> str:
+        """The model and how it runs (precision, device, engine), for benchmark records; the default is the name."""
+        return self.name
+
     def close(self) -> None:
         """Release resources; the default does nothing."""

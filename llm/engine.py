@@ -369,6 +369,10 @@ class EngineLLM(LLM):
         self.config = config or EngineConfig()
         self.engine = BatchEngine(local.model, local._eos, self.config)
 
+    def describe(self) -> str:
+        """The local model's description, behind the batching engine."""
+        return f"{self.local.describe()}, batching engine"
+
     def start(self, messages: Sequence[Message], max_tokens: int = 256,
               stop: Sequence[str] | None = None) -> Generation:
         """Submit a chat request; read it with `Generation.step` or `pieces`."""

@@ -46,6 +46,10 @@ class LazyLLM(LLM):
                 self.state = "ready"
             return self._llm
 
+    def describe(self) -> str:
+        """The loaded backend's description, or the name while nothing is loaded."""
+        return self._llm.describe() if self._llm is not None else self.name
+
     def chat(self, messages: Sequence[Message], max_tokens: int = 256,
              stop: Sequence[str] | None = None) -> Completion:
         """Delegate to the loaded backend."""

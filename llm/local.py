@@ -349,6 +349,10 @@ class TransformersLLM(LLM):
 
     # -- the LLM interface ---------------------------------------------------------------------
 
+    def describe(self) -> str:
+        """The model, its precision variant and device."""
+        return f"{self.name} ({self.variant} on {self.device})"
+
     def chat(self, messages: Sequence[Message], max_tokens: int = 256,
              stop: Sequence[str] | None = None) -> Completion:
         """Generate one reply greedily, cut at the first stop string."""

@@ -140,3 +140,14 @@ def test_mixed_warns_on_a_cpu_without_bf16_instructions(folder: str, monkeypatch
     with caplog.at_level(logging.WARNING, logger="llm.local"):
         assert TransformersLLM(folder, device="cpu", variant="mixed").variant == "mixed"
     assert "RAGSCOPE_LLM_PRECISION=mixed" in caplog.text and "AMX-BF16" in caplog.text
+
+
+def test_a_benchmark_record_names_the_precision(local: TransformersLLM, engine: EngineLLM) -> None:
+    from llm.lazy import LazyLLM
+
+    assert local.describe().endswith("(mixed on cpu)")
+    assert engine.describe() == f"{local.describe()}, batching engine"
+    lazy = LazyLLM(lambda: engine, name="bundled")
+    assert lazy.describe() == "bundled"  # nothing loaded yet
+    lazy.get()
+    assert lazy.describe() == engine.describe()
