@@ -114,13 +114,16 @@ def _bf16_matmuls(model: Any) -> Any:
     """The "mixed" CPU variant: every Linear of the decoder blocks multiplies in bf16 (the MLP's interior stays
     bf16), while the residual stream, norms, rotary, attention and its KV cache, the embedding and the output head
     stay fp32. Prefill is mostly those matmuls, and AMX runs them several times faster than fp32."""
-    decoder = model.get_decoder()
-    for module in list(decoder.modules()):
-        for name, child in list(module.named_children()):
+    def convert(module: torch.nn.Module) -> None:
+        for name, child in module.named_children():
             if all(hasattr(child, a) for a in ("gate_proj", "up_proj", "down_proj", "act_fn")):
                 setattr(module, name, Bf16GatedMLP(child))
             elif type(child) is torch.nn.Linear:
                 setattr(module, name, Bf16Linear(child))
+            else:
+                convert(child)
+
+    convert(model.get_decoder())
     return model
 
 
