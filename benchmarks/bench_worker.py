@@ -185,7 +185,7 @@ def main() -> None:
     levels = [int(x) for x in args.levels.split(",")]
     count = max(2 * args.lone_reps + sum(levels), args.profile + 1) + 1
     prompts = [prompt_ids(llm, seed) for seed in range(1000, 1000 + count)]
-    print(f"{args.precision} (model {llm.model.dtype})", flush=True)
+    print(llm.describe(), flush=True)
     print(f"torch threads {torch.get_num_threads()}; prompts of {min(map(len, prompts))}-{max(map(len, prompts))} "
           f"tokens; {args.new} new tokens; engine {config}", flush=True)
     run_engine(engine, [prompts[-1]], 4)  # warm up both paths
