@@ -61,7 +61,7 @@ class Settings:
     engine_cuda_graph: str = field(metadata={"env": "RAGSCOPE_ENGINE_CUDA_GRAPH",
                                              "help": "GPU only: replay CUDA graphs in the batched engine: auto | on | off."})
     engine_attention: str = field(metadata={"env": "RAGSCOPE_ENGINE_ATTENTION",
-                                            "help": "Batched engine attention: auto (varlen on CUDA) | sdpa | varlen."})
+                                            "help": "Batched engine attention: auto (varlen on CPU, and on CUDA where torch has the kernel) | sdpa | varlen."})
     openai_timeout: float = field(metadata={"env": "RAGSCOPE_OPENAI_TIMEOUT",
                                             "help": "Seconds to wait for an OpenAI-compatible server's reply."})
 

@@ -163,7 +163,7 @@ def kernel_check(device: str) -> dict[str, float]:
     """torch's varlen kernel against the per-sequence SDPA reference in fp32 on packed sequences whose queries are
     shorter than their keys (decode steps and a prefill chunk after cached tokens): max abs difference. A wrong
     causal alignment (top-left instead of bottom-right) would show as a difference of order 1."""
-    from llm.attention import _call_kernel, _reference, probe_native_gqa, varlen_kernel
+    from llm.attention import _call_kernel, per_sequence, probe_native_gqa, varlen_kernel
 
     probe_native_gqa(device)
     g = torch.Generator(device="cpu").manual_seed(0)
@@ -173,7 +173,7 @@ def kernel_check(device: str) -> dict[str, float]:
     q = torch.randn(sum(q_lens), 14, 64, generator=g).to(device)
     k = torch.randn(sum(k_lens), 2, 64, generator=g).to(device)
     v = torch.randn(sum(k_lens), 2, 64, generator=g).to(device)
-    ref = _reference(q, k, v, cu_q, cu_k, None)
+    ref = per_sequence(q, k, v, cu_q, cu_k, None)
     got = _call_kernel(varlen_kernel(), q.bfloat16(), k.bfloat16(), v.bfloat16(), cu_q, cu_k, max(q_lens),
                        max(k_lens), None).float()
     return {"max_abs_diff": round(float((got - ref).abs().max()), 4), "ref_abs_mean": round(float(ref.abs().mean()), 4),

@@ -51,22 +51,34 @@ def _kernel_flags(kernel: Any) -> tuple[dict[str, Any], bool]:
     return causal, "enable_gqa" in params
 
 
-def _reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_q: torch.Tensor, cu_k: torch.Tensor,
-               scale: float | None) -> torch.Tensor:
-    """Same result as the kernel, one sequence at a time with SDPA (for CPU and tests): causal, bottom-right."""
-    out = torch.zeros_like(q)
+def per_sequence(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_q: torch.Tensor, cu_k: torch.Tensor,
+                 scale: float | None) -> torch.Tensor:
+    """Same result as the kernel, one sequence at a time with SDPA (for CPU and tests): causal, bottom-right.
+
+    Each sequence reads only its own keys, so a request no longer pays for every other request's cache (the packed
+    `sdpa` path attends over all of them under a block mask). SDPA's fused kernels are kept wherever the shape
+    allows: a whole prompt is plain causal (`is_causal`), a decoding token sees every key (no mask); only a prompt
+    split across steps (new queries after cached keys) needs the explicit bottom-right mask. K/V heads are shared
+    by SDPA's `enable_gqa`, not copied to every query head.
+    """
+    out = torch.empty_like(q)
     bounds_q, bounds_k = cu_q.tolist(), cu_k.tolist()
-    groups = q.shape[1] // k.shape[1]
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    gqa = q.shape[1] != k.shape[1]
     for i in range(len(bounds_q) - 1):
         q0, q1, k0, k1 = bounds_q[i], bounds_q[i + 1], bounds_k[i], bounds_k[i + 1]
-        if q1 <= q0:
+        lq, lk = q1 - q0, k1 - k0
+        if lq <= 0:
             continue
-        qs = q[q0:q1].transpose(0, 1)
-        ks = k[k0:k1].repeat_interleave(groups, dim=1).transpose(0, 1)
-        vs = v[k0:k1].repeat_interleave(groups, dim=1).transpose(0, 1)
-        allowed = _causal_mask(q1 - q0, k1 - k0, q.device)
-        out[q0:q1] = torch.nn.functional.scaled_dot_product_attention(
-            qs, ks, vs, attn_mask=allowed, scale=scale).transpose(0, 1)
+        # [1, heads, tokens, dim]: SDPA's fused CPU kernel takes only 4-D inputs (3-D ones fall back to its math path)
+        qs, ks, vs = (x.transpose(0, 1).unsqueeze(0) for x in (q[q0:q1], k[k0:k1], v[k0:k1]))
+        if lq == lk:
+            o = sdpa(qs, ks, vs, is_causal=True, scale=scale, enable_gqa=gqa)
+        elif lq == 1:
+            o = sdpa(qs, ks, vs, scale=scale, enable_gqa=gqa)
+        else:
+            o = sdpa(qs, ks, vs, attn_mask=_causal_mask(lq, lk, q.device), scale=scale, enable_gqa=gqa)
+        out[q0:q1] = o[0].transpose(0, 1)
     return out
 
 
@@ -82,7 +94,7 @@ def varlen_attention_forward(module: torch.nn.Module, query: torch.Tensor, key: 
     cu_q, cu_k = cu_seq_lens_q.to(torch.int32), cu_seq_lens_k.to(torch.int32)
     kernel = varlen_kernel() if q.is_cuda else None
     if kernel is None:
-        out = _reference(q, k, v, cu_q, cu_k, scaling)
+        out = per_sequence(q, k, v, cu_q, cu_k, scaling)
     else:
         out = _call_kernel(kernel, q, k, v, cu_q, cu_k, int(max_length_q or q.shape[0]),
                            int(max_length_k or k.shape[0]), scaling)

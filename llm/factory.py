@@ -57,13 +57,15 @@ def _make_local(settings: Settings, progress: Callable[[str], None] | None, engi
 
 
 def attention_setting(value: str, device: str) -> str:
-    """`auto` picks torch's varlen FlashAttention where it runs (CUDA): each request then reads only its own cache
-    instead of a masked packed batch (benchmarks/RESULTS.md, the GPU table); SDPA elsewhere."""
+    """`auto` picks the varlen path, in which each request reads only its own cache instead of a masked packed
+    batch: torch's varlen FlashAttention on CUDA where this torch has it (benchmarks/RESULTS.md, the GPU table), and
+    on CPU per-request SDPA calls (at 8 requests 3.62x one at a time against 3.02x for the packed batch); the packed
+    SDPA batch on a CUDA device without the kernel, where a loop over 64 requests would cost more than the mask."""
     from llm import attention
 
     key = value.strip().lower()
     if key == "auto":
-        return "varlen" if attention.available(device) else "sdpa"
+        return "varlen" if attention.available(device) or not device.startswith("cuda") else "sdpa"
     if key not in ("sdpa", "varlen"):
         raise ValueError(f"RAGSCOPE_ENGINE_ATTENTION must be one of auto, sdpa, varlen; got {value!r}")
     return key

@@ -204,10 +204,12 @@ def test_varlen_attention_gives_the_same_tokens_and_scores(local: TransformersLL
         local.model.config._attn_implementation = "sdpa"
 
 
-def test_attention_setting_picks_varlen_only_where_it_runs() -> None:
+def test_attention_setting_picks_varlen_where_it_runs() -> None:
+    from llm import attention
     from llm.factory import attention_setting
 
-    assert attention_setting("auto", "cpu") == "sdpa"
+    assert attention_setting("auto", "cpu") == "varlen"
+    assert attention_setting("auto", "cuda") == ("varlen" if attention.available("cuda") else "sdpa")
     assert attention_setting("VARLEN", "cpu") == "varlen"
     with pytest.raises(ValueError, match="RAGSCOPE_ENGINE_ATTENTION"):
         attention_setting("flash", "cuda")

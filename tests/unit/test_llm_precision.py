@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import torch
 
 from llm import local as local_module
 from llm.engine import EngineConfig, EngineLLM
-from llm.local import Bf16GatedMLP, Bf16Linear, TransformersLLM
+from llm.local import Bf16GatedMLP, Bf16Linear, Bf16ScreenedHead, TransformersLLM
 from tests.tiny_model import build_tiny_model
 from tests.tiny_model import staggered_prompt as ask
 
@@ -288,3 +289,71 @@ def test_a_benchmark_record_names_the_precision(mixed: TransformersLLM, mixed_en
     assert lazy.describe() == "bundled"  # nothing loaded yet
     lazy.get()
     assert lazy.describe() == mixed_engine.describe()
+
+
+# -- the mixed variant's head: bf16 screening, fp32 rescoring -------------------------------------------------------
+
+
+def hidden_rows(reference: TransformersLLM, n_prompts: int = 6) -> torch.Tensor:
+    """Final hidden states of the fp32 model over a few prompts: the rows a head really sees."""
+    rows = []
+    with torch.inference_mode():
+        for i in range(n_prompts):
+            out = reference.model.get_decoder()(input_ids=reference.encode(ask(i)))
+            rows.append(out.last_hidden_state[0])
+    return torch.cat(rows)
+
+
+def test_the_screened_head_picks_the_fp32_heads_token_for_every_row(reference: TransformersLLM) -> None:
+    head = reference.model.get_output_embeddings()
+    screened = Bf16ScreenedHead(head)
+    rows = hidden_rows(reference)
+    with torch.inference_mode():
+        full = head(rows)
+        got = screened(rows[None])[0]  # [batch, tokens, dim] in, as the model calls it
+        top = got.topk(8, dim=-1).indices
+        assert torch.equal(got.argmax(-1), full.argmax(-1))
+        assert torch.allclose(got.gather(1, top), full.gather(1, top), rtol=0, atol=1e-4)  # candidates: fp32
+        assert not torch.equal(got, full)  # the rest of the vocabulary really was read in bf16
+        with screened.exact():
+            assert torch.equal(screened(rows), full)
+
+
+def test_bf16_logits_alone_are_not_the_fp32_ones(reference: TransformersLLM) -> None:
+    """What the fp32 rescoring is for: read in bf16, even the best token's logit is off (so the exact candidates
+    checked above are rescored, not bf16 by accident)."""
+    head = reference.model.get_output_embeddings()
+    rows = hidden_rows(reference)
+    with torch.inference_mode():
+        full = head(rows)
+        rough = torch.nn.functional.linear(rows.to(torch.bfloat16), head.weight.to(torch.bfloat16)).float()
+        best = full.argmax(-1, keepdim=True)
+    assert float((rough.gather(1, best) - full.gather(1, best)).abs().max()) > 1e-4
+
+
+def test_exact_scoring_holds_only_in_its_own_thread(reference: TransformersLLM) -> None:
+    screened = Bf16ScreenedHead(reference.model.get_output_embeddings())
+    rows = hidden_rows(reference, 1)
+    seen: dict[str, bool] = {}
+
+    def other() -> None:
+        with torch.inference_mode():
+            seen["exact"] = torch.equal(screened(rows), torch.nn.functional.linear(rows, screened.weight))
+
+    with torch.inference_mode(), screened.exact():
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join()
+        assert torch.equal(screened(rows), torch.nn.functional.linear(rows, screened.weight))
+    assert seen == {"exact": False}
+
+
+def test_mixed_choose_scores_with_the_fp32_head(mixed: TransformersLLM, monkeypatch: pytest.MonkeyPatch) -> None:
+    head = mixed.model.get_output_embeddings()
+    assert isinstance(head, Bf16ScreenedHead)
+    options = ["yes", "no", "Mira Kesh"]
+    got = mixed.choose(ask(2), options).scores
+    plain = torch.nn.Linear(head.in_features, head.out_features, bias=False)
+    plain.weight = head.weight
+    monkeypatch.setattr(mixed.model, "lm_head", plain)
+    assert mixed.choose(ask(2), options).scores == got
