@@ -44,3 +44,66 @@ def test_insert_query_delete_reopen(store_factory) -> None:
     assert reopened.query("ns-a", vecs[2], 1)[0][0] == "d2:0"
     reopened.drop("ns-a")
     assert reopened.count("ns-a") == 0
+
+
+# -- embedded Chroma: exact search from an in-memory copy ------------------------------------------------------------
+
+
+def brute_force(vectors: np.ndarray, ids: list[str], query: np.ndarray, k: int) -> list[str]:
+    return [ids[i] for i in np.argsort(-(vectors @ query), kind="stable")[:k]]
+
+
+def test_embedded_chroma_answers_exactly_without_asking_hnsw(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = ChromaVectorStore(tmp_path / "chroma")
+    vecs, ids = _unit(3000, dim=24, seed=1), [f"c{i}" for i in range(3000)]
+    store.add("ns-x", ids, vecs)
+    collection = store._collection("ns-x")
+
+    def no_hnsw(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the HNSW index was asked")
+
+    monkeypatch.setattr(type(collection), "query", no_hnsw)
+    queries = _unit(100, dim=24, seed=2)
+    for q in queries:
+        got = store.query("ns-x", q, 10)
+        assert [vid for vid, _ in got] == brute_force(vecs, ids, q, 10)
+        assert got[0][1] == pytest.approx(float(vecs[ids.index(got[0][0])] @ q), abs=1e-5)
+    with pytest.raises(AssertionError, match="HNSW"):  # a filtered query still goes to Chroma
+        store.query("ns-x", queries[0], 3, where={"doc_id": "x"})
+
+
+def test_the_exact_copy_follows_inserts_overwrites_and_deletes(tmp_path: Path) -> None:
+    store = ChromaVectorStore(tmp_path / "chroma")
+    vecs = _unit(50, seed=3)
+    ids = [f"c{i}" for i in range(50)]
+    store.add("ns-x", ids[:40], vecs[:40])
+    assert store.query("ns-x", vecs[45], 1)[0][0] != "c45"  # the copy is read now, before the next writes
+    store.add("ns-x", ids[40:], vecs[40:])
+    assert store.query("ns-x", vecs[45], 1)[0][0] == "c45"
+    store.add("ns-x", ["c3"], vecs[45:46])  # overwrite: c3 now sits where c45 is
+    assert {vid for vid, _ in store.query("ns-x", vecs[45], 2)} == {"c3", "c45"}
+    store.delete("ns-x", ["c45", "c3"])
+    assert {vid for vid, _ in store.query("ns-x", vecs[45], 50)} == set(ids) - {"c3", "c45"}
+    reopened = ChromaVectorStore(tmp_path / "chroma")  # a restart reads the same vectors back from Chroma
+    for q in _unit(10, seed=4):
+        assert reopened.query("ns-x", q, 5) == pytest.approx(store.query("ns-x", q, 5))
+    reopened.add("ns-x", ["e1"], vecs[45:46])  # a write through another object: the first one reads again
+    assert store.query("ns-x", vecs[45], 1)[0][0] == "e1"
+    store.drop("ns-x")
+    assert store.query("ns-x", vecs[0], 3) == []
+
+
+def test_a_collection_over_the_limit_is_searched_by_hnsw(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from storage import vector_store
+
+    monkeypatch.setattr(vector_store, "EXACT_LIMIT", 30)
+    store = ChromaVectorStore(tmp_path / "chroma")
+    vecs = _unit(20, seed=5)
+    store.add("ns-x", [f"c{i}" for i in range(20)], vecs)
+    assert store.query("ns-x", vecs[4], 1)[0][0] == "c4" and store._exact["ns-x"] is not None
+    more = _unit(20, seed=6)
+    store.add("ns-x", [f"d{i}" for i in range(20)], more)  # now 40: the copy is dropped
+    assert store._exact["ns-x"] is None
+    assert store.query("ns-x", more[7], 1)[0][0] == "d7"
+    fresh = ChromaVectorStore(tmp_path / "chroma")
+    assert fresh.query("ns-x", vecs[9], 1)[0][0] == "c9" and fresh._exact["ns-x"] is None
