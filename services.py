@@ -106,7 +106,7 @@ class Services:
         self.settings = settings
         settings.home.mkdir(parents=True, exist_ok=True)
         self.db = Database(settings.db_url)
-        self.embedder = embedder or LazyEmbedder(settings.embedder)
+        self.embedder = embedder or LazyEmbedder(settings.embedder, settings.embedder_precision)
         self.vectors = vectors or ChromaVectorStore(settings.chroma_path, settings.chroma_host, settings.chroma_port)
         self.corpora = CorpusStore(self.db, self.vectors, self.embedder, settings.chunk_words,
                                    settings.chunk_overlap)

@@ -25,6 +25,9 @@ class Settings:
     chroma_host: str = field(metadata={"env": "RAGSCOPE_CHROMA_HOST", "help": "Chroma server host; empty = embedded."})
     chroma_port: int = field(metadata={"env": "RAGSCOPE_CHROMA_PORT", "help": "Chroma server port."})
     embedder: str = field(metadata={"env": "RAGSCOPE_EMBEDDER", "help": "sentence-transformers model id or path."})
+    embedder_precision: str = field(metadata={"env": "RAGSCOPE_EMBEDDER_PRECISION",
+                                              "help": "auto (mixed on a CPU with AMX-BF16 or AVX512-BF16, else fp32) "
+                                                      "| fp32 | mixed"})
     llm_backend: str = field(metadata={"env": "RAGSCOPE_LLM_BACKEND", "help": "local | openai"})
     llm_model: str = field(metadata={"env": "RAGSCOPE_LLM_MODEL", "help": "HF model id, local folder, or server model."})
     llm_device: str = field(metadata={"env": "RAGSCOPE_LLM_DEVICE", "help": "auto | cpu | cuda"})
@@ -61,7 +64,8 @@ class Settings:
     engine_cuda_graph: str = field(metadata={"env": "RAGSCOPE_ENGINE_CUDA_GRAPH",
                                              "help": "GPU only: replay CUDA graphs in the batched engine: auto | on | off."})
     engine_attention: str = field(metadata={"env": "RAGSCOPE_ENGINE_ATTENTION",
-                                            "help": "Batched engine attention: auto (varlen on CPU, and on CUDA where torch has the kernel) | sdpa | varlen."})
+                                            "help": "Batched engine attention: auto (varlen on CPU, and on CUDA where "
+                                                    "torch has the kernel) | sdpa | varlen."})
     openai_timeout: float = field(metadata={"env": "RAGSCOPE_OPENAI_TIMEOUT",
                                             "help": "Seconds to wait for an OpenAI-compatible server's reply."})
 
@@ -76,6 +80,7 @@ class Settings:
             "chroma_host": _env("RAGSCOPE_CHROMA_HOST", ""),
             "chroma_port": int(_env("RAGSCOPE_CHROMA_PORT", "8000")),
             "embedder": _env("RAGSCOPE_EMBEDDER", DEFAULT_EMBEDDER),
+            "embedder_precision": _env("RAGSCOPE_EMBEDDER_PRECISION", "auto"),
             "llm_backend": _env("RAGSCOPE_LLM_BACKEND", "local"),
             "llm_model": _env("RAGSCOPE_LLM_MODEL", DEFAULT_LLM),
             "llm_device": _env("RAGSCOPE_LLM_DEVICE", "auto"),
