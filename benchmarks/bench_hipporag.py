@@ -2,6 +2,7 @@
 
     python benchmarks/bench_hipporag.py                      # both datasets, cold indexing
     python benchmarks/bench_hipporag.py --cache-dir /tmp/hb  # reuse OpenIE results between runs
+    python benchmarks/bench_hipporag.py --precision fp32     # the embedder in fp32 (default: auto)
 
 Variants: dense (MiniLM cosine of "title\\ntext" vs question), hipporag (passage nodes), hipporag1
 (phrase nodes only, passages scored by summed phrase PPR), hipporag+dense (passage nodes seeded with
@@ -177,13 +178,15 @@ def main() -> None:
     ap.add_argument("--dense-weight", type=float, default=0.05, help="HippoRAG 2 passage-seed weight (paper: 0.05)")
     ap.add_argument("--n-process", type=int, default=1, help="spaCy worker processes")
     ap.add_argument("--skip-synthetic", action="store_true")
+    ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "mixed"),
+                    help="the embedder's precision (RAGSCOPE_EMBEDDER_PRECISION)")
     args = ap.parse_args()
 
     t = time.perf_counter()
     memo = args.cache_dir / "embeddings.npz" if args.cache_dir else None
     if args.cache_dir:
         args.cache_dir.mkdir(parents=True, exist_ok=True)
-    embedder = MemoEmbedder(load_embedder(), memo)
+    embedder = MemoEmbedder(load_embedder(precision=args.precision), memo)
     extractor = SpacyExtractor(n_process=args.n_process)
     print(f"models loaded in {time.perf_counter() - t:.1f}s", flush=True)
     results = [run_dataset(n, args.data / n, embedder, extractor, args.cache_dir, args.limit, args.link_top_k,
