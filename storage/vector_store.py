@@ -98,46 +98,59 @@ EXACT_LIMIT = 100_000
 
 
 class _ExactIndex:
-    """One namespace's unit vectors in a matrix, for exact cosine top-k (what `InMemoryVectorStore` does, kept in
-    step with the Chroma collection it mirrors)."""
+    """One namespace's unit vectors, for exact cosine top-k (what `InMemoryVectorStore` does, kept in step with the
+    Chroma collection it mirrors). Writers hold the store's lock; queries do not.
+
+    Rows live in a buffer that doubles when full, so adding documents one at a time costs amortised O(rows added),
+    not a copy of the whole matrix per document; an overwrite changes its row in place. A query reads one snapshot
+    `(ids, buffer, n)`, replaced whole after every write (ids only grow at the end, or are rebuilt by a delete)."""
 
     def __init__(self, ids: Sequence[str], vectors: np.ndarray) -> None:
-        self.ids: list[str] = list(ids)
-        self.row = {vid: i for i, vid in enumerate(self.ids)}
-        self.matrix = (_unit(np.asarray(vectors, dtype=np.float32).reshape(len(self.ids), -1)) if self.ids
-                       else np.zeros((0, 0), dtype=np.float32))
+        ids = list(ids)
+        self.row = {vid: i for i, vid in enumerate(ids)}
+        buffer = (_unit(np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1)) if ids
+                  else np.zeros((0, 0), dtype=np.float32))
+        self.snapshot: tuple[list[str], np.ndarray, int] = (ids, buffer, len(ids))
+
+    @property
+    def n(self) -> int:
+        return self.snapshot[2]
 
     def upsert(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+        held, buffer, n = self.snapshot
         vectors = _unit(np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1))
         fresh: dict[str, np.ndarray] = {}
-        matrix = self.matrix.copy()  # a query holding the old matrix keeps reading a consistent one
         for vid, vec in zip(ids, vectors, strict=True):
             if vid in self.row:
-                matrix[self.row[vid]] = vec
+                buffer[self.row[vid]] = vec
             else:
                 fresh[vid] = vec  # the last write of an id wins, as in Chroma's upsert
-        if fresh:
-            width = vectors.shape[1]
-            base = matrix if len(self.ids) else np.zeros((0, width), dtype=np.float32)
-            matrix = np.vstack([base, np.stack(list(fresh.values()))])
-            for vid in fresh:
-                self.row[vid] = len(self.ids)
-                self.ids.append(vid)
-        self.matrix = matrix
+        if not fresh:
+            return
+        need = n + len(fresh)
+        if need > len(buffer) or buffer.shape[1] != vectors.shape[1]:
+            grown = np.zeros((max(need, 2 * len(buffer), 64), vectors.shape[1]), dtype=np.float32)
+            grown[:n] = buffer[:n]
+            buffer = grown
+        buffer[n:need] = np.stack(list(fresh.values()))
+        for vid in fresh:
+            self.row[vid] = len(held)
+            held.append(vid)
+        self.snapshot = (held, buffer, need)
 
     def delete(self, ids: Sequence[str]) -> None:
+        held, buffer, n = self.snapshot
         gone = {self.row[vid] for vid in ids if vid in self.row}
         if gone:
-            keep = [i for i in range(len(self.ids)) if i not in gone]
-            self.ids = [self.ids[i] for i in keep]
-            self.row = {vid: i for i, vid in enumerate(self.ids)}
-            self.matrix = self.matrix[keep]
+            keep = [i for i in range(n) if i not in gone]
+            self.row = {held[i]: j for j, i in enumerate(keep)}
+            self.snapshot = ([held[i] for i in keep], buffer[keep], len(keep))
 
     def top(self, embedding: np.ndarray, k: int) -> list[tuple[str, float]]:
-        ids, matrix = self.ids, self.matrix
-        if not ids:
+        ids, buffer, n = self.snapshot
+        if not n:
             return []
-        scores = matrix @ _unit(np.asarray(embedding, dtype=np.float32).reshape(1, -1))[0]
+        scores = buffer[:n] @ _unit(np.asarray(embedding, dtype=np.float32).reshape(1, -1))[0]
         order = np.argsort(-scores, kind="stable")[:k]
         return [(ids[i], float(scores[i])) for i in order]
 
@@ -208,7 +221,7 @@ class ChromaVectorStore(VectorStore):
             index = self._exact.get(namespace)
             if index is not None:
                 index.upsert(ids, embeddings)
-                if len(index.ids) > EXACT_LIMIT:
+                if index.n > EXACT_LIMIT:
                     self._exact[namespace] = None
 
     def query(self, namespace: str, embedding: np.ndarray, k: int,
@@ -238,7 +251,7 @@ class ChromaVectorStore(VectorStore):
             col = self._collection(namespace)
             n = col.count()
             held = self._exact.get(namespace)
-            if held is not None and len(held.ids) == n:
+            if held is not None and held.n == n:
                 return held
             index: _ExactIndex | None = None
             if n <= EXACT_LIMIT:

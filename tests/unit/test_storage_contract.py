@@ -107,3 +107,18 @@ def test_a_collection_over_the_limit_is_searched_by_hnsw(tmp_path: Path, monkeyp
     assert store.query("ns-x", more[7], 1)[0][0] == "d7"
     fresh = ChromaVectorStore(tmp_path / "chroma")
     assert fresh.query("ns-x", vecs[9], 1)[0][0] == "c9" and fresh._exact["ns-x"] is None
+
+
+def test_documents_added_one_at_a_time_after_a_query_are_all_found(tmp_path: Path) -> None:
+    store = ChromaVectorStore(tmp_path / "chroma")
+    vecs, ids = _unit(300, seed=7), [f"c{i}" for i in range(300)]
+    store.add("ns-y", ids[:1], vecs[:1])
+    assert store.query("ns-y", vecs[0], 1)[0][0] == "c0"  # the copy is loaded with one row, then grows
+    for i in range(1, 300):
+        store.add("ns-y", ids[i:i + 1], vecs[i:i + 1])
+    for q in _unit(20, seed=8):
+        assert [vid for vid, _ in store.query("ns-y", q, 7)] == brute_force(vecs, ids, q, 7)
+    store.delete("ns-y", ids[::2])
+    left = [i for i in range(300) if i % 2]
+    for q in _unit(5, seed=9):
+        assert [vid for vid, _ in store.query("ns-y", q, 5)] == brute_force(vecs[left], [ids[i] for i in left], q, 5)
