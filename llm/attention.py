@@ -61,7 +61,7 @@ def per_sequence(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_q: torch.
     split across steps (new queries after cached keys) needs the explicit bottom-right mask. K/V heads are shared
     by SDPA's `enable_gqa`, not copied to every query head.
     """
-    out = torch.empty_like(q)
+    out = torch.zeros_like(q)  # padding rows past the last sequence stay 0, not uninitialised memory
     bounds_q, bounds_k = cu_q.tolist(), cu_k.tolist()
     sdpa = torch.nn.functional.scaled_dot_product_attention
     gqa = q.shape[1] != k.shape[1]
