@@ -38,33 +38,6 @@ class _Stats:
     completion_tokens: int = 0
 
 
-class ScreenedHead:
-    """Exact greedy argmax of an output layer, read mostly as int8: an int8 copy of the head ranks the
-    vocabulary, then the fp32 rows of the top `k` candidates are rescored exactly. The result equals the
-    fp32 argmax unless the true best token falls outside the int8 top k (which needs a quantization error
-    far larger than per-channel int8 makes); it reads about a quarter of the head's bytes."""
-
-    def __init__(self, head: torch.nn.Linear, k: int = 64) -> None:
-        from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
-        from torch.ao.quantization import per_channel_dynamic_qconfig
-
-        head.qconfig = per_channel_dynamic_qconfig
-        self.weight = head.weight
-        self.bias = head.bias
-        self.k = k
-        self.approx = DynamicLinear.from_float(head)
-        del head.qconfig
-
-    def argmax(self, hidden: torch.Tensor) -> int:
-        """The exact fp32 argmax of `head(hidden)` for one hidden vector."""
-        approx = self.approx(hidden[None].float())[0]
-        candidates = approx.topk(self.k).indices.sort().values  # ascending ids: ties go to the lowest id
-        exact = self.weight[candidates].float() @ hidden.float()
-        if self.bias is not None:
-            exact += self.bias[candidates]
-        return int(candidates[exact.argmax()])
-
-
 def _quantize_int8(model: Any) -> Any:
     """Dynamic int8 quantization (per-channel weights) of every Linear layer, for CPU."""
     import warnings
@@ -111,24 +84,36 @@ class Bf16GatedMLP(torch.nn.Module):
         return self.down_proj(inner, keep_bf16=True).to(x.dtype)
 
 
-class Bf16ScreenedHead(torch.nn.Module):
-    """The output head of the "mixed" variant: the greedy token of the fp32 head, found by reading it in bf16.
+class ScreenedHead(torch.nn.Module):
+    """An output head that gives the fp32 head's greedy token while reading it mostly in a cheaper form.
 
-    A bf16 copy of the head ranks the vocabulary for every row; the fp32 rows of each row's top `k` candidates are
-    then rescored exactly and written over their bf16 estimates. The argmax therefore equals the fp32 head's
-    unless the true best token falls outside the bf16 top k (bf16 logits err by about 0.1; the 64th candidate
-    trails the first by far more). For 8 rows at once this takes 20 ms on this CPU, against 61 ms for the fp32
-    head (whose matmul runs far below the memory's speed for a few rows), so batched decoding gains the most.
-    Scoring (`exact`) uses the fp32 head itself: log-probabilities of unlikely options need exact logits.
+    A rough copy of the head ranks the vocabulary for every row: bf16 (the "mixed" variant) or per-channel
+    dynamic int8 (the "qhead" variant, a quarter of the bytes). The fp32 rows of each row's top `k` candidates are
+    then rescored exactly and written over their rough estimates, so the argmax equals the fp32 head's unless the
+    true best token falls outside the rough top k (bf16 logits err by about 0.1; the 64th candidate trails the
+    first by far more). In bf16, 8 rows take 20 ms on this CPU against 61 ms for the fp32 head (whose matmul runs
+    far below the memory's speed for a few rows), so batched decoding gains the most. Scoring (`exact`) uses the
+    fp32 head itself: log-probabilities of unlikely options need exact logits.
     """
 
-    def __init__(self, head: torch.nn.Linear, k: int = 64) -> None:
+    def __init__(self, head: torch.nn.Linear, rough: str = "bf16", k: int = 64) -> None:
         super().__init__()
         self.weight = head.weight  # shared with the input embedding where the model ties them
         self.bias = head.bias
-        self.register_buffer("weight_bf16", head.weight.detach().to(torch.bfloat16), persistent=False)
         self.k = k
         self._local = threading.local()
+        self.int8: torch.nn.Module | None = None
+        if rough == "bf16":
+            self.register_buffer("weight_bf16", head.weight.detach().to(torch.bfloat16), persistent=False)
+        elif rough == "int8":
+            from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+            from torch.ao.quantization import per_channel_dynamic_qconfig
+
+            head.qconfig = per_channel_dynamic_qconfig
+            self.int8 = DynamicLinear.from_float(head)
+            del head.qconfig
+        else:
+            raise ValueError(f"unknown rough head {rough!r}: bf16 or int8")
 
     @property
     def in_features(self) -> int:
@@ -151,9 +136,12 @@ class Bf16ScreenedHead(torch.nn.Module):
         if getattr(self._local, "depth", 0) or x.dtype != torch.float32:
             return torch.nn.functional.linear(x, self.weight, self.bias)
         rows = x.reshape(-1, x.shape[-1])
-        logits = torch.nn.functional.linear(rows.to(torch.bfloat16), self.weight_bf16).float()
-        if self.bias is not None:
-            logits += self.bias
+        if self.int8 is not None:
+            logits = self.int8(rows)  # the bias included
+        else:
+            logits = torch.nn.functional.linear(rows.to(torch.bfloat16), self.weight_bf16).float()
+            if self.bias is not None:
+                logits += self.bias
         top = logits.topk(min(self.k, logits.shape[-1]), dim=-1).indices
         exact = torch.einsum("nkd,nd->nk", self.weight[top], rows)
         if self.bias is not None:
@@ -164,7 +152,7 @@ class Bf16ScreenedHead(torch.nn.Module):
 def _bf16_matmuls(model: Any) -> Any:
     """The "mixed" CPU variant: every Linear of the decoder blocks multiplies in bf16 (the MLP's interior stays
     bf16), while the residual stream, norms, rotary, attention and its KV cache, the embedding and the output head
-    stay fp32, the head read through its bf16 copy (`Bf16ScreenedHead`: the same greedy tokens). Prefill is mostly
+    stay fp32, the head read through its bf16 copy (`ScreenedHead`: the same greedy tokens). Prefill is mostly
     those matmuls, and AMX runs them several times faster than fp32."""
     def convert(module: torch.nn.Module) -> None:
         for name, child in module.named_children():
@@ -176,16 +164,21 @@ def _bf16_matmuls(model: Any) -> Any:
                 convert(child)
 
     convert(model.get_decoder())
+    return _screened_head(model, "bf16")
+
+
+def _screened_head(model: Any, rough: str) -> Any:
+    """The model with its output head read through a `rough` copy (`ScreenedHead`)."""
     head = model.get_output_embeddings()
     if type(head) is torch.nn.Linear:
-        model.set_output_embeddings(Bf16ScreenedHead(head))
+        model.set_output_embeddings(ScreenedHead(head, rough))
     return model
 
 
 def exact_head(model: Any) -> Any:
     """Context: the model's head scores exactly in this thread (a no-op for heads that always do)."""
     head = model.get_output_embeddings()
-    return head.exact() if isinstance(head, Bf16ScreenedHead) else contextlib.nullcontext()
+    return head.exact() if isinstance(head, ScreenedHead) else contextlib.nullcontext()
 
 
 def cpu_has_fast_bf16() -> bool | None:
@@ -311,7 +304,6 @@ class TransformersLLM(LLM):
         self._eos = self._eos_ids()
         self._cache_kw = _cache_keyword(self.model)
         self._compiled_step: Any = None
-        self._head = ScreenedHead(self.model.get_output_embeddings()) if self.variant == "qhead" else None
         self.load_seconds = time.perf_counter() - t0
 
     # -- loading -------------------------------------------------------------------------------
@@ -343,6 +335,8 @@ class TransformersLLM(LLM):
             net = _quantize_int8(net)
         elif self.variant == "mixed":
             net = _bf16_matmuls(net)
+        elif self.variant == "qhead":
+            net = _screened_head(net, "int8")
         return tokenizer, net
 
     def _eos_ids(self) -> set[int]:
@@ -378,10 +372,7 @@ class TransformersLLM(LLM):
     def _next_token(self, step: Any, inputs: torch.Tensor, cache: Any, position: torch.Tensor) -> int:
         """Run one forward pass and return the greedy next token."""
         kwargs = {self._cache_kw: cache, "cache_position": position, "use_cache": True}
-        if self._head is None:
-            return int(step(input_ids=inputs, logits_to_keep=1, **kwargs).logits[0, -1].argmax())
-        hidden = self.model.get_decoder()(input_ids=inputs, **kwargs).last_hidden_state[0, -1]
-        return self._head.argmax(hidden)
+        return int(step(input_ids=inputs, logits_to_keep=1, **kwargs).logits[0, -1].argmax())
 
     def generate_ids(self, prompt: torch.Tensor, max_tokens: int, ignore_eos: bool = False) -> Iterator[int]:
         """Yield greedily decoded token ids after `prompt` ([1, n] ids) until EOS or `max_tokens`."""

@@ -16,7 +16,7 @@ import torch
 
 from llm import local as local_module
 from llm.engine import EngineConfig, EngineLLM
-from llm.local import Bf16GatedMLP, Bf16Linear, Bf16ScreenedHead, TransformersLLM
+from llm.local import Bf16GatedMLP, Bf16Linear, ScreenedHead, TransformersLLM
 from tests.tiny_model import build_tiny_model
 from tests.tiny_model import staggered_prompt as ask
 
@@ -304,9 +304,10 @@ def hidden_rows(reference: TransformersLLM, n_prompts: int = 6) -> torch.Tensor:
     return torch.cat(rows)
 
 
-def test_the_screened_head_picks_the_fp32_heads_token_for_every_row(reference: TransformersLLM) -> None:
+@pytest.mark.parametrize("rough", ["bf16", "int8"])
+def test_the_screened_head_picks_the_fp32_heads_token_for_every_row(reference: TransformersLLM, rough: str) -> None:
     head = reference.model.get_output_embeddings()
-    screened = Bf16ScreenedHead(head)
+    screened = ScreenedHead(head, rough)
     rows = hidden_rows(reference)
     with torch.inference_mode():
         full = head(rows)
@@ -314,7 +315,7 @@ def test_the_screened_head_picks_the_fp32_heads_token_for_every_row(reference: T
         top = got.topk(8, dim=-1).indices
         assert torch.equal(got.argmax(-1), full.argmax(-1))
         assert torch.allclose(got.gather(1, top), full.gather(1, top), rtol=0, atol=1e-4)  # candidates: fp32
-        assert not torch.equal(got, full)  # the rest of the vocabulary really was read in bf16
+        assert not torch.equal(got, full)  # the rest of the vocabulary really was read roughly
         with screened.exact():
             assert torch.equal(screened(rows), full)
 
@@ -332,7 +333,7 @@ def test_bf16_logits_alone_are_not_the_fp32_ones(reference: TransformersLLM) -> 
 
 
 def test_exact_scoring_holds_only_in_its_own_thread(reference: TransformersLLM) -> None:
-    screened = Bf16ScreenedHead(reference.model.get_output_embeddings())
+    screened = ScreenedHead(reference.model.get_output_embeddings())
     rows = hidden_rows(reference, 1)
     seen: dict[str, bool] = {}
 
@@ -350,10 +351,25 @@ def test_exact_scoring_holds_only_in_its_own_thread(reference: TransformersLLM) 
 
 def test_mixed_choose_scores_with_the_fp32_head(mixed: TransformersLLM, monkeypatch: pytest.MonkeyPatch) -> None:
     head = mixed.model.get_output_embeddings()
-    assert isinstance(head, Bf16ScreenedHead)
+    assert isinstance(head, ScreenedHead)
     options = ["yes", "no", "Mira Kesh"]
     got = mixed.choose(ask(2), options).scores
     plain = torch.nn.Linear(head.in_features, head.out_features, bias=False)
     plain.weight = head.weight
     monkeypatch.setattr(mixed.model, "lm_head", plain)
     assert mixed.choose(ask(2), options).scores == got
+
+
+def test_qhead_generates_and_scores_as_fp32(folder: str, reference: TransformersLLM) -> None:
+    """The "qhead" variant: the same screened head with an int8 first pass; the decoder stays fp32, so greedy
+    replies and (exact-head) choice scores equal the fp32 model's."""
+    qhead = TransformersLLM(folder, device="cpu", variant="qhead")
+    try:
+        head = qhead.model.get_output_embeddings()
+        assert isinstance(head, ScreenedHead) and head.int8 is not None
+        for i in range(4):
+            assert qhead.chat(ask(i), max_tokens=12).text == reference.chat(ask(i), max_tokens=12).text
+        options = ["yes", "no", "Mira Kesh"]
+        assert qhead.choose(ask(3), options).scores == reference.choose(ask(3), options).scores
+    finally:
+        qhead.close()
