@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +155,19 @@ class _ExactIndex:
         return [(ids[i], float(scores[i])) for i in order]
 
 
+def _pages(collection: Any, include: list[str], page: int = 5000) -> Iterator[dict[str, Any]]:
+    """A Chroma collection's records in pages of `page` (its `get` caps how many come back at once); empty pages
+    are not yielded."""
+    offset = 0
+    while True:
+        got = collection.get(include=include, limit=page, offset=offset)
+        if got["ids"]:
+            yield got
+        offset += len(got["ids"])
+        if len(got["ids"]) < page:
+            return
+
+
 def _unit(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.where(norms > 0, norms, 1.0)
@@ -257,14 +270,9 @@ class ChromaVectorStore(VectorStore):
             if n <= EXACT_LIMIT:
                 ids: list[str] = []
                 vectors: list[np.ndarray] = []
-                page = 5000
-                while True:
-                    got = col.get(include=["embeddings"], limit=page, offset=len(ids))
+                for got in _pages(col, ["embeddings"]):
                     ids += got["ids"]
-                    if len(got["ids"]):
-                        vectors.append(np.asarray(got["embeddings"], dtype=np.float32))
-                    if len(got["ids"]) < page:
-                        break
+                    vectors.append(np.asarray(got["embeddings"], dtype=np.float32))
                 index = _ExactIndex(ids, np.concatenate(vectors) if vectors else np.zeros((0, 0), np.float32))
             self._exact[namespace] = index
             return index
@@ -284,12 +292,7 @@ class ChromaVectorStore(VectorStore):
 
     def ids(self, namespace: str) -> set[str]:
         """Every id in the collection, read in pages."""
-        col, out, page = self._collection(namespace), set(), 5000
-        while True:
-            got = col.get(include=[], limit=page, offset=len(out))["ids"]
-            out.update(got)
-            if len(got) < page:
-                return out
+        return {vid for got in _pages(self._collection(namespace), []) for vid in got["ids"]}
 
     def drop(self, namespace: str) -> None:
         """Delete the whole collection."""
