@@ -108,6 +108,7 @@ class GroundingData(TypedDict, total=False):
     best_relevance: float
     margin: float
     checks: list[GroundingCheck]
+    restates: bool  # the answer only repeats words of the question, so no passage was checked for it
 
 
 class ReadData(TypedDict, total=False):

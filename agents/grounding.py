@@ -10,6 +10,9 @@ The support check, in two gates per passage (a string match alone is not evidenc
    0.5B model preferred "no" for right and wrong answers alike, so it told them apart no better than chance;
    benchmarks/RESULTS.md.)
 An answer is `supported` by the first passage that passes both; otherwise it is the model's `guess`.
+An answer that only repeats words of the question ("Euro" to "What currency predated the Euro …?") is a `guess`
+without a check: every passage about the question holds those words, so finding them there proves nothing. A
+question that offers a choice ("A or B?") is the exception: its answer is one of the question's own words.
 When no read passage reaches the floor the run gives no answer (`nothing_relevant`), and a reader that
 declines to answer gives `abstained`.
 """
@@ -64,6 +67,16 @@ def word_coverage(answer: str, text: str) -> float:
     return sum(w in present for w in words) / len(words)
 
 
+def restates_question(answer: str, question: str) -> bool:
+    """True when every content word of the answer is already in the question, and the question offers no choice
+    ('… A or B?', whose answer is one of its own words): such an answer repeats the question, it does not answer it."""
+    words = answer_words(answer)
+    if not words or " or " in f" {normalize_answer(question)} ":
+        return False
+    asked = set(normalize_answer(question).split())
+    return all(w in asked for w in words)
+
+
 def is_abstention(answer: str) -> bool:
     """True when a reply declines to answer ('unknown', 'not in the passages', empty)."""
     norm = normalize_answer(answer)
@@ -107,6 +120,8 @@ def check_support(llm: LLM, step: Step, question: str, answer: str, hits: Sequen
         return {**base, "status": "abstained"}
     if not any(s >= floor for _, s in scored):
         return {**base, "status": "nothing_relevant"}
+    if restates_question(answer, question):
+        return {**base, "restates": True}
     candidates = sorted(((word_coverage(answer, f"{h['title']} {h['text']}"), s, h) for h, s in scored
                          if s >= floor), key=lambda c: (-c[0], -c[1]))
     candidates = [c for c in candidates if c[0] > 0.5][:max_checks]
@@ -143,6 +158,9 @@ def grounding_sentence(grounding: GroundingData | dict[str, Any]) -> str:
         return (f"Checked the answer against the passages: “{cut_at_word(str(grounding.get('title', '')), 60)}” "
                 f"contains it, and reading that passage alone the model gives this answer rather than "
                 f"“unknown”.")
+    if grounding.get("restates"):
+        return ("The answer only repeats words of the question, so a passage holding those words does not show it "
+                "answers it: it is the model's own guess.")
     if not checks:
         return ("The answer's words appear in none of the relevant passages, so it is the model's own guess, "
                 "not something found in your documents.")

@@ -297,7 +297,8 @@ def read(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, An
         new = {h["chunk_id"] for h in found}
         fresh = [h for h, s in zip(hits, scores, strict=True) if h["chunk_id"] in new and s >= config.relevance_floor
                  and word_coverage(draft, f"{h['title']} {h['text']}") > 0.5]
-        if not enough and config.confirm_stop and turn > 1 and draft != NO_ANSWER and fresh:
+        if not enough and config.confirm_stop and turn > 1 and draft != NO_ANSWER and fresh \
+                and not grounding.get("restates"):
             decision["confirm"] = confirm_answer(llm, step, question, grounding, fresh, hits, found)
             enough = decision["enough"] = decision["confirm"]["confirmed"]
         # 4. the signals agree: new searches no longer change the answer, and a relevant passage holds it and
@@ -314,7 +315,9 @@ def read(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, An
         event = step.event(explanation, data)
     update: dict[str, Any] = {"notes": notes, "decision": decision, "drafts": drafts, "events": [event]}
     # keep the best-supported answer so far (a later turn may drift to a worse one; Auto-RAG answers with it)
-    score = max((c["log_odds"] for c in grounding.get("checks", [])), default=-1e9 if draft == NO_ANSWER else -1e3)
+    # (no answer < an answer repeating the question < an answer no passage was checked for < the checked ones)
+    unchecked = -1e9 if draft == NO_ANSWER else -1e6 if grounding.get("restates") else -1e3
+    score = max((c["log_odds"] for c in grounding.get("checks", [])), default=unchecked)
     if not state.get("draft") or score > state.get("draft_score", -1e9) or enough:
         update.update(draft=draft, grounding=grounding, draft_turn=turn, draft_score=score)
     return update
@@ -379,6 +382,9 @@ def _decision_sentence(draft: str, grounding: GroundingData, confirm: dict[str, 
         check = checks[-1]
         return (f"It can answer: ‘{short(draft)}’ is in “{cut_at_word(check['title'], 50)}”, and reading that passage "
                 f"alone the model gives this answer rather than “unknown”, so it stops searching.")
+    if grounding.get("restates"):
+        return (f"Its answer so far, ‘{short(draft)}’, only repeats words of the question, so it is not taken as an "
+                f"answer, and it searches again.")
     if grounding["status"] == "abstained":
         return "The passages read so far do not answer the question yet, so it searches again."
     if grounding["status"] == "nothing_relevant":

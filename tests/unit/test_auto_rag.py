@@ -181,6 +181,31 @@ def test_at_the_cap_the_best_supported_answer_is_kept_over_a_later_drift(service
     assert run.answer == "Tallow" and "best-supported answer (turn 1)" in events[-1].explanation
 
 
+def test_an_answer_repeating_the_question_is_neither_checked_nor_kept_nor_a_reason_to_stop(
+        services_factory, toy_docs) -> None:
+    class Graded(PolicyLLM):
+        def choose(self, messages, options):
+            if len(options) == 2 and options[1] == "unknown":  # the check would pass "Orvane Guild" if asked
+                self.calls.append(("choose", list(messages)))
+                self.checked.append(options[0])
+                odds = {"Tallow": 3.0, "Orvane Guild": 9.0}.get(options[0], -9.0)
+                return Choice(option=options[0], scores={options[0]: odds, "unknown": 0.0})
+            return super().choose(messages, options)
+
+    llm = Graded(replies=["plan", "Tallow", "Orvane Guild river", "Orvane Guild"])
+    llm.checked = []
+    run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 2})
+    reads = [e for e in events if e.kind == "read"]
+    assert "Tallow" in llm.checked and "Orvane Guild" not in llm.checked  # never checked, though it would pass
+    assert reads[1].data["grounding"]["restates"] is True and reads[1].data["grounding"]["checks"] == []
+    assert "only repeats words of the question" in reads[1].explanation
+    assert run.answer == "Tallow" and "best-supported answer (turn 1)" in events[-1].explanation
+    # the same words answer a question that offers them as a choice
+    from agents.grounding import restates_question
+    assert restates_question("the Orvane Guild", QUESTION) and not restates_question("Tallow", QUESTION)
+    assert not restates_question("Tallow", "Which is older, Tallow or the Orvane Guild?")
+
+
 def test_no_relevant_passage_means_no_answer(services_factory, toy_docs) -> None:
     llm = PolicyLLM(replies=["plan"])
     llm.default_reply = "Tallow"
