@@ -290,7 +290,7 @@ def test_the_signals_agree_stop_when_the_answer_holds_and_its_passage_does_not_r
         services_factory, toy_docs) -> None:
     llm = LeaningLLM(replies=["plan", "Tallow", "Tallow river", "Tallow.", "Tallow town", "Tallow"], lean=2.0)
     run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 4, "confirm_stop": False,
-                                                          "passages_per_turn": 1})  # default: 3 turns, -2
+                                                          "passages_per_turn": 1, "agree_turns": 3})  # margin -2
     reads = [e for e in events if e.kind == "read"]
     assert len(reads) == 3 and events[-1].kind == "answer"  # stopped at turn 3 of 4
     agree = [r.data["decision"]["agree"] for r in reads]
