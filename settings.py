@@ -33,7 +33,9 @@ class Settings:
     llm_device: str = field(metadata={"env": "RAGSCOPE_LLM_DEVICE", "help": "auto | cpu | cuda"})
     llm_precision: str = field(metadata={"env": "RAGSCOPE_LLM_PRECISION",
                                          "help": "auto (bf16 on GPU; on CPU mixed with AMX-BF16 or AVX512-BF16, "
-                                                 "else fp32) | fp32 | mixed | bf16 | qhead | int8 | compile"})
+                                                 "else fp32) | fp32 | mixed | mixed-invariant (mixed, and a "
+                                                 "request's answer does not depend on what shares its batch; "
+                                                 "slower) | bf16 | qhead | int8 | compile"})
     openai_base_url: str = field(metadata={"env": "RAGSCOPE_OPENAI_BASE_URL", "help": "OpenAI-compatible base URL."})
     openai_api_key: str = field(metadata={"env": "RAGSCOPE_OPENAI_API_KEY", "help": "API key for that server."})
     max_file_mb: float = field(metadata={"env": "RAGSCOPE_MAX_FILE_MB", "help": "Largest file ingest accepts."})

@@ -1,7 +1,7 @@
 """The batching engine vs today's direct greedy loop, on the default model: throughput, latency, prefix reuse.
 
     RAGSCOPE_MODEL_CACHE=/work/cache/models python benchmarks/bench_worker.py [--levels 1,4,8,16] [--json out.json]
-        [--precision fp32|mixed|bf16] [--attention sdpa|varlen] [--profile 8]
+        [--precision fp32|mixed|mixed-invariant|bf16] [--attention sdpa|varlen] [--profile 8]
 
 Every request has a distinct ~500-token prompt and generates exactly `--new` tokens (EOS ignored on both paths).
 The direct loop and the engine share one model, so both run in `--precision`.
@@ -163,7 +163,7 @@ def main() -> None:
     p.add_argument("--new", type=int, default=64)
     p.add_argument("--lone-reps", type=int, default=3)
     p.add_argument("--json", type=Path)
-    p.add_argument("--precision", choices=("fp32", "mixed", "bf16"), default="fp32",
+    p.add_argument("--precision", choices=("fp32", "mixed", "mixed-invariant", "bf16"), default="fp32",
                    help="precision of both paths (mixed and bf16 need AMX or AVX512-BF16 to be fast on CPU)")
     p.add_argument("--attention", choices=("sdpa", "varlen"),
                    help="the engine's attention (default: what RAGSCOPE_ENGINE_ATTENTION=auto picks on CPU)")

@@ -24,10 +24,13 @@ log = logging.getLogger(__name__)
 # CPU variants, measured by benchmarks/bench_llm.py and bench_worker.py; "auto" picks "mixed" on CPUs with bf16 matrix
 # instructions (3x faster prefill; naive EM/F1 within 0.02 of fp32 on both multihop sets, benchmarks/RESULTS.md) and
 # fp32 elsewhere.
-VARIANTS = ("auto", "fp32", "mixed", "qhead", "bf16", "int8", "compile")
+VARIANTS = ("auto", "fp32", "mixed", "mixed-invariant", "qhead", "bf16", "int8", "compile")
 DEFAULT_CPU_VARIANT = "fp32"
 FAST_BF16_CPU_VARIANT = "mixed"
 STATIC_CACHE_LEN = 4096  # max prompt + reply tokens for the "compile" variant
+# "mixed-invariant": oneDNN picks its bf16 kernel, and so the rounding of a row, by how many rows share the call; in
+# blocks of a fixed count every row meets the same kernel, so a request's tokens do not depend on its batch-mates
+ROW_BLOCK = 64
 
 
 @dataclass
@@ -49,18 +52,35 @@ def _quantize_int8(model: Any) -> Any:
         return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
 
 
+def blocked_linear(x: torch.Tensor, weight: torch.Tensor, rows: int) -> torch.Tensor:
+    """`linear(x, weight)` (no bias) computed `rows` rows at a time, the last block padded with zeros, so that every
+    row goes through the kernel chosen for exactly `rows` rows: its result then depends on it alone, not on how many
+    rows share the call (0 = one plain call)."""
+    flat = x.reshape(-1, x.shape[-1])
+    n = flat.shape[0]
+    if not rows or n == 0:
+        return torch.nn.functional.linear(x, weight)
+    pad = -n % rows
+    if pad:
+        flat = torch.cat([flat, flat.new_zeros(pad, flat.shape[1])])
+    out = torch.cat([torch.nn.functional.linear(flat[i:i + rows], weight) for i in range(0, n + pad, rows)])
+    return out[:n].reshape(*x.shape[:-1], weight.shape[0])
+
+
 class Bf16Linear(torch.nn.Module):
     """A Linear layer that multiplies in bf16 (bf16 weights, fp32 accumulation on AMX) and hands back its input's
-    dtype, so the layers around it keep fp32."""
+    dtype, so the layers around it keep fp32. With `row_block`, rows are multiplied in blocks of that many
+    (`blocked_linear`): batch-invariant, slower."""
 
-    def __init__(self, linear: torch.nn.Linear) -> None:
+    def __init__(self, linear: torch.nn.Linear, row_block: int = 0) -> None:
         super().__init__()
         self.weight = torch.nn.Parameter(linear.weight.detach().to(torch.bfloat16), requires_grad=False)
         bias = linear.bias
         self.bias = None if bias is None else torch.nn.Parameter(bias.detach().clone(), requires_grad=False)
+        self.row_block = row_block
 
     def forward(self, x: torch.Tensor, keep_bf16: bool = False) -> torch.Tensor:
-        y = torch.nn.functional.linear(x.to(torch.bfloat16), self.weight)
+        y = blocked_linear(x.to(torch.bfloat16), self.weight, self.row_block)
         if keep_bf16:
             return y if self.bias is None else y + self.bias.to(torch.bfloat16)
         y = y.to(x.dtype)
@@ -71,11 +91,11 @@ class Bf16GatedMLP(torch.nn.Module):
     """A gated MLP (`down(act(gate(x)) * up(x))`, as in Qwen2 and Llama) run wholly in bf16, fp32 in and out: its
     wide interior never round-trips through fp32."""
 
-    def __init__(self, mlp: torch.nn.Module) -> None:
+    def __init__(self, mlp: torch.nn.Module, row_block: int = 0) -> None:
         super().__init__()
-        self.gate_proj = Bf16Linear(mlp.gate_proj)
-        self.up_proj = Bf16Linear(mlp.up_proj)
-        self.down_proj = Bf16Linear(mlp.down_proj)
+        self.gate_proj = Bf16Linear(mlp.gate_proj, row_block)
+        self.up_proj = Bf16Linear(mlp.up_proj, row_block)
+        self.down_proj = Bf16Linear(mlp.down_proj, row_block)
         self.act_fn = mlp.act_fn
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -96,11 +116,12 @@ class ScreenedHead(torch.nn.Module):
     fp32 head itself: log-probabilities of unlikely options need exact logits.
     """
 
-    def __init__(self, head: torch.nn.Linear, rough: str = "bf16", k: int = 64) -> None:
+    def __init__(self, head: torch.nn.Linear, rough: str = "bf16", k: int = 64, row_block: int = 0) -> None:
         super().__init__()
         self.weight = head.weight  # shared with the input embedding where the model ties them
         self.bias = head.bias
         self.k = k
+        self.row_block = row_block
         self._local = threading.local()
         self.int8: torch.nn.Module | None = None
         if rough == "bf16":
@@ -139,39 +160,42 @@ class ScreenedHead(torch.nn.Module):
         if self.int8 is not None:
             logits = self.int8(rows)  # the bias included
         else:
-            logits = torch.nn.functional.linear(rows.to(torch.bfloat16), self.weight_bf16).float()
+            logits = blocked_linear(rows.to(torch.bfloat16), self.weight_bf16, self.row_block).float()
             if self.bias is not None:
                 logits += self.bias
         top = logits.topk(min(self.k, logits.shape[-1]), dim=-1).indices
-        exact = torch.einsum("nkd,nd->nk", self.weight[top], rows)
+        # each row's candidates rescored on their own (a product and a sum over the row: no batch-sized kernel)
+        exact = (self.weight[top] * rows[:, None, :]).sum(-1) if self.row_block else \
+            torch.einsum("nkd,nd->nk", self.weight[top], rows)
         if self.bias is not None:
             exact += self.bias[top]
         return logits.scatter_(1, top, exact).reshape(*x.shape[:-1], -1)
 
 
-def _bf16_matmuls(model: Any) -> Any:
+def _bf16_matmuls(model: Any, row_block: int = 0) -> Any:
     """The "mixed" CPU variant: every Linear of the decoder blocks multiplies in bf16 (the MLP's interior stays
     bf16), while the residual stream, norms, rotary, attention and its KV cache, the embedding and the output head
     stay fp32, the head read through its bf16 copy (`ScreenedHead`: the same greedy tokens). Prefill is mostly
-    those matmuls, and AMX runs them several times faster than fp32."""
+    those matmuls, and AMX runs them several times faster than fp32. A `row_block` multiplies rows in blocks of that
+    many ("mixed-invariant": a request's tokens then do not depend on what shares its batch)."""
     def convert(module: torch.nn.Module) -> None:
         for name, child in module.named_children():
             if all(hasattr(child, a) for a in ("gate_proj", "up_proj", "down_proj", "act_fn")):
-                setattr(module, name, Bf16GatedMLP(child))
+                setattr(module, name, Bf16GatedMLP(child, row_block))
             elif type(child) is torch.nn.Linear:
-                setattr(module, name, Bf16Linear(child))
+                setattr(module, name, Bf16Linear(child, row_block))
             else:
                 convert(child)
 
     convert(model.get_decoder())
-    return _screened_head(model, "bf16")
+    return _screened_head(model, "bf16", row_block)
 
 
-def _screened_head(model: Any, rough: str) -> Any:
+def _screened_head(model: Any, rough: str, row_block: int = 0) -> Any:
     """The model with its output head read through a `rough` copy (`ScreenedHead`)."""
     head = model.get_output_embeddings()
     if type(head) is torch.nn.Linear:
-        model.set_output_embeddings(ScreenedHead(head, rough))
+        model.set_output_embeddings(ScreenedHead(head, rough, row_block=row_block))
     return model
 
 
@@ -314,7 +338,7 @@ class TransformersLLM(LLM):
                 raise ValueError(f"variant {variant!r} is CPU-only; use auto, bf16 or fp32 on {self.device}")
             return "bf16" if variant == "auto" else variant
         fast_bf16 = cpu_has_fast_bf16()
-        if variant in ("bf16", "mixed") and fast_bf16 is False:
+        if variant in ("bf16", "mixed", "mixed-invariant") and fast_bf16 is False:
             log.warning("RAGSCOPE_LLM_PRECISION=%s on a CPU without AMX-BF16 or AVX512-BF16: bf16 is emulated here "
                         "and usually slower than fp32; use fp32 (the default on this CPU)", variant)
         if variant == "auto":
@@ -333,8 +357,8 @@ class TransformersLLM(LLM):
         net = net.to(self.device).eval()
         if self.variant == "int8":
             net = _quantize_int8(net)
-        elif self.variant == "mixed":
-            net = _bf16_matmuls(net)
+        elif self.variant in ("mixed", "mixed-invariant"):
+            net = _bf16_matmuls(net, ROW_BLOCK if self.variant == "mixed-invariant" else 0)
         elif self.variant == "qhead":
             net = _screened_head(net, "int8")
         return tokenizer, net

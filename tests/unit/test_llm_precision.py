@@ -373,3 +373,35 @@ def test_qhead_generates_and_scores_as_fp32(folder: str, reference: Transformers
         assert qhead.choose(ask(3), options).scores == reference.choose(ask(3), options).scores
     finally:
         qhead.close()
+
+
+# -- mixed-invariant: a request's tokens do not depend on what shares its batch ---------------------------------
+
+
+def test_blocked_linear_gives_each_row_the_same_bits_whatever_shares_the_call() -> None:
+    g = torch.Generator().manual_seed(3)
+    weight = torch.randn(96, 160, generator=g).to(torch.bfloat16)
+    x = torch.randn(150, 160, generator=g).to(torch.bfloat16)
+    alone = torch.cat([local_module.blocked_linear(x[i:i + 1], weight, 16) for i in range(len(x))])
+    for n in (1, 2, 7, 16, 17, 64, 150):
+        rows = torch.randperm(len(x), generator=g)[:n]
+        assert torch.equal(local_module.blocked_linear(x[rows], weight, 16), alone[rows]), n
+    assert torch.allclose(alone.float(), (x @ weight.T).float(), rtol=1e-2, atol=1e-2)  # still the product
+    assert local_module.blocked_linear(x[:3][None], weight, 16).shape == (1, 3, 96)  # leading dims kept
+
+
+@pytest.fixture(scope="module")
+def invariant(folder: str) -> TransformersLLM:
+    return TransformersLLM(folder, device="cpu", variant="mixed-invariant")
+
+
+def test_mixed_invariant_gives_a_batched_request_its_lone_tokens(invariant: TransformersLLM) -> None:
+    layer = invariant.model.get_decoder().layers[0]
+    assert layer.mlp.down_proj.row_block == local_module.ROW_BLOCK == layer.self_attn.q_proj.row_block
+    assert invariant.model.get_output_embeddings().row_block == local_module.ROW_BLOCK
+    prompts = [invariant.encode(ask(i))[0].tolist() for i in range(8)]
+    for engine in engine_over(invariant):
+        together = engine_tokens(engine, prompts, 40)
+        alone = [engine_tokens(engine, [p], 40)[0] for p in prompts]
+    assert together == alone
+    assert alone[0] == list(invariant.generate_ids(torch.tensor([prompts[0]]), 40))  # and the direct loop's
