@@ -70,11 +70,10 @@ def word_coverage(answer: str, text: str) -> float:
 def restates_question(answer: str, question: str) -> bool:
     """True when every content word of the answer is already in the question, and the question offers no choice
     ('… A or B?', whose answer is one of its own words): such an answer repeats the question, it does not answer it."""
-    words = answer_words(answer)
-    if not words or " or " in f" {normalize_answer(question)} ":
+    words, asked = answer_words(answer), normalize_answer(question).split()
+    if not words or "or" in asked:
         return False
-    asked = set(normalize_answer(question).split())
-    return all(w in asked for w in words)
+    return set(words) <= set(asked)
 
 
 def is_abstention(answer: str) -> bool:
