@@ -54,9 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--questions", type=Path)
     bench.add_argument("--dialogues", type=Path, help="memory dialogues .jsonl (chat agents: tim, window...)")
     bench.add_argument("--limit", type=int)
-    bench.add_argument("--concurrency", type=int, default=1, help="questions run at once (their LLM calls batch; in the default mixed precision an "
-                       "answer can then differ slightly from one at a time: RAGSCOPE_LLM_PRECISION=mixed-invariant "
-                       "or fp32 gives identical ones)")
+    bench.add_argument("--concurrency", type=int, default=1,
+                       help="questions run at once (their LLM calls batch; in the default mixed precision an answer "
+                            "can then differ slightly from one at a time: RAGSCOPE_LLM_PRECISION=mixed-invariant or "
+                            "fp32 gives identical ones)")
     bench.add_argument("--config", action="append", default=[], metavar="KEY=VALUE")
     bench.add_argument("--json", type=Path)
     corp = sub.add_parser("corpora", help="list corpora")
