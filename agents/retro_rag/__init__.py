@@ -17,7 +17,9 @@ and loops over four parts (no official code is public; this follows the paper's 
 - the answerer is the shared reader over the question's own top passages (as the naive baseline reads them),
   then over the evidence chain (each kept claim's passage, then what the search for its entity found) followed
   by the question's own; the shared support check judges each answer, the first supported one is kept and
-  ends the loop, else the next query is searched, up to a cap.
+  ends the loop, else the next query is searched, up to a cap. At the cap with no supported answer, each draft
+  is scored under every set of passages a draft was read from and the probabilities are averaged (RAG-Sequence's
+  marginalisation over passages), so no draft is favoured by being scored under its own reading.
 A 0.5B model writes poor free text, so every decision is a constrained choice; the only free text is the answer.
 """
 

@@ -50,7 +50,8 @@ SPEC = AgentSpec(
             "and keeps its sentence if relevant or a bridge to another entity (constrained choices), searches "
             "for the entities still missing (of the kind the question asks through first), "
             "withdraws earlier evidence when two passages each prefer their own value for one slot, and answers "
-            "(the question's own passages, then the evidence chain first) until a passage gives the answer or the cap.",
+            "(the question's own passages, then the evidence chain first) until a passage gives the answer or the cap, "
+            "where the drafts are weighed under every set of passages they were read from.",
     config_cls=RetroRAGConfig,
     build_graph=build_graph,
 )

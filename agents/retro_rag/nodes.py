@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,10 +85,12 @@ class RetroRAGConfig:
         "searched for, and another entity): the lower log-odds of 'yes' over 'no' it needs, as a yes/no on a "
         "whole question undervalues a sentence that gives only its first hop.", min=-20.0, max=20.0)
     compare_drafts: bool = option(
-        True, "When no draft is supported, the kept one is chosen by a constrained choice among the drafts, "
-        "reading the passages the last draft read (the evidence chain first); else the earliest is kept.")
+        True, "When no draft is supported, the kept one is chosen by a constrained choice among the drafts under "
+        "each set of passages a draft was read from, the probabilities averaged over them (as RAG-Sequence "
+        "marginalises over passages); else the earliest is kept.")
     draft_scoring: str = option(
-        "sum", "How the draft comparison scores each draft after those passages: 'sum', the summed log-probability "
+        "sum", "How the draft comparison scores each draft after each set of passages: 'sum', the summed "
+        "log-probability "
         "of its tokens (one choice among all drafts; favours the shorter draft, as every token costs), or 'mean', "
         "the log-probability per token (each draft scored on its own, which also gives its length in tokens; "
         "favours a long draft that copies the question or a passage).",
@@ -654,8 +657,8 @@ def after_next_query(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -
     return "finish" if state.get("drafts") else "answer"
 
 
-def compare_drafts(llm: LLM, step: Step, prompt: list[Message], options: list[str], scoring: str) -> dict[str, Any]:
-    """Pick one of the drafts as the reader's reply to `prompt`: by summed or per-token log-probability.
+def score_drafts(llm: LLM, step: Step, prompt: list[Message], options: list[str], scoring: str) -> dict[str, Any]:
+    """Score every draft as the reader's reply to one reading `prompt`: by summed or per-token log-probability.
 
     'sum' is one constrained choice among all drafts. 'mean' scores each draft alone (its summed log-probability
     and, from the same call, its length in tokens) and divides: a summed score charges every token, so a short
@@ -667,21 +670,59 @@ def compare_drafts(llm: LLM, step: Step, prompt: list[Message], options: list[st
         if all(c.constrained and c.completion_tokens > 0 for c in alone):
             sums = {o: float(c.scores.get(o, 0.0)) for o, c in zip(options, alone, strict=True)}
             tokens = {o: int(c.completion_tokens) for o, c in zip(options, alone, strict=True)}
-            means = {o: round(sums[o] / tokens[o], 3) for o in options}
-            option = max(options, key=lambda o: means[o])  # the earlier draft on a tie
-            by_sum = max(options, key=lambda o: sums[o])
-            aside = ("" if by_sum == option else
-                     f"; counting whole drafts, which favours short ones, it would have kept '{short(by_sum, 40)}'")
-            return {"options": options, "scores": means, "summed": sums, "tokens": tokens, "option": option,
-                    "scoring": "mean", "by_sum": by_sum, "constrained": True,
-                    "how": f"word by word (so a longer draft is not marked down for its length) the model finds "
-                           f"'{short(option, 40)}' the likeliest{_others(options, option)}{aside}"}
+            return {"scores": {o: round(sums[o] / tokens[o], 3) for o in options}, "summed": sums,
+                    "tokens": tokens, "scoring": "mean", "constrained": True}
     choice = step.add(llm.choose(prompt, options))
+    return {"scores": {o: float(choice.scores.get(o, 0.0)) for o in options}, "scoring": "sum",
+            "constrained": choice.constrained}
+
+
+def marginal(per_reading: list[dict[str, float]], options: list[str]) -> dict[str, float]:
+    """Each option's log-probability averaged over the readings (a uniform prior on them): log mean exp."""
+    out = {}
+    for o in options:
+        values = [float(r.get(o, 0.0)) for r in per_reading]
+        top = max(values)
+        out[o] = round(top + math.log(sum(math.exp(v - top) for v in values) / len(values)), 3)
+    return out
+
+
+def compare_drafts(llm: LLM, step: Step, readings: list[list[Message]], options: list[str], scoring: str,
+                   labels: list[str] | None = None) -> dict[str, Any]:
+    """Pick one of the drafts by weighing each under every reading a draft came from, then averaging.
+
+    As RAG-Sequence's thorough decoding (Lewis et al., 2020) marginalises an answer over the passages: each draft
+    was decoded from one reading, so under its own reading it is near the likeliest; scored under that reading
+    alone (the last draft's, say) the comparison would favour the draft that reading produced. Averaging the
+    probabilities (not the log-probabilities) over the readings lets each reading's confidence count.
+    """
+    scored = [score_drafts(llm, step, prompt, options, scoring) for prompt in readings]
+    scores = marginal([r["scores"] for r in scored], options)
+    option = max(options, key=lambda o: scores[o])  # the earlier draft on a tie
+    used = "mean" if all(r["scoring"] == "mean" for r in scored) else "sum"
+    prefers = [max(options, key=lambda o: r["scores"][o]) for r in scored]
+    out: dict[str, Any] = {"options": options, "scores": scores, "option": option, "scoring": used,
+                           "constrained": all(r["constrained"] for r in scored),
+                           "readings": [{"scores": r["scores"], "prefers": p} for r, p in zip(scored, prefers,
+                                                                                              strict=True)]}
+    labels = labels or [f"reading {i}" for i in range(1, len(scored) + 1)]
+    views = "" if len(scored) < 2 else " (" + "; ".join(
+        f"reading the passages of {label} alone, it prefers '{short(p, 40)}'"
+        for label, p in zip(labels, prefers, strict=True)) + ")"
+    if used == "mean":
+        summed = marginal([r["summed"] for r in scored], options)
+        by_sum = max(options, key=lambda o: summed[o])
+        aside = ("" if by_sum == option else
+                 f"; counting whole drafts, which favours short ones, it would have kept '{short(by_sum, 40)}'")
+        out.update(summed=summed, tokens=scored[0]["tokens"], by_sum=by_sum)
+        out["how"] = (f"word by word (so a longer draft is not marked down for its length) and averaged over them, "
+                      f"the model finds '{short(option, 40)}' the likeliest"
+                      f"{_others(options, option)}{views}{aside}")
+        return out
     fallback = "" if scoring == "sum" else " (the model gave no word-by-word scores, so whole drafts)"
-    return {"options": options, "scores": choice.scores, "option": choice.option, "scoring": "sum",
-            "constrained": choice.constrained,
-            "how": f"the model finds '{short(choice.option, 40)}' the likeliest answer{fallback}"
-                   f"{_others(options, choice.option)}"}
+    out["how"] = (f"averaged over them, the model finds '{short(option, 40)}' the likeliest "
+                  f"answer{fallback}{_others(options, option)}{views}")
+    return out
 
 
 def _others(options: list[str], picked: str) -> str:
@@ -714,16 +755,23 @@ def finish(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
         valid = [i for i, d in enumerate(drafts) if d.get("valid", True) and d["answer"] != NO_ANSWER]
         options = list(dict.fromkeys(drafts[i]["answer"] for i in valid))
         if config.compare_drafts and not verdict.get("reliable") and len(options) > 1:
-            last = drafts[valid[-1]]
             by_chunk = {h["chunk_id"]: h for h in [*state.get("pool", []), *state.get("baseline", [])]}
-            hits = [by_chunk[c] for c in last.get("chunks", []) if c in by_chunk]
-            prompt = read_messages(question=state["question"], hits=hits)
-            compared = compare_drafts(deps.llm, step, prompt, options, config.draft_scoring)
+            read_by: dict[tuple[str, ...], list[int]] = {}  # each distinct reading: the drafts read from it
+            for i in valid:
+                read_by.setdefault(tuple(drafts[i].get("chunks", [])), []).append(i + 1)
+            readings = [(hits, numbers) for chunks, numbers in read_by.items()
+                        if (hits := [by_chunk[c] for c in chunks if c in by_chunk])]
+            prompts = [read_messages(question=state["question"], hits=hits) for hits, _ in readings]
+            labels = [f"draft{'s' if len(n) > 1 else ''} {' and '.join(map(str, n))}" for _, n in readings]
+            compared = compare_drafts(deps.llm, step, prompts, options, config.draft_scoring, labels)
+            for entry, (hits, numbers) in zip(compared["readings"], readings, strict=True):
+                entry.update(passages=[h["doc_id"] for h in hits], drafts=numbers)
             pick = next(i for i in valid if drafts[i]["answer"] == compared["option"])
-            decision["compared"] = {**compared, "passages": last["passages"]}
+            decision["compared"] = compared
             final, used = compared["option"], drafts[pick]["passages"]
-            how = (f"draft {pick + 1} of {len(drafts)}: no draft is supported, so it compares them reading the "
-                   f"{len(hits)} passages the last draft read; {compared['how']}")
+            prompt = prompts[-1]
+            how = (f"draft {pick + 1} of {len(drafts)}: no draft is supported, so it weighs each draft under each of "
+                   f"the {len(prompts)} sets of passages the drafts were read from; {compared['how']}")
         explanation = (f"Answers '{short(final)}' ({how}) after {iteration} round(s): {why}. Evidence: {len(live)} "
                        f"active item(s), {len(withdrawn)} withdrawn.")
         data = AnswerData(answer=final, passages=used, queries=state.get("queries", []),

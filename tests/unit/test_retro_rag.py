@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 
 from agents.base import short
 from agents.events import validate_data
 from agents.retro_rag import evidence as ev
-from agents.retro_rag.nodes import best_draft
+from agents.retro_rag.nodes import best_draft, marginal
 from llm.base import Choice, Message
 from llm.fake import ScriptedLLM
 from retrieval.readers import RawDocument, doc_id
@@ -174,7 +175,7 @@ def test_consistent_values_withdraw_nothing(services_factory) -> None:
     assert run.answer == "Senn"  # neither draft is supported: the comparison (scripted: the first option) keeps it
     compared = events[-1].data["decision"]["compared"]
     assert compared["options"] == ["Senn", "Amber"] and compared["option"] == "Senn"
-    assert "no draft is supported, so it compares them" in events[-1].explanation
+    assert "no draft is supported, so it weighs each draft under each of the 2 sets" in events[-1].explanation
 
 
 def test_cap_reached_without_a_reliable_answer(services_factory, toy_docs) -> None:
@@ -192,23 +193,63 @@ def test_cap_reached_without_a_reliable_answer(services_factory, toy_docs) -> No
     assert final.data["drafts"] == ["Tallow", "Senn"] and run.answer == "Tallow"  # the scripted comparison: first
 
 
-def test_unsupported_drafts_compared_reading_the_last_drafts_passages(services_factory, toy_docs) -> None:
-    def judge(prompt: str, options: Sequence[str]) -> str:  # the comparison prefers the later draft
-        return "Senn" if options == ["Tallow", "Senn"] else rule(pick="Orvane Guild")(prompt, options)
+class ReadingLLM(JudgingLLM):
+    """JudgingLLM whose draft comparison scores depend on the reading: `tables` maps a title the reading holds
+    (checked in order) to each draft's log-probability under it."""
 
-    llm = JudgingLLM(replies=["Tallow", "Senn"], judge=judge)
+    def __init__(self, replies: Sequence, judge, tables: dict[str, dict[str, float]]) -> None:
+        super().__init__(replies=replies, judge=judge)
+        self.tables = tables
+
+    def choose(self, messages: Sequence[Message], options: Sequence[str]) -> Choice:
+        prompt = messages[-1]["content"]
+        table = next((t for title, t in self.tables.items() if f"] {title}:" in prompt), None)
+        if table is None or not set(options) <= set(table):
+            return super().choose(messages, options)
+        self.calls.append(("choose", list(messages)))
+        return Choice(option=max(options, key=lambda o: table[o]), scores={o: table[o] for o in options},
+                      prompt_tokens=10, completion_tokens=1)
+
+
+def test_unsupported_drafts_weighed_under_every_reading(services_factory, toy_docs) -> None:
     config = {"max_iterations": 2, "first_passages": 1, "passages_per_search": 1, "baseline_passages": 1,
               "answer_after": 1}
-    run, events = _run(services_factory, toy_docs, llm, config)
-    final = events[-1]
+    judge = rule(pick="Orvane Guild")  # the support check never confirms
+
+    def run_with(tables: dict[str, dict[str, float]], **more):
+        llm = ReadingLLM(replies=["Tallow", "Senn"], judge=judge, tables=tables)
+        return _run(services_factory, toy_docs, llm, {**config, **more})
+
+    # draft 1 read the question's own passage (Orvane Guild), draft 2 the Tallow passage first (the table of the
+    # first title a reading holds applies); each reading prefers its own draft, the first barely, the second by
+    # far: averaged probabilities keep 'Senn' (the last reading alone would too)
+    run, events = run_with({"Tallow": {"Tallow": -3.0, "Senn": -0.5}, "Orvane Guild": {"Tallow": -0.6, "Senn": -0.9}})
     reads = [e for e in events if e.kind == "read"]
-    assert final.data["decision"]["compared"]["passages"] == reads[-1].data["passages"]
+    assert [r.data["answer"] for r in reads] == ["Tallow", "Senn"]
+    final = events[-1]
+    compared = final.data["decision"]["compared"]
+    assert [r["passages"] for r in compared["readings"]] == [r.data["passages"] for r in reads]
+    assert [r["drafts"] for r in compared["readings"]] == [[1], [2]] and final.llm_calls == 2
+    assert compared["option"] == "Senn" and run.answer == "Senn" and run.used_ids == reads[-1].data["passages"]
+    # log mean exp: log((e^-0.6 + e^-3.0) / 2) and log((e^-0.9 + e^-0.5) / 2)
+    assert compared["scores"] == {"Tallow": -1.206, "Senn": -0.68}
+    assert "weighs each draft under each of the 2 sets of passages" in final.explanation
+    assert ("reading the passages of draft 1 alone, it prefers 'Tallow'; reading the passages of draft 2 alone, "
+            "it prefers 'Senn'") in final.explanation
     assert final.data["prompt"][-1]["content"].endswith(f"Question: {QUESTION}")
-    assert run.answer == "Senn" and run.used_ids == reads[-1].data["passages"] and final.llm_calls == 1
-    assert "draft 2 of 2: no draft is supported" in final.explanation
-    run, events = _run(services_factory, toy_docs, JudgingLLM(replies=["Tallow", "Senn"], judge=judge),
-                       {**config, "compare_drafts": False})
+    # the last reading is unsure, the first sure of its own draft: the average keeps the first draft, which
+    # the last draft's reading alone would have dropped
+    run, events = run_with({"Tallow": {"Tallow": -1.1, "Senn": -1.0}, "Orvane Guild": {"Tallow": -0.1, "Senn": -6.0}})
+    assert events[-1].data["decision"]["compared"]["readings"][1]["prefers"] == "Senn"
+    assert run.answer == "Tallow" and "draft 1 of 2: no draft is supported" in events[-1].explanation
+    run, events = run_with({}, compare_drafts=False)
     assert run.answer == "Tallow" and "the earliest still valid" in events[-1].explanation
+
+
+def test_marginal_is_log_mean_exp() -> None:
+    assert marginal([{"a": -1.0, "b": -2.0}], ["a", "b"]) == {"a": -1.0, "b": -2.0}  # one reading: as it scores
+    assert marginal([{"a": -2.0}, {"a": -2.0}], ["a"]) == {"a": -2.0}  # a uniform prior: no bonus for count
+    assert marginal([{"a": -1000.0}, {"a": 0.0}], ["a"]) == {"a": round(math.log(0.5), 3)}  # no underflow
 
 
 class LengthLLM(JudgingLLM):
@@ -240,7 +281,7 @@ def test_draft_comparison_per_token_keeps_the_longer_likelier_draft(services_fac
         return _run(services_factory, toy_docs, llm, {**config, "draft_scoring": scoring})
 
     run, events = run_with("sum")
-    assert run.answer == "Tallow" and events[-1].llm_calls == 1
+    assert run.answer == "Tallow" and events[-1].llm_calls == 2  # one choice under each draft's reading
     assert f"the model finds 'Tallow' the likeliest answer, over '{short(long, 40)}'" in events[-1].explanation
     assert "log-likelihood" not in events[-1].explanation  # the numbers are in the step's details
     run, events = run_with("mean")
@@ -249,7 +290,7 @@ def test_draft_comparison_per_token_keeps_the_longer_likelier_draft(services_fac
     assert run.answer == long and compared["option"] == long and compared["by_sum"] == "Tallow"
     assert compared["tokens"] == {"Tallow": 2, long: 8} and compared["scores"] == {"Tallow": -2.0, long: -0.75}
     assert compared["summed"] == {"Tallow": -4.0, long: -6.0} and compared["scoring"] == "mean"
-    assert final.llm_calls == 2  # each draft scored on its own
+    assert final.llm_calls == 4  # each draft scored on its own, under each of the two readings
     assert "draft 2 of 2: no draft is supported" in final.explanation
     assert f"the model finds '{short(long, 40)}' the likeliest, over 'Tallow'" in final.explanation
     assert "counting whole drafts, which favours short ones, it would have kept 'Tallow'" in final.explanation
