@@ -96,3 +96,27 @@ def test_retro_rag_keeps_a_typed_evidence_set_with_the_real_model(services) -> N
     assert final.data["decision"]["stopped"] in ("reliable", "cap", "exhausted")
     assert run.answer and run.answer == final.data["answer"] and run.retrieved_ids and run.used_ids
     assert services.db.get_run(run.run_id)["status"] == "done"
+
+
+def test_retro_rag_weighs_drafts_under_each_real_reading(services) -> None:
+    """RetroRAG's draft comparison with the real model: each draft scored under each reading, probabilities
+    averaged; the passages read change the scores, and the pick is the best average."""
+    import math
+
+    from agents.base import hit_dict
+    from agents.events import Step
+    from agents.reader import read_messages
+    from agents.retro_rag.nodes import compare_drafts, marginal
+
+    question = _two_hop_question()
+    hits = [hit_dict(h, i, question) for i, h in enumerate(services.corpora.search("demo", question, k=4), 1)]
+    readings = [read_messages(question, hits[:2]), read_messages(question, hits[2:])]
+    options = [hits[0]["title"], hits[2]["title"]]
+    with Step("retro_rag", "answer", "") as step:
+        out = compare_drafts(services.llm, step, readings, options, "sum", ["draft 1", "draft 2"])
+    assert step.llm_calls == 2 and out["constrained"] and len(out["readings"]) == 2
+    per = [r["scores"] for r in out["readings"]]
+    assert all(math.isfinite(v) and v < 0 for r in per for v in r.values())
+    assert per[0] != per[1]  # the passages read move the scores
+    assert out["scores"] == marginal(per, options) and out["option"] == max(options, key=out["scores"].get)
+    assert "reading the passages of draft 1 alone, it prefers" in out["how"]
