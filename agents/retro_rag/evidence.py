@@ -192,14 +192,38 @@ def _stem(word: str) -> str:
 
 def mentions(text: str, entity: str) -> bool:
     """True when `text` names `entity` (its words as a run, case-insensitive, a plural s aside; a surname alone
-    counts)."""
+    counts, unless the text names another bearer of it: "John H. Taylor" does not name "Corey Taylor")."""
     low, name = f" {' '.join(map(_stem, words(text)))} ", " ".join(map(_stem, words(entity)))
     if not name:
         return False
     if f" {name} " in low:
         return True
     parts = [w for w in name.split() if w not in STOPWORDS]
-    return len(parts) > 1 and f" {parts[-1]} " in low and parts[-1][:1].isalpha() and len(parts[-1]) > 3
+    return (len(parts) > 1 and f" {parts[-1]} " in low and parts[-1][:1].isalpha() and len(parts[-1]) > 3
+            and not other_bearer(text, entity))
+
+
+# words before a surname that give a rank or a form of address, not another given name
+HONORIFICS = frozenset(
+    "mr mrs ms miss dr sir dame lord lady king queen prince princess president general captain senator "
+    "governor judge saint st professor prof father brother sister rev".split()
+)
+
+
+def other_bearer(text: str, entity: str) -> bool:
+    """True when `text` names someone else with `entity`'s surname: a run of capitalised words (initials
+    too) right before the surname that holds none of the entity's given names ("John H. Taylor" for "Corey
+    Taylor"). Words that open a sentence or a clause ("In", "The") and honorifics ("President") are no names."""
+    names_ = _WORD.findall(entity)
+    given = {w.lower() for w in names_[:-1]} - STOPWORDS
+    if not given:
+        return False
+    run = r"((?:[A-Z][A-Za-z'\-]*\.?[ \t]+){1,3})"
+    for match in re.finditer(run + re.escape(names_[-1]) + r"(?![A-Za-z])", text):
+        before = [w for w in words(match.group(1)) if w not in NOT_NAMES and w not in HONORIFICS]
+        if before and not set(before) & given:
+            return True
+    return False
 
 
 def mentions_fully(text: str, entity: str) -> bool:

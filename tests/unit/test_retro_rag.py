@@ -306,6 +306,21 @@ def test_draft_comparison_per_token_falls_back_without_token_counts(services_fac
     assert "(the model gave no word-by-word scores, so whole drafts)" in events[-1].explanation
 
 
+def test_a_surname_alone_does_not_name_another_bearer_of_it() -> None:
+    """'Taylor' names 'Corey Taylor' in a passage about him, not in one about John H. Taylor: a passage titled by
+    another bearer of the surname is no bridge from the question's entity (a wrong first hop, then a wrong answer)."""
+    assert ev.mentions("In 1990 Taylor joined a band.", "Corey Taylor")
+    assert ev.mentions("Corey Todd Taylor (born 1973) is a singer.", "Corey Taylor")  # a middle name
+    assert ev.mentions("Later, President Polk signed it.", "James K. Polk")  # a rank, not a given name
+    assert not ev.mentions("John H. Taylor (Mormon)", "Corey Taylor")
+    assert not ev.mentions("Born in Salt Lake City, Taylor was the son of Thomas E. Taylor.", "Corey Taylor")
+    assert ev.other_bearer("Thomas E. Taylor", "Corey Taylor") and not ev.other_bearer("Corey Taylor", "Taylor")
+    sentence = "Born in Salt Lake City, Utah Territory, Taylor was a son of Thomas E. Taylor."
+    assert ev.links(sentence, ["Corey Taylor"], "Where was Corey Taylor born?", "John H. Taylor (Mormon)")[0] == []
+    assert ev.links("Taylor was born in Des Moines.", ["Corey Taylor"], "Where was Corey Taylor born?",
+                    "Corey Taylor")[0] == ["Corey Taylor"]
+
+
 def test_malformed_claims_are_recorded_and_skipped(services_factory, toy_docs) -> None:
     docs = toy_docs + _docs({"Salt": "Salt."})
     llm = JudgingLLM(replies=["Tallow"], judge=rule(pick="Salt"))
