@@ -706,9 +706,11 @@ def compare_drafts(llm: LLM, step: Step, readings: list[list[Message]], options:
                            "readings": [{"scores": r["scores"], "prefers": p} for r, p in zip(scored, prefers,
                                                                                               strict=True)]}
     labels = labels or [f"reading {i}" for i in range(1, len(scored) + 1)]
-    views = "" if len(scored) < 2 else " (" + "; ".join(
-        f"reading the passages of {label} alone, it prefers '{short(p, 40)}'"
-        for label, p in zip(labels, prefers, strict=True)) + ")"
+    views = "; ".join(f"reading the passages of {label} alone, it prefers '{short(p, 40)}'"
+                      for label, p in zip(labels, prefers, strict=True))
+    if len(set(prefers)) == 1:  # every reading prefers one draft: then so does their average
+        views = "each set alone prefers it too"
+    views = f" ({views})" if len(scored) > 1 else ""
     if used == "mean":
         summed = marginal([r["summed"] for r in scored], options)
         by_sum = max(options, key=lambda o: summed[o])

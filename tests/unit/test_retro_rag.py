@@ -242,6 +242,8 @@ def test_unsupported_drafts_weighed_under_every_reading(services_factory, toy_do
     run, events = run_with({"Tallow": {"Tallow": -1.1, "Senn": -1.0}, "Orvane Guild": {"Tallow": -0.1, "Senn": -6.0}})
     assert events[-1].data["decision"]["compared"]["readings"][1]["prefers"] == "Senn"
     assert run.answer == "Tallow" and "draft 1 of 2: no draft is supported" in events[-1].explanation
+    run, events = run_with({"Tallow": {"Tallow": -0.2, "Senn": -1.0}, "Orvane Guild": {"Tallow": -0.1, "Senn": -6.0}})
+    assert run.answer == "Tallow" and "(each set alone prefers it too)" in events[-1].explanation
     run, events = run_with({}, compare_drafts=False)
     assert run.answer == "Tallow" and "the earliest still valid" in events[-1].explanation
 
