@@ -149,6 +149,13 @@ class RewriteData(TypedDict, total=False):
     format_failure: bool
 
 
+class LabelledPrompt(TypedDict):
+    """One of several prompts a step sent, with what it was for."""
+
+    label: str
+    messages: list[Message]
+
+
 class AnswerData(TypedDict, total=False):
     """The final answer and the passages behind it."""
 
@@ -164,6 +171,7 @@ class AnswerData(TypedDict, total=False):
     drafts: list[str]
     retrieved: list[str]
     prompt: list[Message]
+    prompts: list[LabelledPrompt]  # several prompts, each labelled (RetroRAG's draft comparison: one per reading)
     reply: str
     decision: dict[str, Any]
     grounding: GroundingData

@@ -20,7 +20,7 @@ from ui.markdown import (
     table,
 )
 
-INPUT_KEYS = ("question", "query", "queries", "seed", "seeds", "instruction", "prompt", "messages")
+INPUT_KEYS = ("question", "query", "queries", "seed", "seeds", "instruction", "prompt", "messages", "prompts")
 
 
 def split_data(event: TraceEvent) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -62,6 +62,9 @@ def inputs_markdown(event: TraceEvent | dict[str, Any]) -> str:
     for key, value in inputs.items():
         if key in ("prompt", "messages"):
             parts.append(f"**{key}**\n\n{_prompt_md(value)}")
+        elif key == "prompts" and isinstance(value, list):  # several prompts, each labelled
+            parts += [f"**prompt {i}: {cell(p.get('label', ''))}**\n\n{_prompt_md(p.get('messages', []))}"
+                      for i, p in enumerate(value, 1) if isinstance(p, dict)]
         elif _numeric_dict(value):
             parts.append(f"**{key}** ({len(value)})\n\n{scores_table(value)}")
         elif isinstance(value, list):

@@ -8,7 +8,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.base import Deps, RAGState, hit_dict, option, short
-from agents.events import AnswerData, EvidenceData, HitData, RetrieveData, ReviseData, RewriteData, Step, TraceEvent
+from agents.events import (
+    AnswerData,
+    EvidenceData,
+    HitData,
+    LabelledPrompt,
+    RetrieveData,
+    ReviseData,
+    RewriteData,
+    Step,
+    TraceEvent,
+)
 from agents.grounding import (
     FLOOR_HELP,
     NO_ANSWER,
@@ -754,6 +764,7 @@ def finish(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
         decision: dict[str, Any] = {"stopped": stopped, "iterations": iteration, "withdrawn": withdrawn,
                                     "verdict": verdict, "drafts": drafts}
         prompt: list[Message] = []
+        shown: list[LabelledPrompt] = []
         valid = [i for i, d in enumerate(drafts) if d.get("valid", True) and d["answer"] != NO_ANSWER]
         options = list(dict.fromkeys(drafts[i]["answer"] for i in valid))
         if config.compare_drafts and not verdict.get("reliable") and len(options) > 1:
@@ -771,7 +782,10 @@ def finish(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
             pick = next(i for i in valid if drafts[i]["answer"] == compared["option"])
             decision["compared"] = compared
             final, used = compared["option"], drafts[pick]["passages"]
-            prompt = prompts[-1]
+            prompt = prompts[0]
+            if len(prompts) > 1:
+                shown = [LabelledPrompt(label=f"reading the passages of {label}", messages=p)
+                         for label, p in zip(labels, prompts, strict=True)]
             how = (f"draft {pick + 1} of {len(drafts)}: no draft is supported, so it weighs each draft under each of "
                    f"the {len(prompts)} sets of passages the drafts were read from; {compared['how']}")
         explanation = (f"Answers '{short(final)}' ({how}) after {iteration} round(s): {why}. Evidence: {len(live)} "
@@ -780,7 +794,9 @@ def finish(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
                           notes=[e["claim"] for e in live if e.get("kind") == ev.INFERENTIAL],
                           drafts=[d["answer"] for d in drafts], kept=how, decision=decision,
                           retrieved=[h["doc_id"] for h in state.get("pool", [])])
-        if prompt:
+        if shown:
+            data["prompts"] = shown
+        elif prompt:
             data["prompt"] = prompt
         event = step.event(explanation, data)
     return {"answer": final, "used_ids": used, "events": [event]}

@@ -13,6 +13,7 @@ from agents.retro_rag.nodes import best_draft, marginal
 from llm.base import Choice, Message
 from llm.fake import ScriptedLLM
 from retrieval.readers import RawDocument, doc_id
+from ui.details import inputs_markdown
 
 QUESTION = "On which river is the town where the Orvane Guild was founded?"
 LOOSE = {"relevance_floor": 0.0}  # the hash embedder's cosines are no measure of relevance
@@ -236,7 +237,12 @@ def test_unsupported_drafts_weighed_under_every_reading(services_factory, toy_do
     assert "weighs each draft under each of the 2 sets of passages" in final.explanation
     assert ("reading the passages of draft 1 alone, it prefers 'Tallow'; reading the passages of draft 2 alone, "
             "it prefers 'Senn'") in final.explanation
-    assert final.data["prompt"][-1]["content"].endswith(f"Question: {QUESTION}")
+    prompts = final.data["prompts"]  # the prompt of each reading, labelled, and no single 'prompt'
+    assert "prompt" not in final.data and [p["label"] for p in prompts] == [
+        "reading the passages of draft 1", "reading the passages of draft 2"]
+    assert all(p["messages"][-1]["content"].endswith(f"Question: {QUESTION}") for p in prompts)
+    shown = inputs_markdown(final)  # the trace viewer shows each, under its label
+    assert all(f"**prompt {n}: reading the passages of draft {n}**" in shown for n in (1, 2))
     # the last reading is unsure, the first sure of its own draft: the average keeps the first draft, which
     # the last draft's reading alone would have dropped
     run, events = run_with({"Tallow": {"Tallow": -1.1, "Senn": -1.0}, "Orvane Guild": {"Tallow": -0.1, "Senn": -6.0}})
