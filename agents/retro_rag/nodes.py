@@ -100,8 +100,8 @@ class RetroRAGConfig:
         "marginalises over passages); else the earliest is kept.")
     draft_scoring: str = option(
         "sum", "How the draft comparison scores each draft after each set of passages: 'sum', the summed "
-        "log-probability "
-        "of its tokens (one choice among all drafts; favours the shorter draft, as every token costs), or 'mean', "
+        "log-probability of its tokens (one choice among all drafts; favours the shorter draft, as every token "
+        "costs), or 'mean', "
         "the log-probability per token (each draft scored on its own, which also gives its length in tokens; "
         "favours a long draft that copies the question or a passage).",
         choices=list(DRAFT_SCORING))
@@ -715,7 +715,7 @@ def compare_drafts(llm: LLM, step: Step, readings: list[list[Message]], options:
                            "constrained": all(r["constrained"] for r in scored),
                            "readings": [{"scores": r["scores"], "prefers": p} for r, p in zip(scored, prefers,
                                                                                               strict=True)]}
-    labels = labels or [f"reading {i}" for i in range(1, len(scored) + 1)]
+    labels = labels or [f"set {i}" for i in range(1, len(scored) + 1)]
     views = "; ".join(f"reading the passages of {label} alone, it prefers '{short(p, 40)}'"
                       for label, p in zip(labels, prefers, strict=True))
     if len(set(prefers)) == 1:  # every reading prefers one draft: then so does their average
@@ -767,13 +767,13 @@ def finish(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
         shown: list[LabelledPrompt] = []
         valid = [i for i, d in enumerate(drafts) if d.get("valid", True) and d["answer"] != NO_ANSWER]
         options = list(dict.fromkeys(drafts[i]["answer"] for i in valid))
-        if config.compare_drafts and not verdict.get("reliable") and len(options) > 1:
-            by_chunk = {h["chunk_id"]: h for h in [*state.get("pool", []), *state.get("baseline", [])]}
-            read_by: dict[tuple[str, ...], list[int]] = {}  # each distinct reading: the drafts read from it
-            for i in valid:
-                read_by.setdefault(tuple(drafts[i].get("chunks", [])), []).append(i + 1)
-            readings = [(hits, numbers) for chunks, numbers in read_by.items()
-                        if (hits := [by_chunk[c] for c in chunks if c in by_chunk])]
+        by_chunk = {h["chunk_id"]: h for h in [*state.get("pool", []), *state.get("baseline", [])]}
+        read_by: dict[tuple[str, ...], list[int]] = {}  # each distinct reading: the drafts read from it
+        for i in valid:
+            read_by.setdefault(tuple(drafts[i].get("chunks", [])), []).append(i + 1)
+        readings = [(hits, numbers) for chunks, numbers in read_by.items()
+                    if (hits := [by_chunk[c] for c in chunks if c in by_chunk])]
+        if config.compare_drafts and not verdict.get("reliable") and len(options) > 1 and readings:
             prompts = [read_messages(question=state["question"], hits=hits) for hits, _ in readings]
             labels = [f"draft{'s' if len(n) > 1 else ''} {' and '.join(map(str, n))}" for _, n in readings]
             compared = compare_drafts(deps.llm, step, prompts, options, config.draft_scoring, labels)
@@ -782,10 +782,11 @@ def finish(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
             pick = next(i for i in valid if drafts[i]["answer"] == compared["option"])
             decision["compared"] = compared
             final, used = compared["option"], drafts[pick]["passages"]
-            prompt = prompts[0]
             if len(prompts) > 1:
                 shown = [LabelledPrompt(label=f"reading the passages of {label}", messages=p)
                          for label, p in zip(labels, prompts, strict=True)]
+            else:
+                prompt = prompts[0]
             how = (f"draft {pick + 1} of {len(drafts)}: no draft is supported, so it weighs each draft under each of "
                    f"the {len(prompts)} sets of passages the drafts were read from; {compared['how']}")
         explanation = (f"Answers '{short(final)}' ({how}) after {iteration} round(s): {why}. Evidence: {len(live)} "
