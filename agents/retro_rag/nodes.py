@@ -698,8 +698,9 @@ def marginal(per_reading: list[dict[str, float]], options: list[str]) -> dict[st
 
 
 def compare_drafts(llm: LLM, step: Step, readings: list[list[Message]], options: list[str], scoring: str,
-                   labels: list[str] | None = None) -> dict[str, Any]:
-    """Pick one of the drafts by weighing each under every reading a draft came from, then averaging.
+                   labels: list[str]) -> dict[str, Any]:
+    """Pick one of the drafts by weighing each under every reading a draft came from (`labels`: whose each
+    reading is, for the step's sentence), then averaging.
 
     As RAG-Sequence's thorough decoding (Lewis et al., 2020) marginalises an answer over the passages: each draft
     was decoded from one reading, so under its own reading it is near the likeliest; scored under that reading
@@ -715,7 +716,6 @@ def compare_drafts(llm: LLM, step: Step, readings: list[list[Message]], options:
                            "constrained": all(r["constrained"] for r in scored),
                            "readings": [{"scores": r["scores"], "prefers": p} for r, p in zip(scored, prefers,
                                                                                               strict=True)]}
-    labels = labels or [f"set {i}" for i in range(1, len(scored) + 1)]
     views = "; ".join(f"reading the passages of {label} alone, it prefers '{short(p, 40)}'"
                       for label, p in zip(labels, prefers, strict=True))
     if len(set(prefers)) == 1:  # every reading prefers one draft: then so does their average
