@@ -177,6 +177,18 @@ class AnswerData(TypedDict, total=False):
     grounding: GroundingData
     kept: str  # why this draft was kept (Iter-RetGen's best-supported draft)
     format_failure: bool
+    memory: "MemoryLabelData"  # TiM: where the reply came from, and what was checked
+
+
+class MemoryLabelData(TypedDict, total=False):
+    """Where a memory agent's reply came from (TiM): a recalled thought, nothing in memory, a general reply, or
+    the user's own words acknowledged; `sentence` says only what was checked."""
+
+    status: Required[str]  # recalled | not_in_memory | general | acknowledged
+    sentence: Required[str]
+    thoughts: list[str]  # ids of the thoughts the reply states
+    checks: list[dict[str, Any]]  # the answer checks made: thought id, text, log-odds of yes, passed
+    asked: dict[str, Any]  # the check that the question is about the user's own life
 
 
 class ThoughtData(TypedDict, total=False):
@@ -189,6 +201,11 @@ class ThoughtData(TypedDict, total=False):
     status: str  # active | forgotten | merged | proposed (post-thought, not stored yet)
     related: str  # the thought it merged into or was superseded by
     created: float  # when it was stored (unix seconds)
+    subject: str  # the fact record: who it is about ("user", "user's dog")
+    attribute: str  # what kind of fact ("home city"); '' for a rule fill
+    value: str
+    evidence: str  # the user's message it came from, verbatim
+    origin: str  # model (record written by the model) | rule (the user's clause) | legacy
 
 
 class MemoryReadData(TypedDict, total=False):

@@ -1,4 +1,4 @@
-"""TiM's memory operations over a thought store: insert, forget (superseded), merge (duplicate or same entity).
+"""TiM's memory operations over a thought store: insert, forget (superseded), merge (the same fact again).
 
 Each returns an `Operation`: what changed, a sentence for a person, and the thoughts before and after,
 as plain dicts (id, text, status, buckets) that the agent puts into its memory_write event.
@@ -32,6 +32,9 @@ def thought_dict(row: ThoughtRow, score: float | None = None) -> dict[str, Any]:
                            "created": round(row.created, 3)}
     if row.related:
         out["related"] = row.related
+    for key in ("subject", "attribute", "value", "evidence", "origin"):
+        if getattr(row, key, ""):
+            out[key] = getattr(row, key)
     if score is not None:
         out["score"] = round(float(score), 4)
     return out
@@ -44,19 +47,19 @@ def quote(text: str, n: int = 80) -> str:
 
 
 def insert(store: ThoughtStore, user: str, text: str, vector: np.ndarray, source: Source,
-           shape: LSHShape | None = None) -> Operation:
+           shape: LSHShape | None = None, fact: dict[str, str] | None = None) -> Operation:
     """Store a new thought."""
-    row = store.add(user, text, vector, source, shape=shape)
+    row = store.add(user, text, vector, source, shape=shape, fact=fact)
     buckets = ", ".join(str(b) for b in row.buckets)
     return Operation("insert", f"Remembered {quote(text)} (buckets {buckets}).", [], [thought_dict(row)])
 
 
 def forget(store: ThoughtStore, user: str, old: ThoughtRow | Sequence[ThoughtRow], text: str, vector: np.ndarray,
-           source: Source, shape: LSHShape | None = None) -> Operation:
+           source: Source, shape: LSHShape | None = None, fact: dict[str, str] | None = None) -> Operation:
     """Withdraw `old` (one thought or several; kept, status forgotten) because the new thought supersedes it;
     store the new one."""
     olds = [old] if isinstance(old, ThoughtRow) else list(old)
-    new = store.add(user, text, vector, source, shape=shape)
+    new = store.add(user, text, vector, source, shape=shape, fact=fact)
     store.set_status(user, [o.id for o in olds], "forgotten", related=new.id)
     gone = store.get(user, [o.id for o in olds])
     listed = " and ".join(quote(o.text) for o in olds)
@@ -65,36 +68,14 @@ def forget(store: ThoughtStore, user: str, old: ThoughtRow | Sequence[ThoughtRow
 
 
 def merge_duplicate(store: ThoughtStore, user: str, old: ThoughtRow, text: str, vector: np.ndarray,
-                    source: Source, shape: LSHShape | None = None) -> Operation:
+                    source: Source, shape: LSHShape | None = None, fact: dict[str, str] | None = None) -> Operation:
     """The new thought says what `old` says: keep the newer wording, `old` merged into it.
 
     Keeping the newer one makes a misjudged update harmless: a small model that calls "moved to Berlin"
     the same fact as "lives in Lisbon" still leaves the latest statement active.
     """
-    new = store.add(user, text, vector, source, shape=shape)
+    new = store.add(user, text, vector, source, shape=shape, fact=fact)
     store.set_status(user, [old.id], "merged", related=new.id)
     gone = store.get(user, [old.id])[0]
     return Operation("merge", f"Merged {quote(old.text)} into {quote(text)} — the same fact; the newer wording "
                      "is kept.", [thought_dict(old)], [thought_dict(gone), thought_dict(new)])
-
-
-def merge_entity(store: ThoughtStore, user: str, old: ThoughtRow, text: str, source: Source,
-                 shape: LSHShape | None = None, joined: str = "") -> Operation:
-    """Both thoughts hold about the same head entity: store one thought joining them (`joined`, else the two
-    sentences joined); both merge into it."""
-    joined = joined or join_thoughts(old.text, text)
-    vector = store.embed([joined])[0]
-    merged = store.add(user, joined, vector, source, shape=shape)
-    new = store.add(user, text, store.embed([text])[0], source, status="merged", related=merged.id, shape=shape)
-    store.set_status(user, [old.id], "merged", related=merged.id)
-    gone = store.get(user, [old.id])[0]
-    return Operation("merge", f"Merged {quote(old.text)} and {quote(text)} into {quote(joined, 120)} — the same "
-                     "subject.", [thought_dict(old)], [thought_dict(gone), thought_dict(new), thought_dict(merged)])
-
-
-def join_thoughts(first: str, second: str) -> str:
-    """'The user has a dog; the user's dog is named Olive.' from two sentences."""
-    a = first.strip().rstrip(".")
-    b = second.strip().rstrip(".")
-    b = b[:1].lower() + b[1:] if b[:4] == "The " else b
-    return f"{a}; {b}."

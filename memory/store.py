@@ -7,9 +7,9 @@ from typing import Protocol
 
 import numpy as np
 
-from memory.lsh import LSHParams, cosine_top_k, hash_vectors, probe_buckets, projections
+from memory.lsh import BucketIndex, LSHParams, cosine_top_k, hash_vectors, probe_buckets, projections
 from storage.db import Database
-from storage.thoughts import MemoryRow, ThoughtBackend, ThoughtRow, ThoughtTable
+from storage.thoughts import ActiveVectors, MemoryRow, ThoughtBackend, ThoughtRow, ThoughtTable
 
 
 class TextEmbedder(Protocol):
@@ -39,6 +39,17 @@ class Recall:
     probes: list[tuple[int, int]] = field(default_factory=list)  # (table, bucket)
     scored: int = 0
     stored: int = 0
+    exact: bool = False  # every active thought was scored (a memory under `exact_below`)
+
+
+@dataclass
+class _Active:
+    """One user's active thoughts held for recall, valid while the stored version is unchanged."""
+
+    version: int
+    rows: ActiveVectors
+    shape: tuple[int, int]
+    index: BucketIndex | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,7 @@ class ThoughtStore:
         self.table: ThoughtBackend = ThoughtTable(db) if isinstance(db, Database) else db
         self.embedder = embedder
         self.shape = shape or LSHShape()
+        self._active: dict[str, _Active] = {}
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit-norm embeddings of texts."""
@@ -78,39 +90,66 @@ class ThoughtStore:
             buckets = hash_vectors(vectors, row.matrices) if vectors.shape[1] == dim else None
             if buckets is not None:
                 self.table.rebucket(user, {t.id: buckets[i].tolist() for i, t in enumerate(stored)})
+        self._active.pop(user, None)
         return row
 
     def add(self, user: str, text: str, vector: np.ndarray, source: Source = Source(), status: str = "active",
-            related: str = "", shape: LSHShape | None = None) -> ThoughtRow:
-        """Store one thought in its bucket of every table; returns it."""
+            related: str = "", shape: LSHShape | None = None, fact: dict[str, str] | None = None) -> ThoughtRow:
+        """Store one thought (and its fact record) in its bucket of every table; returns it."""
         row = self.memory(user, int(vector.shape[-1]), shape)
         buckets = hash_vectors(vector, row.matrices)[0].tolist()
         tid = self.table.add(user, text, vector, buckets, status=status, related=related, source_run=source.run,
-                             source_turn=source.turn, conversation=source.conversation)
+                             source_turn=source.turn, conversation=source.conversation, fact=fact)
         return self.table.get(user, [tid])[0]
 
+    def active(self, user: str, row: MemoryRow) -> _Active:
+        """The user's active thoughts as arrays, loaded once and again only after the memory changed."""
+        version = self.table.version(user)
+        held = self._active.get(user)
+        if held is None or held.version != version or held.shape != (row.buckets, row.tables):
+            held = _Active(version, self.table.active_vectors(user), (row.buckets, row.tables))
+            self._active[user] = held
+        return held
+
     def recall(self, user: str, vector: np.ndarray, k: int, probes: int = 1,
-               shape: LSHShape | None = None, min_shared: int = 1) -> Recall:
+               shape: LSHShape | None = None, min_shared: int = 1, exact_below: int = 0) -> Recall:
         """TiM's recall: the query's bucket(s) in every table, then the k most cosine-similar thoughts there.
 
-        `min_shared` > 1 keeps only thoughts that share a probed bucket in at least that many tables.
+        `min_shared` > 1 keeps only thoughts that share a probed bucket in at least that many tables. A memory of
+        at most `exact_below` active thoughts is scored whole (no buckets). The active thoughts' vectors and
+        buckets are held in memory between calls and reloaded when the stored memory changed.
         """
-        stored = self.table.count(user)
-        if stored == 0:
+        if self.table.get_memory(user) is None:
             return Recall([], [], 0, 0)
         row = self.memory(user, int(vector.shape[-1]), shape)
+        held = self.active(user, row)
+        rows = held.rows
+        stored = len(rows.ids)
+        if stored == 0:
+            return Recall([], [], 0, 0)
+        if stored <= exact_below:
+            picked, scores = cosine_top_k(vector, rows.vectors, k)
+            return Recall(self._rows(user, rows, picked, scores), [], stored, stored, exact=True)
         probe = probe_buckets(vector, row.matrices, probes)
         pairs = [(t, int(b)) for t in range(probe.shape[0]) for b in probe[t]]
-        candidates = self.table.in_buckets(user, pairs)
-        if min_shared > 1:
-            probed = set(pairs)
-            candidates = [c for c in candidates
-                          if sum((t, b) in probed for t, b in enumerate(c.buckets)) >= min_shared]
-        if not candidates:
+        if held.index is None:
+            held.index = BucketIndex(rows.buckets, row.buckets)
+        candidates = held.index.candidates(probe, min_shared)
+        if len(candidates) == 0:
             return Recall([], pairs, 0, stored)
-        order, scores = cosine_top_k(vector, np.stack([c.embedding for c in candidates]), k)
-        return Recall([(candidates[i], float(s)) for i, s in zip(order, scores, strict=True)], pairs,
-                      len(candidates), stored)
+        picked, scores = cosine_top_k(vector, rows.vectors[candidates], k)
+        return Recall(self._rows(user, rows, candidates[picked], scores), pairs, len(candidates), stored)
+
+    def _rows(self, user: str, rows: ActiveVectors, picked: np.ndarray, scores: np.ndarray
+              ) -> list[tuple[ThoughtRow, float]]:
+        """The picked thoughts as stored rows, best first."""
+        ids = [rows.ids[int(i)] for i in picked]
+        found = {r.id: r for r in self.table.get(user, ids)}
+        return [(found[t], float(s)) for t, s in zip(ids, scores, strict=True) if t in found]
+
+    def superseded(self, user: str, thought_id: str) -> list[ThoughtRow]:
+        """The thoughts a thought superseded or merged."""
+        return self.table.related_to(user, thought_id)
 
     def set_status(self, user: str, ids: list[str], status: str, related: str = "") -> None:
         """Mark thoughts active / forgotten / merged, pointing at the thought that replaced them."""
@@ -138,4 +177,5 @@ class ThoughtStore:
 
     def clear(self, user: str) -> int:
         """Forget everything about the user (rows deleted, LSH state reset)."""
+        self._active.pop(user, None)
         return self.table.clear(user)

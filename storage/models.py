@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 PUBLIC = "public"  # owner of shared data; per-user data sets another owner
@@ -111,6 +111,7 @@ class Memory(Base):
     seed: Mapped[int] = mapped_column(Integer)
     matrices: Mapped[bytes] = mapped_column(LargeBinary)  # float32 (tables, dim, buckets/2)
     created: Mapped[float] = mapped_column(Float, default=time.time)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)  # renewed by every change to the user's thoughts
 
 
 class Thought(Base):
@@ -130,6 +131,12 @@ class Thought(Base):
     conversation: Mapped[str] = mapped_column(String(64), default="")
     created: Mapped[float] = mapped_column(Float, default=time.time)
     updated: Mapped[float] = mapped_column(Float, default=time.time)
+    # the fact record (storage/thoughts.py upgrades databases made before these columns)
+    subject: Mapped[str] = mapped_column(String(200), default="")  # "user", "user's dog", ...
+    attribute: Mapped[str] = mapped_column(String(200), default="")  # "home city", "name"; '' for a rule fill
+    value: Mapped[str] = mapped_column(Text, default="")
+    evidence: Mapped[str] = mapped_column(Text, default="")  # the user's message, verbatim
+    origin: Mapped[str] = mapped_column(String(20), default="")  # model | rule | legacy
     buckets: Mapped[list[ThoughtBucket]] = relationship(cascade="all, delete-orphan")
 
 

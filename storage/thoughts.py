@@ -11,10 +11,11 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import delete, func, inspect, select, text, tuple_, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import selectinload
 
 from storage.db import Database, NotFound
@@ -49,6 +50,23 @@ class ThoughtRow:
     conversation: str
     created: float
     updated: float
+    subject: str = ""
+    attribute: str = ""
+    value: str = ""
+    evidence: str = ""
+    origin: str = ""
+
+
+FACT_FIELDS = ("subject", "attribute", "value", "evidence", "origin")  # a thought's record, beside its text
+
+
+@dataclass(frozen=True)
+class ActiveVectors:
+    """A user's active thoughts as arrays, for recall: ids, unit embeddings (n, dim), buckets (n, tables)."""
+
+    ids: list[str]
+    vectors: np.ndarray
+    buckets: np.ndarray
 
 
 class ThoughtBackend(Protocol):
@@ -57,17 +75,31 @@ class ThoughtBackend(Protocol):
     def get_memory(self, user: str) -> MemoryRow | None: ...
     def save_memory(self, row: MemoryRow) -> None: ...
     def add(self, user: str, text: str, embedding: np.ndarray, buckets: Sequence[int], status: str = "active",
-            related: str = "", source_run: str = "", source_turn: str = "", conversation: str = "") -> str: ...
+            related: str = "", source_run: str = "", source_turn: str = "", conversation: str = "",
+            fact: dict[str, str] | None = None) -> str: ...
     def set_status(self, user: str, ids: Sequence[str], status: str, related: str = "") -> None: ...
     def get(self, user: str, ids: Sequence[str]) -> list[ThoughtRow]: ...
     def in_buckets(self, user: str, probes: Sequence[tuple[int, int]]) -> list[ThoughtRow]: ...
     def list_thoughts(self, user: str, search: str = "", status: str = "", limit: int = 1000
                       ) -> list[ThoughtRow]: ...
     def count(self, user: str, status: str = "active") -> int: ...
+    def version(self, user: str) -> int: ...
+    def active_vectors(self, user: str) -> ActiveVectors: ...
+    def related_to(self, user: str, thought_id: str) -> list[ThoughtRow]: ...
     def rebucket(self, user: str, buckets: dict[str, Sequence[int]]) -> None: ...
     def occupancy(self, user: str) -> dict[tuple[int, int], int]: ...
     def delete(self, user: str, thought_id: str) -> None: ...
     def clear(self, user: str) -> int: ...
+
+
+def _bump(s: Any, user: str) -> None:
+    """Raise the user's version in the same transaction as the change."""
+    s.execute(update(Memory).where(Memory.user == user).values(version=_token()))
+
+
+def _token() -> int:
+    """A fresh version number (random, so a memory cleared and made again never repeats an old one)."""
+    return uuid.uuid4().int >> 66
 
 
 class ThoughtTable:
@@ -75,6 +107,7 @@ class ThoughtTable:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        upgrade(db.engine)
 
     # LSH state -----------------------------------------------------------------------------------
     def get_memory(self, user: str) -> MemoryRow | None:
@@ -91,19 +124,23 @@ class ThoughtTable:
         """Create or replace the user's LSH state."""
         with self.db.session() as s:
             s.merge(Memory(user=row.user, dim=row.dim, buckets=row.buckets, tables=row.tables, seed=row.seed,
-                           matrices=np.ascontiguousarray(row.matrices, dtype=np.float32).tobytes()))
+                           matrices=np.ascontiguousarray(row.matrices, dtype=np.float32).tobytes(),
+                           version=_token()))
 
     # thoughts ------------------------------------------------------------------------------------
     def add(self, user: str, text: str, embedding: np.ndarray, buckets: Sequence[int], status: str = "active",
-            related: str = "", source_run: str = "", source_turn: str = "", conversation: str = "") -> str:
-        """Store one thought with its buckets; returns its id."""
+            related: str = "", source_run: str = "", source_turn: str = "", conversation: str = "",
+            fact: dict[str, str] | None = None) -> str:
+        """Store one thought with its buckets (and its fact record); returns its id."""
         tid = uuid.uuid4().hex[:12]
         now = time.time()
+        record = {k: str((fact or {}).get(k, "")) for k in FACT_FIELDS}
         with self.db.session() as s:
             s.add(Thought(id=tid, user=user, text=text, embedding=_blob(embedding), status=status, related=related,
                           source_run=source_run, source_turn=source_turn, conversation=conversation,
-                          created=now, updated=now,
+                          created=now, updated=now, **record,
                           buckets=[ThoughtBucket(table_no=t, user=user, bucket=int(b)) for t, b in enumerate(buckets)]))
+            _bump(s, user)
         return tid
 
     def set_status(self, user: str, ids: Sequence[str], status: str, related: str = "") -> None:
@@ -111,6 +148,7 @@ class ThoughtTable:
         with self.db.session() as s:
             for t in s.scalars(select(Thought).where(Thought.user == user, Thought.id.in_(list(ids)))):
                 t.status, t.related, t.updated = status, related, time.time()
+            _bump(s, user)
 
     def get(self, user: str, ids: Sequence[str]) -> list[ThoughtRow]:
         """Thoughts of this user by id (other users' ids are not found)."""
@@ -149,6 +187,37 @@ class ThoughtTable:
         with self.db.session() as s:
             return int(s.scalar(q) or 0)
 
+    def version(self, user: str) -> int:
+        """A number every change to the user's thoughts raises: a cache of them is fresh while it is unchanged."""
+        with self.db.session() as s:
+            return int(s.scalar(select(Memory.version).where(Memory.user == user)) or 0)
+
+    def active_vectors(self, user: str) -> ActiveVectors:
+        """The user's active thoughts as arrays (one query for the rows, one for their buckets)."""
+        with self.db.session() as s:
+            rows = s.execute(select(Thought.id, Thought.embedding).where(
+                Thought.user == user, Thought.status == "active").order_by(Thought.id)).all()
+            pairs = s.execute(select(ThoughtBucket.thought_id, ThoughtBucket.table_no, ThoughtBucket.bucket)
+                              .join(Thought, Thought.id == ThoughtBucket.thought_id)
+                              .where(ThoughtBucket.user == user, Thought.status == "active")).all()
+        ids = [r[0] for r in rows]
+        if not ids:
+            return ActiveVectors([], np.zeros((0, 0), dtype=np.float32), np.zeros((0, 0), dtype=np.int32))
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(ids), -1).copy()
+        position = {tid: i for i, tid in enumerate(ids)}
+        tables = 1 + max((int(t) for _, t, _ in pairs), default=0)
+        buckets = np.zeros((len(ids), tables), dtype=np.int32)
+        for tid, t, b in pairs:
+            buckets[position[tid], int(t)] = int(b)
+        return ActiveVectors(ids, vectors, buckets)
+
+    def related_to(self, user: str, thought_id: str) -> list[ThoughtRow]:
+        """The thoughts superseded by or merged into `thought_id`."""
+        with self.db.session() as s:
+            rows = s.scalars(select(Thought).options(selectinload(Thought.buckets))
+                             .where(Thought.user == user, Thought.related == thought_id))
+            return [_row(t) for t in rows]
+
     def rebucket(self, user: str, buckets: dict[str, Sequence[int]]) -> None:
         """Replace the bucket rows of the given thoughts (after the LSH shape changed)."""
         with self.db.session() as s:
@@ -157,6 +226,7 @@ class ThoughtTable:
             for tid, row in buckets.items():
                 s.add_all(ThoughtBucket(thought_id=tid, table_no=t, user=user, bucket=int(b))
                           for t, b in enumerate(row))
+            _bump(s, user)
 
     def occupancy(self, user: str) -> dict[tuple[int, int], int]:
         """Active thoughts per (table, bucket)."""
@@ -175,6 +245,7 @@ class ThoughtTable:
             if t is None:
                 raise NotFound(f"no thought {thought_id!r}")
             s.delete(t)
+            _bump(s, user)
 
     def clear(self, user: str) -> int:
         """Delete all of this user's thoughts and LSH state; returns how many thoughts went."""
@@ -192,6 +263,10 @@ class InMemoryThoughtTable:
     def __init__(self) -> None:
         self._memories: dict[str, MemoryRow] = {}
         self._thoughts: dict[str, dict[str, ThoughtRow]] = {}  # user -> id -> thought, in insertion order
+        self._versions: dict[str, int] = {}
+
+    def _bump(self, user: str) -> None:
+        self._versions[user] = _token()
 
     def get_memory(self, user: str) -> MemoryRow | None:
         """The user's LSH state, or None before their first thought."""
@@ -201,15 +276,19 @@ class InMemoryThoughtTable:
     def save_memory(self, row: MemoryRow) -> None:
         """Create or replace the user's LSH state."""
         self._memories[row.user] = replace(row, matrices=np.asarray(row.matrices, dtype=np.float32).copy())
+        self._bump(row.user)
 
     def add(self, user: str, text: str, embedding: np.ndarray, buckets: Sequence[int], status: str = "active",
-            related: str = "", source_run: str = "", source_turn: str = "", conversation: str = "") -> str:
-        """Store one thought with its buckets; returns its id."""
+            related: str = "", source_run: str = "", source_turn: str = "", conversation: str = "",
+            fact: dict[str, str] | None = None) -> str:
+        """Store one thought with its buckets (and its fact record); returns its id."""
         tid, now = uuid.uuid4().hex[:12], time.time()
         vector = np.asarray(embedding, dtype=np.float32).ravel().copy()
+        record = {k: str((fact or {}).get(k, "")) for k in FACT_FIELDS}
         self._thoughts.setdefault(user, {})[tid] = ThoughtRow(
             tid, user, text, vector, status, related, tuple(int(b) for b in buckets), source_run, source_turn,
-            conversation, now, now)
+            conversation, now, now, **record)
+        self._bump(user)
         return tid
 
     def set_status(self, user: str, ids: Sequence[str], status: str, related: str = "") -> None:
@@ -218,6 +297,7 @@ class InMemoryThoughtTable:
         for tid in ids:
             if tid in mine:
                 mine[tid] = replace(mine[tid], status=status, related=related, updated=time.time())
+        self._bump(user)
 
     def get(self, user: str, ids: Sequence[str]) -> list[ThoughtRow]:
         """Thoughts of this user by id (other users' ids are not found)."""
@@ -240,12 +320,29 @@ class InMemoryThoughtTable:
         """How many thoughts the user has with this status (all statuses with status='')."""
         return sum(not status or r.status == status for r in self._thoughts.get(user, {}).values())
 
+    def version(self, user: str) -> int:
+        """A number every change to the user's thoughts raises."""
+        return self._versions.get(user, 0)
+
+    def active_vectors(self, user: str) -> ActiveVectors:
+        """The user's active thoughts as arrays."""
+        rows = sorted((r for r in self._thoughts.get(user, {}).values() if r.status == "active"), key=lambda r: r.id)
+        if not rows:
+            return ActiveVectors([], np.zeros((0, 0), dtype=np.float32), np.zeros((0, 0), dtype=np.int32))
+        return ActiveVectors([r.id for r in rows], np.stack([r.embedding for r in rows]),
+                             np.array([r.buckets for r in rows], dtype=np.int32))
+
+    def related_to(self, user: str, thought_id: str) -> list[ThoughtRow]:
+        """The thoughts superseded by or merged into `thought_id`."""
+        return [r for r in self._thoughts.get(user, {}).values() if r.related == thought_id]
+
     def rebucket(self, user: str, buckets: dict[str, Sequence[int]]) -> None:
         """Replace the buckets of the given thoughts (after the LSH shape changed)."""
         mine = self._thoughts.get(user, {})
         for tid, row in buckets.items():
             if tid in mine:
                 mine[tid] = replace(mine[tid], buckets=tuple(int(b) for b in row))
+        self._bump(user)
 
     def occupancy(self, user: str) -> dict[tuple[int, int], int]:
         """Active thoughts per (table, bucket)."""
@@ -260,10 +357,12 @@ class InMemoryThoughtTable:
         """Delete one of this user's thoughts for good; NotFound if it is not theirs."""
         if self._thoughts.get(user, {}).pop(thought_id, None) is None:
             raise NotFound(f"no thought {thought_id!r}")
+        self._bump(user)
 
     def clear(self, user: str) -> int:
         """Delete all of this user's thoughts and LSH state; returns how many thoughts went."""
         self._memories.pop(user, None)
+        self._bump(user)
         return len(self._thoughts.pop(user, {}))
 
 
@@ -274,4 +373,36 @@ def _blob(vector: np.ndarray) -> bytes:
 def _row(t: Thought) -> ThoughtRow:
     buckets = tuple(b.bucket for b in sorted(t.buckets, key=lambda b: b.table_no))
     return ThoughtRow(t.id, t.user, t.text, np.frombuffer(t.embedding, dtype=np.float32).copy(), t.status,
-                      t.related, buckets, t.source_run, t.source_turn, t.conversation, t.created, t.updated)
+                      t.related, buckets, t.source_run, t.source_turn, t.conversation, t.created, t.updated,
+                      t.subject or "", t.attribute or "", t.value or "", t.evidence or "", t.origin or "")
+
+
+# topics of the first design, stored as a text prefix ("job: The user works as a baker."); upgrade() moves them
+# into the attribute column
+LEGACY_TOPICS = ("job", "home", "pet", "car", "hobby", "family", "food", "allergy")
+
+
+def upgrade(engine: Engine) -> int:
+    """Add the fact columns to a thoughts table made before them, and move each legacy topic prefix into the
+    attribute column (origin 'legacy'); returns how many thoughts were moved. Idempotent."""
+    columns = {c["name"] for c in inspect(engine).get_columns("thoughts")}
+    missing = [name for name in FACT_FIELDS if name not in columns]
+    moved = 0
+    with engine.begin() as conn:
+        if "version" not in {c["name"] for c in inspect(engine).get_columns("memories")}:
+            conn.execute(text("ALTER TABLE memories ADD COLUMN version BIGINT NOT NULL DEFAULT 0"))
+        for name in missing:
+            kind = "TEXT" if name in ("value", "evidence") else "VARCHAR(200)"
+            conn.execute(text(f"ALTER TABLE thoughts ADD COLUMN {name} {kind} NOT NULL DEFAULT ''"))
+        if not missing:
+            return 0
+        rows = conn.execute(text("SELECT id, text, source_turn FROM thoughts")).all()
+        for tid, body, turn in rows:
+            head, sep, rest = str(body).partition(": ")
+            legacy = sep and head in LEGACY_TOPICS
+            conn.execute(text("UPDATE thoughts SET text = :text, subject = 'user', attribute = :attribute, "
+                              "value = :value, evidence = :evidence, origin = 'legacy' WHERE id = :id"),
+                         {"text": rest if legacy else body, "attribute": head if legacy else "",
+                          "value": rest if legacy else body, "evidence": turn or "", "id": tid})
+            moved += bool(legacy)
+    return moved

@@ -8,22 +8,28 @@ from typing import Any
 from agents.base import Deps, RAGState, hit_dict, option, short
 from agents.conversation import MEMORY_SYSTEM, NO_THOUGHTS, PASSAGES_SYSTEM, chat_messages, clean_reply, recent_turns
 from agents.events import AnswerData, MemoryReadData, MemoryWriteData, RetrieveData, Step, ThoughtData
+from agents.tim.facts import FACT_SCHEMA, Fact, in_words, not_told, parse_facts, reply_sentence, rule_facts, validate
+from agents.tim.facts import second_person as say_back
+from agents.tim.facts import sentence as full_sentence
 from agents.tim.prompts import (
     ACKNOWLEDGE_REPLY,
+    ANSWERS_EXAMPLES,
+    ANSWERS_OPTIONS,
+    ANSWERS_SYSTEM,
+    ANSWERS_USER,
+    ASKS_EXAMPLES,
+    ASKS_OPTIONS,
+    ASKS_SYSTEM,
+    ASKS_USER,
     GATE_EXAMPLES,
     GATE_OPTIONS,
     GATE_SYSTEM,
     GATE_USER,
-    QUOTE_REPLY,
-    SINGLE_VALUED,
-    TOPIC_EXAMPLES,
-    TOPIC_OPTIONS,
-    TOPIC_SYSTEM,
-    TOPIC_USER,
+    fact_messages,
     few_shot,
 )
-from agents.tim.text import copy_thoughts, names_in, pre_check, second_person, speaks_of_user, third_person
-from llm.base import Message
+from agents.tim.text import copy_thoughts, pre_check, speaks_of_user, third_person
+from llm.base import LLM, Completion, Message
 from memory import operations
 from memory.store import LSHShape, Source, ThoughtStore
 from storage.thoughts import ThoughtRow
@@ -40,44 +46,46 @@ class TiMConfig:
     buckets: int = option(16, "LSH buckets per hash table (b in F(x) = argmax([xR; -xR])). A memory made "
                           "with another shape is re-hashed.", choices=[2, 4, 8, 16, 32, 64, 128])
     tables: int = option(4, "Independent hash tables; a thought sharing a bucket with the query in any "
-                         "table is scored (more tables, higher recall).", min=1, max=32)
+                         "table is scored (more tables, higher recall).", min=1, max=64)
     probes: int = option(2, "Buckets looked in per table (multi-probe LSH); 1 = only the query's own bucket, "
                          "as in the paper.", min=1, max=8)
     min_shared: int = option(1, "Score only thoughts that share a probed bucket with the message in at least this "
-                             "many tables (collision counting; 1 = any table, as in the paper). Pays off for "
-                             "large memories: see benchmarks/bench_memory.py.", min=1, max=32)
+                             "many tables (collision counting; 1 = any table, as in the paper).", min=1, max=64)
+    exact_below: int = option(2000, "A memory of at most this many active thoughts is scored whole by cosine "
+                              "(under 1 ms at this size, benchmarks/bench_memory.py); LSH buckets above it.",
+                              min=0, max=10_000_000)
     think_margin: float = option(0.5, "Log-odds by which 'yes' (the message tells a fact about the user) must beat "
-                                 "'no' before the message is post-thought. Questions and messages that never say "
-                                 "I / my / we / our are set aside before, without the model.", min=-20.0, max=20.0)
-    max_thoughts: int = option(3, "Most thoughts post-thought from one turn (one per clause of the message).",
-                               min=1, max=10)
-    relate_threshold: float = option(0.4, "Cosine above which a stored thought of topic 'other' is compared with a "
-                                     "new one of that topic (same wording or same named entity: merge).",
-                                     min=0.0, max=1.0)
-    compare: int = option(3, "Most stored 'other' thoughts each new 'other' thought is compared with.", min=0, max=10)
-    quote_answers: bool = option(True, "Answer a question about the user's own job, home, pet, ... by quoting the "
-                                 "active thoughts of that topic (the model picks the topic; no reply is generated). "
-                                 "Off: the model always writes the reply from the recalled thoughts.")
-    quote_margin: float = option(1.0, "Log-odds by which a question's topic must beat 'other' before its thoughts "
-                                 "are quoted; below it the model writes the reply. On invented questions "
-                                 "(benchmarks/calibrate_tim.py) how-to questions reached 'hobby' or 'pet' by up to "
-                                 "1.4, questions about the user's job, home, car, ... mostly by 1.5 to 6.7.",
-                                 min=-20.0, max=20.0)
-    acknowledge_facts: bool = option(True, "When the user tells a fact about themselves (the post-think gate below, "
-                                     "asked before the reply), acknowledge it in the user's own words ('Noted: you "
-                                     "live in Osaka.') instead of a generated reply; the 0.5B model's replies to "
-                                     "such statements drifted ('Carpenters are not allergic to peanuts.'). The "
-                                     "gate's answer is reused by post-think. Off: the model writes every reply.")
+                                 "'no' before the message is post-thought: invented facts scored +1.1 or more, "
+                                 "requests +0.4 or less (benchmarks/calibrate_tim.py).", min=-20.0, max=20.0)
+    max_thoughts: int = option(3, "Most facts kept from one message.", min=1, max=10)
+    record_tokens: int = option(120, "Most tokens of the model's fact record (JSON).", min=16, max=512)
+    same_fact: float = option(0.7, "Cosine between two facts' keys (\"the user's home city\") at or above which "
+                              "they are the same attribute of the same subject, so a new value supersedes the old "
+                              "one. Same kind of fact scored 0.71 or more, different ones 0.57 or less, on invented "
+                              "keys (benchmarks/calibrate_tim.py).", min=0.0, max=1.0)
+    compare: int = option(5, "Stored thoughts nearest a new fact whose keys are compared with its key.",
+                          min=0, max=20)
+    asks_margin: float = option(0.0, "Log-odds by which 'yes' (the question asks about the user's own life) must "
+                                "beat 'no' before memory answers it; below it the model writes a general reply.",
+                                min=-20.0, max=20.0)
+    answer_margin: float = option(0.0, "Log-odds by which 'yes' (this thought answers the question) must beat 'no' "
+                                  "before the thought is said back; when none passes, the reply says it was not told.",
+                                  min=-20.0, max=20.0)
+    checked: int = option(3, "Recalled thoughts checked against a question about the user, best first.",
+                          min=1, max=10)
+    acknowledge_facts: bool = option(True, "When the user tells a fact about themselves (the post-think gate, asked "
+                                     "before the reply), acknowledge it in the user's own words ('Noted: you live "
+                                     "in Osaka.') instead of a generated reply. Off: the model writes every reply.")
     use_corpus: bool = option(False, "Also retrieve passages from the corpus for the reply (TiM over RAG).")
     passages: int = option(3, "Passages retrieved when the corpus is used.", min=1, max=10)
     max_tokens: int = option(48, "Most tokens of a reply.", min=8, max=512)
 
 
 class TiMState(RAGState, total=False):
-    """A TiM turn: the thoughts recalled and the new ones post-thought."""
+    """A TiM turn: the thoughts recalled and the facts post-thought."""
 
     recalled: list[ThoughtData]
-    new_thoughts: list[str]
+    new_facts: list[dict[str, str]]
     gate: dict[str, Any]  # the post-think gate's decision, when the reply already asked it
 
 
@@ -98,6 +106,16 @@ def thought_data(row: ThoughtRow, score: float | None = None) -> ThoughtData:
     return ThoughtData(**operations.thought_dict(row, score))  # type: ignore[typeddict-item]
 
 
+def fact_of(thought: dict[str, Any] | ThoughtRow) -> Fact:
+    """The fact record of a stored thought (a rule or legacy thought: its text, no attribute split)."""
+    get = thought.get if isinstance(thought, dict) else (lambda k, d="": getattr(thought, k, d))
+    origin = get("origin", "") or "rule"
+    text = get("text", "")
+    if origin == "model":
+        return Fact(get("subject", "") or "user", get("attribute", ""), get("value", ""), get("evidence", ""), origin)
+    return Fact("user", get("attribute", "") if origin == "legacy" else "", text, get("evidence", ""), "rule")
+
+
 def _buckets_text(probes: list[tuple[int, int]]) -> str:
     by_table: dict[int, list[int]] = {}
     for t, b in probes:
@@ -105,24 +123,34 @@ def _buckets_text(probes: list[tuple[int, int]]) -> str:
     return "; ".join(f"table {t}: {', '.join(map(str, bs))}" for t, bs in sorted(by_table.items()))
 
 
+def yes_no(step: Step, llm: LLM, messages: list[Message], options: tuple[str, ...], margin: float
+           ) -> dict[str, Any]:
+    """A constrained yes/no: the option, every score, the log-odds of yes over no, and whether it beat `margin`."""
+    choice = step.add(llm.choose(messages, list(options)))
+    odds = float(choice.scores.get(options[0], 0.0)) - float(choice.scores.get(options[1], 0.0))
+    return {"option": choice.option, "scores": {o: float(v) for o, v in choice.scores.items()},
+            "log_odds": round(odds, 3), "margin": margin, "constrained": choice.constrained, "passed": odds > margin}
+
+
 # --- nodes ----------------------------------------------------------------------------------------
 def recall(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
-    """Recall before answering: hash the user turn (in the third person) to its buckets, rank the thoughts there."""
+    """Recall before answering: the user turn (in the third person), ranked against this user's thoughts."""
     store, user, question = memory_of(deps), state.get("user", ""), state["question"]
     query = third_person(question)
     with Step(NAME, "memory_read", state.get("run_id", "")) as step:
         result = store.recall(user, store.embed([query])[0], config.top_k, config.probes, shape(config),
-                              config.min_shared)
+                              config.min_shared, config.exact_below)
         found = [thought_data(row, score) for row, score in result.thoughts]
         asked = f" (asked as '{short(query, 80)}')" if query != question else ""
+        how = ("scoring all of them (a memory this small is searched whole)" if result.exact else
+               f"scoring only the {result.scored} in the message's buckets ({_buckets_text(result.probes)})")
         if not result.stored:
             explanation = "Recalls nothing: this user's memory is still empty."
         elif not found:
             explanation = (f"Recalls nothing: no thought shares a bucket with the message{asked} ("
                            f"{_buckets_text(result.probes)}; {result.stored} stored).")
         else:
-            explanation = (f"Recalls {len(found)} of {result.stored} thoughts{asked}, scoring only the "
-                           f"{result.scored} in the message's buckets ({_buckets_text(result.probes)}); best "
+            explanation = (f"Recalls {len(found)} of {result.stored} thoughts{asked}, {how}; best "
                            f"{found[0]['score']:.2f}: '{short(found[0]['text'], 80)}'.")
         event = step.event(explanation, MemoryReadData(
             query=query, thoughts=found, probes=[list(p) for p in result.probes], scored=result.scored,
@@ -142,83 +170,93 @@ def retrieve(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
     return {"retrieved": found, "events": [event]}
 
 
-def topic_of(text: str) -> str:
-    """The topic a stored thought is filed under ('job: The user ...' -> 'job'); 'other' without a label."""
-    head, sep, _ = text.partition(": ")
-    return head if sep and head in TOPIC_OPTIONS else "other"
-
-
-def body_of(text: str) -> str:
-    """A stored thought without its topic label."""
-    return text.split(": ", 1)[1] if topic_of(text) != "other" and ": " in text else text
-
-
-def choose_topic(step: Step, deps: Deps, sentence: str) -> tuple[str, dict[str, Any], list[Any]]:
-    """The constrained topic choice for a sentence: (topic, decision details, prompt)."""
-    prompt = few_shot(TOPIC_SYSTEM, TOPIC_EXAMPLES, TOPIC_USER.format(sentence=sentence))
-    choice = step.add(deps.llm.choose(prompt, list(TOPIC_OPTIONS)))
-    scores = {o: float(v) for o, v in choice.scores.items()}
-    runner_up = max((v for o, v in scores.items() if o != choice.option), default=0.0)
-    margin = round(scores.get(choice.option, 0.0) - runner_up, 3)
-    over_other = round(scores.get(choice.option, 0.0) - scores.get("other", 0.0), 3)
-    return choice.option, {"topic": choice.option, "topic_scores": scores, "topic_margin": margin,
-                           "over_other": over_other, "constrained": choice.constrained}, prompt
-
-
-def active_of_topic(store: ThoughtStore, user: str, topic: str) -> list[ThoughtRow]:
-    """This user's active thoughts filed under a topic, newest first (a label lookup, not a similarity search)."""
-    if topic == "other":
-        return []
-    return [r for r in store.list(user, search=f"{topic}: ", status="active") if topic_of(r.text) == topic]
-
-
 def fact_gate(step: Step, deps: Deps, message: str, config: TiMConfig) -> dict[str, Any]:
-    """Does the message tell a fact about the user? The constrained yes/no of post-think, with its prompt; 'passed'
-    when 'yes' beats 'no' by the think margin."""
+    """Does the message tell a fact about the user? The constrained yes/no of post-think, with its prompt."""
     prompt = few_shot(GATE_SYSTEM, GATE_EXAMPLES, GATE_USER.format(message=message))
-    choice = step.add(deps.llm.choose(prompt, list(GATE_OPTIONS)))
-    odds = float(choice.scores.get(GATE_OPTIONS[0], 0.0)) - max(float(choice.scores.get(o, 0.0))
-                                                                 for o in GATE_OPTIONS[1:])
-    return {"option": choice.option, "scores": choice.scores, "log_odds": round(odds, 3),
-            "margin": config.think_margin, "constrained": choice.constrained, "passed": odds > config.think_margin,
-            "prompt": prompt}
+    return {**yes_no(step, deps.llm, prompt, GATE_OPTIONS, config.think_margin), "prompt": prompt}
+
+
+def check_answers(step: Step, deps: Deps, question: str, recalled: list[ThoughtData], config: TiMConfig
+                  ) -> list[dict[str, Any]]:
+    """For each of the best recalled thoughts: does it answer the question? (constrained yes/no, best first)."""
+    checks = []
+    for thought in recalled[:config.checked]:
+        prompt = few_shot(ANSWERS_SYSTEM, ANSWERS_EXAMPLES, ANSWERS_USER.format(question=question,
+                                                                              fact=thought["text"]))
+        verdict = yes_no(step, deps.llm, prompt, ANSWERS_OPTIONS, config.answer_margin)
+        checks.append({"id": thought["id"], "text": thought["text"], "log_odds": verdict["log_odds"],
+                       "passed": verdict["passed"]})
+    return sorted(checks, key=lambda c: -c["log_odds"])
+
+
+def answer_from_memory(step: Step, deps: Deps, state: TiMState, config: TiMConfig) -> dict[str, Any] | None:
+    """A question about the user's own life: say back the recalled thought that answers it, or that it was not told.
+    None when the question is not about the user's own life (the model then replies)."""
+    message, user = state["question"], state.get("user", "")
+    prompt = few_shot(ASKS_SYSTEM, ASKS_EXAMPLES, ASKS_USER.format(question=message))
+    asked = yes_no(step, deps.llm, prompt, ASKS_OPTIONS, config.asks_margin)
+    if not asked["passed"]:
+        return None
+    recalled = list(state.get("recalled", []))
+    checks = check_answers(step, deps, message, recalled, config)
+    passed = [c for c in checks if c["passed"]]
+    by_id = {t["id"]: t for t in recalled}
+    if passed:
+        best = fact_of(by_id[passed[0]["id"]])
+        said = [passed[0]] + [c for c in passed[1:] if best.key and fact_of(by_id[c["id"]]).key == best.key]
+        store = memory_of(deps)
+        parts = []
+        for c in said:
+            fact = fact_of(by_id[c["id"]])
+            old = [fact_of(r).value for r in store.superseded(user, c["id"])]
+            parts.append(reply_sentence(fact, old))
+        reply = " ".join(p for p, _ in parts)
+        how = "in your own words" if all(h == "own words" for _, h in parts) else "from the stored record"
+        listed = " and ".join(f"'{short(c['text'], 60)}'" for c in said)
+        label = (f"Recalled from memory: {listed} — the model checked that it answers the question (yes over no by "
+                 f"{said[0]['log_odds']:+.1f}); said back {how}.")
+        memory = {"status": "recalled", "sentence": label, "thoughts": [c["id"] for c in said], "checks": checks,
+                  "asked": asked}
+        explanation = f"Replies '{short(reply, 100)}': {label}"
+    else:
+        reply = not_told(message)
+        if not recalled:
+            label = "Not in memory: nothing about you is remembered yet, so nothing is said about you."
+        else:
+            label = (f"Not in memory: the model found that none of the {len(checks)} recalled thoughts checked answers "
+                     f"the question (best yes over no {checks[0]['log_odds']:+.1f}), so nothing is said about you.")
+        memory = {"status": "not_in_memory", "sentence": label, "thoughts": [], "checks": checks, "asked": asked}
+        explanation = f"Replies '{short(reply, 100)}'. {label}"
+    data = AnswerData(answer=reply, passages=[], notes=[t["text"] for t in recalled], memory=memory,  # type: ignore[typeddict-item]
+                      decision={"asks_about_user": asked, "checks": checks})
+    return {"answer": reply, "used_ids": [], "events": [step.event(explanation, data)]}
 
 
 def respond(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
-    """Answer a question about the user's own job / home / ... by quoting that topic's thoughts; else the model
-    replies from the recalled thoughts and the last few turns (and passages, over RAG)."""
+    """A question about the user's own life is answered from memory (or 'not told'); a fact is acknowledged in
+    the user's words; anything else gets the model's reply from the recalled thoughts and the last few turns."""
     message, run_id = state["question"], state.get("run_id", "")
     recalled = sorted(state.get("recalled", []), key=lambda t: -t.get("created", 0.0))
     notes = [t["text"] for t in recalled]  # newest first: a newer fact replaces an older one
     hits = state.get("retrieved", []) if config.use_corpus else []
+    settled = pre_check(message)
     with Step(NAME, "answer", run_id) as step:
-        decision: dict[str, Any] = {}
-        quoted: list[ThoughtRow] = []
-        if config.quote_answers and pre_check(message) == "question" and speaks_of_user(message):
-            topic, decision, _ = choose_topic(step, deps, third_person(message))
-            decision["quote_margin"] = config.quote_margin
-            if decision["over_other"] > config.quote_margin:
-                quoted = active_of_topic(memory_of(deps), state.get("user", ""), topic)[:3]
-            decision["quoted"] = [r.id for r in quoted]
+        if settled == "question" and speaks_of_user(message):
+            answered = answer_from_memory(step, deps, state, config)
+            if answered is not None:
+                return answered
         gate: dict[str, Any] = {}
-        if config.acknowledge_facts and not pre_check(message):
+        if config.acknowledge_facts and not settled:
             gate = fact_gate(step, deps, message, config)
-            thoughts = copy_thoughts(message, config.max_thoughts) if gate["passed"] else []
-            if thoughts:
-                reply = ACKNOWLEDGE_REPLY.format(facts=" ".join(_sentence(second_person(t)) for t in thoughts))
-                explanation = (f"Replies '{short(reply, 100)}': the model reads the message as a fact about the user, "
-                               "so it acknowledges it in the user's own words (no reply generated).")
-                data = AnswerData(answer=reply, passages=[], notes=notes, decision={"gate": gate})
+            clauses = copy_thoughts(message, config.max_thoughts) if gate["passed"] else []
+            if clauses:
+                reply = ACKNOWLEDGE_REPLY.format(facts=full_sentence(say_back(_strip_opener(message))))
+                label = ("Your own words, said back: the model read the message as a fact about you; what is kept "
+                         "is in the memory steps.")
+                data = AnswerData(answer=reply, passages=[], notes=notes, decision={"gate": gate},
+                                  memory={"status": "acknowledged", "sentence": label})  # type: ignore[typeddict-item]
+                explanation = f"Replies '{short(reply, 100)}'. {label}"
                 return {"answer": reply, "used_ids": [], "gate": gate, "events": [step.event(explanation, data)]}
-        if quoted:
-            facts = " ".join(_sentence(second_person(body_of(r.text))) for r in quoted)
-            reply = QUOTE_REPLY.format(facts=facts)
-            explanation = (f"Replies '{short(reply, 100)}': the question is about the user's "
-                           f"{decision['topic']}, so it quotes the "
-                           f"{len(quoted)} active thought(s) of that topic (no reply generated).")
-            data = AnswerData(answer=reply, passages=[], notes=[r.text for r in quoted], decision=decision)
-            event = step.event(explanation, data)
-            return {"answer": reply, "used_ids": [], "events": [event]}
         system = MEMORY_SYSTEM.format(thoughts="\n".join(f"- {n}" for n in notes) or NO_THOUGHTS)
         if hits:
             system += PASSAGES_SYSTEM.format(passages="\n".join(f"[{i}] {h['title']}: {h['text']}"
@@ -229,25 +267,30 @@ def respond(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
         reply = clean_reply(completion.text)
         failed = not reply
         reply = reply or "(no reply)"
-        why = ""
-        if decision and decision["topic"] == "other":
-            why = "; the question is about no remembered topic ('other')"
-        elif decision and decision["over_other"] <= config.quote_margin:
-            why = (f"; the question may be about the user's {decision['topic']}, but the model is not clear enough "
-                   "about it to quote its thoughts")
-        elif decision:
-            why = f"; the question's topic is '{decision['topic']}', with no active thought of it"
+        label = ("A general reply, written by the model: the message was not taken as a question about your own life, "
+                 f"so no remembered fact was checked ({len(notes)} recalled thoughts were in its prompt).")
         explanation = (f"Replies '{short(reply, 100)}' from {sum(m['role'] == 'user' for m in shown)} earlier turns, "
-                       f"{len(notes)} remembered thoughts ({completion.prompt_tokens} prompt tokens){why}.")
+                       f"{len(notes)} remembered thoughts ({completion.prompt_tokens} prompt tokens).")
         data = AnswerData(answer=reply, passages=[h["doc_id"] for h in hits], prompt=messages, reply=completion.text,
-                          turns=messages[1:-1], notes=notes)
-        if decision or gate:
-            data["decision"] = {**decision, **({"gate": gate} if gate else {})}
+                          turns=messages[1:-1], notes=notes,
+                          memory={"status": "general", "sentence": label})  # type: ignore[typeddict-item]
+        if gate:
+            data["decision"] = {"gate": gate}
         if failed:
             data["format_failure"] = True
         event = step.event(explanation, data)
     return {"answer": reply, "used_ids": [h["doc_id"] for h in hits], "events": [event],
             **({"gate": gate} if gate else {})}
+
+
+def _strip_opener(message: str) -> str:
+    """The message without a leading 'Actually,' / 'Sad news:' that carries no fact."""
+    from agents.tim.text import _OPENER
+
+    text, previous = " ".join(message.split()), None
+    while previous != text:
+        previous, text = text, _OPENER.sub("", text, count=1)
+    return text
 
 
 def without_acknowledgements(history: list[Message]) -> list[Message]:
@@ -257,14 +300,21 @@ def without_acknowledgements(history: list[Message]) -> list[Message]:
     return [m for m in history if not (m["role"] == "assistant" and m["content"].startswith(ack))]
 
 
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return (text[:1].upper() + text[1:]).rstrip(".") + "."
+def write_record(step: Step, llm: LLM, message: str, config: TiMConfig) -> tuple[Completion, str, list[Message]]:
+    """The model's fact record for a message: decoded under FACT_SCHEMA where the backend can, else free text."""
+    messages = fact_messages(message)
+    structured = getattr(llm, "structured", None)
+    if callable(structured):
+        try:
+            return step.add(structured(messages, FACT_SCHEMA, max_tokens=config.record_tokens)), "schema", messages
+        except NotImplementedError:
+            pass
+    return step.add(llm.chat(messages, max_tokens=config.record_tokens, stop=["\n\n"])), "free text", messages
 
 
 def post_think(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
-    """Post-think: is the turn a fact about the user (not a question or request)? If so, keep its clauses as
-    thoughts in the user's own words, rewritten to the third person by rule."""
+    """Post-think: is the turn a fact about the user? If so, the model writes its subject / attribute / value record
+    (the value must stand in the user's words); the rule fill keeps the user's clauses when no record holds."""
     message = state["question"]
     with Step(NAME, "memory_write", state.get("run_id", "")) as step:
         settled = pre_check(message)
@@ -274,96 +324,123 @@ def post_think(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]
                                "(no model call).", MemoryWriteData(
                                    operation="think", before=[], after=[],
                                    decision={"option": settled, "pre_check": True}))
-            return {"new_thoughts": [], "events": [event]}
+            return {"new_facts": [], "events": [event]}
         asked = state.get("gate")  # the reply step asked the gate already (acknowledge_facts): not twice
         gate = dict(asked) if asked else fact_gate(step, deps, message, config)
         gate_messages, odds = gate.pop("prompt"), gate["log_odds"]
-        decision = {**gate, "asked_by_reply": bool(asked)}
+        decision: dict[str, Any] = {**gate, "asked_by_reply": bool(asked)}
         data = MemoryWriteData(operation="think", before=[], after=[], decision=decision, prompt=gate_messages)
-        thoughts: list[str] = []
+        facts: list[Fact] = []
         if not gate["passed"]:
             explanation = ("Post-thinks nothing: asked whether the message states a fact about the user, the "
                            f"model {'leans to no' if odds < 0 else 'is not clear enough about yes'}, so nothing is "
                            "stored (the scores are in the details).")
         else:
-            thoughts = copy_thoughts(message, config.max_thoughts)
-            data.update(after=[ThoughtData(id="", text=t, status="proposed") for t in thoughts])
-            if thoughts:
-                listed = "; ".join(f"'{short(t, 80)}'" for t in thoughts)
-                explanation = ("Post-thinks the message (the model reads it as a fact about the user) into "
-                               f"{len(thoughts)} thought(s), its own words in the third person: {listed}.")
-            else:
+            completion, decoding, record_prompt = write_record(step, deps.llm, message, config)
+            records = parse_facts(completion.text)
+            rejected = []
+            for r in records or []:
+                why = validate(r, message)
+                if why:
+                    rejected.append({**r, "why": why})
+                else:
+                    facts.append(Fact(r["subject"], r["attribute"], r["value"], message, "model"))
+            facts = facts[:config.max_thoughts]
+            fill = not facts
+            if fill:
+                facts = rule_facts(message, config.max_thoughts)
+            decision.update(decoding=decoding, records=records, rejected=rejected, rule_fill=fill)
+            data.update(prompt=record_prompt, reply=completion.text,
+                        after=[ThoughtData(id="", text=f.text(), status="proposed", **f.as_dict())  # type: ignore[typeddict-item]
+                               for f in facts])
+            if records is None:
+                data["format_failure"] = True
+            listed = "; ".join(f"'{short(f.text(), 80)}'" for f in facts)
+            if not facts:
                 explanation = "Post-thinks nothing: the message has no clause of three words or more."
+            elif not fill:
+                explanation = (f"Post-thinks the message into {len(facts)} fact(s) written by the model as subject / "
+                               f"attribute / value ({decoding}), each value found in the user's words: {listed}"
+                               + (f"; {len(rejected)} record(s) set aside (value not in the message)." if rejected
+                                  else "."))
+            else:
+                why = ("its record was not valid JSON" if records is None else
+                       "none of its records had a value found in the message" if records else "it wrote no record")
+                explanation = (f"Post-thinks the message into {len(facts)} thought(s) by the rule fill, its own "
+                               f"clauses in the third person ({why}): {listed}.")
         event = step.event(explanation, data)
-    return {"new_thoughts": thoughts, "events": [event]}
+    return {"new_facts": [f.as_dict() for f in facts], "events": [event]}
+
+
+_ADDS = ("also", "another", "too", "as well", "second", "both")  # a further value of an attribute, not a new one
 
 
 def operate(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
-    """Memory operations: file each new thought under a topic (constrained choice), then by rule: the same words
-    or the same named entity as a thought of that topic -> merge; a single-valued topic (job, home, pet, car,
-    hobby, food) -> forget its active thoughts (update); else insert."""
+    """Memory operations, per fact: the same attribute of the same subject (keys at cosine >= same_fact) with a new
+    value forgets the old thought; with the same value it merges; anything else is inserted."""
     store, user = memory_of(deps), state.get("user", "")
     source = Source(run=state.get("run_id", ""), turn=state["question"], conversation=state.get("conversation", ""))
     events = []
-    for text in state.get("new_thoughts", []):
+    for record in state.get("new_facts", []):
+        fact = Fact(**record)
         with Step(NAME, "memory_write", state.get("run_id", "")) as step:
-            topic, decision, prompt = choose_topic(step, deps, text)
-            stored_text = f"{topic}: {text}" if topic != "other" else text
-            vector = store.embed([stored_text])[0]
-            if topic == "other":
-                similar = store.recall(user, vector, config.compare, config.probes, shape(config)).thoughts
-                candidates = [(r, s) for r, s in similar if s >= config.relate_threshold and topic_of(r.text) == topic]
-            else:
-                rows = active_of_topic(store, user, topic)
-                scores = [float(r.embedding @ vector) for r in rows]
-                candidates = list(zip(rows, scores, strict=True))
-            relation, targets, checks = relate(text, topic, candidates)
-            op = _apply(store, user, relation, targets, stored_text, vector, source, config)
-            decision.update(relation=relation, checks=checks, single_valued=topic in SINGLE_VALUED)
-            data = MemoryWriteData(operation=op.operation, before=op.before, after=op.after, thought=stored_text,  # type: ignore[typeddict-item]
-                                   compared=[thought_data(r, s) for r, s in candidates], decision=decision,
-                                   prompt=prompt)
-            filed = f"filed under '{topic}'" if topic != "other" else "under no particular topic ('other')"
-            why = {"update": f"; '{topic}' holds one value at a time",
-                   "same": "; the same words", "detail": "; the same named entity",
-                   "unrelated": (f"; compared with {len(candidates)} thought(s) of that topic, none the same"
-                                 if candidates else "")}[relation]
-            events.append(step.event(op.sentence.rstrip(".") + f" ({filed}{why}).", data))
+            text = fact.text()
+            vector = store.embed([text])[0]
+            near = store.recall(user, vector, config.compare, config.probes, shape(config), config.min_shared,
+                                config.exact_below).thoughts
+            relation, targets, checks = relate(store, fact, near, config)
+            op = apply(store, user, relation, targets, fact, vector, source, config)
+            data = MemoryWriteData(operation=op.operation, before=op.before, after=op.after, thought=text,  # type: ignore[typeddict-item]
+                                   compared=[thought_data(r, s) for r, s in near],
+                                   decision={"relation": relation, "checks": checks, "key": fact.key,
+                                             "same_fact": config.same_fact, "origin": fact.origin})
+            why = {
+                "update": f"; the same fact ({fact.key}) with a new value",
+                "same": "; the same fact again",
+                "adds": f"; a further {fact.attribute} (the message says it adds one)",
+                "unrelated": (f"; compared with {len(checks)} stored fact(s), none about {fact.key}" if fact.key
+                              else "; a rule-filled thought is never compared by attribute"),
+            }[relation]
+            events.append(step.event(op.sentence.rstrip(".") + f"{why}.", data))
     return {"events": events}
 
 
-def relate(text: str, topic: str, candidates: list[tuple[ThoughtRow, float]]
+def relate(store: ThoughtStore, fact: Fact, near: list[tuple[ThoughtRow, float]], config: TiMConfig
            ) -> tuple[str, list[ThoughtRow], list[dict[str, Any]]]:
-    """The relation of a new thought to stored thoughts of its topic, by rule: (relation, targets, checks)."""
-    checks: list[dict[str, Any]] = []
-    names = names_in(text)
-    for row, score in candidates:
-        if body_of(row.text).strip().lower() == text.strip().lower():
-            checks.append({"id": row.id, "cosine": round(score, 4), "option": "same", "identical": True})
+    """The relation of a new fact to the stored ones near it: (relation, targets, checks).
+
+    'same' (the same words, or the same key and value), 'update' (the same key, another value), 'adds' (the same
+    key, and the message says also / another / too), or 'unrelated'."""
+    for row, _ in near:
+        if row.text.strip().lower() == fact.text().strip().lower():
+            return "same", [row], [{"id": row.id, "identical": True}]
+    keyed = [(row, fact_of(row)) for row, _ in near if fact_of(row).key]
+    if not fact.key or not keyed:
+        return "unrelated", [], []
+    vectors = store.embed([fact.key] + [f.key for _, f in keyed])
+    checks, same = [], []
+    for (row, old), v in zip(keyed, vectors[1:], strict=True):
+        cosine = round(float(v @ vectors[0]), 4)
+        checks.append({"id": row.id, "key": old.key, "cosine": cosine, "same_key": cosine >= config.same_fact})
+        if cosine >= config.same_fact:
+            same.append((row, old))
+    if not same:
+        return "unrelated", [], checks
+    for row, old in same:
+        if in_words(fact.value, old.value) and in_words(old.value, fact.value):
             return "same", [row], checks
-    for row, score in candidates:
-        old_names = names_in(body_of(row.text))
-        shared = sorted(names & old_names)
-        # "Bruno passed away." is about the stored "dog is called Bruno"; "sold the Fiat and bought a Kia" names
-        # a new entity of a single-valued topic, so it replaces the Fiat rather than adding to it
-        if shared and not (topic in SINGLE_VALUED and names - old_names):
-            checks.append({"id": row.id, "cosine": round(score, 4), "option": "detail", "names": shared})
-            return "detail", [row], checks
-    if topic in SINGLE_VALUED and candidates:
-        checks += [{"id": r.id, "cosine": round(s, 4), "option": "update"} for r, s in candidates]
-        return "update", [r for r, _ in candidates], checks
-    checks += [{"id": r.id, "cosine": round(s, 4), "option": "unrelated"} for r, s in candidates]
-    return "unrelated", [], checks
+    if any(in_words(word, fact.evidence) for word in _ADDS):
+        return "adds", [], checks
+    return "update", [row for row, _ in same], checks
 
 
-def _apply(store: ThoughtStore, user: str, relation: str, targets: list[ThoughtRow], text: str, vector: Any,
-           source: Source, config: TiMConfig) -> operations.Operation:
+def apply(store: ThoughtStore, user: str, relation: str, targets: list[ThoughtRow], fact: Fact, vector: Any,
+          source: Source, config: TiMConfig) -> operations.Operation:
     """The operation a relation calls for."""
-    if not targets or relation == "unrelated":
-        return operations.insert(store, user, text, vector, source, shape(config))
-    if relation == "update":
-        return operations.forget(store, user, targets, text, vector, source, shape(config))
-    if relation == "same":
-        return operations.merge_duplicate(store, user, targets[0], text, vector, source, shape(config))
-    return operations.merge_entity(store, user, targets[0], text, source, shape(config),
-                                   joined=operations.join_thoughts(targets[0].text, body_of(text)))
+    record = fact.as_dict()
+    if relation == "update" and targets:
+        return operations.forget(store, user, targets, fact.text(), vector, source, shape(config), fact=record)
+    if relation == "same" and targets:
+        return operations.merge_duplicate(store, user, targets[0], fact.text(), vector, source, shape(config),
+                                          fact=record)
+    return operations.insert(store, user, fact.text(), vector, source, shape(config), fact=record)

@@ -1,12 +1,16 @@
-"""TiM's prompts: the post-think gate, and the topic choice behind insert / forget / merge and quoted answers.
+"""TiM's prompts: the post-think gate, the fact record, and the two checks behind an answer from memory.
 
-Examples use invented people and places; no example's reply is ever stored as a thought.
+Every example uses invented people, places and facts; no example's output is ever stored as a thought (a record
+is kept only if its value stands in the user's own message).
 """
 
 from __future__ import annotations
 
+import json
+
 from llm.base import Message
 
+# --- does a message tell a fact about the user? -----------------------------------------------------
 GATE_SYSTEM = (
     "Does the user's message tell you a fact about the user's own life that a friend should remember (where "
     "they live, their job, family, pets, car, food, hobbies, health)? Answer yes or no."
@@ -20,50 +24,77 @@ GATE_EXAMPLES = (
     ("Tell me a fun fact about owls.", "no"),
 )
 GATE_USER = "{message}"
-# post-think only when 'yes' beats 'no' by the margin. An earlier 'fact / question / request' choice put most
-# personal facts below 'request' (log-odds -1.4 to +0.6 on a dev set of invented facts); this wording puts
-# every one of them at +1.1 or more and every request at +0.4 or less.
 GATE_OPTIONS = ("yes", "no")
 
-
-# Post-think writes no free text: the thoughts are the user's own clauses in the third person (text.copy_thoughts).
-# An earlier few-shot fill dropped when/where ("On weekends I go orienteering." -> "The user goes orienteering.")
-# and copied its own examples into memory ("The user's cat Pim died.").
-
-# The topic (slot) of a thought or of a question about the user: a constrained choice among fixed labels. A
-# four-way relation choice (same / update / detail / unrelated) between two thoughts said 'update' for every
-# pair at 0.5B; the topic of one sentence is a decision it can make, and "update" follows by rule: a new
-# thought replaces the active ones of the same single-valued topic. The examples are invented and are
-# labels, never stored. Measured on invented sentences by `python benchmarks/calibrate_tim.py`.
-TOPIC_SYSTEM = (
-    "Which topic of the user's life is this sentence about? job (work, career), home (the city or place where "
-    "they live, moving house), pet (their animals), car (the vehicle they drive), hobby (what they do in their "
-    "free time or on weekends), family (relatives), food (favourite food or dish), allergy (what they are "
-    "allergic to), other (anything else, and general questions). Answer with the topic only."
+# --- the record: subject / attribute / value, as JSON ------------------------------------------------
+FACT_SYSTEM = (
+    "Write the facts about the user's own life that the message states and that are true now, as JSON: "
+    '{"facts": [{"subject": ..., "attribute": ..., "value": ...}]}. subject: "user", or the user\'s relative, pet '
+    "or thing the fact is about (\"user's brother\", \"user's dog\"). attribute: a short noun phrase for the kind of "
+    "fact (\"home city\", \"job\", \"name\", \"favourite film\"). value: the words of the message that give the "
+    "fact, copied exactly. Leave out what is no longer true. A question or a request states no fact: "
+    '{"facts": []}.'
 )
-TOPIC_EXAMPLES = (
-    ("Sentence: The user teaches chemistry at a high school.\nTopic:", "job"),
-    ("Sentence: Every Sunday the user plays chess in the park.\nTopic:", "hobby"),
-    ("Sentence: How does the user get rid of ants in the kitchen?\nTopic:", "other"),
-    ("Sentence: The user's parrot Kiwi can whistle.\nTopic:", "pet"),
-    ("Sentence: The user relocated to Valparaíso in spring.\nTopic:", "home"),
-    ("Sentence: The user's aunt Rosa lives in Lyon.\nTopic:", "family"),
-    ("Sentence: Kiwis make the user's throat itch.\nTopic:", "allergy"),
-    ("Sentence: What gift should the user buy for a colleague?\nTopic:", "other"),
-    ("Sentence: The user rides an old blue Vespa to town.\nTopic:", "car"),
-    ("Sentence: The user is left-handed.\nTopic:", "other"),
-    ("Sentence: Lately the user's best-loved dish is pad thai.\nTopic:", "food"),
-    ("Sentence: Which instrument does the user play in the evenings?\nTopic:", "hobby"),
-    ("Sentence: Why do leaves change colour?\nTopic:", "other"),
+FACT_EXAMPLES: tuple[tuple[str, dict[str, list[dict[str, str]]]], ...] = (
+    ("I relocated to Valparaíso in spring.",
+     {"facts": [{"subject": "user", "attribute": "home city", "value": "Valparaíso"}]}),
+    ("How do I get rid of ants in the kitchen?", {"facts": []}),
+    ("My parrot Kiwi can whistle, and I repair pianos for a living.",
+     {"facts": [{"subject": "user's parrot", "attribute": "name", "value": "Kiwi"},
+                {"subject": "user", "attribute": "job", "value": "repair pianos"}]}),
+    ("I sold my old Fiat and bought a blue Kia.",
+     {"facts": [{"subject": "user", "attribute": "car", "value": "blue Kia"}]}),
+    ("Most evenings I practise the violin.",
+     {"facts": [{"subject": "user", "attribute": "evening activity", "value": "the violin"}]}),
+    ("Write a short poem about autumn for my class.", {"facts": []}),
+    ("Our rabbit Clover died in May; we got a hamster, Pip.",
+     {"facts": [{"subject": "user's pet", "attribute": "name", "value": "Pip"}]}),
+    ("I gave up the violin, these days I sing in a choir.",
+     {"facts": [{"subject": "user", "attribute": "evening activity", "value": "sing in a choir"}]}),
 )
-TOPIC_USER = "Sentence: {sentence}\nTopic:"
-# the first option is the safe default: 'other' is never single-valued, so it never forgets anything
-TOPIC_OPTIONS = ("other", "job", "home", "pet", "car", "hobby", "family", "food", "allergy")
-# topics that hold one value at a time: a new thought about one of them supersedes the active ones
-SINGLE_VALUED = frozenset({"job", "home", "pet", "car", "hobby", "food"})
+FACT_USER = "Message: {message}"
 
-# how a reply quotes the remembered thoughts of a question's topic (their words, in the second person)
-QUOTE_REPLY = "You told me: {facts}"
+
+def fact_messages(message: str) -> list[Message]:
+    """The record prompt: system, the invented examples as user/assistant turns, then the message."""
+    examples = tuple((FACT_USER.format(message=m), json.dumps(a, ensure_ascii=False)) for m, a in FACT_EXAMPLES)
+    return few_shot(FACT_SYSTEM, examples, FACT_USER.format(message=message))
+
+
+# --- does a question ask about the user's own life? --------------------------------------------------
+ASKS_SYSTEM = (
+    "Does the user ask about a fact of their own life that they would have told you (where they live, their "
+    "job, family, pets, likes, habits), rather than asking for help, advice or general knowledge? Answer yes or no."
+)
+ASKS_EXAMPLES = (
+    ("Which town do I live in?", "yes"),
+    ("How do I fold a paper crane?", "no"),
+    ("What's my brother called?", "yes"),
+    ("Can you suggest a gift for my aunt?", "no"),
+    ("What do I do for a living?", "yes"),
+    ("How can I sleep better?", "no"),
+    ("Which instrument do I play?", "yes"),
+    ("What should I cook for my friends tonight?", "no"),
+)
+ASKS_USER = "{question}"
+ASKS_OPTIONS = ("yes", "no")
+
+# --- does a remembered fact answer the question? -----------------------------------------------------
+ANSWERS_SYSTEM = (
+    "You are given a question the user asks about themselves and one fact you remember about the user. Does the "
+    "fact answer the question? Answer yes or no."
+)
+ANSWERS_EXAMPLES = (
+    ("Question: Which town do I live in?\nFact: The user's home city: Tarija", "yes"),
+    ("Question: Which town do I live in?\nFact: The user's job: repair pianos", "no"),
+    ("Question: What's my parrot called?\nFact: The user's parrot's name: Kiwi", "yes"),
+    ("Question: What's my parrot called?\nFact: The user's brother's name: Ivo", "no"),
+    ("Question: What do I do in the evenings?\nFact: The user's evening activity: the violin", "yes"),
+    ("Question: What car do I have?\nFact: The user's allergy: shellfish", "no"),
+)
+ANSWERS_USER = "Question: {question}\nFact: {fact}"
+ANSWERS_OPTIONS = ("yes", "no")
+
 # how a reply acknowledges a fact the user told (their clauses, in the second person); these replies are left out
 # of the turns the model is shown, as it copied "Noted:" into its own replies to questions
 ACKNOWLEDGE_REPLY = "Noted: {facts}"

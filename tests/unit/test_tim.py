@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -19,212 +21,206 @@ def turn(svc, message: str, user: str = "ana", config: dict | None = None, histo
     return run
 
 
+def record(*facts: tuple[str, str, str]) -> str:
+    """The JSON fact record a scripted model writes: (subject, attribute, value) triples."""
+    return json.dumps({"facts": [{"subject": s, "attribute": a, "value": v} for s, a, v in facts]})
+
+
 def script(reply: str, *choices: str) -> ScriptedLLM:
-    """An LLM that replies once, then picks the scripted options in order (gate, then one topic per thought)."""
+    """An LLM that replies (or writes a record) once, then picks the scripted options in order."""
     return ScriptedLLM(replies=[reply], choices=list(choices))
+
+
+def tell(svc, message: str, *facts: tuple[str, str, str], user: str = "ana", config: dict | None = None):
+    """Tell TiM a fact: the gate says yes, the model writes the given record. The hash embedder of unit tests makes
+    keys that share words close, so only identical keys count as the same attribute here."""
+    svc.deps.llm = llm = script(record(*facts), "yes")
+    run = turn(svc, message, user=user, config={"same_fact": 0.99, **(config or {})})
+    assert [kind for kind, _ in llm.calls] == ["choose", "chat"], llm.calls  # the gate, the record
+    return run
+
+
+def ask(svc, question: str, *choices: str, user: str = "ana", config: dict | None = None):
+    """Ask TiM a question: the scripted choices answer 'about you?', then each answer check in turn."""
+    svc.deps.llm = llm = ScriptedLLM(choices=list(choices), default_reply="I am a model.")
+    return turn(svc, question, user=user, config=config), llm
 
 
 def active(svc, user: str = "ana") -> list[str]:
     return sorted(t.text for t in svc.memory.list(user, status="active"))
 
 
-def test_a_fact_is_post_thought_in_its_own_words_filed_under_a_topic_and_inserted(services_factory) -> None:
-    llm = script("Nice!", "yes", "home")
-    svc = services_factory(llm=llm)
-    run = turn(svc, "I live in Lisbon.")
+def test_a_fact_is_kept_as_a_model_record_beside_the_users_own_words(services_factory) -> None:
+    svc = services_factory()
+    run = tell(svc, "I live in Lisbon.", ("user", "home city", "Lisbon"))
     assert [e.kind for e in run.events] == ["memory_read", "answer", "memory_write", "memory_write"]
     assert run.answer == "Noted: You live in Lisbon."  # acknowledged in the user's words, no reply generated
-    assert [kind for kind, _ in llm.calls] == ["choose", "choose"]  # gate (asked once, for the reply), topic
-    assert "acknowledges it in the user's own words" in run.events[1].explanation
-    think, op = run.events[2:]
-    assert think.data["decision"]["asked_by_reply"] is True and think.llm_calls == 0
-    assert think.data["operation"] == "think"
-    assert [t["text"] for t in think.data["after"]] == ["The user lives in Lisbon."]
-    assert "its own words in the third person" in think.explanation
-    assert op.data["operation"] == "insert" and op.data["decision"]["topic"] == "home"
-    assert op.explanation.startswith("Remembered 'home: The user lives in Lisbon.'")
-    assert "filed under 'home'" in op.explanation
-    assert active(svc) == ["home: The user lives in Lisbon."]
+    answer, think, op = run.events[1:]
+    assert answer.data["memory"]["status"] == "acknowledged"
+    assert think.data["decision"]["asked_by_reply"] is True and think.llm_calls == 1  # the record only
+    assert think.data["decision"]["decoding"] == "free text" and think.data["decision"]["rule_fill"] is False
+    proposed = think.data["after"][0]
+    assert proposed["text"] == "The user's home city: Lisbon" and proposed["origin"] == "model"
+    assert proposed["evidence"] == "I live in Lisbon." and proposed["attribute"] == "home city"
+    assert "written by the model as subject / attribute / value" in think.explanation
+    assert op.data["operation"] == "insert" and op.explanation.startswith("Remembered 'The user's home city: Lisbon'")
     stored = svc.memory.list("ana")[0]
-    assert stored.source_run == run.run_id and stored.source_turn == "I live in Lisbon." and len(stored.buckets) == 4
+    assert (stored.subject, stored.attribute, stored.value, stored.evidence, stored.origin) == (
+        "user", "home city", "Lisbon", "I live in Lisbon.", "model")
+    assert stored.source_run == run.run_id and len(stored.buckets) == 4
 
 
-def test_without_acknowledgement_the_model_replies_to_a_fact_and_post_think_asks_the_gate(services_factory) -> None:
-    llm = script("Nice!", "yes", "home")
-    svc = services_factory(llm=llm)
-    run = turn(svc, "I live in Lisbon.", config={"acknowledge_facts": False})
-    assert run.answer == "Nice!" and [kind for kind, _ in llm.calls] == ["chat", "choose", "choose"]
-    assert run.events[2].data["decision"]["asked_by_reply"] is False and run.events[2].llm_calls == 1
-    assert active(svc) == ["home: The user lives in Lisbon."]
+def test_a_record_whose_value_is_not_in_the_message_falls_back_to_the_users_clause(services_factory) -> None:
+    svc = services_factory()
+    run = tell(svc, "On weekends I go surfing.", ("user", "Sunday activity", "chess"))
+    think = run.events[2]
+    assert think.data["decision"]["rule_fill"] is True
+    assert think.data["decision"]["rejected"][0]["why"] == "the value 'chess' is not in the message"
+    assert active(svc) == ["On weekends the user goes surfing."]
+    assert "by the rule fill" in think.explanation and "none of its records had a value" in think.explanation
+    svc.deps.llm = script("not json at all", "yes")
+    run = turn(svc, "I'm allergic to latex.")
+    assert run.events[2].data["format_failure"] is True and "not valid JSON" in run.events[2].explanation
+    assert "The user is allergic to latex." in active(svc)
 
 
-def test_post_think_keeps_when_and_where_and_splits_clauses(services_factory) -> None:
-    svc = services_factory(llm=script("Fun!", "yes", "other", "hobby"))
-    run = turn(svc, "Actually, I've given chess up; on weekends I now go kayaking.")
-    assert [t["text"] for t in run.events[2].data["after"]] == [
-        "The user has given chess up.", "On weekends the user now goes kayaking."]
-    assert active(svc) == ["The user has given chess up.", "hobby: On weekends the user now goes kayaking."]
-
-
-def test_a_question_is_not_post_thought(services_factory) -> None:
-    llm = ScriptedLLM(replies=["You live in Lisbon."])
-    svc = services_factory(llm=llm)
-    run = turn(svc, "Where do I live?")
+def test_a_question_is_not_post_thought_and_empty_memory_says_it_was_not_told(services_factory) -> None:
+    svc = services_factory()
+    run, llm = ask(svc, "Where do I live?", "yes")
     assert [e.kind for e in run.events] == ["memory_read", "answer", "memory_write"]
-    assert run.events[-1].data["operation"] == "think" and run.events[-1].data["after"] == []
     assert run.events[-1].data["decision"] == {"option": "question", "pre_check": True}
-    # the question speaks of the user: its topic is chosen (here 'other'), then the model replies
-    assert [kind for kind, _ in llm.calls] == ["choose", "chat"]
-    assert run.events[1].data["decision"]["topic"] == "other" and "no remembered topic" in run.events[1].explanation
+    assert [kind for kind, _ in llm.calls] == ["choose"]  # about the user? yes; nothing recalled to check
+    assert run.answer == "You haven't told me where you live yet."
+    label = run.events[1].data["memory"]
+    assert label["status"] == "not_in_memory" and "nothing about you is remembered yet" in label["sentence"]
     assert svc.memory.count("ana") == 0
 
 
-def test_a_request_not_about_the_user_is_not_post_thought_and_a_statement_asks_the_gate(services_factory) -> None:
-    llm = ScriptedLLM(replies=["Why did the cat sit on the laptop?"])
-    svc = services_factory(llm=llm)
+def test_a_request_is_answered_by_the_model_with_a_general_label(services_factory) -> None:
+    svc = services_factory()
+    svc.deps.llm = llm = ScriptedLLM(replies=["Why did the cat sit on the laptop?"])
     run = turn(svc, "Tell me a joke about cats.")
     assert run.events[-1].data["decision"]["option"] == "other" and svc.memory.count("ana") == 0
     assert [kind for kind, _ in llm.calls] == ["chat"]
+    assert run.events[1].data["memory"]["status"] == "general"
     svc.deps.llm = llm = ScriptedLLM(replies=["Ok."], choices=["no"])
     run = turn(svc, "Help me plan my week.")  # speaks of the user: the model's gate decides (here: no fact)
     assert [kind for kind, _ in llm.calls] == ["choose", "chat"]  # the gate (reused by post-think), the reply
-    assert run.answer == "Ok."
-    assert run.events[-1].data["decision"]["option"] == "no" and svc.memory.count("ana") == 0
+    assert run.answer == "Ok." and svc.memory.count("ana") == 0
     assert "the model leans to no, so nothing is stored" in run.events[-1].explanation
-    assert "log-odds" not in run.events[-1].explanation
+    run, llm = ask(svc, "How do I fold a paper crane?", "no")  # says I, but not about the user's own life
+    assert [kind for kind, _ in llm.calls] == ["choose", "chat"] and run.answer == "I am a model."
+    assert run.events[1].data["memory"]["status"] == "general"
 
 
-def test_a_question_about_a_remembered_topic_is_answered_by_quoting_its_thoughts(services_factory) -> None:
-    svc = services_factory(llm=script("Nice!", "yes", "car"))
-    turn(svc, "I drive a white Tesla.")
-    svc.deps.llm = llm = ScriptedLLM(replies=["A Tesla."], choices=["car"])
-    run = turn(svc, "What car do I drive?")
+def test_a_question_is_answered_by_the_recalled_thought_that_passes_the_check(services_factory) -> None:
+    svc = services_factory()
+    tell(svc, "I drive a white Tesla.", ("user", "car", "white Tesla"))
+    tell(svc, "My sister's name is Noor.", ("user's sister", "name", "Noor"))
+    run, llm = ask(svc, "What car do I drive?", "yes", "yes", "no")
     read, answer = run.events[0], run.events[1]
     assert read.data["query"] == "What car does the user drive?"
-    assert "asked as 'What car does the user drive?'" in read.explanation
-    assert read.data["thoughts"][0]["text"] == "car: The user drives a white Tesla."
-    assert [kind for kind, _ in llm.calls] == ["choose"]  # the topic; no reply generated
-    assert run.answer == "You told me: You drive a white Tesla."
-    assert answer.data["decision"]["topic"] == "car" and "quotes the 1 active thought" in answer.explanation
-    # a remembered topic without thoughts, or quoting switched off: the model writes the reply
-    svc.deps.llm = llm = ScriptedLLM(replies=["I don't know your job."], choices=["job"])
-    run = turn(svc, "What is my job?")
-    assert [kind for kind, _ in llm.calls] == ["choose", "chat"] and run.answer == "I don't know your job."
-    assert "no active thought of it" in run.events[1].explanation
-    svc.deps.llm = llm = ScriptedLLM(replies=["A white Tesla."])
-    run = turn(svc, "What car do I drive?", config={"quote_answers": False})
-    assert [kind for kind, _ in llm.calls] == ["chat"] and "- car: The user drives a white Tesla." in str(
-        run.events[1].data["prompt"][0]["content"])
+    assert [kind for kind, _ in llm.calls] == ["choose", "choose", "choose"]  # about you? then one check per thought
+    assert run.answer in ("You drive a white Tesla.", "Your sister's name is Noor.")
+    label = answer.data["memory"]
+    assert label["status"] == "recalled" and len(label["checks"]) == 2
+    said = [c for c in label["checks"] if c["passed"]][0]
+    assert label["thoughts"] == [said["id"]] and said["text"] in label["sentence"]
+    assert "the model checked that it answers the question" in label["sentence"]
+    # no recalled thought passes: the honest reply, never a generated guess
+    run, llm = ask(svc, "What is my job?", "yes", "no", "no")
+    assert run.answer == "You haven't told me what your job is yet."
+    assert run.events[1].data["memory"]["status"] == "not_in_memory"
+    assert "none of the 2 recalled thoughts checked answers" in run.events[1].data["memory"]["sentence"]
 
 
-def test_a_single_valued_topic_forgets_the_old_thought_and_recall_then_finds_the_new(services_factory) -> None:
-    svc = services_factory(llm=script("Nice!", "yes", "home"))
-    turn(svc, "I live in Lisbon.")
-    svc.deps.llm = llm = script("Welcome to Berlin!", "yes", "home")
-    run = turn(svc, "I moved to Berlin.")
+def test_the_same_attribute_with_a_new_value_forgets_the_old_fact(services_factory) -> None:
+    svc = services_factory()
+    tell(svc, "I live in Lisbon.", ("user", "home city", "Lisbon"))
+    run = tell(svc, "I moved to Berlin.", ("user", "home city", "Berlin"))
     op = run.events[-1]
     assert op.data["operation"] == "forget" and op.data["decision"]["relation"] == "update"
-    assert op.explanation.startswith(
-        "Forgot 'home: The user lives in Lisbon.' — superseded by 'home: The user moved to Berlin.'")
-    assert "'home' holds one value at a time" in op.explanation
+    assert op.explanation.startswith("Forgot 'The user's home city: Lisbon' — superseded by 'The user's home city: "
+                                     "Berlin'")
+    assert "the same fact (the user's home city) with a new value" in op.explanation
     assert [t["status"] for t in op.data["after"]] == ["forgotten", "active"]
-    assert [kind for kind, _ in llm.calls] == ["choose", "choose"]  # gate, topic: no pairwise relation call
-    assert active(svc) == ["home: The user moved to Berlin."]
+    assert active(svc) == ["The user's home city: Berlin"]
     old = svc.memory.list("ana", status="forgotten")[0]
-    assert old.text == "home: The user lives in Lisbon." and old.related == op.data["after"][1]["id"]
-    svc.deps.llm = ScriptedLLM(replies=["Berlin."])
-    run = turn(svc, "Where does the user live?")
-    assert [t["text"] for t in run.events[0].data["thoughts"]] == ["home: The user moved to Berlin."]
-    assert "Lisbon" not in run.events[1].data["prompt"][0]["content"]
+    assert old.related == op.data["after"][1]["id"]
+    run, _ = ask(svc, "Where do I live?", "yes", "yes")
+    assert run.answer == "You moved to Berlin." and [t["text"] for t in run.events[0].data["thoughts"]] == [
+        "The user's home city: Berlin"]
 
 
-def test_facts_of_other_topics_never_forget_each_other(services_factory) -> None:
-    svc = services_factory(llm=script("Ok.", "yes", "job"))
-    turn(svc, "I work as a dentist.")
-    svc.deps.llm = script("Fun!", "yes", "hobby")
-    op = turn(svc, "On weekends I go caving.").events[-1]
-    assert op.data["operation"] == "insert" and op.data["compared"] == []
-    assert active(svc) == ["hobby: On weekends the user goes caving.", "job: The user works as a dentist."]
+def test_an_update_that_names_the_old_value_is_said_back_from_the_record(services_factory) -> None:
+    svc = services_factory()
+    tell(svc, "My favourite band is Wilco.", ("user", "favourite band", "Wilco"))
+    tell(svc, "Beirut have replaced Wilco as my favourite band.", ("user", "favourite band", "Beirut"))
+    run, _ = ask(svc, "What's my favourite band?", "yes", "yes")
+    assert run.answer == "Your favourite band is Beirut."  # the user's clause names Wilco, which was superseded
+    assert "from the stored record" in run.events[1].data["memory"]["sentence"]
 
 
-def test_a_multi_valued_topic_keeps_both_thoughts(services_factory) -> None:
-    svc = services_factory(llm=script("Ok.", "yes", "allergy"))
-    turn(svc, "I'm allergic to latex.")
-    svc.deps.llm = script("Ok.", "yes", "allergy")
-    op = turn(svc, "I'm also allergic to kiwis.").events[-1]
+def test_other_attributes_and_further_values_never_forget(services_factory) -> None:
+    svc = services_factory()
+    tell(svc, "I work as a dentist.", ("user", "job", "dentist"))
+    op = tell(svc, "On weekends I go caving.", ("user", "weekend activity", "caving")).events[-1]
     assert op.data["operation"] == "insert" and op.data["decision"]["relation"] == "unrelated"
-    assert "compared with 1 thought(s) of that topic, none the same" in op.explanation
-    assert len(active(svc)) == 2
+    op = tell(svc, "I also go climbing on weekends.", ("user", "weekend activity", "climbing")).events[-1]
+    assert op.data["operation"] == "insert" and op.data["decision"]["relation"] == "adds"
+    assert "a further weekend activity" in op.explanation
+    assert len(active(svc)) == 3
 
 
-def test_the_same_words_merge_into_the_newer_thought_without_a_relation_call(services_factory) -> None:
-    svc = services_factory(llm=script("Ok.", "yes", "job"))
-    turn(svc, "I work as a baker.")
-    svc.deps.llm = llm = script("Ok.", "yes", "job")
-    op = turn(svc, "I work as a baker.").events[-1]
+def test_the_same_fact_again_merges_into_the_newer_thought(services_factory) -> None:
+    svc = services_factory()
+    tell(svc, "I work as a baker.", ("user", "job", "baker"))
+    op = tell(svc, "I work as a baker.", ("user", "job", "baker")).events[-1]
     assert op.data["operation"] == "merge" and op.data["decision"]["checks"][0]["identical"] is True
-    assert op.llm_calls == 1 and [kind for kind, _ in llm.calls] == ["choose", "choose"]  # gate, then the topic only
-    assert active(svc) == ["job: The user works as a baker."]
-    assert svc.memory.list("ana", status="merged")[0].text == "job: The user works as a baker."
+    assert active(svc) == ["The user's job: baker"]
+    assert svc.memory.list("ana", status="merged")[0].text == "The user's job: baker"
 
 
-def test_the_same_named_entity_merges_both_into_one_thought(services_factory) -> None:
-    svc = services_factory(llm=script("Cute!", "yes", "pet"))
-    turn(svc, "We adopted a puppy named Olive.")
-    svc.deps.llm = script("Aww.", "yes", "pet")
-    op = turn(svc, "Our Olive is a beagle.").events[-1]
-    assert op.data["operation"] == "merge" and op.data["decision"]["checks"][0]["names"] == ["Olive"]
-    assert active(svc) == ["pet: The user adopted a puppy named Olive; the user's Olive is a beagle."]
-    assert {t.status for t in svc.memory.list("ana")} == {"active", "merged"}
-
-
-def test_a_pet_that_died_and_a_new_one_leave_only_the_new_one_to_quote(services_factory) -> None:
-    svc = services_factory(llm=script("Cute!", "yes", "pet"))
-    turn(svc, "My dog is called Bruno.")
-    svc.deps.llm = script("So sorry.", "yes", "pet", "pet")
-    ops = turn(svc, "Sad news: Bruno passed away, and we adopted a new puppy named Olive.").events[3:]
-    assert [o.data["operation"] for o in ops] == ["merge", "forget"]  # Bruno's thoughts join, then Olive replaces
-    assert active(svc) == ["pet: The user adopted a new puppy named Olive."]
-    svc.deps.llm = ScriptedLLM(choices=["pet"])
-    run = turn(svc, "What is my dog's name?")
-    assert run.answer == "You told me: You adopted a new puppy named Olive." and "Bruno" not in run.answer
-
-
-def test_a_new_car_named_beside_the_old_one_replaces_it(services_factory) -> None:
-    svc = services_factory(llm=script("Ok.", "yes", "car"))
-    turn(svc, "I drive a grey Fiat.")
-    svc.deps.llm = script("Ok.", "yes", "car")
-    op = turn(svc, "I sold the Fiat and bought a blue Kia.").events[-1]
-    assert op.data["operation"] == "forget"
-    assert active(svc) == ["car: The user sold the Fiat and bought a blue Kia."]
+def test_a_pet_that_died_and_a_new_one_leave_only_the_new_one(services_factory) -> None:
+    svc = services_factory()
+    tell(svc, "My dog is called Bruno.", ("user's dog", "name", "Bruno"))
+    run = tell(svc, "Sad news: Bruno passed away, and we adopted a new puppy named Olive.",
+               ("user's dog", "name", "Olive"))
+    assert run.answer == "Noted: Bruno passed away, and you adopted a new puppy named Olive."
+    assert run.events[-1].data["operation"] == "forget"
+    assert active(svc) == ["The user's dog's name: Olive"]
+    run, _ = ask(svc, "What is my dog's name?", "yes", "yes")
+    assert run.answer == "You adopted a new puppy named Olive." and "Bruno" not in run.answer
 
 
 def test_memory_and_buckets_survive_a_restart(services_factory) -> None:
-    svc = services_factory(llm=script("Nice!", "yes", "pet"))
-    turn(svc, "My dog is called Juno.")
+    svc = services_factory()
+    tell(svc, "My dog is called Juno.", ("user's dog", "name", "Juno"))
     before = svc.memory.list("ana")[0]
     matrices = svc.memory.table.get_memory("ana").matrices
-    again = services_factory(llm=ScriptedLLM(replies=["Juno."]))  # a new process on the same home
+    again = services_factory()  # a new process on the same home
     assert again.memory.list("ana")[0].buckets == before.buckets
+    assert again.memory.list("ana")[0].attribute == "name"
     assert np.array_equal(again.memory.table.get_memory("ana").matrices, matrices)
-    run = turn(again, "What is my dog's name?")
-    assert run.events[0].data["thoughts"][0]["text"] == "pet: The user's dog is called Juno."
+    run, _ = ask(again, "What is my dog's name?", "yes", "yes")
+    assert run.events[0].data["thoughts"][0]["text"] == "The user's dog's name: Juno"
+    assert run.answer == "Your dog is called Juno."
 
 
 def test_a_new_lsh_shape_rehashes_the_stored_thoughts(services_factory) -> None:
-    svc = services_factory(llm=script("Nice!", "yes", "pet"))
-    turn(svc, "My dog is called Juno.")
-    svc.deps.llm = ScriptedLLM(replies=["Juno."])
-    run = turn(svc, "What is my dog's name?", config={"buckets": 8, "tables": 2, "probes": 8})
-    assert run.events[0].data["thoughts"][0]["text"] == "pet: The user's dog is called Juno."
+    svc = services_factory()
+    tell(svc, "My dog is called Juno.", ("user's dog", "name", "Juno"))
+    run, _ = ask(svc, "What is my dog's name?", "yes", "yes",
+                 config={"buckets": 8, "tables": 2, "probes": 8, "exact_below": 0})
+    assert run.events[0].data["thoughts"][0]["text"] == "The user's dog's name: Juno"
     assert len(svc.memory.list("ana")[0].buckets) == 2
 
 
 def test_two_users_never_see_each_others_thoughts(services_factory) -> None:
-    svc = services_factory(llm=script("Nice!", "yes"))
-    turn(svc, "I live in Lisbon.", user="ana")
-    svc.deps.llm = ScriptedLLM(replies=["I don't know."])
-    run = turn(svc, "Where do I live?", user="ben")
+    svc = services_factory()
+    tell(svc, "I live in Lisbon.", ("user", "home city", "Lisbon"), user="ana")
+    run, _ = ask(svc, "Where do I live?", "yes", user="ben")
+    assert run.answer == "You haven't told me where you live yet."
     assert run.events[0].data["thoughts"] == [] and run.events[0].data["stored"] == 0
     assert svc.memory.list("ben") == [] and svc.memory.occupancy("ben") == {}
     ana_id = svc.memory.list("ana")[0].id
@@ -296,48 +292,27 @@ def test_store_recall_can_require_buckets_shared_in_several_tables(services_fact
     assert all(row.buckets == strict.thoughts[0][0].buckets for row, _ in strict.thoughts)
 
 
-class CloseCall(ScriptedLLM):
-    """Picks 'hobby' for a question's topic, only 0.5 log-odds above 'other'."""
-
-    def choose(self, messages, options):
-        choice = super().choose(messages, options)
-        if "hobby" in options and messages[-1]["content"].rstrip().endswith("?\nTopic:"):
-            scores = {o: -9.0 for o in options} | {"hobby": -1.0, "other": -1.5}
-            return type(choice)(option="hobby", scores=scores, prompt_tokens=choice.prompt_tokens, completion_tokens=1)
-        return choice
-
-
-def test_a_question_whose_topic_barely_beats_other_is_answered_by_the_model(services_factory) -> None:
-    svc = services_factory(llm=script("Fun!", "yes", "hobby"))
-    turn(svc, "On Sundays I go rowing.")
-    svc.deps.llm = llm = CloseCall(replies=["Try origami."])
-    run = turn(svc, "How do I fold a paper crane?")
-    assert [kind for kind, _ in llm.calls] == ["choose", "chat"] and run.answer == "Try origami."
-    decision = run.events[1].data["decision"]
-    assert decision["topic"] == "hobby" and decision["over_other"] == 0.5 and decision["quoted"] == []
-    assert "may be about the user's hobby, but the model is not clear enough" in run.events[1].explanation
-    assert run.events[1].data["decision"]["over_other"] == 0.5  # the numbers are in the details
-    run = turn(svc, "How do I fold a paper crane?", config={"quote_margin": 0.2})
-    assert run.answer == "You told me: On Sundays you go rowing."
-
-
 def test_every_tim_step_payload_matches_its_schema(services_factory) -> None:
     from agents.events import validate_data
 
-    svc = services_factory(llm=script("Nice!", "yes", "home"))
-    for message in ("I live in Lisbon.", "Help me plan my week.", "Where do I live?"):
-        for event in turn(svc, message).events:
-            assert validate_data(event.kind, event.data) == [], (message, event.kind)
+    svc = services_factory()
+    runs = [tell(svc, "I live in Lisbon.", ("user", "home city", "Lisbon")), ask(svc, "Where do I live?", "yes")[0],
+            ask(svc, "Where do I live?", "yes", "yes")[0], ask(svc, "How do I fold a crane?", "no")[0]]
+    svc.deps.llm = ScriptedLLM(replies=["Ok."], choices=["no"])
+    runs.append(turn(svc, "Help me plan my week."))
+    for run in runs:
+        for event in run.events:
+            assert validate_data(event.kind, event.data) == [], (run.question, event.kind)
 
 
 def test_acknowledged_facts_are_left_out_of_the_turns_the_model_is_shown(services_factory) -> None:
-    svc = services_factory(llm=script("Nice!", "yes", "home"))
+    svc = services_factory()
     history: list[dict[str, str]] = []
-    first = turn(svc, "I live in Lisbon.", history=history)
+    first = tell(svc, "I live in Lisbon.", ("user", "home city", "Lisbon"))
     history += [{"role": "user", "content": "I live in Lisbon."}, {"role": "assistant", "content": first.answer}]
-    svc.deps.llm = llm = ScriptedLLM(replies=["Try the tram."])
+    svc.deps.llm = llm = ScriptedLLM(replies=["Try the tram."], choices=["no"])
     run = turn(svc, "What should I see there?", history=history)
     shown = run.events[1].data["turns"]
     assert first.answer.startswith("Noted:") and run.answer == "Try the tram."
     assert shown == [{"role": "user", "content": "I live in Lisbon."}]  # the user's words stay, "Noted: …" does not
-    assert [kind for kind, _ in llm.calls] == ["choose", "chat"]  # the question's topic (other), the reply
+    assert [kind for kind, _ in llm.calls] == ["choose", "chat"]  # not about the user's own life: the model replies
