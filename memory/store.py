@@ -49,6 +49,7 @@ class _Active:
     version: int
     rows: ActiveVectors
     shape: tuple[int, int]
+    memory: MemoryRow
     index: BucketIndex | None = None
 
 
@@ -102,13 +103,20 @@ class ThoughtStore:
                              source_turn=source.turn, conversation=source.conversation, fact=fact)
         return self.table.get(user, [tid])[0]
 
-    def active(self, user: str, row: MemoryRow) -> _Active:
-        """The user's active thoughts as arrays, loaded once and again only after the memory changed."""
+    def active(self, user: str, dim: int, shape: LSHShape | None = None) -> _Active | None:
+        """The user's LSH state and active thoughts as arrays, loaded once and again only after the stored memory
+        changed (its version, renewed by every write, is one primary-key read); None before the first thought."""
+        shape = shape or self.shape
         version = self.table.version(user)
         held = self._active.get(user)
-        if held is None or held.version != version or held.shape != (row.buckets, row.tables):
-            held = _Active(version, self.table.active_vectors(user), (row.buckets, row.tables))
-            self._active[user] = held
+        if held is not None and held.version == version and held.shape == (shape.buckets, shape.tables) \
+                and held.memory.dim == dim:
+            return held
+        if self.table.get_memory(user) is None:
+            return None
+        row = self.memory(user, dim, shape)
+        held = _Active(self.table.version(user), self.table.active_vectors(user), (row.buckets, row.tables), row)
+        self._active[user] = held
         return held
 
     def recall(self, user: str, vector: np.ndarray, k: int, probes: int = 1,
@@ -119,21 +127,17 @@ class ThoughtStore:
         at most `exact_below` active thoughts is scored whole (no buckets). The active thoughts' vectors and
         buckets are held in memory between calls and reloaded when the stored memory changed.
         """
-        if self.table.get_memory(user) is None:
+        held = self.active(user, int(vector.shape[-1]), shape)
+        if held is None or not held.rows.ids:
             return Recall([], [], 0, 0)
-        row = self.memory(user, int(vector.shape[-1]), shape)
-        held = self.active(user, row)
-        rows = held.rows
-        stored = len(rows.ids)
-        if stored == 0:
-            return Recall([], [], 0, 0)
+        rows, stored = held.rows, len(held.rows.ids)
         if stored <= exact_below:
             picked, scores = cosine_top_k(vector, rows.vectors, k)
             return Recall(self._rows(user, rows, picked, scores), [], stored, stored, exact=True)
-        probe = probe_buckets(vector, row.matrices, probes)
+        probe = probe_buckets(vector, held.memory.matrices, probes)
         pairs = [(t, int(b)) for t in range(probe.shape[0]) for b in probe[t]]
         if held.index is None:
-            held.index = BucketIndex(rows.buckets, row.buckets)
+            held.index = BucketIndex(rows.buckets, held.memory.buckets)
         candidates = held.index.candidates(probe, min_shared)
         if len(candidates) == 0:
             return Recall([], pairs, 0, stored)
@@ -146,6 +150,12 @@ class ThoughtStore:
         ids = [rows.ids[int(i)] for i in picked]
         found = {r.id: r for r in self.table.get(user, ids)}
         return [(found[t], float(s)) for t, s in zip(ids, scores, strict=True) if t in found]
+
+    def add_many(self, user: str, texts: list[str], vectors: np.ndarray, shape: LSHShape | None = None) -> int:
+        """Store many thoughts in one transaction (imports, benchmarks); returns how many."""
+        row = self.memory(user, int(vectors.shape[-1]), shape)
+        buckets = hash_vectors(vectors, row.matrices)
+        return self.table.add_many(user, texts, vectors, buckets)
 
     def superseded(self, user: str, thought_id: str) -> list[ThoughtRow]:
         """The thoughts a thought superseded or merged."""

@@ -77,6 +77,7 @@ class ThoughtBackend(Protocol):
     def add(self, user: str, text: str, embedding: np.ndarray, buckets: Sequence[int], status: str = "active",
             related: str = "", source_run: str = "", source_turn: str = "", conversation: str = "",
             fact: dict[str, str] | None = None) -> str: ...
+    def add_many(self, user: str, texts: Sequence[str], embeddings: np.ndarray, buckets: np.ndarray) -> int: ...
     def set_status(self, user: str, ids: Sequence[str], status: str, related: str = "") -> None: ...
     def get(self, user: str, ids: Sequence[str]) -> list[ThoughtRow]: ...
     def in_buckets(self, user: str, probes: Sequence[tuple[int, int]]) -> list[ThoughtRow]: ...
@@ -142,6 +143,21 @@ class ThoughtTable:
                           buckets=[ThoughtBucket(table_no=t, user=user, bucket=int(b)) for t, b in enumerate(buckets)]))
             _bump(s, user)
         return tid
+
+    def add_many(self, user: str, texts: Sequence[str], embeddings: np.ndarray, buckets: np.ndarray) -> int:
+        """Store many active thoughts (no record) in one transaction; returns how many."""
+        now = time.time()
+        ids = [uuid.uuid4().hex[:12] for _ in texts]
+        thoughts = [{"id": tid, "user": user, "text": text, "embedding": _blob(v), "status": "active", "related": "",
+                     "source_run": "", "source_turn": "", "conversation": "", "created": now, "updated": now,
+                     **{k: "" for k in FACT_FIELDS}} for tid, text, v in zip(ids, texts, embeddings, strict=True)]
+        rows = [{"thought_id": tid, "table_no": t, "user": user, "bucket": int(b)}
+                for tid, row in zip(ids, buckets, strict=True) for t, b in enumerate(row)]
+        with self.db.session() as s:
+            s.execute(Thought.__table__.insert(), thoughts)
+            s.execute(ThoughtBucket.__table__.insert(), rows)
+            _bump(s, user)
+        return len(ids)
 
     def set_status(self, user: str, ids: Sequence[str], status: str, related: str = "") -> None:
         """Mark thoughts active, forgotten or merged (into / superseded by `related`)."""
@@ -290,6 +306,12 @@ class InMemoryThoughtTable:
             conversation, now, now, **record)
         self._bump(user)
         return tid
+
+    def add_many(self, user: str, texts: Sequence[str], embeddings: np.ndarray, buckets: np.ndarray) -> int:
+        """Store many active thoughts (no record); returns how many."""
+        for body, v, row in zip(texts, embeddings, buckets, strict=True):
+            self.add(user, body, v, row)
+        return len(texts)
 
     def set_status(self, user: str, ids: Sequence[str], status: str, related: str = "") -> None:
         """Mark thoughts active, forgotten or merged (into / superseded by `related`)."""

@@ -14,7 +14,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from agents.tim.text import copy_thoughts
+from agents.tim.text import copy_thoughts, statement_third_person
 
 # the JSON schema a model's record is decoded under (grammar-constrained where the backend supports it)
 FACT_SCHEMA: dict[str, Any] = {
@@ -61,9 +61,13 @@ class Fact:
         return f"{possessive(self.subject)} {self.attribute}"
 
     def text(self) -> str:
-        """The thought as stored and embedded: "The user's home city: Osaka" (a rule fill: the clause itself)."""
+        """The thought as stored, shown and embedded: the user's clause that names the value, in the third person
+        ("The user lives in Osaka."); "The user's home city: Osaka" when no clause names it; a rule fill: itself."""
         if not self.attribute:
             return self.value
+        clause = clause_with(self.value, self.evidence)
+        if clause and len(clause.split()) >= 3:
+            return statement_third_person(clause)
         return f"{self.key[:1].upper()}{self.key[1:]}: {self.value}"
 
     def as_dict(self) -> dict[str, str]:

@@ -176,17 +176,23 @@ def fact_gate(step: Step, deps: Deps, message: str, config: TiMConfig) -> dict[s
     return {**yes_no(step, deps.llm, prompt, GATE_OPTIONS, config.think_margin), "prompt": prompt}
 
 
-def check_answers(step: Step, deps: Deps, question: str, recalled: list[ThoughtData], config: TiMConfig
-                  ) -> list[dict[str, Any]]:
+def check_answers(step: Step, deps: Deps, user: str, question: str, recalled: list[ThoughtData],
+                  config: TiMConfig) -> list[dict[str, Any]]:
     """For each of the best recalled thoughts: does it answer the question? (constrained yes/no, best first)."""
     checks = []
     for thought in recalled[:config.checked]:
-        prompt = few_shot(ANSWERS_SYSTEM, ANSWERS_EXAMPLES, ANSWERS_USER.format(question=question,
-                                                                              fact=thought["text"]))
+        said, how = say(deps, user, thought)
+        prompt = few_shot(ANSWERS_SYSTEM, ANSWERS_EXAMPLES, ANSWERS_USER.format(question=question, fact=said))
         verdict = yes_no(step, deps.llm, prompt, ANSWERS_OPTIONS, config.answer_margin)
-        checks.append({"id": thought["id"], "text": thought["text"], "log_odds": verdict["log_odds"],
-                       "passed": verdict["passed"]})
+        checks.append({"id": thought["id"], "text": thought["text"], "reply": said, "how": how,
+                       "log_odds": verdict["log_odds"], "passed": verdict["passed"]})
     return sorted(checks, key=lambda c: -c["log_odds"])
+
+
+def say(deps: Deps, user: str, thought: ThoughtData) -> tuple[str, str]:
+    """The sentence that tells the user a remembered thought, and how it was made (reply_sentence)."""
+    old = [fact_of(r).value for r in memory_of(deps).superseded(user, thought["id"])]
+    return reply_sentence(fact_of(thought), old)
 
 
 def answer_from_memory(step: Step, deps: Deps, state: TiMState, config: TiMConfig) -> dict[str, Any] | None:
@@ -198,20 +204,14 @@ def answer_from_memory(step: Step, deps: Deps, state: TiMState, config: TiMConfi
     if not asked["passed"]:
         return None
     recalled = list(state.get("recalled", []))
-    checks = check_answers(step, deps, message, recalled, config)
+    checks = check_answers(step, deps, user, message, recalled, config)
     passed = [c for c in checks if c["passed"]]
     by_id = {t["id"]: t for t in recalled}
     if passed:
         best = fact_of(by_id[passed[0]["id"]])
         said = [passed[0]] + [c for c in passed[1:] if best.key and fact_of(by_id[c["id"]]).key == best.key]
-        store = memory_of(deps)
-        parts = []
-        for c in said:
-            fact = fact_of(by_id[c["id"]])
-            old = [fact_of(r).value for r in store.superseded(user, c["id"])]
-            parts.append(reply_sentence(fact, old))
-        reply = " ".join(p for p, _ in parts)
-        how = "in your own words" if all(h == "own words" for _, h in parts) else "from the stored record"
+        reply = " ".join(c["reply"] for c in said)
+        how = "in your own words" if all(c["how"] == "own words" for c in said) else "from the stored record"
         listed = " and ".join(f"'{short(c['text'], 60)}'" for c in said)
         label = (f"Recalled from memory: {listed} — the model checked that it answers the question (yes over no by "
                  f"{said[0]['log_odds']:+.1f}); said back {how}.")

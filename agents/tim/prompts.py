@@ -42,15 +42,18 @@ FACT_EXAMPLES: tuple[tuple[str, dict[str, list[dict[str, str]]]], ...] = (
     ("My parrot Kiwi can whistle, and I repair pianos for a living.",
      {"facts": [{"subject": "user's parrot", "attribute": "name", "value": "Kiwi"},
                 {"subject": "user", "attribute": "job", "value": "repair pianos"}]}),
+    ("I'm terribly scared of wasps.",
+     {"facts": [{"subject": "user", "attribute": "fear", "value": "wasps"}]}),
     ("I sold my old Fiat and bought a blue Kia.",
      {"facts": [{"subject": "user", "attribute": "car", "value": "blue Kia"}]}),
-    ("Most evenings I practise the violin.",
-     {"facts": [{"subject": "user", "attribute": "evening activity", "value": "the violin"}]}),
-    ("Write a short poem about autumn for my class.", {"facts": []}),
+    ("Every Friday night I practise the violin.",
+     {"facts": [{"subject": "user", "attribute": "Friday night activity", "value": "the violin"}]}),
     ("Our rabbit Clover died in May; we got a hamster, Pip.",
      {"facts": [{"subject": "user's pet", "attribute": "name", "value": "Pip"}]}),
-    ("I gave up the violin, these days I sing in a choir.",
-     {"facts": [{"subject": "user", "attribute": "evening activity", "value": "sing in a choir"}]}),
+    ("My grandmother Ilse makes the best strudel.",
+     {"facts": [{"subject": "user's grandmother", "attribute": "name", "value": "Ilse"}]}),
+    ("I gave up the violin; on Friday nights I sing in a choir now.",
+     {"facts": [{"subject": "user", "attribute": "Friday night activity", "value": "sing in a choir"}]}),
 )
 FACT_USER = "Message: {message}"
 
@@ -81,18 +84,18 @@ ASKS_OPTIONS = ("yes", "no")
 
 # --- does a remembered fact answer the question? -----------------------------------------------------
 ANSWERS_SYSTEM = (
-    "You are given a question the user asks about themselves and one fact you remember about the user. Does the "
-    "fact answer the question? Answer yes or no."
+    "You are given a question the user asks about themselves and one thing you remember the user told you. Does it "
+    "answer the question? Answer yes or no."
 )
 ANSWERS_EXAMPLES = (
-    ("Question: Which town do I live in?\nFact: The user's home city: Tarija", "yes"),
-    ("Question: Which town do I live in?\nFact: The user's job: repair pianos", "no"),
-    ("Question: What's my parrot called?\nFact: The user's parrot's name: Kiwi", "yes"),
-    ("Question: What's my parrot called?\nFact: The user's brother's name: Ivo", "no"),
-    ("Question: What do I do in the evenings?\nFact: The user's evening activity: the violin", "yes"),
-    ("Question: What car do I have?\nFact: The user's allergy: shellfish", "no"),
+    ("Question: Which town do I live in?\nRemembered: You moved to Tarija.", "yes"),
+    ("Question: Which town do I live in?\nRemembered: You repair pianos for a living.", "no"),
+    ("Question: What's my parrot called?\nRemembered: Your parrot Kiwi can whistle.", "yes"),
+    ("Question: What's my parrot called?\nRemembered: Your grandmother is called Ilse.", "no"),
+    ("Question: What do I do on Friday nights?\nRemembered: On Friday nights you sing in a choir now.", "yes"),
+    ("Question: What car do I have?\nRemembered: You're terribly scared of wasps.", "no"),
 )
-ANSWERS_USER = "Question: {question}\nFact: {fact}"
+ANSWERS_USER = "Question: {question}\nRemembered: {fact}"
 ANSWERS_OPTIONS = ("yes", "no")
 
 # how a reply acknowledges a fact the user told (their clauses, in the second person); these replies are left out

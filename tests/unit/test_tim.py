@@ -60,10 +60,10 @@ def test_a_fact_is_kept_as_a_model_record_beside_the_users_own_words(services_fa
     assert think.data["decision"]["asked_by_reply"] is True and think.llm_calls == 1  # the record only
     assert think.data["decision"]["decoding"] == "free text" and think.data["decision"]["rule_fill"] is False
     proposed = think.data["after"][0]
-    assert proposed["text"] == "The user's home city: Lisbon" and proposed["origin"] == "model"
+    assert proposed["text"] == "The user lives in Lisbon." and proposed["origin"] == "model"
     assert proposed["evidence"] == "I live in Lisbon." and proposed["attribute"] == "home city"
     assert "written by the model as subject / attribute / value" in think.explanation
-    assert op.data["operation"] == "insert" and op.explanation.startswith("Remembered 'The user's home city: Lisbon'")
+    assert op.data["operation"] == "insert" and op.explanation.startswith("Remembered 'The user lives in Lisbon.'")
     stored = svc.memory.list("ana")[0]
     assert (stored.subject, stored.attribute, stored.value, stored.evidence, stored.origin) == (
         "user", "home city", "Lisbon", "I live in Lisbon.", "model")
@@ -140,16 +140,15 @@ def test_the_same_attribute_with_a_new_value_forgets_the_old_fact(services_facto
     run = tell(svc, "I moved to Berlin.", ("user", "home city", "Berlin"))
     op = run.events[-1]
     assert op.data["operation"] == "forget" and op.data["decision"]["relation"] == "update"
-    assert op.explanation.startswith("Forgot 'The user's home city: Lisbon' — superseded by 'The user's home city: "
-                                     "Berlin'")
+    assert op.explanation.startswith("Forgot 'The user lives in Lisbon.' — superseded by 'The user moved to Berlin.'")
     assert "the same fact (the user's home city) with a new value" in op.explanation
     assert [t["status"] for t in op.data["after"]] == ["forgotten", "active"]
-    assert active(svc) == ["The user's home city: Berlin"]
+    assert active(svc) == ["The user moved to Berlin."]
     old = svc.memory.list("ana", status="forgotten")[0]
     assert old.related == op.data["after"][1]["id"]
     run, _ = ask(svc, "Where do I live?", "yes", "yes")
     assert run.answer == "You moved to Berlin." and [t["text"] for t in run.events[0].data["thoughts"]] == [
-        "The user's home city: Berlin"]
+        "The user moved to Berlin."]
 
 
 def test_an_update_that_names_the_old_value_is_said_back_from_the_record(services_factory) -> None:
@@ -177,8 +176,8 @@ def test_the_same_fact_again_merges_into_the_newer_thought(services_factory) -> 
     tell(svc, "I work as a baker.", ("user", "job", "baker"))
     op = tell(svc, "I work as a baker.", ("user", "job", "baker")).events[-1]
     assert op.data["operation"] == "merge" and op.data["decision"]["checks"][0]["identical"] is True
-    assert active(svc) == ["The user's job: baker"]
-    assert svc.memory.list("ana", status="merged")[0].text == "The user's job: baker"
+    assert active(svc) == ["The user works as a baker."]
+    assert svc.memory.list("ana", status="merged")[0].text == "The user works as a baker."
 
 
 def test_a_pet_that_died_and_a_new_one_leave_only_the_new_one(services_factory) -> None:
@@ -188,7 +187,7 @@ def test_a_pet_that_died_and_a_new_one_leave_only_the_new_one(services_factory) 
                ("user's dog", "name", "Olive"))
     assert run.answer == "Noted: Bruno passed away, and you adopted a new puppy named Olive."
     assert run.events[-1].data["operation"] == "forget"
-    assert active(svc) == ["The user's dog's name: Olive"]
+    assert active(svc) == ["The user adopted a new puppy named Olive."]
     run, _ = ask(svc, "What is my dog's name?", "yes", "yes")
     assert run.answer == "You adopted a new puppy named Olive." and "Bruno" not in run.answer
 
@@ -203,7 +202,7 @@ def test_memory_and_buckets_survive_a_restart(services_factory) -> None:
     assert again.memory.list("ana")[0].attribute == "name"
     assert np.array_equal(again.memory.table.get_memory("ana").matrices, matrices)
     run, _ = ask(again, "What is my dog's name?", "yes", "yes")
-    assert run.events[0].data["thoughts"][0]["text"] == "The user's dog's name: Juno"
+    assert run.events[0].data["thoughts"][0]["text"] == "The user's dog is called Juno."
     assert run.answer == "Your dog is called Juno."
 
 
@@ -212,7 +211,7 @@ def test_a_new_lsh_shape_rehashes_the_stored_thoughts(services_factory) -> None:
     tell(svc, "My dog is called Juno.", ("user's dog", "name", "Juno"))
     run, _ = ask(svc, "What is my dog's name?", "yes", "yes",
                  config={"buckets": 8, "tables": 2, "probes": 8, "exact_below": 0})
-    assert run.events[0].data["thoughts"][0]["text"] == "The user's dog's name: Juno"
+    assert run.events[0].data["thoughts"][0]["text"] == "The user's dog is called Juno."
     assert len(svc.memory.list("ana")[0].buckets) == 2
 
 
