@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
 
 from memory.lsh import BucketIndex, LSHParams, cosine_top_k, hash_vectors, probe_buckets, projections
 from storage.db import Database
-from storage.thoughts import ActiveVectors, MemoryRow, ThoughtBackend, ThoughtRow, ThoughtTable
+from storage.thoughts import MemoryRow, ThoughtBackend, ThoughtRow, ThoughtTable
 
 
 class TextEmbedder(Protocol):
@@ -43,14 +43,44 @@ class Recall:
 
 
 @dataclass
-class _Active:
-    """One user's active thoughts held for recall, valid while the stored version is unchanged."""
+class _Held:
+    """One user's active thoughts held for recall: arrays, the bucket index over them, and rows written since
+    (scored whole until they are folded into the index). Valid while the stored version is the one read."""
 
     version: int
-    rows: ActiveVectors
-    shape: tuple[int, int]
     memory: MemoryRow
+    ids: list[str]
+    vectors: np.ndarray  # (n, dim) unit rows
+    buckets: np.ndarray  # (n, tables)
+    alive: np.ndarray  # (n,) False once forgotten, merged or deleted
     index: BucketIndex | None = None
+    new_ids: list[str] = field(default_factory=list)
+    new_vectors: list[np.ndarray] = field(default_factory=list)
+    new_buckets: list[np.ndarray] = field(default_factory=list)
+    new_alive: list[bool] = field(default_factory=list)
+
+    def count(self) -> int:
+        """Active thoughts held."""
+        return int(self.alive.sum()) + sum(self.new_alive)
+
+    def fold(self) -> None:
+        """Move the rows written since into the arrays; the index is rebuilt on next use."""
+        if self.new_ids:
+            self.ids += self.new_ids
+            self.vectors = np.concatenate([self.vectors, np.stack(self.new_vectors)]) if len(self.vectors) else \
+                np.stack(self.new_vectors)
+            self.buckets = np.concatenate([self.buckets, np.stack(self.new_buckets)]) if len(self.buckets) else \
+                np.stack(self.new_buckets)
+            self.alive = np.concatenate([self.alive, np.array(self.new_alive, dtype=bool)])
+            self.new_ids, self.new_vectors, self.new_buckets, self.new_alive = [], [], [], []
+            self.index = None
+
+    def drop(self, ids: set[str]) -> None:
+        """Thoughts no longer active."""
+        for i, tid in enumerate(self.ids):
+            if tid in ids:
+                self.alive[i] = False
+        self.new_alive = [a and tid not in ids for tid, a in zip(self.new_ids, self.new_alive, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -69,7 +99,7 @@ class ThoughtStore:
         self.table: ThoughtBackend = ThoughtTable(db) if isinstance(db, Database) else db
         self.embedder = embedder
         self.shape = shape or LSHShape()
-        self._active: dict[str, _Active] = {}
+        self._held: dict[str, _Held] = {}
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit-norm embeddings of texts."""
@@ -91,32 +121,57 @@ class ThoughtStore:
             buckets = hash_vectors(vectors, row.matrices) if vectors.shape[1] == dim else None
             if buckets is not None:
                 self.table.rebucket(user, {t.id: buckets[i].tolist() for i, t in enumerate(stored)})
-        self._active.pop(user, None)
+        self._held.pop(user, None)
         return row
 
     def add(self, user: str, text: str, vector: np.ndarray, source: Source = Source(), status: str = "active",
             related: str = "", shape: LSHShape | None = None, fact: dict[str, str] | None = None) -> ThoughtRow:
         """Store one thought (and its fact record) in its bucket of every table; returns it."""
         row = self.memory(user, int(vector.shape[-1]), shape)
-        buckets = hash_vectors(vector, row.matrices)[0].tolist()
-        tid = self.table.add(user, text, vector, buckets, status=status, related=related, source_run=source.run,
-                             source_turn=source.turn, conversation=source.conversation, fact=fact)
+        buckets = hash_vectors(vector, row.matrices)[0]
+        before = self.table.version(user)
+        tid = self.table.add(user, text, vector, buckets.tolist(), status=status, related=related,
+                             source_run=source.run, source_turn=source.turn, conversation=source.conversation,
+                             fact=fact)
+        held = self._written(user, before)
+        if held is not None and status == "active":
+            held.new_ids.append(tid)
+            held.new_vectors.append(np.asarray(vector, dtype=np.float32).ravel())
+            held.new_buckets.append(buckets)
+            held.new_alive.append(True)
         return self.table.get(user, [tid])[0]
 
-    def active(self, user: str, dim: int, shape: LSHShape | None = None) -> _Active | None:
-        """The user's LSH state and active thoughts as arrays, loaded once and again only after the stored memory
-        changed (its version, renewed by every write, is one primary-key read); None before the first thought."""
+    def _written(self, user: str, before: int) -> _Held | None:
+        """After this store wrote to the user's memory: the held arrays to update (their version renewed), or None
+        when none are held or someone else wrote in between (they are then reloaded on the next recall)."""
+        held = self._held.get(user)
+        if held is None:
+            return None
+        if held.version != before:
+            self._held.pop(user, None)
+            return None
+        held.version = self.table.version(user)
+        return held
+
+    def held(self, user: str, dim: int, shape: LSHShape | None = None) -> _Held | None:
+        """The user's LSH state and active thoughts as arrays, loaded once and again only after another process
+        changed the stored memory (its version, renewed by every write, is one primary-key read); None before the
+        first thought. Buckets are recomputed from the vectors (faster than reading a row per table)."""
         shape = shape or self.shape
         version = self.table.version(user)
-        held = self._active.get(user)
-        if held is not None and held.version == version and held.shape == (shape.buckets, shape.tables) \
-                and held.memory.dim == dim:
+        held = self._held.get(user)
+        if held is not None and held.version == version and (held.memory.buckets, held.memory.tables) == (
+                shape.buckets, shape.tables) and held.memory.dim == dim:
             return held
         if self.table.get_memory(user) is None:
             return None
         row = self.memory(user, dim, shape)
-        held = _Active(self.table.version(user), self.table.active_vectors(user), (row.buckets, row.tables), row)
-        self._active[user] = held
+        ids, vectors = self.table.active_vectors(user)
+        buckets = (np.concatenate([hash_vectors(vectors[i:i + 20_000], row.matrices)
+                                   for i in range(0, len(vectors), 20_000)]) if len(ids)
+                   else np.zeros((0, row.tables), dtype=np.int32))
+        held = _Held(self.table.version(user), row, list(ids), vectors, buckets, np.ones(len(ids), dtype=bool))
+        self._held[user] = held
         return held
 
     def recall(self, user: str, vector: np.ndarray, k: int, probes: int = 1,
@@ -124,37 +179,46 @@ class ThoughtStore:
         """TiM's recall: the query's bucket(s) in every table, then the k most cosine-similar thoughts there.
 
         `min_shared` > 1 keeps only thoughts that share a probed bucket in at least that many tables. A memory of
-        at most `exact_below` active thoughts is scored whole (no buckets). The active thoughts' vectors and
-        buckets are held in memory between calls and reloaded when the stored memory changed.
+        at most `exact_below` active thoughts is scored whole (no buckets). Thoughts written since the index was
+        built are scored whole until they are folded in (more than 1 in 50 of the memory, or 1,000).
         """
-        held = self.active(user, int(vector.shape[-1]), shape)
-        if held is None or not held.rows.ids:
+        held = self.held(user, int(vector.shape[-1]), shape)
+        stored = held.count() if held is not None else 0
+        if held is None or stored == 0:
             return Recall([], [], 0, 0)
-        rows, stored = held.rows, len(held.rows.ids)
+        if len(held.new_ids) > max(1000, len(held.ids) // 50):
+            held.fold()
+        new = np.stack(held.new_vectors) if held.new_vectors else np.zeros((0, held.vectors.shape[-1] if len(
+            held.vectors) else len(vector)), dtype=np.float32)
+        new_alive = np.flatnonzero(np.array(held.new_alive, dtype=bool))
         if stored <= exact_below:
-            picked, scores = cosine_top_k(vector, rows.vectors, k)
-            return Recall(self._rows(user, rows, picked, scores), [], stored, stored, exact=True)
-        probe = probe_buckets(vector, held.memory.matrices, probes)
-        pairs = [(t, int(b)) for t in range(probe.shape[0]) for b in probe[t]]
-        if held.index is None:
-            held.index = BucketIndex(rows.buckets, held.memory.buckets)
-        candidates = held.index.candidates(probe, min_shared)
-        if len(candidates) == 0:
+            rows = np.flatnonzero(held.alive)
+            pairs: list[tuple[int, int]] = []
+        else:
+            probe = probe_buckets(vector, held.memory.matrices, probes)
+            pairs = [(t, int(b)) for t in range(probe.shape[0]) for b in probe[t]]
+            if held.index is None:
+                held.index = BucketIndex(held.buckets, held.memory.buckets)
+            rows = held.index.candidates(probe, min_shared) if len(held.ids) else np.zeros(0, dtype=np.int64)
+            rows = rows[held.alive[rows]]
+        pool = np.concatenate([held.vectors[rows], new[new_alive]]) if len(held.ids) else new[new_alive]
+        if len(pool) == 0:
             return Recall([], pairs, 0, stored)
-        picked, scores = cosine_top_k(vector, rows.vectors[candidates], k)
-        return Recall(self._rows(user, rows, candidates[picked], scores), pairs, len(candidates), stored)
-
-    def _rows(self, user: str, rows: ActiveVectors, picked: np.ndarray, scores: np.ndarray
-              ) -> list[tuple[ThoughtRow, float]]:
-        """The picked thoughts as stored rows, best first."""
-        ids = [rows.ids[int(i)] for i in picked]
-        found = {r.id: r for r in self.table.get(user, ids)}
-        return [(found[t], float(s)) for t, s in zip(ids, scores, strict=True) if t in found]
+        picked, scores = cosine_top_k(vector, pool, k)
+        main = len(rows)
+        names = [held.ids[int(rows[i])] if i < main else held.new_ids[int(new_alive[i - main])] for i in picked]
+        buckets = [held.buckets[int(rows[i])] if i < main else held.new_buckets[int(new_alive[i - main])]
+                   for i in picked]
+        found = {r.id: r for r in self.table.get(user, names, buckets=False)}
+        out = [(replace(found[t], buckets=tuple(int(b) for b in bs)), float(sc))
+               for t, bs, sc in zip(names, buckets, scores, strict=True) if t in found]
+        return Recall(out, pairs, len(pool), stored, exact=stored <= exact_below)
 
     def add_many(self, user: str, texts: list[str], vectors: np.ndarray, shape: LSHShape | None = None) -> int:
         """Store many thoughts in one transaction (imports, benchmarks); returns how many."""
         row = self.memory(user, int(vectors.shape[-1]), shape)
         buckets = hash_vectors(vectors, row.matrices)
+        self._held.pop(user, None)  # reloaded whole on the next recall
         return self.table.add_many(user, texts, vectors, buckets)
 
     def superseded(self, user: str, thought_id: str) -> list[ThoughtRow]:
@@ -163,7 +227,13 @@ class ThoughtStore:
 
     def set_status(self, user: str, ids: list[str], status: str, related: str = "") -> None:
         """Mark thoughts active / forgotten / merged, pointing at the thought that replaced them."""
+        before = self.table.version(user)
         self.table.set_status(user, ids, status, related)
+        held = self._written(user, before)
+        if held is not None and status != "active":
+            held.drop(set(ids))
+        elif held is not None:
+            self._held.pop(user, None)
 
     def get(self, user: str, ids: list[str]) -> list[ThoughtRow]:
         """This user's thoughts by id."""
@@ -183,9 +253,13 @@ class ThoughtStore:
 
     def delete(self, user: str, thought_id: str) -> None:
         """Delete one thought for good."""
+        before = self.table.version(user)
         self.table.delete(user, thought_id)
+        held = self._written(user, before)
+        if held is not None:
+            held.drop({thought_id})
 
     def clear(self, user: str) -> int:
         """Forget everything about the user (rows deleted, LSH state reset)."""
-        self._active.pop(user, None)
+        self._held.pop(user, None)
         return self.table.clear(user)

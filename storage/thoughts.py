@@ -60,15 +60,6 @@ class ThoughtRow:
 FACT_FIELDS = ("subject", "attribute", "value", "evidence", "origin")  # a thought's record, beside its text
 
 
-@dataclass(frozen=True)
-class ActiveVectors:
-    """A user's active thoughts as arrays, for recall: ids, unit embeddings (n, dim), buckets (n, tables)."""
-
-    ids: list[str]
-    vectors: np.ndarray
-    buckets: np.ndarray
-
-
 class ThoughtBackend(Protocol):
     """What the thought store needs of a backend; every method is scoped to one user."""
 
@@ -79,13 +70,13 @@ class ThoughtBackend(Protocol):
             fact: dict[str, str] | None = None) -> str: ...
     def add_many(self, user: str, texts: Sequence[str], embeddings: np.ndarray, buckets: np.ndarray) -> int: ...
     def set_status(self, user: str, ids: Sequence[str], status: str, related: str = "") -> None: ...
-    def get(self, user: str, ids: Sequence[str]) -> list[ThoughtRow]: ...
+    def get(self, user: str, ids: Sequence[str], buckets: bool = True) -> list[ThoughtRow]: ...
     def in_buckets(self, user: str, probes: Sequence[tuple[int, int]]) -> list[ThoughtRow]: ...
     def list_thoughts(self, user: str, search: str = "", status: str = "", limit: int = 1000
                       ) -> list[ThoughtRow]: ...
     def count(self, user: str, status: str = "active") -> int: ...
     def version(self, user: str) -> int: ...
-    def active_vectors(self, user: str) -> ActiveVectors: ...
+    def active_vectors(self, user: str) -> tuple[list[str], np.ndarray]: ...
     def related_to(self, user: str, thought_id: str) -> list[ThoughtRow]: ...
     def rebucket(self, user: str, buckets: dict[str, Sequence[int]]) -> None: ...
     def occupancy(self, user: str) -> dict[tuple[int, int], int]: ...
@@ -166,11 +157,17 @@ class ThoughtTable:
                 t.status, t.related, t.updated = status, related, time.time()
             _bump(s, user)
 
-    def get(self, user: str, ids: Sequence[str]) -> list[ThoughtRow]:
-        """Thoughts of this user by id (other users' ids are not found)."""
+    def get(self, user: str, ids: Sequence[str], buckets: bool = True) -> list[ThoughtRow]:
+        """Thoughts of this user by id (other users' ids are not found); `buckets=False` skips reading them."""
+        # by primary key alone (a planner given the user too may scan the user's index), then owned rows only
+        if not buckets:  # the recall path: one Core query, no ORM objects
+            table = Thought.__table__
+            with self.db.engine.connect() as conn:
+                rows = conn.execute(select(table).where(table.c.id.in_(list(ids)))).mappings().all()
+            return [_plain_row(r) for r in rows if r["user"] == user]
+        q = select(Thought).where(Thought.id.in_(list(ids))).options(selectinload(Thought.buckets))
         with self.db.session() as s:
-            rows = s.scalars(select(Thought).where(Thought.user == user, Thought.id.in_(list(ids))))
-            return [_row(t) for t in rows]
+            return [_row(t) for t in s.scalars(q) if t.user == user]
 
     def in_buckets(self, user: str, probes: Sequence[tuple[int, int]]) -> list[ThoughtRow]:
         """Active thoughts sharing any (table, bucket) pair with the probe."""
@@ -205,27 +202,19 @@ class ThoughtTable:
 
     def version(self, user: str) -> int:
         """A number every change to the user's thoughts raises: a cache of them is fresh while it is unchanged."""
-        with self.db.session() as s:
-            return int(s.scalar(select(Memory.version).where(Memory.user == user)) or 0)
+        with self.db.engine.connect() as conn:
+            return int(conn.execute(select(Memory.__table__.c.version).where(Memory.__table__.c.user == user)
+                                    ).scalar() or 0)
 
-    def active_vectors(self, user: str) -> ActiveVectors:
-        """The user's active thoughts as arrays (one query for the rows, one for their buckets)."""
+    def active_vectors(self, user: str) -> tuple[list[str], np.ndarray]:
+        """The ids and embeddings (n, dim) of the user's active thoughts, in one query."""
         with self.db.session() as s:
             rows = s.execute(select(Thought.id, Thought.embedding).where(
                 Thought.user == user, Thought.status == "active").order_by(Thought.id)).all()
-            pairs = s.execute(select(ThoughtBucket.thought_id, ThoughtBucket.table_no, ThoughtBucket.bucket)
-                              .join(Thought, Thought.id == ThoughtBucket.thought_id)
-                              .where(ThoughtBucket.user == user, Thought.status == "active")).all()
-        ids = [r[0] for r in rows]
-        if not ids:
-            return ActiveVectors([], np.zeros((0, 0), dtype=np.float32), np.zeros((0, 0), dtype=np.int32))
-        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(ids), -1).copy()
-        position = {tid: i for i, tid in enumerate(ids)}
-        tables = 1 + max((int(t) for _, t, _ in pairs), default=0)
-        buckets = np.zeros((len(ids), tables), dtype=np.int32)
-        for tid, t, b in pairs:
-            buckets[position[tid], int(t)] = int(b)
-        return ActiveVectors(ids, vectors, buckets)
+        if not rows:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1).copy()
+        return [r[0] for r in rows], vectors
 
     def related_to(self, user: str, thought_id: str) -> list[ThoughtRow]:
         """The thoughts superseded by or merged into `thought_id`."""
@@ -321,7 +310,7 @@ class InMemoryThoughtTable:
                 mine[tid] = replace(mine[tid], status=status, related=related, updated=time.time())
         self._bump(user)
 
-    def get(self, user: str, ids: Sequence[str]) -> list[ThoughtRow]:
+    def get(self, user: str, ids: Sequence[str], buckets: bool = True) -> list[ThoughtRow]:
         """Thoughts of this user by id (other users' ids are not found)."""
         mine = self._thoughts.get(user, {})
         return [mine[tid] for tid in ids if tid in mine]
@@ -346,13 +335,12 @@ class InMemoryThoughtTable:
         """A number every change to the user's thoughts raises."""
         return self._versions.get(user, 0)
 
-    def active_vectors(self, user: str) -> ActiveVectors:
-        """The user's active thoughts as arrays."""
+    def active_vectors(self, user: str) -> tuple[list[str], np.ndarray]:
+        """The ids and embeddings (n, dim) of the user's active thoughts."""
         rows = sorted((r for r in self._thoughts.get(user, {}).values() if r.status == "active"), key=lambda r: r.id)
         if not rows:
-            return ActiveVectors([], np.zeros((0, 0), dtype=np.float32), np.zeros((0, 0), dtype=np.int32))
-        return ActiveVectors([r.id for r in rows], np.stack([r.embedding for r in rows]),
-                             np.array([r.buckets for r in rows], dtype=np.int32))
+            return [], np.zeros((0, 0), dtype=np.float32)
+        return [r.id for r in rows], np.stack([r.embedding for r in rows])
 
     def related_to(self, user: str, thought_id: str) -> list[ThoughtRow]:
         """The thoughts superseded by or merged into `thought_id`."""
@@ -390,6 +378,14 @@ class InMemoryThoughtTable:
 
 def _blob(vector: np.ndarray) -> bytes:
     return np.ascontiguousarray(vector, dtype=np.float32).ravel().tobytes()
+
+
+def _plain_row(r: Any) -> ThoughtRow:
+    """A thought from a Core row (no buckets)."""
+    return ThoughtRow(r["id"], r["user"], r["text"], np.frombuffer(r["embedding"], dtype=np.float32).copy(),
+                      r["status"], r["related"], (), r["source_run"], r["source_turn"], r["conversation"],
+                      r["created"], r["updated"], r["subject"] or "", r["attribute"] or "", r["value"] or "",
+                      r["evidence"] or "", r["origin"] or "")
 
 
 def _row(t: Thought) -> ThoughtRow:

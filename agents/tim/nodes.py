@@ -43,13 +43,15 @@ class TiMConfig:
 
     top_k: int = option(5, "Thoughts recalled from long-term memory for the reply.", min=1, max=20)
     recent_turns: int = option(2, "Turns of this conversation shown beside the thoughts.", min=0, max=20)
-    buckets: int = option(16, "LSH buckets per hash table (b in F(x) = argmax([xR; -xR])). A memory made "
-                          "with another shape is re-hashed.", choices=[2, 4, 8, 16, 32, 64, 128])
-    tables: int = option(4, "Independent hash tables; a thought sharing a bucket with the query in any "
-                         "table is scored (more tables, higher recall).", min=1, max=64)
+    buckets: int = option(64, "LSH buckets per hash table (b in F(x) = argmax([xR; -xR])). A memory made "
+                          "with another shape is re-hashed. 64 x 32 tables, 2 probes, shared in 4 kept recall@5 above "
+                          "0.9 at 100k thoughts scoring a few percent of them (benchmarks/bench_memory.py).",
+                          choices=[2, 4, 8, 16, 32, 64, 128])
+    tables: int = option(32, "Independent hash tables; a thought sharing a bucket with the query in enough tables "
+                         "(min_shared) is scored.", min=1, max=64)
     probes: int = option(2, "Buckets looked in per table (multi-probe LSH); 1 = only the query's own bucket, "
                          "as in the paper.", min=1, max=8)
-    min_shared: int = option(1, "Score only thoughts that share a probed bucket with the message in at least this "
+    min_shared: int = option(4, "Score only thoughts that share a probed bucket with the message in at least this "
                              "many tables (collision counting; 1 = any table, as in the paper).", min=1, max=64)
     exact_below: int = option(2000, "A memory of at most this many active thoughts is scored whole by cosine "
                               "(under 1 ms at this size, benchmarks/bench_memory.py); LSH buckets above it.",

@@ -67,7 +67,7 @@ def test_a_fact_is_kept_as_a_model_record_beside_the_users_own_words(services_fa
     stored = svc.memory.list("ana")[0]
     assert (stored.subject, stored.attribute, stored.value, stored.evidence, stored.origin) == (
         "user", "home city", "Lisbon", "I live in Lisbon.", "model")
-    assert stored.source_run == run.run_id and len(stored.buckets) == 4
+    assert stored.source_run == run.run_id and len(stored.buckets) == 32
 
 
 def test_a_record_whose_value_is_not_in_the_message_falls_back_to_the_users_clause(services_factory) -> None:
@@ -210,7 +210,7 @@ def test_a_new_lsh_shape_rehashes_the_stored_thoughts(services_factory) -> None:
     svc = services_factory()
     tell(svc, "My dog is called Juno.", ("user's dog", "name", "Juno"))
     run, _ = ask(svc, "What is my dog's name?", "yes", "yes",
-                 config={"buckets": 8, "tables": 2, "probes": 8, "exact_below": 0})
+                 config={"buckets": 8, "tables": 2, "probes": 8, "min_shared": 1, "exact_below": 0})
     assert run.events[0].data["thoughts"][0]["text"] == "The user's dog is called Juno."
     assert len(svc.memory.list("ana")[0].buckets) == 2
 
