@@ -176,7 +176,8 @@ def cli(args: argparse.Namespace) -> int:
         if args.dialogues:
             from evaluation import dialogues
 
-            results = dialogues.run_dialogue_bench(services, agents, args.dialogues, args.limit, _config(args.config))
+            results = dialogues.run_dialogue_bench(services, agents, args.dialogues, args.limit, _config(args.config),
+                                                   concurrency=args.concurrency)
             print(dialogues.format_table(results))
             if args.json:
                 write_json(results, args.json)

@@ -116,19 +116,24 @@ def summarise(rows: Sequence[dict[str, Any]], thoughts: Sequence[int]) -> dict[s
 
 
 def run_dialogue_bench(services: Services, agents: Sequence[str], path: Path, limit: int | None = None,
-                       config: dict[str, Any] | None = None, show_progress: bool = True) -> dict[str, Any]:
-    """Play every dialogue to every agent; summary per agent plus per-turn rows."""
+                       config: dict[str, Any] | None = None, show_progress: bool = True,
+                       concurrency: int = 1) -> dict[str, Any]:
+    """Play every dialogue to every agent (`concurrency` dialogues at once, each from its own empty memory; the
+    engine batches their model calls); summary per agent plus per-turn rows in the file's order."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from tqdm import tqdm
 
     dialogues = read_dialogues(path, limit)
-    results: dict[str, Any] = {"dialogues": str(path), "n_dialogues": len(dialogues), "agents": {}, "per_turn": {}}
+    results: dict[str, Any] = {"dialogues": str(path), "n_dialogues": len(dialogues), "agents": {}, "per_turn": {},
+                               "concurrency": max(1, concurrency)}
     for agent in agents:
-        rows: list[dict[str, Any]] = []
-        thoughts: list[int] = []
         t0 = time.perf_counter()
-        for dialogue in tqdm(dialogues, desc=agent, disable=not show_progress):
-            rows += play(services, agent, dialogue, config)
-            thoughts.append(services.memory.count(f"bench:{agent}:{dialogue.id}"))
+        with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="dialogue") as pool:
+            played = list(tqdm(pool.map(lambda d, a=agent: play(services, a, d, config), dialogues),
+                               total=len(dialogues), desc=agent, disable=not show_progress))
+        rows = [row for dialogue_rows in played for row in dialogue_rows]
+        thoughts = [services.memory.count(f"bench:{agent}:{d.id}") for d in dialogues]
         results["agents"][agent] = {**summarise(rows, thoughts), "total_seconds": round(time.perf_counter() - t0, 1)}
         results["per_turn"][agent] = rows
     return results

@@ -14,7 +14,6 @@ from agents.tim.facts import sentence as full_sentence
 from agents.tim.prompts import (
     ACKNOWLEDGE_REPLY,
     ANSWERS_EXAMPLES,
-    ANSWERS_OPTIONS,
     ANSWERS_SYSTEM,
     ANSWERS_USER,
     ASKS_EXAMPLES,
@@ -25,10 +24,11 @@ from agents.tim.prompts import (
     GATE_OPTIONS,
     GATE_SYSTEM,
     GATE_USER,
+    NOT_STATED,
     fact_messages,
     few_shot,
 )
-from agents.tim.text import copy_thoughts, pre_check, speaks_of_user, third_person
+from agents.tim.text import asks_for_help, copy_thoughts, pre_check, speaks_of_user, third_person
 from llm.base import LLM, Completion, Message
 from memory import operations
 from memory.store import LSHShape, Source, ThoughtStore
@@ -70,8 +70,9 @@ class TiMConfig:
     asks_margin: float = option(0.0, "Log-odds by which 'yes' (the question asks about the user's own life) must "
                                 "beat 'no' before memory answers it; below it the model writes a general reply.",
                                 min=-20.0, max=20.0)
-    answer_margin: float = option(0.0, "Log-odds by which 'yes' (this thought answers the question) must beat 'no' "
-                                  "before the thought is said back; when none passes, the reply says it was not told.",
+    answer_margin: float = option(0.0, "Log-likelihood by which a recalled fact's value, as the answer to the question "
+                                  "given that fact, must beat 'not stated' before it is said back (the best one only); "
+                                  "when none passes, the reply says it was not told.",
                                   min=-20.0, max=20.0)
     checked: int = option(3, "Recalled thoughts checked against a question about the user, best first.",
                           min=1, max=10)
@@ -184,10 +185,13 @@ def check_answers(step: Step, deps: Deps, user: str, question: str, recalled: li
     checks = []
     for thought in recalled[:config.checked]:
         said, how = say(deps, user, thought)
+        fact = fact_of(thought)
+        answer = fact.value if fact.origin == "model" else said.rstrip(".")
         prompt = few_shot(ANSWERS_SYSTEM, ANSWERS_EXAMPLES, ANSWERS_USER.format(question=question, fact=said))
-        verdict = yes_no(step, deps.llm, prompt, ANSWERS_OPTIONS, config.answer_margin)
-        checks.append({"id": thought["id"], "text": thought["text"], "reply": said, "how": how,
-                       "log_odds": verdict["log_odds"], "passed": verdict["passed"]})
+        choice = step.add(deps.llm.choose(prompt, [answer, NOT_STATED]))
+        odds = round(float(choice.scores.get(answer, 0.0)) - float(choice.scores.get(NOT_STATED, 0.0)), 3)
+        checks.append({"id": thought["id"], "text": thought["text"], "reply": said, "how": how, "answer": answer,
+                       "log_odds": odds, "passed": odds > config.answer_margin})
     return sorted(checks, key=lambda c: -c["log_odds"])
 
 
@@ -197,14 +201,19 @@ def say(deps: Deps, user: str, thought: ThoughtData) -> tuple[str, str]:
     return reply_sentence(fact_of(thought), old)
 
 
-def answer_from_memory(step: Step, deps: Deps, state: TiMState, config: TiMConfig) -> dict[str, Any] | None:
-    """A question about the user's own life: say back the recalled thought that answers it, or that it was not told.
-    None when the question is not about the user's own life (the model then replies)."""
-    message, user = state["question"], state.get("user", "")
+def asks_about_user(step: Step, deps: Deps, message: str, config: TiMConfig) -> dict[str, Any]:
+    """Does a question (one that says I / my) ask about the user's own life? Grammar sets aside requests for a method
+    or advice ('How do I ...?', 'What should I ...?'); the model's constrained yes/no decides the rest."""
+    if asks_for_help(message):
+        return {"option": "no", "by": "grammar", "passed": False}
     prompt = few_shot(ASKS_SYSTEM, ASKS_EXAMPLES, ASKS_USER.format(question=message))
-    asked = yes_no(step, deps.llm, prompt, ASKS_OPTIONS, config.asks_margin)
-    if not asked["passed"]:
-        return None
+    return {**yes_no(step, deps.llm, prompt, ASKS_OPTIONS, config.asks_margin), "by": "model"}
+
+
+def answer_from_memory(step: Step, deps: Deps, state: TiMState, config: TiMConfig, asked: dict[str, Any]
+                       ) -> dict[str, Any]:
+    """A question about the user's own life: say back the recalled thought that answers it, or that it was not told."""
+    message, user = state["question"], state.get("user", "")
     recalled = list(state.get("recalled", []))
     checks = check_answers(step, deps, user, message, recalled, config)
     passed = [c for c in checks if c["passed"]]
@@ -215,8 +224,9 @@ def answer_from_memory(step: Step, deps: Deps, state: TiMState, config: TiMConfi
         reply = " ".join(c["reply"] for c in said)
         how = "in your own words" if all(c["how"] == "own words" for c in said) else "from the stored record"
         listed = " and ".join(f"'{short(c['text'], 60)}'" for c in said)
-        label = (f"Recalled from memory: {listed} — the model checked that it answers the question (yes over no by "
-                 f"{said[0]['log_odds']:+.1f}); said back {how}.")
+        label = (f"Recalled from memory: {listed} — asked the question with only this thought, the model gave its "
+                 f"value '{short(said[0]['answer'], 40)}' over 'not stated' (by {said[0]['log_odds']:+.1f}); said back "
+                 f"{how}.")
         memory = {"status": "recalled", "sentence": label, "thoughts": [c["id"] for c in said], "checks": checks,
                   "asked": asked}
         explanation = f"Replies '{short(reply, 100)}': {label}"
@@ -225,8 +235,9 @@ def answer_from_memory(step: Step, deps: Deps, state: TiMState, config: TiMConfi
         if not recalled:
             label = "Not in memory: nothing about you is remembered yet, so nothing is said about you."
         else:
-            label = (f"Not in memory: the model found that none of the {len(checks)} recalled thoughts checked answers "
-                     f"the question (best yes over no {checks[0]['log_odds']:+.1f}), so nothing is said about you.")
+            label = (f"Not in memory: asked the question with each of the {len(checks)} best recalled thoughts alone, "
+                     "the model preferred 'not stated' to its value every time (closest "
+                     f"{checks[0]['log_odds']:+.1f}), so nothing is said about you.")
         memory = {"status": "not_in_memory", "sentence": label, "thoughts": [], "checks": checks, "asked": asked}
         explanation = f"Replies '{short(reply, 100)}'. {label}"
     data = AnswerData(answer=reply, passages=[], notes=[t["text"] for t in recalled], memory=memory,  # type: ignore[typeddict-item]
@@ -243,10 +254,11 @@ def respond(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
     hits = state.get("retrieved", []) if config.use_corpus else []
     settled = pre_check(message)
     with Step(NAME, "answer", run_id) as step:
+        asked: dict[str, Any] = {}
         if settled == "question" and speaks_of_user(message):
-            answered = answer_from_memory(step, deps, state, config)
-            if answered is not None:
-                return answered
+            asked = asks_about_user(step, deps, message, config)
+            if asked["passed"]:
+                return answer_from_memory(step, deps, state, config, asked)
         gate: dict[str, Any] = {}
         if config.acknowledge_facts and not settled:
             gate = fact_gate(step, deps, message, config)
@@ -269,15 +281,18 @@ def respond(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
         reply = clean_reply(completion.text)
         failed = not reply
         reply = reply or "(no reply)"
-        label = ("A general reply, written by the model: the message was not taken as a question about your own life, "
-                 f"so no remembered fact was checked ({len(notes)} recalled thoughts were in its prompt).")
+        why = ("asks for a method or advice" if asked.get("by") == "grammar" else
+               "was not taken by the model as a question about your own life" if asked else
+               "asks nothing about your own life")
+        label = (f"A general reply, written by the model: the message {why}, so no remembered fact was checked "
+                 f"({len(notes)} recalled thoughts were in its prompt).")
         explanation = (f"Replies '{short(reply, 100)}' from {sum(m['role'] == 'user' for m in shown)} earlier turns, "
                        f"{len(notes)} remembered thoughts ({completion.prompt_tokens} prompt tokens).")
         data = AnswerData(answer=reply, passages=[h["doc_id"] for h in hits], prompt=messages, reply=completion.text,
                           turns=messages[1:-1], notes=notes,
                           memory={"status": "general", "sentence": label})  # type: ignore[typeddict-item]
-        if gate:
-            data["decision"] = {"gate": gate}
+        if gate or asked:
+            data["decision"] = {**({"gate": gate} if gate else {}), **({"asks_about_user": asked} if asked else {})}
         if failed:
             data["format_failure"] = True
         event = step.event(explanation, data)

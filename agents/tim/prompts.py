@@ -83,20 +83,19 @@ ASKS_USER = "{question}"
 ASKS_OPTIONS = ("yes", "no")
 
 # --- does a remembered fact answer the question? -----------------------------------------------------
+# The check weighs the fact's own value as the answer against "not stated": the model must prefer the value.
 ANSWERS_SYSTEM = (
-    "You are given a question the user asks about themselves and one thing you remember the user told you. Does it "
-    "answer the question? Answer yes or no."
+    "Answer the user's question about themselves from the one thing you remember they told you, with the answer's "
+    "words only. If it does not answer the question, reply: not stated"
 )
 ANSWERS_EXAMPLES = (
-    ("Question: Which town do I live in?\nRemembered: You moved to Tarija.", "yes"),
-    ("Question: Which town do I live in?\nRemembered: You repair pianos for a living.", "no"),
-    ("Question: What's my parrot called?\nRemembered: Your parrot Kiwi can whistle.", "yes"),
-    ("Question: What's my parrot called?\nRemembered: Your grandmother is called Ilse.", "no"),
-    ("Question: What do I do on Friday nights?\nRemembered: On Friday nights you sing in a choir now.", "yes"),
-    ("Question: What car do I have?\nRemembered: You're terribly scared of wasps.", "no"),
+    ("Remembered: You moved to Tarija.\nQuestion: Which town do I live in?", "Tarija"),
+    ("Remembered: You repair pianos for a living.\nQuestion: Which town do I live in?", "not stated"),
+    ("Remembered: Your parrot Kiwi can whistle.\nQuestion: What's my parrot called?", "Kiwi"),
+    ("Remembered: You're terribly scared of wasps.\nQuestion: What car do I have?", "not stated"),
 )
-ANSWERS_USER = "Question: {question}\nRemembered: {fact}"
-ANSWERS_OPTIONS = ("yes", "no")
+ANSWERS_USER = "Remembered: {fact}\nQuestion: {question}"
+NOT_STATED = "not stated"
 
 # how a reply acknowledges a fact the user told (their clauses, in the second person); these replies are left out
 # of the turns the model is shown, as it copied "Noted:" into its own replies to questions

@@ -43,6 +43,17 @@ def speaks_of_user(message: str) -> bool:
     return bool(_FIRST_PERSON.search(message.replace("’", "'")))
 
 
+_REQUEST = re.compile(r"^\s*(?:how (?:do|can|could|should|would) (?:i|we)\b|how to\b|why\b|"
+                      r"(?:can|could|would|will) you\b|please\b)|\b(?:should|could|can|shall) (?:i|we)\b",
+                      re.IGNORECASE)
+
+
+def asks_for_help(question: str) -> bool:
+    """Whether a question asks for a method or advice by its grammar ('How do I ...?', 'What should I ...?', 'Can
+    you ...?'), not about a fact of the user's life."""
+    return bool(_REQUEST.search(question.replace("’", "'")))
+
+
 def pre_check(message: str) -> str:
     """'question' if the message asks, 'other' if it never speaks of the user, '' if the model must decide."""
     text = message.strip()

@@ -41,9 +41,23 @@ def tell(svc, message: str, *facts: tuple[str, str, str], user: str = "ana", con
 
 
 def ask(svc, question: str, *choices: str, user: str = "ana", config: dict | None = None):
-    """Ask TiM a question: the scripted choices answer 'about you?', then each answer check in turn."""
+    """Ask TiM a question: the scripted choices answer 'about you?' (yes / no), then each answer check in turn (a
+    recalled fact's value, or 'not stated')."""
     svc.deps.llm = llm = ScriptedLLM(choices=list(choices), default_reply="I am a model.")
     return turn(svc, question, user=user, config=config), llm
+
+
+class Knows(ScriptedLLM):
+    """Answers a check 'value or not stated' with the value when it is one of `values`."""
+
+    def __init__(self, values: set[str], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.values = values
+
+    def choose(self, messages, options):
+        if "not stated" in options:
+            self.choices.insert(0, options[0] if options[0] in self.values else "not stated")
+        return super().choose(messages, options)
 
 
 def active(svc, user: str = "ana") -> list[str]:
@@ -108,30 +122,34 @@ def test_a_request_is_answered_by_the_model_with_a_general_label(services_factor
     assert [kind for kind, _ in llm.calls] == ["choose", "chat"]  # the gate (reused by post-think), the reply
     assert run.answer == "Ok." and svc.memory.count("ana") == 0
     assert "the model leans to no, so nothing is stored" in run.events[-1].explanation
-    run, llm = ask(svc, "How do I fold a paper crane?", "no")  # says I, but not about the user's own life
-    assert [kind for kind, _ in llm.calls] == ["choose", "chat"] and run.answer == "I am a model."
-    assert run.events[1].data["memory"]["status"] == "general"
+    run, llm = ask(svc, "How do I fold a paper crane?")  # says I, but asks for a method: grammar settles it
+    assert [kind for kind, _ in llm.calls] == ["chat"] and run.answer == "I am a model."
+    assert run.events[1].data["decision"]["asks_about_user"] == {"option": "no", "by": "grammar", "passed": False}
+    assert "asks for a method or advice" in run.events[1].data["memory"]["sentence"]
+    run, llm = ask(svc, "Which gift suits my aunt?", "no")  # the model decides: not about the user's own life
+    assert [kind for kind, _ in llm.calls] == ["choose", "chat"] and run.events[1].data["memory"]["status"] == "general"
 
 
 def test_a_question_is_answered_by_the_recalled_thought_that_passes_the_check(services_factory) -> None:
     svc = services_factory()
     tell(svc, "I drive a white Tesla.", ("user", "car", "white Tesla"))
     tell(svc, "My sister's name is Noor.", ("user's sister", "name", "Noor"))
-    run, llm = ask(svc, "What car do I drive?", "yes", "yes", "no")
+    svc.deps.llm = llm = Knows({"white Tesla"}, choices=["yes"])
+    run = turn(svc, "What car do I drive?")
     read, answer = run.events[0], run.events[1]
     assert read.data["query"] == "What car does the user drive?"
     assert [kind for kind, _ in llm.calls] == ["choose", "choose", "choose"]  # about you? then one check per thought
-    assert run.answer in ("You drive a white Tesla.", "Your sister's name is Noor.")
+    assert run.answer == "You drive a white Tesla."
     label = answer.data["memory"]
     assert label["status"] == "recalled" and len(label["checks"]) == 2
     said = [c for c in label["checks"] if c["passed"]][0]
     assert label["thoughts"] == [said["id"]] and said["text"] in label["sentence"]
-    assert "the model checked that it answers the question" in label["sentence"]
+    assert "the model gave its value 'white Tesla' over 'not stated' (by +10.0)" in label["sentence"]
     # no recalled thought passes: the honest reply, never a generated guess
-    run, llm = ask(svc, "What is my job?", "yes", "no", "no")
+    run, llm = ask(svc, "What is my job?", "yes", "not stated", "not stated")
     assert run.answer == "You haven't told me what your job is yet."
     assert run.events[1].data["memory"]["status"] == "not_in_memory"
-    assert "none of the 2 recalled thoughts checked answers" in run.events[1].data["memory"]["sentence"]
+    assert "each of the 2 best recalled thoughts alone" in run.events[1].data["memory"]["sentence"]
 
 
 def test_the_same_attribute_with_a_new_value_forgets_the_old_fact(services_factory) -> None:
@@ -146,7 +164,7 @@ def test_the_same_attribute_with_a_new_value_forgets_the_old_fact(services_facto
     assert active(svc) == ["The user moved to Berlin."]
     old = svc.memory.list("ana", status="forgotten")[0]
     assert old.related == op.data["after"][1]["id"]
-    run, _ = ask(svc, "Where do I live?", "yes", "yes")
+    run, _ = ask(svc, "Where do I live?", "yes", "Berlin")
     assert run.answer == "You moved to Berlin." and [t["text"] for t in run.events[0].data["thoughts"]] == [
         "The user moved to Berlin."]
 
@@ -155,7 +173,7 @@ def test_an_update_that_names_the_old_value_is_said_back_from_the_record(service
     svc = services_factory()
     tell(svc, "My favourite band is Wilco.", ("user", "favourite band", "Wilco"))
     tell(svc, "Beirut have replaced Wilco as my favourite band.", ("user", "favourite band", "Beirut"))
-    run, _ = ask(svc, "What's my favourite band?", "yes", "yes")
+    run, _ = ask(svc, "What's my favourite band?", "yes", "Beirut")
     assert run.answer == "Your favourite band is Beirut."  # the user's clause names Wilco, which was superseded
     assert "from the stored record" in run.events[1].data["memory"]["sentence"]
 
@@ -188,7 +206,7 @@ def test_a_pet_that_died_and_a_new_one_leave_only_the_new_one(services_factory) 
     assert run.answer == "Noted: Bruno passed away, and you adopted a new puppy named Olive."
     assert run.events[-1].data["operation"] == "forget"
     assert active(svc) == ["The user adopted a new puppy named Olive."]
-    run, _ = ask(svc, "What is my dog's name?", "yes", "yes")
+    run, _ = ask(svc, "What is my dog's name?", "yes", "Olive")
     assert run.answer == "You adopted a new puppy named Olive." and "Bruno" not in run.answer
 
 
@@ -201,7 +219,7 @@ def test_memory_and_buckets_survive_a_restart(services_factory) -> None:
     assert again.memory.list("ana")[0].buckets == before.buckets
     assert again.memory.list("ana")[0].attribute == "name"
     assert np.array_equal(again.memory.table.get_memory("ana").matrices, matrices)
-    run, _ = ask(again, "What is my dog's name?", "yes", "yes")
+    run, _ = ask(again, "What is my dog's name?", "yes", "Juno")
     assert run.events[0].data["thoughts"][0]["text"] == "The user's dog is called Juno."
     assert run.answer == "Your dog is called Juno."
 
@@ -209,7 +227,7 @@ def test_memory_and_buckets_survive_a_restart(services_factory) -> None:
 def test_a_new_lsh_shape_rehashes_the_stored_thoughts(services_factory) -> None:
     svc = services_factory()
     tell(svc, "My dog is called Juno.", ("user's dog", "name", "Juno"))
-    run, _ = ask(svc, "What is my dog's name?", "yes", "yes",
+    run, _ = ask(svc, "What is my dog's name?", "yes", "Juno",
                  config={"buckets": 8, "tables": 2, "probes": 8, "min_shared": 1, "exact_below": 0})
     assert run.events[0].data["thoughts"][0]["text"] == "The user's dog is called Juno."
     assert len(svc.memory.list("ana")[0].buckets) == 2
@@ -296,7 +314,7 @@ def test_every_tim_step_payload_matches_its_schema(services_factory) -> None:
 
     svc = services_factory()
     runs = [tell(svc, "I live in Lisbon.", ("user", "home city", "Lisbon")), ask(svc, "Where do I live?", "yes")[0],
-            ask(svc, "Where do I live?", "yes", "yes")[0], ask(svc, "How do I fold a crane?", "no")[0]]
+            ask(svc, "Where do I live?", "yes", "Lisbon")[0], ask(svc, "How do I fold a crane?", "no")[0]]
     svc.deps.llm = ScriptedLLM(replies=["Ok."], choices=["no"])
     runs.append(turn(svc, "Help me plan my week."))
     for run in runs:
@@ -314,4 +332,4 @@ def test_acknowledged_facts_are_left_out_of_the_turns_the_model_is_shown(service
     shown = run.events[1].data["turns"]
     assert first.answer.startswith("Noted:") and run.answer == "Try the tram."
     assert shown == [{"role": "user", "content": "I live in Lisbon."}]  # the user's words stay, "Noted: …" does not
-    assert [kind for kind, _ in llm.calls] == ["choose", "chat"]  # not about the user's own life: the model replies
+    assert [kind for kind, _ in llm.calls] == ["chat"]  # a request for advice, by its grammar: the model replies
