@@ -168,6 +168,18 @@ def grounding_line(grounding: dict[str, Any]) -> str:
     return f"{GROUNDING_ICONS.get(str(grounding.get('status')), '')} {label}".strip() if label else ""
 
 
+MEMORY_ICONS = {"recalled": "🧠", "not_in_memory": "🤷", "general": "💬", "acknowledged": "📝"}
+
+
+def memory_label(events: Iterable[TraceEvent]) -> dict[str, Any]:
+    """Where a memory agent's reply came from (TiM's answer step); {} for other agents."""
+    for event in reversed(list(events)):
+        label = (event.data or {}).get("memory")
+        if event.kind == "answer" and isinstance(label, dict) and label.get("sentence"):
+            return label
+    return {}
+
+
 def share_link(run_id: str) -> str:
     """The relative link that opens a run in the trace viewer."""
     return f"?run={run_id}"
@@ -202,6 +214,12 @@ def answer_message(run: Any) -> dict[str, Any]:
     if label:
         label = plain(label)
         lines.append(f'\n<span class="grounding grounding-{grounding["status"]}">{label}</span>')
+    memory = memory_label(events)
+    if memory:
+        status = str(memory.get("status"))
+        status = status if status in MEMORY_ICONS else "other"
+        lines.append(f'\n<span class="grounding memory-{status}">{MEMORY_ICONS.get(status, "")} '
+                     f'{plain(str(memory["sentence"]))}</span>')
     if used:
         lines.append("\n**Sources** (★ = states the answer, by the support check):" if cited else "\n**Sources**:")
         order = sorted(dict.fromkeys(used), key=lambda d: (d not in cited, -float(passages.get(d, {}).get(

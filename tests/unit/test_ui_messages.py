@@ -86,3 +86,15 @@ def test_a_graph_walk_shows_in_chat_as_an_svg_whose_nodes_say_their_name_and_sco
     assert content.startswith('<div class="graph-walk-figure"><svg') and "<title>carrowdene — seed entity" in content
     assert "Hover a node" in content
     assert messages.figure_message(retrieve_event()) is None  # a plain search has no graph
+
+
+def test_a_memory_agents_reply_shows_where_it_came_from() -> None:
+    label = {"status": "not_in_memory", "sentence": "Not in memory: nothing about you is remembered yet <yet>."}
+    answer = TraceEvent(agent="tim", kind="answer", explanation="Replies.",
+                        data={"answer": "You haven't told me where you live yet.", "passages": [], "memory": label})
+    run = SimpleNamespace(events=[answer], answer=answer.data["answer"], run_id="r1", error="", used_ids=[],
+                          seconds=0.1)
+    content = messages.answer_message(run)["content"]
+    assert '<span class="grounding memory-not_in_memory">🤷 Not in memory: nothing about you' in content
+    assert "&lt;yet&gt;" in content  # the sentence is shown as text
+    assert messages.memory_label([retrieve_event()]) == {}
