@@ -15,7 +15,7 @@ from ui.markdown import plain, short
 from ui.users import describe_user, user_key
 
 log = logging.getLogger(__name__)
-COLUMNS = ["id", "thought", "status", "buckets", "source turn", "updated"]
+COLUMNS = ["id", "thought", "fact (subject · attribute = value)", "status", "buckets", "source turn", "updated"]
 STATUSES = [("All", ""), ("Active", "active"), ("Forgotten", "forgotten"), ("Merged", "merged")]
 
 
@@ -30,9 +30,19 @@ class MemoryTab:
 
 def thought_rows(thoughts: list[Any]) -> list[list[Any]]:
     """Table rows of stored thoughts, newest first."""
-    return [[t.id, t.text, t.status + (f" → {t.related}" if t.related else ""), " ".join(map(str, t.buckets)),
-             short(t.source_turn, 80), datetime.datetime.fromtimestamp(t.updated).strftime("%Y-%m-%d %H:%M")]
-            for t in thoughts]
+    return [[t.id, t.text, fact_cell(t), t.status + (f" → {t.related}" if t.related else ""),
+             " ".join(map(str, t.buckets)), short(t.source_turn, 80),
+             datetime.datetime.fromtimestamp(t.updated).strftime("%Y-%m-%d %H:%M")] for t in thoughts]
+
+
+def fact_cell(t: Any) -> str:
+    """"user · home city = Osaka (written by the model)", or who wrote a thought without a record."""
+    origin = getattr(t, "origin", "")
+    if origin == "model" and getattr(t, "attribute", ""):
+        return f"{t.subject} · {t.attribute} = {t.value} (written by the model)"
+    if origin == "legacy" and getattr(t, "attribute", ""):
+        return f"topic {t.attribute} (stored before fact records)"
+    return "the user's own clause (rule fill)" if origin == "rule" else ""
 
 
 def summary(services: Any, user: str) -> str:

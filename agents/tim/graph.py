@@ -26,8 +26,10 @@ SPEC = AgentSpec(
     name=NAME,
     title="Think-in-Memory (TiM: recall, answer, post-think)",
     paper="Liu et al., 2023 — Think-in-Memory: Recalling and Post-thinking Enable LLMs with Long-Term Memory",
-    summary="Recalls this user's thoughts through LSH buckets, replies from them and the last turns, then "
-            "post-thinks the turn into new thoughts and inserts, forgets or merges them (constrained choices).",
+    summary="Recalls this user's thoughts (LSH buckets once the memory is large); answers a question about the user "
+            "only with a recalled fact the model checks answers it, else says it was not told; post-thinks a fact "
+            "into a subject / attribute / value record beside the user's own words, and forgets the old value of the "
+            "same attribute.",
     config_cls=TiMConfig,
     build_graph=build_graph,
     needs_corpus=False,

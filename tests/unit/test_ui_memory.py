@@ -25,9 +25,10 @@ def test_view_shows_only_this_users_thoughts_operations_and_buckets(services_fac
     run = svc.run("tim", "", "I live in Lisbon.", user="ana")
     list(run)
     summary, rows, figure, operations = memory.view(svc, "ana")
-    assert "1 active" in summary and "4 tables × 16 buckets" in summary
-    assert rows[0][1] == "The user lives in Lisbon." and rows[0][2] == "active" and rows[0][4] == "I live in Lisbon."
-    assert len(rows[0][3].split()) == 4
+    assert "1 active" in summary and "32 tables × 64 buckets" in summary
+    assert rows[0][1] == "The user lives in Lisbon." and rows[0][3] == "active" and rows[0][5] == "I live in Lisbon."
+    assert rows[0][2] == "the user's own clause (rule fill)"  # the scripted record was not JSON
+    assert len(rows[0][4].split()) == 32
     assert figure is not None and "Remembered 'The user lives in Lisbon.'" in html.unescape(operations)
     assert run.run_id in operations
     summary, rows, figure, operations = memory.view(svc, "ben")
