@@ -15,13 +15,15 @@ import queue
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from transformers.generation.continuous_batching.cb_logits_processors import ContinuousBatchingLogitsProcessor
 
 from llm import attention
 from llm.base import LLM, Choice, Completion, LLMError, Message
+from llm.grammar import Matcher, apply_bitmask, bitmask_words, check_complete, json_schema_grammar, validate
 from llm.local import StopCutter, TransformersLLM
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,99 @@ def use_grouped_kv_heads(device: str) -> bool:
         return False
     os.environ.setdefault(FORCE_GQA, "1")
     return os.environ[FORCE_GQA] == "1"
+
+
+@dataclass
+class RequestLogits:
+    """What one request asks of its logits: a grammar to decode under, and how many top log-probabilities to
+    record for each token (None: none). `logprobs` fills as tokens are decoded: (token, its log-probability, the
+    top `top_logprobs` (token, log-probability) pairs), from the model's own distribution before any mask."""
+
+    matcher: Matcher | None = None
+    top_logprobs: int | None = None
+    logprobs: list[tuple[int, float, list[tuple[int, float]]]] = field(default_factory=list)
+
+
+class PerRequestLogits(ContinuousBatchingLogitsProcessor):
+    """The engine's logits processor for the requests that registered a `RequestLogits`: their rows of each
+    step are masked by their grammar and their log-probabilities recorded; other rows pass untouched, and a step
+    with no such request is not touched at all (the default path's tokens stay the same, bit for bit).
+
+    The library calls `prepare_tensor_args` on its loop thread with the rows of the coming step in logits order
+    (after the previous step's tokens were added to each request), then `__call__` with that step's scores."""
+
+    supported_kwargs: dict[str, type] = {}
+    ignored_kwargs: tuple[str, ...] = ()
+
+    def __init__(self, vocab_size: int, max_rows: int) -> None:
+        self._requests: dict[str, RequestLogits] = {}
+        self._lock = threading.Lock()
+        self._bitmask = torch.full((max_rows, bitmask_words(vocab_size)), -1, dtype=torch.int32)
+        self._rows: list[RequestLogits | None] = []
+        self._masked = False
+
+    def register(self, request_id: str, request: RequestLogits) -> None:
+        """Apply `request` to the logits of request `request_id` from its first token on."""
+        with self._lock:
+            self._requests[request_id] = request
+
+    def forget(self, request_id: str | None = None) -> None:
+        """Stop tracking one request (None: every request)."""
+        with self._lock:
+            if request_id is None:
+                self._requests.clear()
+            else:
+                self._requests.pop(request_id, None)
+
+    def fill_defaults(self, int32_tensor: torch.Tensor) -> None:
+        """The library's per-row argument (unused: rows are known from `prepare_tensor_args`)."""
+        int32_tensor.fill_(0)
+
+    def prepare_tensor_args(self, requests_with_new_token: list[Any]) -> torch.Tensor:
+        """Advance each tracked request's grammar over its new tokens and fill its row of the mask."""
+        with self._lock:
+            rows = [self._requests.get(r.state.request_id) for r in requests_with_new_token] if self._requests else []
+        self._rows, self._masked = [], False
+        if any(row is not None for row in rows):
+            self._rows = rows
+            if len(rows) > self._bitmask.shape[0]:
+                self._bitmask = torch.full((len(rows), self._bitmask.shape[1]), -1, dtype=torch.int32)
+            for i, (row, request) in enumerate(zip(rows, requests_with_new_token, strict=True)):
+                if row is not None and row.matcher is not None:
+                    row.matcher.advance(request.state.generated_tokens)
+                    row.matcher.fill(self._bitmask[i])
+                    self._masked = True
+                else:
+                    self._bitmask[i].fill_(-1)
+        return torch.zeros(len(requests_with_new_token), dtype=torch.int32)
+
+    def __call__(self, scores: torch.Tensor, tensor_arg: torch.Tensor) -> torch.Tensor:
+        if not self._rows:
+            return scores
+        n = len(self._rows)
+        wanted = [(i, row) for i, row in enumerate(self._rows) if row is not None and row.top_logprobs is not None]
+        logp = torch.log_softmax(scores[:n].float(), dim=-1) if wanted else None
+        if self._masked:
+            apply_bitmask(scores[:n], self._bitmask[:n])
+        if logp is not None:
+            chosen = scores[:n].argmax(dim=-1).tolist()
+            for i, row in wanted:
+                k = min(int(row.top_logprobs or 0), logp.shape[-1])
+                top = torch.topk(logp[i], k) if k else None
+                pairs = list(zip(top.indices.tolist(), top.values.tolist(), strict=True)) if top is not None else []
+                row.logprobs.append((chosen[i], float(logp[i, chosen[i]]), pairs))
+        return scores
+
+
+def _with_per_request_logits(manager: Any, processor: PerRequestLogits) -> None:
+    """Add `processor` to a manager's logits processors (before its loop starts and sizes their arguments)."""
+    from transformers.generation.continuous_batching.cb_logits_processors import ContinuousBatchingLogitsProcessorList
+    from transformers.generation.logits_process import LogitsProcessorList
+
+    processors = LogitsProcessorList([*manager.logit_processor.logits_processor, processor])
+    combined = ContinuousBatchingLogitsProcessorList(processors)
+    combined.tensors_required = sum(isinstance(p, ContinuousBatchingLogitsProcessor) for p in processors)
+    manager.logit_processor = combined
 
 
 class RequestTooLarge(LLMError):
@@ -134,6 +229,8 @@ class BatchEngine:
         self._closed = False
         self.restarts = 0
         self.submitted_prompt_tokens = 0
+        vocab = int(getattr(model.config.get_text_config(), "vocab_size", 0) or model.config.vocab_size)
+        self.per_request_logits = PerRequestLogits(vocab, config.max_batch)
         self._manager = self._start_manager()
         self._router = threading.Thread(target=self._route, name="engine-router", daemon=True)
         self._router.start()
@@ -167,6 +264,7 @@ class BatchEngine:
         with torch.inference_mode():
             manager = self.model.init_continuous_batching(generation_config=self._generation_config,
                                                           continuous_batching_config=cb)
+            _with_per_request_logits(manager, self.per_request_logits)
             manager.start()
         return manager
 
@@ -192,8 +290,22 @@ class BatchEngine:
             raise RequestTooLarge(f"this request needs {need} tokens ({prompt_tokens} prompt + {max_tokens} "
                                   f"max_tokens) but the model's context is {self.max_context} tokens")
 
-    def submit(self, prompt_ids: list[int], max_tokens: int) -> Handle:
-        """Queue one greedy generation; returns its handle at once (it waits in the engine if the batch is full)."""
+    def per_request_logits_refusal(self) -> str | None:
+        """Why this engine cannot mask or record a request's logits (None when it can): a grammar has to see each
+        token before the next step is prepared, which CUDA graphs, async batching and compiled steps do not allow."""
+        on = [name for name, value in (("RAGSCOPE_ENGINE_CUDA_GRAPH", self.config.cuda_graph),
+                                       ("async batching", self.config.async_batching),
+                                       ("compile_level", self.config.compile_level)) if value]
+        if on:
+            return (f"this engine runs with {', '.join(on)} on, where a request's logits cannot be masked or read; "
+                    "turn it off (RAGSCOPE_ENGINE_CUDA_GRAPH=off) for grammars and logprobs")
+        return None
+
+    def submit(self, prompt_ids: list[int], max_tokens: int, logits: RequestLogits | None = None) -> Handle:
+        """Queue one greedy generation; returns its handle at once (it waits in the engine if the batch is full).
+        `logits`: a grammar to decode under and/or log-probabilities to record, for this request alone."""
+        if logits is not None and (refusal := self.per_request_logits_refusal()):
+            raise LLMError(refusal)
         if max_tokens < 1:
             raise RequestTooLarge("max_tokens must be at least 1")
         if not prompt_ids:
@@ -206,11 +318,14 @@ class BatchEngine:
         with self._lock:
             self._handles[request_id] = handle
             self.submitted_prompt_tokens += len(prompt_ids)
+        if logits is not None:
+            self.per_request_logits.register(request_id, logits)
         accepted = self._manager.add_request(list(prompt_ids), request_id=request_id, max_new_tokens=max_tokens,
                                              streaming=True, eos_token_id=self.eos_ids or -1)
         if accepted is None:
             with self._lock:
                 self._handles.pop(request_id, None)
+            self.per_request_logits.forget(request_id)
             raise EngineDied("the model engine is restarting; please retry")
         return handle
 
@@ -219,6 +334,7 @@ class BatchEngine:
         with self._lock:
             self._handles.pop(request_id, None)
         self._manager.cancel_request(request_id)
+        self.per_request_logits.forget(request_id)
 
     def _route(self) -> None:
         """Deliver each output to its handle; restart the loop when it dies, failing what was in flight."""
@@ -236,6 +352,8 @@ class BatchEngine:
             handle = self._handles.get(output.request_id)
             if handle is not None and output.is_finished():
                 del self._handles[output.request_id]
+        if output.is_finished() or output.error is not None:
+            self.per_request_logits.forget(output.request_id)
         if handle is None:
             return
         if output.error is not None:
@@ -251,6 +369,7 @@ class BatchEngine:
             self._deliver(output)
         with self._lock:
             handles, self._handles = list(self._handles.values()), {}
+        self.per_request_logits.forget()
         for handle in handles:
             handle.push(EngineDied(f"the model engine stopped ({error or 'no reason given'}) while this "
                                           "request was running; it was restarted, please retry"))
@@ -289,14 +408,17 @@ class BatchEngine:
 class Generation:
     """One chat request's text: pieces as tokens arrive, cut at the first stop string (which ends generation)."""
 
-    def __init__(self, handle: Handle, tokenizer: Any, stop: Sequence[str] | None, eos_ids: set[int]) -> None:
+    def __init__(self, handle: Handle, tokenizer: Any, stop: Sequence[str] | None, eos_ids: set[int],
+                 logits: RequestLogits | None = None) -> None:
         self.handle = handle
+        self.logits = logits  # the grammar and the recorded log-probabilities, when the request asked for them
         self.tokenizer = tokenizer
         self.stops = [s for s in (stop or ()) if s]
         self.eos_ids = eos_ids
         self.prompt_tokens = handle.prompt_tokens
         self.completion_tokens = 0
         self.finish_reason: str | None = None  # "stop" (EOS or a stop string) | "length"
+        self.tokens: list[int] = []  # every token generated so far
         self._cutter = StopCutter(lambda ids: tokenizer.decode(ids, skip_special_tokens=True), self.stops)
 
     @property
@@ -312,6 +434,7 @@ class Generation:
         if update is None:
             return ""
         tokens, finished = update
+        self.tokens = tokens
         parts = []
         if self.stops:  # one token at a time, exactly as the direct loop does, so generation ends at the stop
             while self.completion_tokens < len(tokens) and not self._cutter.stopped:
@@ -373,12 +496,13 @@ class EngineLLM(LLM):
         """The local model's description, behind the batching engine."""
         return f"{self.local.describe()}, batching engine"
 
-    def start(self, messages: Sequence[Message], max_tokens: int = 256,
-              stop: Sequence[str] | None = None) -> Generation:
-        """Submit a chat request; read it with `Generation.step` or `pieces`."""
+    def start(self, messages: Sequence[Message], max_tokens: int = 256, stop: Sequence[str] | None = None,
+              logits: RequestLogits | None = None) -> Generation:
+        """Submit a chat request; read it with `Generation.step` or `pieces`. `logits`: a grammar to decode under
+        and/or top log-probabilities to record, for this request only."""
         prompt = self.local.encode(messages)[0].tolist()
-        handle = self.engine.submit(prompt, max_tokens)
-        return Generation(handle, self.tokenizer, stop, self.local._eos)
+        handle = self.engine.submit(prompt, max_tokens, logits)
+        return Generation(handle, self.tokenizer, stop, self.local._eos, logits)
 
     def chat(self, messages: Sequence[Message], max_tokens: int = 256,
              stop: Sequence[str] | None = None) -> Completion:
@@ -393,6 +517,19 @@ class EngineLLM(LLM):
                stop: Sequence[str] | None = None) -> Iterator[str]:
         """Yield the greedy reply in pieces as the engine decodes it."""
         yield from self.start(messages, max_tokens, stop).pieces()
+
+    def structured(self, messages: Sequence[Message], schema: dict[str, Any], max_tokens: int = 256) -> Completion:
+        """A greedy reply under the JSON Schema's grammar, decoded as one request of the running batch (its rows
+        masked by its own grammar; the other requests decode as before)."""
+        t0 = time.perf_counter()
+        matcher = self.local.grammar.matcher(json_schema_grammar(schema))
+        gen = self.start(messages, max_tokens, None, RequestLogits(matcher=matcher))
+        text = "".join(gen.pieces())
+        matcher.advance(gen.tokens)
+        check_complete(matcher, max_tokens)
+        validate(text, schema)
+        return Completion(text=text, prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens,
+                          seconds=time.perf_counter() - t0)
 
     def choose(self, messages: Sequence[Message], options: Sequence[str]) -> Choice:
         """Option log-likelihoods from one prefill and one batched pass, with the decode loop paused meanwhile."""
