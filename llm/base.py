@@ -67,5 +67,5 @@ class LLM(abc.ABC):
         """The model and how it runs (precision, device, engine), for benchmark records; the default is the name."""
         return self.name
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: most backends hold nothing to release
         """Release resources; the default does nothing."""

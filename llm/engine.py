@@ -490,19 +490,19 @@ class EngineLLM(LLM):
         self.name = local.name
         self.tokenizer = local.tokenizer
         self.config = config or EngineConfig()
-        self.engine = BatchEngine(local.model, local._eos, self.config)
+        self.engine = BatchEngine(local.model, local.eos_ids, self.config)
 
     def describe(self) -> str:
         """The local model's description, behind the batching engine."""
         return f"{self.local.describe()}, batching engine"
 
     def start(self, messages: Sequence[Message], max_tokens: int = 256, stop: Sequence[str] | None = None,
-              logits: RequestLogits | None = None) -> Generation:
+              logits: RequestLogits | None = None, tools: Sequence[dict[str, Any]] | None = None) -> Generation:
         """Submit a chat request; read it with `Generation.step` or `pieces`. `logits`: a grammar to decode under
-        and/or top log-probabilities to record, for this request only."""
-        prompt = self.local.encode(messages)[0].tolist()
+        and/or top log-probabilities to record, for this request only; `tools`: offered through the chat template."""
+        prompt = self.local.encode(messages, tools)[0].tolist()
         handle = self.engine.submit(prompt, max_tokens, logits)
-        return Generation(handle, self.tokenizer, stop, self.local._eos, logits)
+        return Generation(handle, self.tokenizer, stop, self.local.eos_ids, logits)
 
     def chat(self, messages: Sequence[Message], max_tokens: int = 256,
              stop: Sequence[str] | None = None) -> Completion:

@@ -140,6 +140,10 @@ class TokenGrammar:
                     raise LLMError(f"this model's tokenizer cannot drive a grammar: {exc}") from exc
             return self._ll_tokenizer
 
+    def token_bytes(self, token: int) -> bytes:
+        """The bytes one token stands for (a piece of a multi-byte character stays a piece)."""
+        return bytes(self._tokenizer().decode_bytes([int(token)]))
+
     def matcher(self, grammar: str) -> Matcher:
         """A fresh matcher at the start of `grammar` (from `json_schema_grammar` or `lark_grammar`)."""
         llg = _llguidance()

@@ -326,8 +326,8 @@ class TransformersLLM(LLM):
         self._lock = threading.RLock()  # re-entrant: a paused stream() must not block its own thread
         t0 = time.perf_counter()
         self.tokenizer, self.model = self._load(str(model))
-        self._eos = self._eos_ids()
-        self.grammar = TokenGrammar(self.tokenizer, sorted(self._eos), int(self.model.config.vocab_size))
+        self.eos_ids = self._eos_ids()
+        self.grammar = TokenGrammar(self.tokenizer, sorted(self.eos_ids), int(self.model.config.vocab_size))
         self._cache_kw = _cache_keyword(self.model)
         self._compiled_step: Any = None
         self.load_seconds = time.perf_counter() - t0
@@ -374,9 +374,10 @@ class TransformersLLM(LLM):
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def encode(self, messages: Sequence[Message]) -> torch.Tensor:
-        """Token ids [1, n] of the chat template with the assistant turn opened."""
-        text = self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+    def encode(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] | None = None) -> torch.Tensor:
+        """Token ids [1, n] of the chat template with the assistant turn opened (and `tools` offered, if given)."""
+        extra = {"tools": list(tools)} if tools else {}
+        text = self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False, **extra)
         ids = self.tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids
         return ids.to(self.device)
 
@@ -426,7 +427,7 @@ class TransformersLLM(LLM):
                 generated.append(token)
                 matcher.advance(generated)
             yield token
-            if token in self._eos and not ignore_eos:
+            if token in self.eos_ids and not ignore_eos:
                 return
             inputs = torch.tensor([[token]], device=self.device)
             step = self._decode_step()
