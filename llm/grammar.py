@@ -101,6 +101,9 @@ class Matcher:
                 row[eos // 32] |= _bit(eos % 32)
             return
         self._matcher.unsafe_compute_mask_ptr(row.data_ptr(), row.numel() * row.element_size())
+        if self._matcher.is_accepting():  # every end-of-sequence token may end it, not only the tokenizer's own
+            for eos in self._eos:
+                row[eos // 32] |= _bit(eos % 32)
 
     @property
     def complete(self) -> bool:

@@ -57,8 +57,9 @@ def tool_grammar(tools: Sequence[dict[str, Any]], mode: str, parallel: bool, sin
     open_, close = ("<tool_call>", "</tool_call>") if single_tokens else (json.dumps(OPEN), json.dumps(CLOSE))
     schemas = [call_schema(t) for t in tools]
     body = schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
+    # a newline may follow the last call: models trained on this format end a reply with one before EOS
     lines = [f'call: {open_} "\\n" %json {_schema(body)} "\\n" {close}',
-             'calls: call ("\\n" call)*' if parallel else "calls: call"]
+             'calls: call ("\\n" call)* "\\n"?' if parallel else 'calls: call "\\n"?']
     if reply_schema is not None:
         lines.append(f"reply: %json {_schema(reply_schema)}")
     elif single_tokens:
