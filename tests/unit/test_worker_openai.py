@@ -130,7 +130,7 @@ def test_response_format_json_schema_and_json_object_decode_under_a_grammar(serv
 @pytest.mark.parametrize("choice", ["required", {"type": "function", "function": {"name": "search"}}])
 def test_tools_come_back_as_tool_calls(served: tuple[str, EngineLLM], choice: object) -> None:
     url, _ = served
-    data = post(url, {"messages": MSGS, "max_tokens": 60, "tools": [WEATHER, SEARCH], "tool_choice": choice,
+    data = post(url, {"messages": MSGS, "max_tokens": 120, "tools": [WEATHER, SEARCH], "tool_choice": choice,
                       "parallel_tool_calls": False}).json()
     reply = data["choices"][0]
     assert reply["finish_reason"] == "tool_calls" and reply["message"]["content"] is None
@@ -164,7 +164,7 @@ def test_auto_and_none_and_a_tool_turn_round_trip(served: tuple[str, EngineLLM])
 
 def test_a_streamed_tool_call_arrives_as_a_tool_calls_delta(served: tuple[str, EngineLLM]) -> None:
     url, _ = served
-    body = {"model": "tiny", "messages": MSGS, "max_tokens": 60, "tools": [SEARCH], "tool_choice": "required",
+    body = {"model": "tiny", "messages": MSGS, "max_tokens": 120, "tools": [SEARCH], "tool_choice": "required",
             "stream": True}
     with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=60) as response:
         events = [json.loads(line[5:]) for line in response.iter_lines()
