@@ -15,16 +15,16 @@ import queue
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers.generation.continuous_batching.cb_logits_processors import ContinuousBatchingLogitsProcessor
 
 from llm import attention
 from llm.base import LLM, Choice, Completion, LLMError, Message
-from llm.grammar import Matcher, apply_bitmask, bitmask_words, check_complete, json_schema_grammar, validate
-from llm.local import StopCutter, TransformersLLM
+from llm.grammar import check_complete, json_schema_grammar, validate
+from llm.local import StopCutter, TransformersLLM, exact_head
+from llm.request_logits import PerRequestLogits, RequestLogits, install
 
 log = logging.getLogger(__name__)
 
@@ -42,99 +42,6 @@ def use_grouped_kv_heads(device: str) -> bool:
         return False
     os.environ.setdefault(FORCE_GQA, "1")
     return os.environ[FORCE_GQA] == "1"
-
-
-@dataclass
-class RequestLogits:
-    """What one request asks of its logits: a grammar to decode under, and how many top log-probabilities to
-    record for each token (None: none). `logprobs` fills as tokens are decoded: (token, its log-probability, the
-    top `top_logprobs` (token, log-probability) pairs), from the model's own distribution before any mask."""
-
-    matcher: Matcher | None = None
-    top_logprobs: int | None = None
-    logprobs: list[tuple[int, float, list[tuple[int, float]]]] = field(default_factory=list)
-
-
-class PerRequestLogits(ContinuousBatchingLogitsProcessor):
-    """The engine's logits processor for the requests that registered a `RequestLogits`: their rows of each
-    step are masked by their grammar and their log-probabilities recorded; other rows pass untouched, and a step
-    with no such request is not touched at all (the default path's tokens stay the same, bit for bit).
-
-    The library calls `prepare_tensor_args` on its loop thread with the rows of the coming step in logits order
-    (after the previous step's tokens were added to each request), then `__call__` with that step's scores."""
-
-    supported_kwargs: dict[str, type] = {}
-    ignored_kwargs: tuple[str, ...] = ()
-
-    def __init__(self, vocab_size: int, max_rows: int) -> None:
-        self._requests: dict[str, RequestLogits] = {}
-        self._lock = threading.Lock()
-        self._bitmask = torch.full((max_rows, bitmask_words(vocab_size)), -1, dtype=torch.int32)
-        self._rows: list[RequestLogits | None] = []
-        self._masked = False
-
-    def register(self, request_id: str, request: RequestLogits) -> None:
-        """Apply `request` to the logits of request `request_id` from its first token on."""
-        with self._lock:
-            self._requests[request_id] = request
-
-    def forget(self, request_id: str | None = None) -> None:
-        """Stop tracking one request (None: every request)."""
-        with self._lock:
-            if request_id is None:
-                self._requests.clear()
-            else:
-                self._requests.pop(request_id, None)
-
-    def fill_defaults(self, int32_tensor: torch.Tensor) -> None:
-        """The library's per-row argument (unused: rows are known from `prepare_tensor_args`)."""
-        int32_tensor.fill_(0)
-
-    def prepare_tensor_args(self, requests_with_new_token: list[Any]) -> torch.Tensor:
-        """Advance each tracked request's grammar over its new tokens and fill its row of the mask."""
-        with self._lock:
-            rows = [self._requests.get(r.state.request_id) for r in requests_with_new_token] if self._requests else []
-        self._rows, self._masked = [], False
-        if any(row is not None for row in rows):
-            self._rows = rows
-            if len(rows) > self._bitmask.shape[0]:
-                self._bitmask = torch.full((len(rows), self._bitmask.shape[1]), -1, dtype=torch.int32)
-            for i, (row, request) in enumerate(zip(rows, requests_with_new_token, strict=True)):
-                if row is not None and row.matcher is not None:
-                    row.matcher.advance(request.state.generated_tokens)
-                    row.matcher.fill(self._bitmask[i])
-                    self._masked = True
-                else:
-                    self._bitmask[i].fill_(-1)
-        return torch.zeros(len(requests_with_new_token), dtype=torch.int32)
-
-    def __call__(self, scores: torch.Tensor, tensor_arg: torch.Tensor) -> torch.Tensor:
-        if not self._rows:
-            return scores
-        n = len(self._rows)
-        wanted = [(i, row) for i, row in enumerate(self._rows) if row is not None and row.top_logprobs is not None]
-        logp = torch.log_softmax(scores[:n].float(), dim=-1) if wanted else None
-        if self._masked:
-            apply_bitmask(scores[:n], self._bitmask[:n])
-        if logp is not None:
-            chosen = scores[:n].argmax(dim=-1).tolist()
-            for i, row in wanted:
-                k = min(int(row.top_logprobs or 0), logp.shape[-1])
-                top = torch.topk(logp[i], k) if k else None
-                pairs = list(zip(top.indices.tolist(), top.values.tolist(), strict=True)) if top is not None else []
-                row.logprobs.append((chosen[i], float(logp[i, chosen[i]]), pairs))
-        return scores
-
-
-def _with_per_request_logits(manager: Any, processor: PerRequestLogits) -> None:
-    """Add `processor` to a manager's logits processors (before its loop starts and sizes their arguments)."""
-    from transformers.generation.continuous_batching.cb_logits_processors import ContinuousBatchingLogitsProcessorList
-    from transformers.generation.logits_process import LogitsProcessorList
-
-    processors = LogitsProcessorList([*manager.logit_processor.logits_processor, processor])
-    combined = ContinuousBatchingLogitsProcessorList(processors)
-    combined.tensors_required = sum(isinstance(p, ContinuousBatchingLogitsProcessor) for p in processors)
-    manager.logit_processor = combined
 
 
 class RequestTooLarge(LLMError):
@@ -230,7 +137,7 @@ class BatchEngine:
         self.restarts = 0
         self.submitted_prompt_tokens = 0
         vocab = int(getattr(model.config.get_text_config(), "vocab_size", 0) or model.config.vocab_size)
-        self.per_request_logits = PerRequestLogits(vocab, config.max_batch)
+        self.per_request_logits = PerRequestLogits(vocab, config.max_batch, lambda: exact_head(model))
         self._manager = self._start_manager()
         self._router = threading.Thread(target=self._route, name="engine-router", daemon=True)
         self._router.start()
@@ -264,7 +171,7 @@ class BatchEngine:
         with torch.inference_mode():
             manager = self.model.init_continuous_batching(generation_config=self._generation_config,
                                                           continuous_batching_config=cb)
-            _with_per_request_logits(manager, self.per_request_logits)
+            install(manager, self.per_request_logits)
             manager.start()
         return manager
 
@@ -532,9 +439,48 @@ class EngineLLM(LLM):
                           seconds=time.perf_counter() - t0)
 
     def choose(self, messages: Sequence[Message], options: Sequence[str]) -> Choice:
-        """Option log-likelihoods from one prefill and one batched pass, with the decode loop paused meanwhile."""
-        with self.engine.exclusive():
-            return self.local.choose(messages, options)
+        """Each option's summed log-probability as the start of the reply (the exact head's, as the direct model
+        scores it), computed by requests of the running batch: nothing pauses. One request prefills the prompt, reads
+        every option's first token from its first step and is forced through the longest option; once that prompt
+        is in the cache, each other option of several tokens is forced through the rest of its tokens as a request
+        of its own, reusing the prompt's cached blocks. Where the engine cannot read a request's logits (CUDA
+        graphs), the loop is paused and the direct model scores the options instead."""
+        if not options or any(not o for o in options):
+            raise ValueError("choose() needs at least one option, and no empty ones")
+        if self.engine.per_request_logits_refusal() is not None:
+            with self.engine.exclusive():
+                return self.local.choose(messages, options)
+        t0 = time.perf_counter()
+        option_ids = [self.tokenizer.encode(o, add_special_tokens=False) for o in options]
+        prompt = self.local.encode(messages)[0].tolist()
+        longest = max(range(len(options)), key=lambda i: len(option_ids[i]))
+        first = RequestLogits(forced=option_ids[longest], gather=[ids[0] for ids in option_ids], exact=True)
+        scored = [(longest, self.engine.submit(prompt, len(option_ids[longest]), first), first)]
+        try:
+            scored[0][1].next_tokens(timeout=None)  # the prompt's blocks are cached once its first step is done
+            for i, ids in enumerate(option_ids):
+                if i != longest and len(ids) > 1:
+                    rest = RequestLogits(forced=ids[1:], exact=True)
+                    scored.append((i, self.engine.submit(prompt + ids[:1], len(ids) - 1, rest), rest))
+            for _, handle, _ in scored:
+                while not handle.finished:
+                    handle.next_tokens(timeout=None)
+        finally:
+            for _, handle, _ in scored:
+                handle.cancel()
+        if first.gathered is None:
+            raise LLMError("the engine did not score the options' first tokens")
+        logprobs = list(first.gathered)
+        for i, _, logits in scored:
+            rest = logits.forced_logprobs[1:] if i == longest else logits.forced_logprobs
+            if len(rest) != len(option_ids[i]) - 1:
+                raise LLMError(f"the engine scored {len(rest) + 1} of the {len(option_ids[i])} tokens of option "
+                               f"{options[i]!r} (an option holding an end-of-sequence token cannot be scored)")
+            logprobs[i] += sum(rest)
+        best = max(range(len(options)), key=lambda i: logprobs[i])
+        return Choice(option=options[best], scores=dict(zip(options, logprobs, strict=True)),
+                      prompt_tokens=len(prompt), completion_tokens=len(option_ids[best]),
+                      seconds=time.perf_counter() - t0)
 
     def close(self) -> None:
         """Stop the engine and drop the model."""

@@ -28,9 +28,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from llm.base import LLMError
-from llm.engine import EngineDied, EngineLLM, Generation, RequestLogits, RequestTooLarge
+from llm.engine import EngineDied, EngineLLM, Generation, RequestTooLarge
 from llm.grammar import GrammarError
 from llm.openai_api import APIError, ChatRequest, Plan, plan
+from llm.request_logits import RequestLogits
 from llm.tool_calls import OPEN, may_be_a_call, parse_tool_calls
 
 STEP_SECONDS = 0.25  # how long one wait for tokens lasts before checking the client is still there

@@ -63,7 +63,7 @@ def test_engine_requests_under_a_grammar_equal_the_direct_model_inside_a_running
         t.join(timeout=120)
     assert got == expected  # grammar rows masked, plain rows untouched, in one batch
     assert engine.engine.active == 0
-    assert not engine.engine.per_request_logits._requests  # nothing left registered
+    assert not engine.engine.per_request_logits.tracked  # nothing left registered
 
 
 def test_max_tokens_that_cut_the_json_is_an_error_naming_it(local: TransformersLLM, engine: EngineLLM) -> None:
@@ -81,7 +81,7 @@ def test_a_schema_the_engine_cannot_compile_is_refused_before_decoding(engine: E
 
 
 def test_engine_logprobs_are_recorded_for_the_request_that_asks(local: TransformersLLM, engine: EngineLLM) -> None:
-    from llm.engine import RequestLogits
+    from llm.request_logits import RequestLogits
 
     logits = RequestLogits(top_logprobs=3)
     gen = engine.start(ask(3), max_tokens=6, logits=logits)
