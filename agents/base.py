@@ -90,9 +90,7 @@ def config_from_dict(cls: type, values: dict[str, Any] | None) -> Any:
     out: dict[str, Any] = {}
     for name, value in values.items():
         f = fields[name]
-        kind = type(f.default)
-        value = kind(value) if kind in (int, float, str) else (
-            value if kind is not bool else str(value).lower() in ("1", "true", "yes", "on"))
+        value = _converted(name, type(f.default), value)
         lo, hi = f.metadata.get("min"), f.metadata.get("max")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             raise ValueError(f"{name}={value} is outside [{lo}, {hi}]")
@@ -101,6 +99,46 @@ def config_from_dict(cls: type, values: dict[str, Any] | None) -> Any:
             raise ValueError(f"{name}={value!r} is not one of {list(choices)}")
         out[name] = value
     return cls(**out)
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _converted(name: str, kind: type, value: Any) -> Any:
+    """`value` as a config field of type `kind`; ValueError naming the field and the type it must be."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise ValueError(f"{name} must be true or false, not {value!r}")
+    if kind is int:
+        number = _number(value)
+        if number is None or number != int(number):
+            raise ValueError(f"{name} must be an integer, not {value!r}")
+        return int(number)
+    if kind is float:
+        number = _number(value)
+        if number is None:
+            raise ValueError(f"{name} must be a number, not {value!r}")
+        return number
+    if kind is str:
+        if not isinstance(value, str):
+            raise ValueError(f"{name} must be a string, not {value!r}")
+        return value
+    return value
+
+
+def _number(value: Any) -> float | None:
+    """A finite number from a number or a numeric string (not a bool); None otherwise."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) != float("inf") else None
 
 
 def hit_dict(hit: Hit, rank: int, query: str) -> HitData:

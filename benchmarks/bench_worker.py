@@ -1,10 +1,16 @@
 """The batching engine vs today's direct greedy loop, on the default model: throughput, latency, prefix reuse.
 
     RAGSCOPE_MODEL_CACHE=/work/cache/models python benchmarks/bench_worker.py [--levels 1,4,8,16] [--json out.json]
-        [--precision fp32|mixed|mixed-invariant|bf16] [--attention sdpa|varlen] [--profile 8]
+        [--precision fp32|mixed|mixed-invariant|bf16] [--attention sdpa|varlen] [--profile 8] [--mixed 4]
 
 Every request has a distinct ~500-token prompt and generates exactly `--new` tokens (EOS ignored on both paths).
 The direct loop and the engine share one model, so both run in `--precision`.
+
+`--mixed K`: generation plus choices. K generation requests decode while another thread makes `--choices`
+constrained choices one after another (a yes/no over its own ~500-token prompt, as RetroRAG's judge does): the
+generation's wall time and each choice's latency with choices scored inside the running batch (`EngineLLM.choose`)
+against choices that pause the batch (the direct model's scoring under `exclusive()`, as before), and against the
+generation alone; every mode on fresh prompts.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from llm.engine import BatchEngine, EngineConfig  # noqa: E402
+from llm.engine import BatchEngine, EngineConfig, EngineLLM  # noqa: E402
 from llm.local import TransformersLLM  # noqa: E402
 from settings import Settings  # noqa: E402
 
@@ -156,6 +162,55 @@ def profile_steps(engine: BatchEngine, prompts: list[list[int]], new: int, top: 
     }
 
 
+def mixed_workload(llm: TransformersLLM, config: EngineConfig, prompts: list[list[int]], k: int, choices: int,
+                   new: int) -> list[dict[str, object]]:
+    """Generation plus choices (see the module docstring): one row per mode."""
+    engine_llm = EngineLLM(llm, config)
+    engine = engine_llm.engine
+    rng = random.Random(7)
+
+    def judge(seed: int) -> list[dict[str, str]]:
+        passages = " ".join(rng.choice(WORDS) for _ in range(400))
+        return [{"role": "system", "content": f"Judge {seed}. Reply yes or no."},
+                {"role": "user", "content": f"Passages: {passages}\nDo the passages name a castle? yes or no"}]
+
+    def choose_inside(messages: list[dict[str, str]]) -> object:
+        return engine_llm.choose(messages, ["yes", "no"])
+
+    def choose_paused(messages: list[dict[str, str]]) -> object:
+        with engine.exclusive():
+            return llm.choose(messages, ["yes", "no"])
+
+    rows = []
+    offset = 0
+    for mode, choose in (("generation alone", None), ("choices inside the batch", choose_inside),
+                         ("choices pause the batch", choose_paused)):
+        batch = prompts[offset:offset + k]
+        offset += k
+        latencies: list[float] = []
+
+        def chooser(choose: object = choose, latencies: list[float] = latencies) -> None:
+            for i in range(choices):
+                t0 = time.perf_counter()
+                choose(judge(len(rows) * 100 + i))  # type: ignore[operator]
+                latencies.append(time.perf_counter() - t0)
+
+        thread = threading.Thread(target=chooser) if choose is not None else None
+        if thread is not None:
+            thread.start()
+        wall, lat, outputs = run_engine(engine, batch, new)
+        if thread is not None:
+            thread.join()
+        row = {"mode": mode, "generation_wall_s": round(wall, 2),
+               "generation_tok_s": round(sum(map(len, outputs)) / wall, 2),
+               "generation_p95_s": round(pct(lat, 0.95), 2), "choices": len(latencies),
+               "choice_mean_s": round(statistics.fmean(latencies), 2) if latencies else None}
+        rows.append(row)
+        print(row, flush=True)
+    engine.close()
+    return rows
+
+
 def main() -> None:
     """Measure and print a table (and JSON)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -169,6 +224,9 @@ def main() -> None:
                    help="the engine's attention (default: what RAGSCOPE_ENGINE_ATTENTION=auto picks on CPU)")
     p.add_argument("--profile", type=int, default=0, metavar="K",
                    help="only profile K requests submitted together (steps vs wall, heaviest ops), then exit")
+    p.add_argument("--mixed", type=int, default=0, metavar="K",
+                   help="only run the mixed workload (K generations plus --choices choices), then exit")
+    p.add_argument("--choices", type=int, default=8, help="choices made during the mixed workload")
     args = p.parse_args()
     settings = Settings.from_env()
     from llm.bundled import ensure_bundled_model
@@ -183,7 +241,7 @@ def main() -> None:
                           attention=args.attention or attention_setting(settings.engine_attention, "cpu"))
     engine = BatchEngine(llm.model, set(), config)  # no EOS: every request generates exactly --new tokens
     levels = [int(x) for x in args.levels.split(",")]
-    count = max(2 * args.lone_reps + sum(levels), args.profile + 1) + 1
+    count = max(2 * args.lone_reps + sum(levels), args.profile + 1, 3 * args.mixed) + 1
     prompts = [prompt_ids(llm, seed) for seed in range(1000, 1000 + count)]
     print(llm.describe(), flush=True)
     print(f"torch threads {torch.get_num_threads()}; prompts of {min(map(len, prompts))}-{max(map(len, prompts))} "
@@ -191,6 +249,17 @@ def main() -> None:
     run_engine(engine, [prompts[-1]], 4)  # warm up both paths
     run_direct(llm, prompts[-1], 4)
     results: dict[str, object] = {"new_tokens": args.new, "config": config.__dict__, "precision": args.precision}
+    if args.mixed:
+        engine.close()
+        rows = mixed_workload(llm, config, prompts, args.mixed, args.choices, args.new)
+        print("| mode | generation wall s | generation tok/s | choices made | mean choice s |")
+        print("|---|---:|---:|---:|---:|")
+        for row in rows:
+            print(f"| {row['mode']} | {row['generation_wall_s']} | {row['generation_tok_s']} | {row['choices']} | "
+                  f"{row['choice_mean_s']} |")
+        if args.json:
+            args.json.write_text(json.dumps({**results, "mixed": rows, "choices": args.choices}, indent=2))
+        return
     if args.profile:
         single = profile_steps(engine, prompts[:1], args.new)
         print("alone:", json.dumps(single, indent=1), flush=True)

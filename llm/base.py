@@ -1,10 +1,11 @@
-"""The one LLM interface every agent talks to: chat, stream, and constrained choice."""
+"""The one LLM interface every agent talks to: chat, stream, constrained choice, and JSON under a schema."""
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
 
@@ -56,9 +57,15 @@ class LLM(abc.ABC):
     def choose(self, messages: Sequence[Message], options: Sequence[str]) -> Choice:
         """Pick the option the model scores highest as the start of its reply (log-likelihood)."""
 
+    def structured(self, messages: Sequence[Message], schema: dict[str, Any], max_tokens: int = 256) -> Completion:
+        """A reply that is valid JSON under the JSON Schema `schema`, decoded under a grammar. LLMError when the
+        backend cannot constrain its decoding, the schema cannot be compiled, or max_tokens ends the JSON early."""
+        raise LLMError(f"{type(self).__name__} ({self.name}) cannot decode under a grammar: it has no structured "
+                       "output; use the local model, the model worker, or an OpenAI-compatible server")
+
     def describe(self) -> str:
         """The model and how it runs (precision, device, engine), for benchmark records; the default is the name."""
         return self.name
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: most backends hold nothing to release
         """Release resources; the default does nothing."""

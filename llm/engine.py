@@ -22,7 +22,9 @@ import torch
 
 from llm import attention
 from llm.base import LLM, Choice, Completion, LLMError, Message
-from llm.local import StopCutter, TransformersLLM
+from llm.grammar import check_complete, json_schema_grammar, validate
+from llm.local import StopCutter, TransformersLLM, exact_head
+from llm.request_logits import PerRequestLogits, RequestLogits, install
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +136,8 @@ class BatchEngine:
         self._closed = False
         self.restarts = 0
         self.submitted_prompt_tokens = 0
+        vocab = int(getattr(model.config.get_text_config(), "vocab_size", 0) or model.config.vocab_size)
+        self.per_request_logits = PerRequestLogits(vocab, config.max_batch, lambda: exact_head(model))
         self._manager = self._start_manager()
         self._router = threading.Thread(target=self._route, name="engine-router", daemon=True)
         self._router.start()
@@ -167,6 +171,7 @@ class BatchEngine:
         with torch.inference_mode():
             manager = self.model.init_continuous_batching(generation_config=self._generation_config,
                                                           continuous_batching_config=cb)
+            install(manager, self.per_request_logits)
             manager.start()
         return manager
 
@@ -192,8 +197,22 @@ class BatchEngine:
             raise RequestTooLarge(f"this request needs {need} tokens ({prompt_tokens} prompt + {max_tokens} "
                                   f"max_tokens) but the model's context is {self.max_context} tokens")
 
-    def submit(self, prompt_ids: list[int], max_tokens: int) -> Handle:
-        """Queue one greedy generation; returns its handle at once (it waits in the engine if the batch is full)."""
+    def per_request_logits_refusal(self) -> str | None:
+        """Why this engine cannot mask or record a request's logits (None when it can): a grammar has to see each
+        token before the next step is prepared, which CUDA graphs, async batching and compiled steps do not allow."""
+        on = [name for name, value in (("RAGSCOPE_ENGINE_CUDA_GRAPH", self.config.cuda_graph),
+                                       ("async batching", self.config.async_batching),
+                                       ("compile_level", self.config.compile_level)) if value]
+        if on:
+            return (f"this engine runs with {', '.join(on)} on, where a request's logits cannot be masked or read; "
+                    "turn it off (RAGSCOPE_ENGINE_CUDA_GRAPH=off) for grammars and logprobs")
+        return None
+
+    def submit(self, prompt_ids: list[int], max_tokens: int, logits: RequestLogits | None = None) -> Handle:
+        """Queue one greedy generation; returns its handle at once (it waits in the engine if the batch is full).
+        `logits`: a grammar to decode under and/or log-probabilities to record, for this request alone."""
+        if logits is not None and (refusal := self.per_request_logits_refusal()):
+            raise LLMError(refusal)
         if max_tokens < 1:
             raise RequestTooLarge("max_tokens must be at least 1")
         if not prompt_ids:
@@ -206,11 +225,14 @@ class BatchEngine:
         with self._lock:
             self._handles[request_id] = handle
             self.submitted_prompt_tokens += len(prompt_ids)
+        if logits is not None:
+            self.per_request_logits.register(request_id, logits)
         accepted = self._manager.add_request(list(prompt_ids), request_id=request_id, max_new_tokens=max_tokens,
                                              streaming=True, eos_token_id=self.eos_ids or -1)
         if accepted is None:
             with self._lock:
                 self._handles.pop(request_id, None)
+            self.per_request_logits.forget(request_id)
             raise EngineDied("the model engine is restarting; please retry")
         return handle
 
@@ -219,6 +241,7 @@ class BatchEngine:
         with self._lock:
             self._handles.pop(request_id, None)
         self._manager.cancel_request(request_id)
+        self.per_request_logits.forget(request_id)
 
     def _route(self) -> None:
         """Deliver each output to its handle; restart the loop when it dies, failing what was in flight."""
@@ -236,6 +259,8 @@ class BatchEngine:
             handle = self._handles.get(output.request_id)
             if handle is not None and output.is_finished():
                 del self._handles[output.request_id]
+        if output.is_finished() or output.error is not None:
+            self.per_request_logits.forget(output.request_id)
         if handle is None:
             return
         if output.error is not None:
@@ -251,6 +276,7 @@ class BatchEngine:
             self._deliver(output)
         with self._lock:
             handles, self._handles = list(self._handles.values()), {}
+        self.per_request_logits.forget()
         for handle in handles:
             handle.push(EngineDied(f"the model engine stopped ({error or 'no reason given'}) while this "
                                           "request was running; it was restarted, please retry"))
@@ -289,14 +315,17 @@ class BatchEngine:
 class Generation:
     """One chat request's text: pieces as tokens arrive, cut at the first stop string (which ends generation)."""
 
-    def __init__(self, handle: Handle, tokenizer: Any, stop: Sequence[str] | None, eos_ids: set[int]) -> None:
+    def __init__(self, handle: Handle, tokenizer: Any, stop: Sequence[str] | None, eos_ids: set[int],
+                 logits: RequestLogits | None = None) -> None:
         self.handle = handle
+        self.logits = logits  # the grammar and the recorded log-probabilities, when the request asked for them
         self.tokenizer = tokenizer
         self.stops = [s for s in (stop or ()) if s]
         self.eos_ids = eos_ids
         self.prompt_tokens = handle.prompt_tokens
         self.completion_tokens = 0
         self.finish_reason: str | None = None  # "stop" (EOS or a stop string) | "length"
+        self.tokens: list[int] = []  # every token generated so far
         self._cutter = StopCutter(lambda ids: tokenizer.decode(ids, skip_special_tokens=True), self.stops)
 
     @property
@@ -312,6 +341,7 @@ class Generation:
         if update is None:
             return ""
         tokens, finished = update
+        self.tokens = tokens
         parts = []
         if self.stops:  # one token at a time, exactly as the direct loop does, so generation ends at the stop
             while self.completion_tokens < len(tokens) and not self._cutter.stopped:
@@ -367,18 +397,19 @@ class EngineLLM(LLM):
         self.name = local.name
         self.tokenizer = local.tokenizer
         self.config = config or EngineConfig()
-        self.engine = BatchEngine(local.model, local._eos, self.config)
+        self.engine = BatchEngine(local.model, local.eos_ids, self.config)
 
     def describe(self) -> str:
         """The local model's description, behind the batching engine."""
         return f"{self.local.describe()}, batching engine"
 
-    def start(self, messages: Sequence[Message], max_tokens: int = 256,
-              stop: Sequence[str] | None = None) -> Generation:
-        """Submit a chat request; read it with `Generation.step` or `pieces`."""
-        prompt = self.local.encode(messages)[0].tolist()
-        handle = self.engine.submit(prompt, max_tokens)
-        return Generation(handle, self.tokenizer, stop, self.local._eos)
+    def start(self, messages: Sequence[Message], max_tokens: int = 256, stop: Sequence[str] | None = None,
+              logits: RequestLogits | None = None, tools: Sequence[dict[str, Any]] | None = None) -> Generation:
+        """Submit a chat request; read it with `Generation.step` or `pieces`. `logits`: a grammar to decode under
+        and/or top log-probabilities to record, for this request only; `tools`: offered through the chat template."""
+        prompt = self.local.encode(messages, tools)[0].tolist()
+        handle = self.engine.submit(prompt, max_tokens, logits)
+        return Generation(handle, self.tokenizer, stop, self.local.eos_ids, logits)
 
     def chat(self, messages: Sequence[Message], max_tokens: int = 256,
              stop: Sequence[str] | None = None) -> Completion:
@@ -394,10 +425,62 @@ class EngineLLM(LLM):
         """Yield the greedy reply in pieces as the engine decodes it."""
         yield from self.start(messages, max_tokens, stop).pieces()
 
+    def structured(self, messages: Sequence[Message], schema: dict[str, Any], max_tokens: int = 256) -> Completion:
+        """A greedy reply under the JSON Schema's grammar, decoded as one request of the running batch (its rows
+        masked by its own grammar; the other requests decode as before)."""
+        t0 = time.perf_counter()
+        matcher = self.local.grammar.matcher(json_schema_grammar(schema))
+        gen = self.start(messages, max_tokens, None, RequestLogits(matcher=matcher))
+        text = "".join(gen.pieces())
+        matcher.advance(gen.tokens)
+        check_complete(matcher, max_tokens)
+        validate(text, schema)
+        return Completion(text=text, prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens,
+                          seconds=time.perf_counter() - t0)
+
     def choose(self, messages: Sequence[Message], options: Sequence[str]) -> Choice:
-        """Option log-likelihoods from one prefill and one batched pass, with the decode loop paused meanwhile."""
-        with self.engine.exclusive():
-            return self.local.choose(messages, options)
+        """Each option's summed log-probability as the start of the reply (the exact head's, as the direct model
+        scores it), computed by requests of the running batch: nothing pauses. One request prefills the prompt, reads
+        every option's first token from its first step and is forced through the longest option; once that prompt
+        is in the cache, each other option of several tokens is forced through the rest of its tokens as a request
+        of its own, reusing the prompt's cached blocks. Where the engine cannot read a request's logits (CUDA
+        graphs), the loop is paused and the direct model scores the options instead."""
+        if not options or any(not o for o in options):
+            raise ValueError("choose() needs at least one option, and no empty ones")
+        if self.engine.per_request_logits_refusal() is not None:
+            with self.engine.exclusive():
+                return self.local.choose(messages, options)
+        t0 = time.perf_counter()
+        option_ids = [self.tokenizer.encode(o, add_special_tokens=False) for o in options]
+        prompt = self.local.encode(messages)[0].tolist()
+        longest = max(range(len(options)), key=lambda i: len(option_ids[i]))
+        first = RequestLogits(forced=option_ids[longest], gather=[ids[0] for ids in option_ids], exact=True)
+        scored = [(longest, self.engine.submit(prompt, len(option_ids[longest]), first), first)]
+        try:
+            scored[0][1].next_tokens(timeout=None)  # the prompt's blocks are cached once its first step is done
+            for i, ids in enumerate(option_ids):
+                if i != longest and len(ids) > 1:
+                    rest = RequestLogits(forced=ids[1:], exact=True)
+                    scored.append((i, self.engine.submit(prompt + ids[:1], len(ids) - 1, rest), rest))
+            for _, handle, _ in scored:
+                while not handle.finished:
+                    handle.next_tokens(timeout=None)
+        finally:
+            for _, handle, _ in scored:
+                handle.cancel()
+        if first.gathered is None:
+            raise LLMError("the engine did not score the options' first tokens")
+        logprobs = list(first.gathered)
+        for i, _, logits in scored:
+            rest = logits.forced_logprobs[1:] if i == longest else logits.forced_logprobs
+            if len(rest) != len(option_ids[i]) - 1:
+                raise LLMError(f"the engine scored {len(rest) + 1} of the {len(option_ids[i])} tokens of option "
+                               f"{options[i]!r} (an option holding an end-of-sequence token cannot be scored)")
+            logprobs[i] += sum(rest)
+        best = max(range(len(options)), key=lambda i: logprobs[i])
+        return Choice(option=options[best], scores=dict(zip(options, logprobs, strict=True)),
+                      prompt_tokens=len(prompt), completion_tokens=len(option_ids[best]),
+                      seconds=time.perf_counter() - t0)
 
     def close(self) -> None:
         """Stop the engine and drop the model."""

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from llm.base import LLM, Choice, Completion, Message
+from llm.base import LLM, Choice, Completion, LLMError, Message
+from llm.grammar import validate
 
 Reply = str | Callable[[Sequence[Message]], str]
+# A structured reply: a JSON value (serialised), a JSON text, or a callable of (messages, schema) giving either.
+StructuredReply = Any
 
 
 def _count(text: str) -> int:
@@ -14,10 +19,13 @@ def _count(text: str) -> int:
 
 
 class ScriptedLLM(LLM):
-    """Returns the next scripted reply for `chat` and the next scripted option for `choose`.
+    """Returns the next scripted reply for `chat`, the next scripted option for `choose`, and the next scripted JSON
+    value for `structured`.
 
     A reply may be a callable of the messages, for tests that echo the prompt. When a script runs out,
-    `default_reply` / the first option is used, so a test can script only what it asserts on.
+    `default_reply` / the first option is used, so a test can script only what it asserts on; `structured` has no
+    default (no one value fits every schema) and raises LLMError when its script is empty. A scripted structured
+    reply must validate against the schema it is asked under (ValueError otherwise), as a grammar would force.
     """
 
     name = "scripted"
@@ -27,9 +35,11 @@ class ScriptedLLM(LLM):
         replies: Sequence[Reply] = (),
         choices: Sequence[str] = (),
         default_reply: str = "I don't know.",
+        structured: Sequence[StructuredReply] = (),
     ) -> None:
         self.replies = list(replies)
         self.choices = list(choices)
+        self.structured_replies = list(structured)
         self.default_reply = default_reply
         self.calls: list[tuple[str, list[Message]]] = []
 
@@ -55,3 +65,19 @@ class ScriptedLLM(LLM):
         prompt = " ".join(m["content"] for m in messages)
         scores = {o: (0.0 if o == option else -10.0) for o in options}
         return Choice(option=option, scores=scores, prompt_tokens=_count(prompt), completion_tokens=1)
+
+    def structured(self, messages: Sequence[Message], schema: dict[str, Any], max_tokens: int = 256) -> Completion:
+        """Return the next scripted JSON value as text; it must validate against `schema`."""
+        self.calls.append(("structured", list(messages)))
+        if not self.structured_replies:
+            raise LLMError("ScriptedLLM has no scripted structured reply left")
+        reply = self.structured_replies.pop(0)
+        if callable(reply):
+            reply = reply(messages, schema)
+        text = reply if isinstance(reply, str) else json.dumps(reply)
+        try:
+            validate(text, schema)
+        except LLMError as exc:
+            raise ValueError(f"scripted structured reply {text!r} does not fit the schema: {exc}") from exc
+        prompt = " ".join(m["content"] for m in messages)
+        return Completion(text=text, prompt_tokens=_count(prompt), completion_tokens=_count(text))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from llm.base import LLM, Choice, Completion, Message
 
@@ -63,3 +64,7 @@ class LazyLLM(LLM):
     def choose(self, messages: Sequence[Message], options: Sequence[str]) -> Choice:
         """Delegate to the loaded backend."""
         return self.get().choose(messages, options)
+
+    def structured(self, messages: Sequence[Message], schema: dict[str, Any], max_tokens: int = 256) -> Completion:
+        """Delegate to the loaded backend."""
+        return self.get().structured(messages, schema, max_tokens=max_tokens)

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from llm.base import LLM, Choice, Completion, LLMError, Message
+from llm.grammar import Matcher, TokenGrammar, apply_bitmask, check_complete, json_schema_grammar, validate
 
 log = logging.getLogger(__name__)
 
@@ -325,7 +326,8 @@ class TransformersLLM(LLM):
         self._lock = threading.RLock()  # re-entrant: a paused stream() must not block its own thread
         t0 = time.perf_counter()
         self.tokenizer, self.model = self._load(str(model))
-        self._eos = self._eos_ids()
+        self.eos_ids = self._eos_ids()
+        self.grammar = TokenGrammar(self.tokenizer, sorted(self.eos_ids), int(self.model.config.vocab_size))
         self._cache_kw = _cache_keyword(self.model)
         self._compiled_step: Any = None
         self.load_seconds = time.perf_counter() - t0
@@ -372,9 +374,10 @@ class TransformersLLM(LLM):
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def encode(self, messages: Sequence[Message]) -> torch.Tensor:
-        """Token ids [1, n] of the chat template with the assistant turn opened."""
-        text = self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+    def encode(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] | None = None) -> torch.Tensor:
+        """Token ids [1, n] of the chat template with the assistant turn opened (and `tools` offered, if given)."""
+        extra = {"tools": list(tools)} if tools else {}
+        text = self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False, **extra)
         ids = self.tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids
         return ids.to(self.device)
 
@@ -393,36 +396,49 @@ class TransformersLLM(LLM):
             self._compiled_step = torch.compile(self.model, dynamic=False, fullgraph=False)
         return self._compiled_step
 
-    def _next_token(self, step: Any, inputs: torch.Tensor, cache: Any, position: torch.Tensor) -> int:
-        """Run one forward pass and return the greedy next token."""
+    def _next_token(self, step: Any, inputs: torch.Tensor, cache: Any, position: torch.Tensor,
+                    mask: torch.Tensor | None = None) -> int:
+        """Run one forward pass and return the greedy next token (among those `mask` allows, when given)."""
         kwargs = {self._cache_kw: cache, "cache_position": position, "use_cache": True}
-        return int(step(input_ids=inputs, logits_to_keep=1, **kwargs).logits[0, -1].argmax())
+        logits = step(input_ids=inputs, logits_to_keep=1, **kwargs).logits[0, -1]
+        if mask is not None:
+            logits = logits.float()[None]
+            apply_bitmask(logits, mask)
+        return int(logits.argmax())
 
     def generate_ids(self, prompt: torch.Tensor, max_tokens: int, ignore_eos: bool = False) -> Iterator[int]:
         """Yield greedily decoded token ids after `prompt` ([1, n] ids) until EOS or `max_tokens`."""
         with self._lock, torch.inference_mode():
             yield from self._greedy_ids(prompt, max_tokens, ignore_eos)
 
-    def _greedy_ids(self, prompt: torch.Tensor, max_tokens: int, ignore_eos: bool = False) -> Iterator[int]:
+    def _greedy_ids(self, prompt: torch.Tensor, max_tokens: int, ignore_eos: bool = False,
+                    matcher: Matcher | None = None) -> Iterator[int]:
         cache = self._new_cache(prompt.shape[1] + max_tokens)
         step, inputs, past = self.model, prompt, 0
+        mask = None if matcher is None else self.grammar.new_bitmask(1)
+        generated: list[int] = []
         for _ in range(max_tokens):
             position = torch.arange(past, past + inputs.shape[1], device=self.device)
             past += inputs.shape[1]
-            token = self._next_token(step, inputs, cache, position)
+            if matcher is not None and mask is not None:
+                matcher.fill(mask[0])
+            token = self._next_token(step, inputs, cache, position, mask)
+            if matcher is not None:
+                generated.append(token)
+                matcher.advance(generated)
             yield token
-            if token in self._eos and not ignore_eos:
+            if token in self.eos_ids and not ignore_eos:
                 return
             inputs = torch.tensor([[token]], device=self.device)
             step = self._decode_step()
 
     def _generate(self, messages: Sequence[Message], max_tokens: int, stop: Sequence[str] | None,
-                  stats: _Stats) -> Iterator[str]:
+                  stats: _Stats, matcher: Matcher | None = None) -> Iterator[str]:
         """Yield text pieces of the greedy reply, honouring stop strings; fills `stats`."""
         with self._lock, torch.inference_mode():
             prompt = self.encode(messages)
             stats.prompt_tokens = prompt.shape[1]
-            yield from stop_pieces(self._greedy_ids(prompt, max_tokens),
+            yield from stop_pieces(self._greedy_ids(prompt, max_tokens, matcher=matcher),
                                    lambda ids: self.tokenizer.decode(ids, skip_special_tokens=True),
                                    stop, lambda n: setattr(stats, "completion_tokens", n))
 
@@ -445,6 +461,17 @@ class TransformersLLM(LLM):
                stop: Sequence[str] | None = None) -> Iterator[str]:
         """Yield the greedy reply in pieces as tokens are decoded."""
         yield from self._generate(messages, max_tokens, stop, _Stats())
+
+    def structured(self, messages: Sequence[Message], schema: dict[str, Any], max_tokens: int = 256) -> Completion:
+        """A greedy reply decoded under the JSON Schema's grammar: valid JSON under `schema`."""
+        t0 = time.perf_counter()
+        matcher = self.grammar.matcher(json_schema_grammar(schema))
+        stats = _Stats()
+        text = "".join(self._generate(messages, max_tokens, None, stats, matcher))
+        check_complete(matcher, max_tokens)
+        validate(text, schema)
+        return Completion(text=text, prompt_tokens=stats.prompt_tokens,
+                          completion_tokens=stats.completion_tokens, seconds=time.perf_counter() - t0)
 
     def choose(self, messages: Sequence[Message], options: Sequence[str]) -> Choice:
         """Pick the option with the highest summed log-probability as the start of the reply."""

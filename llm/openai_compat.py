@@ -1,6 +1,8 @@
 """An OpenAI-compatible chat server (our worker, vLLM, SGLang, llama.cpp server, Ollama, ...) over plain httpx.
 
-A constrained choice is asked with vLLM's `structured_outputs: {"choice": [...]}`. Our worker also returns every
+JSON under a schema is asked with OpenAI's `response_format: {"type": "json_schema", ...}` (a server that refuses it
+is an LLMError naming the field; a reply that does not validate is one too). A constrained choice is asked with
+vLLM's `structured_outputs: {"choice": [...]}`. Our worker also returns every
 option's log-likelihood in `choices[0].option_scores`. A server that refuses the field (HTTP 400/422, e.g.
 `transformers serve`) or ignores it (its reply is not one of the options) is asked once more for the first token's
 `top_logprobs`, which rank the options; failing that, its free reply is matched to an option, marked unconstrained.
@@ -17,8 +19,10 @@ from typing import Any
 import httpx
 
 from llm.base import LLM, Choice, Completion, LLMError, Message
+from llm.grammar import validate
 
 CHOICE_MAX_TOKENS = 16
+SCHEMA_NAME = "reply"  # response_format.json_schema.name: required by the OpenAI API, shown to no one
 TOP_LOGPROBS = 20
 
 
@@ -176,6 +180,30 @@ class OpenAICompatLLM(LLM):
         except httpx.HTTPError as exc:
             raise self._error(exc) from exc
 
+    def structured(self, messages: Sequence[Message], schema: dict[str, Any], max_tokens: int = 256) -> Completion:
+        """JSON under `schema`, asked with OpenAI's `response_format: {"type": "json_schema", ...}` and checked
+        against the schema on arrival (a server that ignores the field is caught, not trusted)."""
+        t0 = time.perf_counter()
+        response_format = {"type": "json_schema",
+                           "json_schema": {"name": SCHEMA_NAME, "schema": schema, "strict": True}}
+        try:
+            data = self._post(self._payload(messages, max_tokens, None, response_format=response_format))
+        except ServerRefused as exc:
+            raise LLMError(f"the OpenAI-compatible server at {self.base_url} refused response_format "
+                           f"(json_schema), so it cannot give structured output: {exc.body[:200]}") from exc
+        text = self._text(data)
+        finish = _finish_reason(data)
+        if finish == "length":
+            raise LLMError(f"the reply reached max_tokens={max_tokens} before its JSON was complete; raise max_tokens")
+        try:
+            validate(text, schema)
+        except LLMError as exc:
+            raise LLMError(f"the OpenAI-compatible server at {self.base_url} did not honour response_format "
+                           f"(json_schema): {exc}") from exc
+        prompt, completion = self._usage(data, messages, text)
+        return Completion(text=text, prompt_tokens=prompt, completion_tokens=completion,
+                          seconds=time.perf_counter() - t0)
+
     def choose(self, messages: Sequence[Message], options: Sequence[str]) -> Choice:
         """Ask for one option: constrained where the server supports it, else ranked by logprobs, else parsed."""
         if not options:
@@ -294,6 +322,13 @@ def _parsed_choice(text: str, options: Sequence[str]) -> Choice:
     if picked is None:
         return Choice(option=options[0], scores={o: 0.0 for o in options}, constrained=False)
     return Choice(option=picked, scores={o: (0.0 if o == picked else -10.0) for o in options}, constrained=False)
+
+
+def _finish_reason(data: dict[str, Any]) -> str | None:
+    try:
+        return data["choices"][0].get("finish_reason")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return None
 
 
 def _text_of(data: dict[str, Any]) -> str:

@@ -120,9 +120,52 @@ def test_a_dead_loop_fails_in_flight_requests_and_restarts(engine: EngineLLM) ->
 def test_choose_scores_every_option(local: TransformersLLM, engine: EngineLLM) -> None:
     options = ["yes", "no", "search"]
     choice, direct = engine.choose(ask(1), options), local.choose(ask(1), options)
-    assert (choice.option, choice.scores) == (direct.option, direct.scores)
+    assert choice.option == direct.option and choice.scores == pytest.approx(direct.scores, abs=1e-4)
     assert set(choice.scores) == set(options) and all(s < 0 for s in choice.scores.values())
     assert choice.option == max(choice.scores, key=choice.scores.get)
+
+
+@pytest.mark.parametrize("options", [["yes", "no"], ["Tallow", "Mira Kesh", "the Grey Hills", "1612"],
+                                     ["salt", "salt town", "salt markets of Tallow"], ["river Senn"]])
+def test_choose_inside_the_batch_equals_the_exclusive_scores(local: TransformersLLM, engine: EngineLLM,
+                                                             options: list[str]) -> None:
+    for i in (1, 6):
+        choice, exclusive = engine.choose(ask(i), options), local.choose(ask(i), options)
+        assert choice.option == exclusive.option
+        assert choice.scores == pytest.approx(exclusive.scores, abs=1e-4)
+        assert (choice.prompt_tokens, choice.completion_tokens) == (exclusive.prompt_tokens,
+                                                                    exclusive.completion_tokens)
+    assert engine.engine.active == 0 and engine.engine.per_request_logits.tracked == 0
+
+
+def test_choose_never_pauses_the_engine_and_prefills_the_prompt_once(local: TransformersLLM, engine: EngineLLM,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    options = ["Tallow town", "Mira Kesh wrote", "the Grey Hills", "salt markets"]
+    long_prompt = ask(9)  # 66 words: several cache blocks of 16 tokens
+    exclusive = local.choose(long_prompt, options)
+    expected_chat = local.chat(ask(2), max_tokens=30).text
+
+    def no_pause() -> None:
+        raise AssertionError("choose paused the engine")
+
+    monkeypatch.setattr(engine.engine, "exclusive", no_pause)
+    forwarded: list[int] = []
+    hook = engine.local.model.register_forward_pre_hook(
+        lambda _, args, kwargs: forwarded.append(int(kwargs["input_ids"].shape[1])), with_kwargs=True)
+    try:
+        choice = engine.choose(long_prompt, options)
+    finally:
+        hook.remove()
+    assert choice.option == exclusive.option and choice.scores == pytest.approx(exclusive.scores, abs=1e-4)
+    # one prefill of the prompt; the other options reuse its cached blocks (4 prefills without the cache)
+    assert exclusive.prompt_tokens < sum(forwarded) < 1.5 * exclusive.prompt_tokens
+    reply: list[str] = []
+    chat = threading.Thread(target=lambda: reply.append(engine.chat(ask(2), max_tokens=30).text))
+    chat.start()
+    during = [engine.choose(long_prompt, options) for _ in range(3)]
+    chat.join(timeout=60)
+    assert reply == [expected_chat]
+    assert all(c.option == exclusive.option for c in during)
 
 
 def test_choose_while_chats_decode_keeps_its_scores(engine: EngineLLM) -> None:
@@ -144,7 +187,7 @@ def test_choose_while_chats_decode_keeps_its_scores(engine: EngineLLM) -> None:
         done.set()
         for t in threads:
             t.join(timeout=30)
-    assert all(s == expected for s in scores)
+    assert all(s == pytest.approx(expected, abs=1e-4) for s in scores)
     assert replies and len(set(replies)) == 1
 
 

@@ -315,3 +315,35 @@ def test_an_error_event_mid_stream_raises() -> None:
         lambda request: httpx.Response(200, content=body, headers={"Content-Type": "text/event-stream"})))
     with pytest.raises(LLMError, match="engine stopped"):
         list(llm.stream(MSGS))
+
+
+SCHEMA = {"type": "object", "required": ["verdict"], "additionalProperties": False,
+          "properties": {"verdict": {"enum": ["yes", "no"]}}}
+
+
+def test_structured_sends_response_format_json_schema_and_checks_the_reply() -> None:
+    rec = Recorder((200, completion('{"verdict": "no"}')))
+    out = mocked(rec).structured(MSGS, SCHEMA, max_tokens=20)
+    assert out.text == '{"verdict": "no"}' and (out.prompt_tokens, out.completion_tokens) == (11, 3)
+    sent = rec.bodies[0]
+    assert sent["response_format"] == {"type": "json_schema",
+                                       "json_schema": {"name": "reply", "schema": SCHEMA, "strict": True}}
+    assert sent["max_tokens"] == 20 and sent["temperature"] == 0
+
+
+def test_a_server_refusing_response_format_is_an_error_naming_the_field() -> None:
+    rec = Recorder((400, {"error": {"message": "Unknown parameter: 'response_format'.", "type": "invalid_request_error",
+                                    "param": "response_format", "code": None}}))
+    with pytest.raises(LLMError, match="refused response_format"):
+        mocked(rec).structured(MSGS, SCHEMA)
+
+
+def test_a_server_ignoring_response_format_is_caught_not_trusted() -> None:
+    for reply, match in ((completion("Sure! The verdict is no."), "did not honour response_format.*not JSON"),
+                         (completion('{"verdict": "maybe"}'), "at verdict")):
+        with pytest.raises(LLMError, match=match):
+            mocked(Recorder((200, reply))).structured(MSGS, SCHEMA)
+    cut = completion('{"verdict": ')
+    cut["choices"][0]["finish_reason"] = "length"
+    with pytest.raises(LLMError, match="max_tokens=256"):
+        mocked(Recorder((200, cut))).structured(MSGS, SCHEMA)

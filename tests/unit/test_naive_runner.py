@@ -40,6 +40,9 @@ def test_naive_run_streams_and_stores_events(services_factory, toy_docs) -> None
         ("naive", "missing", "q?", None, NotFound, "unknown corpus 'missing'; corpora: toy"),
         ("naive", "toy", "q?", {"top_k": 0}, ValueError, "top_k=0 is outside"),
         ("naive", "toy", "q?", {"colour": 1}, ValueError, "unknown config field"),
+        ("naive", "toy", "q?", {"top_k": "banana"}, ValueError, "top_k must be an integer, not 'banana'"),
+        ("naive", "toy", "q?", {"top_k": 2.5}, ValueError, "top_k must be an integer, not 2.5"),
+        ("naive", "toy", "q?", {"top_k": True}, ValueError, "top_k must be an integer"),
     ],
 )
 def test_bad_input_is_rejected_before_storing(services_factory, toy_docs, agent, corpus, question, config,
@@ -62,3 +65,26 @@ def test_failure_inside_the_graph_becomes_an_error_event(services_factory, toy_d
     assert kinds == ["retrieve", "error"]
     assert "model crashed" in run.error
     assert svc.db.get_run(run.run_id)["status"] == "error"
+
+
+def test_config_values_convert_by_field_type() -> None:
+    from dataclasses import dataclass, field
+
+    from agents.base import config_from_dict
+
+    @dataclass(frozen=True)
+    class Config:
+        k: int = field(default=3, metadata={"min": 1, "max": 9})
+        margin: float = 0.5
+        strict: bool = False
+        mode: str = "a"
+
+    assert config_from_dict(Config, {"k": "4", "margin": "0.25", "strict": "yes", "mode": "b"}) == \
+        Config(4, 0.25, True, "b")
+    assert config_from_dict(Config, {"k": 5.0, "margin": 1, "strict": False}) == Config(5, 1.0, False, "a")
+    for values, message in (({"margin": "wide"}, "margin must be a number"),
+                            ({"margin": float("nan")}, "margin must be a number"),
+                            ({"strict": "maybe"}, "strict must be true or false"),
+                            ({"mode": 3}, "mode must be a string")):
+        with pytest.raises(ValueError, match=message):
+            config_from_dict(Config, values)
