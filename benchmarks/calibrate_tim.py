@@ -2,10 +2,12 @@
 
     RAGSCOPE_MODEL_CACHE=/work/cache/models python benchmarks/calibrate_tim.py [OUT.json]
 
-Runs TiM's decisions with the configured model (take the CPU lock) and prints their accuracy: the topic of
-each post-thought clause and of each question, and for each pair of messages whether the second supersedes
-the first (update) or both stay true. The pairs go through the agent's own path: copy_thoughts -> topic
-choice -> the relation rule.
+Runs TiM's own decisions with the configured model and prints how often each is right, with the numbers the
+config's margins are read against: for each statement, whether the model's record has a value found in the
+message (else the rule fill keeps the clause); for each question, whether it is taken as one about the user's
+own life (grammar first, then the model's yes/no); for each pair of messages, whether the second supersedes the
+first (the records' keys at cosine >= same_fact) or both stay. The second element of a statement is only a
+label for reading the output (the agent has no topic list).
 """
 
 from __future__ import annotations
@@ -104,48 +106,45 @@ PAIRS: tuple[tuple[str, str, bool], ...] = (
 )
 
 
-def run(llm: Any, embed: Any) -> dict[str, Any]:
-    """Accuracy of the topic choice on statements and questions, and of update-or-not on the pairs."""
-    from agents.base import Deps
+def run(services: Any, config: Any) -> dict[str, Any]:
+    """Records, the question gate and update-or-not through the agent's own functions, with their numbers."""
     from agents.events import Step
-    from agents.tim.nodes import NAME, choose_topic, relate
-    from agents.tim.text import copy_thoughts, third_person
-    from storage.thoughts import ThoughtRow
+    from agents.tim.facts import Fact, parse_facts, validate
+    from agents.tim.nodes import NAME, asks_about_user, relate, write_record
+    from memory.store import ThoughtStore
+    from storage.thoughts import InMemoryThoughtTable
 
-    deps = Deps(llm=llm, corpora=None, graph=None, memory=None)  # type: ignore[arg-type]
+    deps = services.deps
 
-    def topic(sentence: str) -> tuple[str, float]:
+    def records(message: str) -> list[Fact]:
         with Step(NAME, "memory_write", "") as step:
-            label, decision, _ = choose_topic(step, deps, sentence)
-        scores.append(decision["topic_scores"])
-        return label, decision["over_other"]
-
-    scores: list[dict[str, float]] = []
+            completion, _, _ = write_record(step, deps.llm, message, config)
+        return [Fact(r["subject"], r["attribute"], r["value"], message) for r in parse_facts(completion.text) or []
+                if not validate(r, message)]
 
     out: dict[str, Any] = {"statements": [], "questions": [], "pairs": []}
-    for message, gold in STATEMENTS:
-        thought = copy_thoughts(message, 3)[0]
-        label, margin = topic(thought)
-        out["statements"].append({"message": message, "thought": thought, "gold": gold, "topic": label,
-                                  "over_other": margin, "scores": scores[-1], "ok": label == gold})
-    for question, gold in QUESTIONS:
-        label, margin = topic(third_person(question))
-        out["questions"].append({"question": question, "gold": gold, "topic": label, "over_other": margin,
-                                 "scores": scores[-1], "ok": label == gold})
+    for message, label in STATEMENTS:
+        facts = records(message)
+        out["statements"].append({"message": message, "label": label, "facts": [f.as_dict() for f in facts],
+                                  "keys": [f.key for f in facts], "ok": bool(facts)})
+    for question, label in QUESTIONS:
+        with Step(NAME, "answer", "") as step:
+            asked = asks_about_user(step, deps, question, config)
+        out["questions"].append({"question": question, "about_user": label != "other", "asked": asked,
+                                 "ok": asked["passed"] == (label != "other")})
     for first, second, gold in PAIRS:
-        old = copy_thoughts(first, 3)[0]
-        old_topic, _ = topic(old)
-        stored = f"{old_topic}: {old}" if old_topic != "other" else old
-        row = ThoughtRow("old", "dev", stored, embed([stored])[0], "active", "", (), "", "", "", 0.0, 0.0)
+        store = ThoughtStore(InMemoryThoughtTable(), services.embedder)
+        olds = records(first)
+        for f in olds:
+            store.add("dev", f.text(), store.embed([f.text()])[0], fact=f.as_dict())
         relations = []
-        for new in copy_thoughts(second, 3):
-            new_topic, _ = topic(new)
-            candidates = [(row, 1.0)] if new_topic == old_topic else []
-            relation, _, _ = relate(new, new_topic, candidates)
-            relations.append((new, new_topic, relation))
-        superseded = any(r == "update" for _, _, r in relations)
-        out["pairs"].append({"first": first, "second": second, "old_topic": old_topic, "new": relations,
-                             "gold": gold, "update": superseded, "ok": superseded == gold})
+        for new in records(second):
+            near = store.recall("dev", store.embed([new.text()])[0], config.compare, exact_below=config.exact_below)
+            relation, _, checks = relate(store, new, near.thoughts, config)
+            relations.append({"new": new.key + " = " + new.value, "relation": relation, "checks": checks})
+        superseded = any(r["relation"] == "update" for r in relations)
+        out["pairs"].append({"first": first, "second": second, "old": [f.key + " = " + f.value for f in olds],
+                             "new": relations, "gold": gold, "update": superseded, "ok": superseded == gold})
     for key in ("statements", "questions", "pairs"):
         rows = out[key]
         out[f"{key}_accuracy"] = round(sum(r["ok"] for r in rows) / len(rows), 3)
@@ -156,11 +155,12 @@ def main() -> int:
     """Run the set with the configured model and print every miss and the accuracies."""
     import json
 
+    from agents.tim import TiMConfig
     from services import Services
     from settings import Settings
 
     services = Services(Settings.from_env(demo_corpus=False))
-    result = run(services.llm, services.memory.embed)
+    result = run(services, TiMConfig())
     for key in ("statements", "questions", "pairs"):
         for row in result[key]:
             if not row["ok"]:

@@ -29,7 +29,7 @@ from agents.tim.prompts import (
     few_shot,
 )
 from agents.tim.text import asks_for_help, copy_thoughts, pre_check, speaks_of_user, third_person
-from llm.base import LLM, Completion, Message
+from llm.base import LLM, Completion, LLMError, Message
 from memory import operations
 from memory.store import LSHShape, Source, ThoughtStore
 from storage.thoughts import ThoughtRow
@@ -320,13 +320,11 @@ def without_acknowledgements(history: list[Message]) -> list[Message]:
 def write_record(step: Step, llm: LLM, message: str, config: TiMConfig) -> tuple[Completion, str, list[Message]]:
     """The model's fact record for a message: decoded under FACT_SCHEMA where the backend can, else free text."""
     messages = fact_messages(message)
-    structured = getattr(llm, "structured", None)
-    if callable(structured):
-        try:
-            return step.add(structured(messages, FACT_SCHEMA, max_tokens=config.record_tokens)), "schema", messages
-        except NotImplementedError:
-            pass
-    return step.add(llm.chat(messages, max_tokens=config.record_tokens, stop=["\n\n"])), "free text", messages
+    try:
+        return step.add(llm.structured(messages, FACT_SCHEMA, max_tokens=config.record_tokens)), "JSON schema", messages
+    except LLMError as exc:  # a backend without grammar decoding, or the JSON cut short: the model's free text
+        why = f"free text: {str(exc).split(':')[0]}"
+    return step.add(llm.chat(messages, max_tokens=config.record_tokens, stop=["\n\n"])), why, messages
 
 
 def post_think(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:

@@ -137,6 +137,10 @@ class BandFan(ScriptedLLM):
         return Completion(text=text, prompt_tokens=len(" ".join(m["content"] for m in messages).split()),
                           completion_tokens=len(text.split()))
 
+    def structured(self, messages: Sequence[Message], schema: dict, max_tokens: int = 256) -> Completion:
+        """The record, as grammar-constrained decoding would give it."""
+        return self.chat(messages, max_tokens)
+
     def choose(self, messages: Sequence[Message], options: Sequence[str]) -> Choice:
         """Yes to the gates; a check picks the value when the question is about a band."""
         last = messages[-1]["content"]

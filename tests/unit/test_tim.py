@@ -34,9 +34,9 @@ def script(reply: str, *choices: str) -> ScriptedLLM:
 def tell(svc, message: str, *facts: tuple[str, str, str], user: str = "ana", config: dict | None = None):
     """Tell TiM a fact: the gate says yes, the model writes the given record. The hash embedder of unit tests makes
     keys that share words close, so only identical keys count as the same attribute here."""
-    svc.deps.llm = llm = script(record(*facts), "yes")
+    svc.deps.llm = llm = ScriptedLLM(structured=[record(*facts)], choices=["yes"])
     run = turn(svc, message, user=user, config={"same_fact": 0.99, **(config or {})})
-    assert [kind for kind, _ in llm.calls] == ["choose", "chat"], llm.calls  # the gate, the record
+    assert [kind for kind, _ in llm.calls] == ["choose", "structured"], llm.calls  # the gate, the record
     return run
 
 
@@ -72,11 +72,11 @@ def test_a_fact_is_kept_as_a_model_record_beside_the_users_own_words(services_fa
     answer, think, op = run.events[1:]
     assert answer.data["memory"]["status"] == "acknowledged"
     assert think.data["decision"]["asked_by_reply"] is True and think.llm_calls == 1  # the record only
-    assert think.data["decision"]["decoding"] == "free text" and think.data["decision"]["rule_fill"] is False
+    assert think.data["decision"]["decoding"] == "JSON schema" and think.data["decision"]["rule_fill"] is False
     proposed = think.data["after"][0]
     assert proposed["text"] == "The user lives in Lisbon." and proposed["origin"] == "model"
     assert proposed["evidence"] == "I live in Lisbon." and proposed["attribute"] == "home city"
-    assert "written by the model as subject / attribute / value" in think.explanation
+    assert "written by the model as subject / attribute / value (JSON schema)" in think.explanation
     assert op.data["operation"] == "insert" and op.explanation.startswith("Remembered 'The user lives in Lisbon.'")
     stored = svc.memory.list("ana")[0]
     assert (stored.subject, stored.attribute, stored.value, stored.evidence, stored.origin) == (
@@ -92,8 +92,10 @@ def test_a_record_whose_value_is_not_in_the_message_falls_back_to_the_users_clau
     assert think.data["decision"]["rejected"][0]["why"] == "the value 'chess' is not in the message"
     assert active(svc) == ["On weekends the user goes surfing."]
     assert "by the rule fill" in think.explanation and "none of its records had a value" in think.explanation
-    svc.deps.llm = script("not json at all", "yes")
+    svc.deps.llm = llm = script("not json at all", "yes")  # no grammar decoding: the model's free text is parsed
     run = turn(svc, "I'm allergic to latex.")
+    assert [kind for kind, _ in llm.calls] == ["choose", "structured", "chat"]
+    assert run.events[2].data["decision"]["decoding"].startswith("free text: ScriptedLLM has no scripted")
     assert run.events[2].data["format_failure"] is True and "not valid JSON" in run.events[2].explanation
     assert "The user is allergic to latex." in active(svc)
 
