@@ -78,18 +78,33 @@ def play(services: Services, agent: str, dialogue: Dialogue, config: dict[str, A
         for _event in run:
             pass
         history += [{"role": "user", "content": turn.user}, {"role": "assistant", "content": run.answer}]
-        row: dict[str, Any] = {
+        rows.append({
             "dialogue": dialogue.id, "turn": i, "user": turn.user, "reply": run.answer, "run_id": run.run_id,
             "llm_calls": run.llm_calls, "prompt_tokens": run.prompt_tokens, "seconds": round(run.seconds, 3),
             "format_failures": sum(bool(e.data.get("format_failure")) for e in run.events),
             "error": run.error or "",
-        }
+        })
+    return score_rows(dialogue, rows)
+
+
+def score_rows(dialogue: Dialogue, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add each probe turn's score to its row (rows in turn order)."""
+    for turn, row in zip(dialogue.turns, rows, strict=True):
         if turn.is_probe:
-            correct, stale = score_reply(run.answer, turn)
+            correct, stale = score_reply(row["reply"], turn)
             row.update(expect=list(turn.expect), stale=list(turn.stale), correct=correct, stale_answer=stale,
                        updated=bool(turn.stale))
-        rows.append(row)
     return rows
+
+
+def play_mem0(services: Services, dialogue: Dialogue) -> tuple[list[dict[str, Any]], int, Any]:
+    """The mem0 baseline (evaluation/mem0_baseline.py; needs requirements-mem0.txt and the model worker)."""
+    try:
+        from evaluation import mem0_baseline
+    except ImportError as exc:  # pragma: no cover - depends on the optional install
+        raise RuntimeError("the mem0 baseline needs `pip install -r requirements-mem0.txt`") from exc
+    rows, stored, log = mem0_baseline.play(services, dialogue)
+    return score_rows(dialogue, rows), stored, log
 
 
 def summarise(rows: Sequence[dict[str, Any]], thoughts: Sequence[int]) -> dict[str, Any]:
@@ -129,12 +144,26 @@ def run_dialogue_bench(services: Services, agents: Sequence[str], path: Path, li
                                "concurrency": max(1, concurrency)}
     for agent in agents:
         t0 = time.perf_counter()
+        extra: dict[str, Any] = {}
         with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="dialogue") as pool:
-            played = list(tqdm(pool.map(lambda d, a=agent: play(services, a, d, config), dialogues),
-                               total=len(dialogues), desc=agent, disable=not show_progress))
+            if agent == "mem0":
+                mem0 = list(tqdm(pool.map(lambda d: play_mem0(services, d), dialogues), total=len(dialogues),
+                                 desc=agent, disable=not show_progress))
+                played = [r for r, _, _ in mem0]
+                thoughts = [n for _, n, _ in mem0]
+                calls = [c for _, _, log in mem0 for c in log.calls]
+                failed = [c for c in calls if c.get("error") or not c.get("parsed")]
+                extra = {"mem0_llm_calls": len(calls), "mem0_errors": sum(bool(c.get("error")) for c in calls),
+                         "mem0_unparsed": sum(not c.get("error") and not c.get("parsed") for c in calls),
+                         "mem0_failure_rate": round(len(failed) / len(calls), 3) if calls else 0.0}
+                results.setdefault("mem0_calls", calls)
+            else:
+                played = list(tqdm(pool.map(lambda d, a=agent: play(services, a, d, config), dialogues),
+                                   total=len(dialogues), desc=agent, disable=not show_progress))
+                thoughts = [services.memory.count(f"bench:{agent}:{d.id}") for d in dialogues]
         rows = [row for dialogue_rows in played for row in dialogue_rows]
-        thoughts = [services.memory.count(f"bench:{agent}:{d.id}") for d in dialogues]
-        results["agents"][agent] = {**summarise(rows, thoughts), "total_seconds": round(time.perf_counter() - t0, 1)}
+        results["agents"][agent] = {**summarise(rows, thoughts), **extra,
+                                    "total_seconds": round(time.perf_counter() - t0, 1)}
         results["per_turn"][agent] = rows
     return results
 
