@@ -123,7 +123,7 @@ def play(services: Services, dialogue: Dialogue) -> tuple[list[dict[str, Any]], 
             calls_before = len(log.calls)
             error = ""
             try:
-                found = memory.search(turn.user, user_id=user, limit=SEARCH_K).get("results", [])
+                found = memory.search(turn.user, top_k=SEARCH_K, filters={"user_id": user}).get("results", [])
             except Exception as exc:  # a failed search is a turn with no memories, recorded
                 found, error = [], f"search: {type(exc).__name__}: {exc}"[:300]
             notes = [str(m.get("memory", "")) for m in found]
@@ -143,7 +143,7 @@ def play(services: Services, dialogue: Dialogue) -> tuple[list[dict[str, Any]], 
                                    "seconds": round(time.perf_counter() - t0, 3), "format_failures": 0,
                                    "error": error}
             rows.append(row)
-        stored = len(memory.get_all(user_id=user).get("results", []))
+        stored = len(memory.get_all(filters={"user_id": user}, top_k=1000).get("results", []))
     return rows, stored, log
 
 

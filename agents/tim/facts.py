@@ -134,6 +134,17 @@ def validate(record: dict[str, str], message: str) -> str:
     return ""
 
 
+_NOT_SUBJECT_WORDS = {"user", "users", "the", "my", "our", "his", "her", "their", "a", "an", "of", "new"}
+
+
+def grounded_subject(subject: str, message: str) -> bool:
+    """Whether every word of the record's subject (but 'user', 'my', ...) stands in the user's message: "user's
+    dog" is grounded in "My dog is called Bruno", "user's pet" is not in "My sister's name is Keiko"."""
+    words = [w.removesuffix("'s") for w in _norm(subject.replace("'s", " ")).split()]
+    return all(in_words(w, message) or in_words(w + "s", message) or in_words(w.removesuffix("s"), message)
+               for w in words if w and w not in _NOT_SUBJECT_WORDS)
+
+
 def rule_facts(message: str, limit: int) -> list[Fact]:
     """The rule fill: each clause of the message in the third person, kept whole (no attribute, no value split)."""
     return [Fact("user", "", clause, message, origin="rule") for clause in copy_thoughts(message, limit)]

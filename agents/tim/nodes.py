@@ -8,7 +8,17 @@ from typing import Any
 from agents.base import Deps, RAGState, hit_dict, option, short
 from agents.conversation import MEMORY_SYSTEM, NO_THOUGHTS, PASSAGES_SYSTEM, chat_messages, clean_reply, recent_turns
 from agents.events import AnswerData, MemoryReadData, MemoryWriteData, RetrieveData, Step, ThoughtData
-from agents.tim.facts import FACT_SCHEMA, Fact, in_words, not_told, parse_facts, reply_sentence, rule_facts, validate
+from agents.tim.facts import (
+    FACT_SCHEMA,
+    Fact,
+    grounded_subject,
+    in_words,
+    not_told,
+    parse_facts,
+    reply_sentence,
+    rule_facts,
+    validate,
+)
 from agents.tim.facts import second_person as say_back
 from agents.tim.facts import sentence as full_sentence
 from agents.tim.prompts import (
@@ -70,9 +80,11 @@ class TiMConfig:
     asks_margin: float = option(0.0, "Log-odds by which 'yes' (the question asks about the user's own life) must "
                                 "beat 'no' before memory answers it; below it the model writes a general reply.",
                                 min=-20.0, max=20.0)
-    answer_margin: float = option(0.0, "Log-likelihood by which a recalled fact's value, as the answer to the question "
-                                  "given that fact, must beat 'not stated' before it is said back (the best one only); "
-                                  "when none passes, the reply says it was not told.",
+    answer_margin: float = option(-1.0, "Log-likelihood above which a recalled fact's value, as the answer to the "
+                                  "question given that fact alone, stands against 'not stated'; the best recalled fact "
+                                  "that passes is said back, and when none does the reply says it was not told. Right "
+                                  "values scored -0.8 or more, wrong ones mostly -1.1 or less "
+                                  "(docs/agents/tim.md).",
                                   min=-20.0, max=20.0)
     checked: int = option(3, "Recalled thoughts checked against a question about the user, best first.",
                           min=1, max=10)
@@ -183,16 +195,20 @@ def check_answers(step: Step, deps: Deps, user: str, question: str, recalled: li
                   config: TiMConfig) -> list[dict[str, Any]]:
     """For each of the best recalled thoughts: does it answer the question? (constrained yes/no, best first)."""
     checks = []
-    for thought in recalled[:config.checked]:
+    for thought in recalled[:config.checked]:  # best recalled first; the first that passes is said back
         said, how = say(deps, user, thought)
         fact = fact_of(thought)
         answer = fact.value if fact.origin == "model" else said.rstrip(".")
+        spellings = list(dict.fromkeys([answer, answer[:1].upper() + answer[1:]]))  # a reply may start capitalised
         prompt = few_shot(ANSWERS_SYSTEM, ANSWERS_EXAMPLES, ANSWERS_USER.format(question=question, fact=said))
-        choice = step.add(deps.llm.choose(prompt, [answer, NOT_STATED]))
-        odds = round(float(choice.scores.get(answer, 0.0)) - float(choice.scores.get(NOT_STATED, 0.0)), 3)
+        choice = step.add(deps.llm.choose(prompt, [*spellings, NOT_STATED]))
+        best = max(float(choice.scores.get(a, -1e9)) for a in spellings)
+        odds = round(best - float(choice.scores.get(NOT_STATED, 0.0)), 3)
         checks.append({"id": thought["id"], "text": thought["text"], "reply": said, "how": how, "answer": answer,
                        "log_odds": odds, "passed": odds > config.answer_margin})
-    return sorted(checks, key=lambda c: -c["log_odds"])
+        if checks[-1]["passed"]:
+            break
+    return checks
 
 
 def say(deps: Deps, user: str, thought: ThoughtData) -> tuple[str, str]:
@@ -220,13 +236,18 @@ def answer_from_memory(step: Step, deps: Deps, state: TiMState, config: TiMConfi
     by_id = {t["id"]: t for t in recalled}
     if passed:
         best = fact_of(by_id[passed[0]["id"]])
-        said = [passed[0]] + [c for c in passed[1:] if best.key and fact_of(by_id[c["id"]]).key == best.key]
+        said = [passed[0]]
+        for t in recalled:  # further values of the same attribute ("also ..."), active beside the one checked
+            if best.key and t["id"] != passed[0]["id"] and fact_of(t).key == best.key:
+                sentence, how = say(deps, user, t)
+                said.append({"id": t["id"], "text": t["text"], "reply": sentence, "how": how})
         reply = " ".join(c["reply"] for c in said)
         how = "in your own words" if all(c["how"] == "own words" for c in said) else "from the stored record"
         listed = " and ".join(f"'{short(c['text'], 60)}'" for c in said)
-        label = (f"Recalled from memory: {listed} — asked the question with only this thought, the model gave its "
-                 f"value '{short(said[0]['answer'], 40)}' over 'not stated' (by {said[0]['log_odds']:+.1f}); said back "
-                 f"{how}.")
+        also = f" ({len(said) - 1} more with the same attribute)" if len(said) > 1 else ""
+        label = (f"Recalled from memory: {listed} — asked the question with only the first, the model gave its "
+                 f"value '{short(said[0]['answer'], 40)}' over 'not stated' (by {said[0]['log_odds']:+.1f}){also}; "
+                 f"said back {how}.")
         memory = {"status": "recalled", "sentence": label, "thoughts": [c["id"] for c in said], "checks": checks,
                   "asked": asked}
         explanation = f"Replies '{short(reply, 100)}': {label}"
@@ -235,9 +256,10 @@ def answer_from_memory(step: Step, deps: Deps, state: TiMState, config: TiMConfi
         if not recalled:
             label = "Not in memory: nothing about you is remembered yet, so nothing is said about you."
         else:
+            closest = max(c["log_odds"] for c in checks)
             label = (f"Not in memory: asked the question with each of the {len(checks)} best recalled thoughts alone, "
-                     "the model preferred 'not stated' to its value every time (closest "
-                     f"{checks[0]['log_odds']:+.1f}), so nothing is said about you.")
+                     "the model's answer was never its value over 'not stated' by more than "
+                     f"{config.answer_margin:+.1f} (closest {closest:+.1f}), so nothing is said about you.")
         memory = {"status": "not_in_memory", "sentence": label, "thoughts": [], "checks": checks, "asked": asked}
         explanation = f"Replies '{short(reply, 100)}'. {label}"
     data = AnswerData(answer=reply, passages=[], notes=[t["text"] for t in recalled], memory=memory,  # type: ignore[typeddict-item]
@@ -413,8 +435,11 @@ def operate(state: TiMState, deps: Deps, config: TiMConfig) -> dict[str, Any]:
                 "update": f"; the same fact ({fact.key}) with a new value",
                 "same": "; the same fact again",
                 "adds": f"; a further {fact.attribute} (the message says it adds one)",
-                "unrelated": (f"; compared with {len(checks)} stored fact(s), none about {fact.key}" if fact.key
-                              else "; a rule-filled thought is never compared by attribute"),
+                "unrelated": (f"; compared with {len(checks)} stored fact(s), none about {fact.key}" if checks
+                              else "; a rule-filled thought is never compared by attribute" if not fact.key
+                              else f"; '{fact.subject}' is not in the user's words, so it replaces nothing"
+                              if not grounded_subject(fact.subject, fact.evidence)
+                              else f"; no stored fact about {fact.key}"),
             }[relation]
             events.append(step.event(op.sentence.rstrip(".") + f"{why}.", data))
     return {"events": events}
@@ -430,7 +455,8 @@ def relate(store: ThoughtStore, fact: Fact, near: list[tuple[ThoughtRow, float]]
         if row.text.strip().lower() == fact.text().strip().lower():
             return "same", [row], [{"id": row.id, "identical": True}]
     keyed = [(row, fact_of(row)) for row, _ in near if fact_of(row).key]
-    if not fact.key or not keyed:
+    keyed = [(row, old) for row, old in keyed if grounded_subject(old.subject, old.evidence)]
+    if not fact.key or not keyed or not grounded_subject(fact.subject, fact.evidence):
         return "unrelated", [], []
     vectors = store.embed([fact.key] + [f.key for _, f in keyed])
     checks, same = [], []

@@ -49,7 +49,7 @@ FACT_EXAMPLES: tuple[tuple[str, dict[str, list[dict[str, str]]]], ...] = (
     ("Every Friday night I practise the violin.",
      {"facts": [{"subject": "user", "attribute": "Friday night activity", "value": "the violin"}]}),
     ("Our rabbit Clover died in May; we got a hamster, Pip.",
-     {"facts": [{"subject": "user's pet", "attribute": "name", "value": "Pip"}]}),
+     {"facts": [{"subject": "user's hamster", "attribute": "name", "value": "Pip"}]}),
     ("My grandmother Ilse makes the best strudel.",
      {"facts": [{"subject": "user's grandmother", "attribute": "name", "value": "Ilse"}]}),
     ("I gave up the violin; on Friday nights I sing in a choir now.",
@@ -93,6 +93,8 @@ ANSWERS_EXAMPLES = (
     ("Remembered: You repair pianos for a living.\nQuestion: Which town do I live in?", "not stated"),
     ("Remembered: Your parrot Kiwi can whistle.\nQuestion: What's my parrot called?", "Kiwi"),
     ("Remembered: You're terribly scared of wasps.\nQuestion: What car do I have?", "not stated"),
+    ("Remembered: On Friday nights you sing in a choir now.\nQuestion: What do I do on Friday nights?",
+     "sing in a choir"),
 )
 ANSWERS_USER = "Remembered: {fact}\nQuestion: {question}"
 NOT_STATED = "not stated"

@@ -140,11 +140,14 @@ def test_a_question_is_answered_by_the_recalled_thought_that_passes_the_check(se
     run = turn(svc, "What car do I drive?")
     read, answer = run.events[0], run.events[1]
     assert read.data["query"] == "What car does the user drive?"
-    assert [kind for kind, _ in llm.calls] == ["choose", "choose", "choose"]  # about you? then one check per thought
+    order = [t["text"] for t in read.data["thoughts"]]
+    checked = order.index("The user drives a white Tesla.") + 1  # best recalled first, until one passes
+    assert [kind for kind, _ in llm.calls] == ["choose"] * (1 + checked)  # about you? then the checks
     assert run.answer == "You drive a white Tesla."
     label = answer.data["memory"]
-    assert label["status"] == "recalled" and len(label["checks"]) == 2
-    said = [c for c in label["checks"] if c["passed"]][0]
+    assert label["status"] == "recalled" and len(label["checks"]) == checked
+    assert [c["passed"] for c in label["checks"]] == [False] * (checked - 1) + [True]
+    said = label["checks"][-1]
     assert label["thoughts"] == [said["id"]] and said["text"] in label["sentence"]
     assert "the model gave its value 'white Tesla' over 'not stated' (by +10.0)" in label["sentence"]
     # no recalled thought passes: the honest reply, never a generated guess
@@ -203,13 +206,24 @@ def test_the_same_fact_again_merges_into_the_newer_thought(services_factory) -> 
 def test_a_pet_that_died_and_a_new_one_leave_only_the_new_one(services_factory) -> None:
     svc = services_factory()
     tell(svc, "My dog is called Bruno.", ("user's dog", "name", "Bruno"))
-    run = tell(svc, "Sad news: Bruno passed away, and we adopted a new puppy named Olive.",
+    run = tell(svc, "Sad news: Bruno passed away, and we adopted a new dog named Olive.",
                ("user's dog", "name", "Olive"))
-    assert run.answer == "Noted: Bruno passed away, and you adopted a new puppy named Olive."
+    assert run.answer == "Noted: Bruno passed away, and you adopted a new dog named Olive."
     assert run.events[-1].data["operation"] == "forget"
-    assert active(svc) == ["The user adopted a new puppy named Olive."]
+    assert active(svc) == ["The user adopted a new dog named Olive."]
     run, _ = ask(svc, "What is my dog's name?", "yes", "Olive")
-    assert run.answer == "You adopted a new puppy named Olive." and "Bruno" not in run.answer
+    assert run.answer == "You adopted a new dog named Olive." and "Bruno" not in run.answer
+
+
+def test_a_record_whose_subject_is_not_in_the_users_words_replaces_nothing(services_factory) -> None:
+    svc = services_factory()
+    tell(svc, "My sister's name is Keiko.", ("user's pet", "name", "Keiko"))  # the model misnamed the subject
+    op = tell(svc, "We adopted a pet named Rocket.", ("user's pet", "name", "Rocket")).events[-1]
+    assert op.data["operation"] == "insert" and op.data["decision"]["relation"] == "unrelated"
+    assert len(active(svc)) == 2
+    op = tell(svc, "We adopted another pet, Lulu.", ("user's partner", "name", "Lulu")).events[-1]
+    assert "'user's partner' is not in the user's words, so it replaces nothing" in op.explanation
+    assert len(active(svc)) == 3
 
 
 def test_memory_and_buckets_survive_a_restart(services_factory) -> None:
