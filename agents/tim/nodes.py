@@ -73,13 +73,13 @@ class TiMConfig:
     record_tokens: int = option(120, "Most tokens of the model's fact record (JSON).", min=16, max=512)
     same_fact: float = option(0.7, "Cosine between two facts' keys (\"the user's home city\") at or above which "
                               "they are the same attribute of the same subject, so a new value supersedes the old "
-                              "one. Same kind of fact scored 0.71 or more, different ones 0.57 or less, on invented "
-                              "keys (benchmarks/calibrate_tim.py).", min=0.0, max=1.0)
+                              "one: on invented key pairs the same kind of fact scored 0.71 or more, different "
+                              "kinds 0.57 or less (docs/agents/tim.md).", min=0.0, max=1.0)
     compare: int = option(5, "Stored thoughts nearest a new fact whose keys are compared with its key.",
                           min=0, max=20)
     asks_margin: float = option(0.0, "Log-odds by which 'yes' (the question asks about the user's own life) must "
-                                "beat 'no' before memory answers it; below it the model writes a general reply.",
-                                min=-20.0, max=20.0)
+                                "beat 'no' before memory answers it (0: the model's own pick; not tuned); below it "
+                                "the model writes a general reply.", min=-20.0, max=20.0)
     answer_margin: float = option(-1.0, "Log-likelihood above which a recalled fact's value, as the answer to the "
                                   "question given that fact alone, stands against 'not stated'; the best recalled fact "
                                   "that passes is said back, and when none does the reply says it was not told. Right "
