@@ -63,7 +63,9 @@ def cosine_top_k(query: np.ndarray, vectors: np.ndarray, k: int) -> tuple[np.nda
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
     q = np.asarray(query, dtype=np.float32).ravel()
     q = q / (np.linalg.norm(q) or 1.0)
-    scores = vectors @ q
+    # einsum, not BLAS: a multi-threaded BLAS matrix-vector product took 12-14 ms for 2,350 x 384 on a loaded 2-core
+    # machine (0.06 ms on one thread); einsum runs in the calling thread (0.13 ms)
+    scores = np.einsum("nd,d->n", vectors, q)
     k = min(k, len(scores))
     top = np.argpartition(-scores, k - 1)[:k]
     order = top[np.argsort(-scores[top], kind="stable")]
