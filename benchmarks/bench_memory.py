@@ -23,6 +23,7 @@ import glob
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -165,6 +166,7 @@ def main() -> None:
     p.add_argument("--postgres", action="store_true", help="also run on a throwaway PostgreSQL cluster")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped run still stops its PostgreSQL cluster
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
