@@ -40,6 +40,22 @@ FACT_SCHEMA: dict[str, Any] = {
 }
 
 
+def spans(message: str, longest: int = 6) -> list[str]:
+    """Every run of 1 to `longest` consecutive words of the message (punctuation at the edges dropped), first seen
+    first: the values a record may hold, so that a value is the user's own words by construction."""
+    words = [w.strip(".,;:!?\"()") for w in message.replace("’", "'").split()]
+    words = [w for w in words if w]
+    out = (" ".join(words[i:i + n]) for n in range(1, longest + 1) for i in range(len(words) - n + 1))
+    return list(dict.fromkeys(out))
+
+
+def fact_schema(message: str) -> dict[str, Any]:
+    """FACT_SCHEMA with the value held to the message's own word runs (an enum the grammar enforces)."""
+    schema = json.loads(json.dumps(FACT_SCHEMA))
+    schema["properties"]["facts"]["items"]["properties"]["value"] = {"enum": spans(message) or [""]}
+    return schema
+
+
 @dataclass(frozen=True)
 class Fact:
     """One fact about the user: who it is about, what kind of fact, its value, the user's words it came from.

@@ -9,8 +9,8 @@ from agents.base import Deps, RAGState, hit_dict, option, short
 from agents.conversation import MEMORY_SYSTEM, NO_THOUGHTS, PASSAGES_SYSTEM, chat_messages, clean_reply, recent_turns
 from agents.events import AnswerData, MemoryReadData, MemoryWriteData, RetrieveData, Step, ThoughtData
 from agents.tim.facts import (
-    FACT_SCHEMA,
     Fact,
+    fact_schema,
     grounded_subject,
     in_words,
     not_told,
@@ -340,10 +340,12 @@ def without_acknowledgements(history: list[Message]) -> list[Message]:
 
 
 def write_record(step: Step, llm: LLM, message: str, config: TiMConfig) -> tuple[Completion, str, list[Message]]:
-    """The model's fact record for a message: decoded under FACT_SCHEMA where the backend can, else free text."""
+    """The model's fact record for a message: decoded under FACT_SCHEMA with each value one of the message's own word
+    runs (fact_schema) where the backend has grammar decoding, else free text parsed as JSON."""
     messages = fact_messages(message)
     try:
-        return step.add(llm.structured(messages, FACT_SCHEMA, max_tokens=config.record_tokens)), "JSON schema", messages
+        return (step.add(llm.structured(messages, fact_schema(message), max_tokens=config.record_tokens)),
+                "JSON schema, values from the message's words", messages)
     except LLMError as exc:  # a backend without grammar decoding, or the JSON cut short: the model's free text
         why = f"free text: {str(exc).split(':')[0]}"
     return step.add(llm.chat(messages, max_tokens=config.record_tokens, stop=["\n\n"])), why, messages

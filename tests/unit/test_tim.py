@@ -72,11 +72,12 @@ def test_a_fact_is_kept_as_a_model_record_beside_the_users_own_words(services_fa
     answer, think, op = run.events[1:]
     assert answer.data["memory"]["status"] == "acknowledged"
     assert think.data["decision"]["asked_by_reply"] is True and think.llm_calls == 1  # the record only
-    assert think.data["decision"]["decoding"] == "JSON schema" and think.data["decision"]["rule_fill"] is False
+    assert think.data["decision"]["decoding"] == "JSON schema, values from the message's words"
+    assert think.data["decision"]["rule_fill"] is False
     proposed = think.data["after"][0]
     assert proposed["text"] == "The user lives in Lisbon." and proposed["origin"] == "model"
     assert proposed["evidence"] == "I live in Lisbon." and proposed["attribute"] == "home city"
-    assert "written by the model as subject / attribute / value (JSON schema)" in think.explanation
+    assert "written by the model as subject / attribute / value (JSON schema, values from" in think.explanation
     assert op.data["operation"] == "insert" and op.explanation.startswith("Remembered 'The user lives in Lisbon.'")
     stored = svc.memory.list("ana")[0]
     assert (stored.subject, stored.attribute, stored.value, stored.evidence, stored.origin) == (
@@ -86,7 +87,8 @@ def test_a_fact_is_kept_as_a_model_record_beside_the_users_own_words(services_fa
 
 def test_a_record_whose_value_is_not_in_the_message_falls_back_to_the_users_clause(services_factory) -> None:
     svc = services_factory()
-    run = tell(svc, "On weekends I go surfing.", ("user", "Sunday activity", "chess"))
+    svc.deps.llm = script(record(("user", "Sunday activity", "chess")), "yes")  # free text: no grammar holds it
+    run = turn(svc, "On weekends I go surfing.")
     think = run.events[2]
     assert think.data["decision"]["rule_fill"] is True
     assert think.data["decision"]["rejected"][0]["why"] == "the value 'chess' is not in the message"
@@ -349,3 +351,15 @@ def test_acknowledged_facts_are_left_out_of_the_turns_the_model_is_shown(service
     assert first.answer.startswith("Noted:") and run.answer == "Try the tram."
     assert shown == [{"role": "user", "content": "I live in Lisbon."}]  # the user's words stay, "Noted: …" does not
     assert [kind for kind, _ in llm.calls] == ["chat"]  # a request for advice, by its grammar: the model replies
+
+
+def test_the_record_schema_holds_each_value_to_the_users_own_words() -> None:
+    from agents.tim.facts import fact_schema, spans
+    from llm.grammar import validate
+
+    assert spans("Actually, I moved to Berlin!")[:5] == ["Actually", "I", "moved", "to", "Berlin"]
+    assert "moved to Berlin" in spans("Actually, I moved to Berlin!")
+    schema = fact_schema("I live in Lisbon.")
+    validate(record(("user", "home city", "Lisbon")), schema)
+    with pytest.raises(Exception, match="Lisboa"):
+        validate(record(("user", "home city", "Lisboa")), schema)
