@@ -104,7 +104,7 @@ def test_answer_accepted_first_time(services_factory, toy_docs) -> None:
 
 
 def test_answer_margin_sets_how_clearly_a_passage_must_give_the_answer(services_factory, toy_docs) -> None:
-    """The fake support check prefers 'Senn' over 'unknown' by 10 nats: reliable at the default margin (5), not
+    """The fake support check prefers 'Senn' over 'unknown' by 10 nats: reliable at the default margin (8), not
     at 20, where the loop goes on instead of stopping at the first answer."""
     llm = JudgingLLM(replies=["Senn."] * 6, judge=rule(pick="Tallow", supported=("Senn",)))
     _, events = _run(services_factory, toy_docs, llm, {"first_passages": 5, "answer_after": 1, "answer_margin": 20})
