@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, NotRequired, Required, TypedDict
 
 Kind = Literal[
-    "plan", "retrieve", "read", "rewrite", "graph_walk", "memory_read", "memory_write", "revise",
+    "plan", "retrieve", "read", "rewrite", "graph_walk", "memory_read", "memory_write", "evidence", "revise",
     "answer", "error",
 ]
 KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
@@ -75,6 +75,7 @@ class RetrieveData(WalkData, total=False):
     new: list[str]
     seen: list[str]
     turns: list[Message]
+    baseline: bool  # the search of the baseline reading an iterative agent makes first (agents.baseline)
 
 
 class GraphWalkData(WalkData, total=False):
@@ -87,8 +88,18 @@ class GraphWalkData(WalkData, total=False):
     subgraph: Required[dict[str, Any]]
 
 
+class ChainCheck(TypedDict):
+    """Whether the passage holding an answer states it as the answer to the question (agents.grounding)."""
+
+    sentence: str  # the passage's sentence holding the answer
+    relation: list[str]  # words of the question's relation found in that sentence (stems)
+    entities: list[str]  # question entities the passage names itself
+    via: dict[str, str] | None  # a passage read with it that names a question entity and this passage's subject
+    passed: bool
+
+
 class GroundingCheck(TypedDict):
-    """One support check of an answer against one passage (the answer vs "unknown", that passage alone)."""
+    """One support check of an answer against one passage: that passage alone, does the model answer the same?"""
 
     doc_id: str
     title: str
@@ -96,19 +107,38 @@ class GroundingCheck(TypedDict):
     coverage: float  # share of the answer's words found in the passage
     log_odds: float  # log-likelihood of the answer minus that of "unknown", given this passage alone
     supported: bool
+    reply: NotRequired[str]  # the model's own answer from this passage alone
+    same_answer: NotRequired[bool]  # that reply gives the answer
+    margin: NotRequired[float]  # the log-odds the check needed
+    chain: NotRequired[ChainCheck]  # the passage states it as this question's answer (string checks)
+
+
+class PassageMatch(TypedDict):
+    """How much of an answer's words one passage holds."""
+
+    doc_id: str
+    title: str
+    coverage: float  # share of the answer's content words in the passage (1.0: all of them)
+    relevance: float | None  # similarity to the question (None for a passage not read for this answer)
+    read: bool  # read for this answer, or only retrieved in the run
 
 
 class GroundingData(TypedDict, total=False):
-    """How an answer is grounded (agents.grounding): supported by a passage, a guess, or nothing relevant."""
+    """How an answer is grounded (agents.grounding): its label and the checks behind it."""
 
-    status: Required[str]  # supported | guess | abstained | nothing_relevant
-    doc_id: str  # the supporting passage's document
+    status: Required[str]  # supported | found | guess | none (runs stored earlier: abstained | nothing_relevant)
+    reason: str  # for none: abstained | nothing_relevant
+    doc_id: str  # the passage that holds (found) or states (supported) the answer
     title: str
+    read: bool  # that passage was read for this answer (else only retrieved in the run)
     floor: float  # relevance a passage needs to count as evidence
     best_relevance: float
     margin: float
+    holders: list[PassageMatch]  # passages holding every word of the answer
+    partial: PassageMatch  # the passage holding most of its words, when none holds them all
     checks: list[GroundingCheck]
     restates: bool  # the answer only repeats words of the question, so no passage was checked for it
+    judgement: bool  # a yes-or-no answer, which no passage can hold word for word
 
 
 class ReadData(TypedDict, total=False):
@@ -133,6 +163,7 @@ class ReadData(TypedDict, total=False):
     rationale_reply: str
     grounding: GroundingData
     format_failure: bool
+    baseline: bool  # the baseline reading an iterative agent makes first (agents.baseline)
 
 
 class RewriteData(TypedDict, total=False):
@@ -177,6 +208,7 @@ class AnswerData(TypedDict, total=False):
     grounding: GroundingData
     kept: str  # why this draft was kept (Iter-RetGen's best-supported draft)
     format_failure: bool
+    settled: dict[str, Any]  # the baseline rule: which answer was given (chain | baseline), why, and both labels
     memory: "MemoryLabelData"  # TiM: where the reply came from, and what was checked
 
 
@@ -249,6 +281,7 @@ class EvidenceData(TypedDict, total=False):
     derived_from: list[str]  # ids of the items it rests on (the claim whose entity led to its passage)
     credibility: dict[str, Any]  # the filter's verdicts and log-odds (inferential items)
     withdrawn_by: str  # the item that superseded it (or that it rested on)
+    conflicts: list[str]  # items giving another value for the same slot, in a conflict the model did not settle
     withdrawn_at: int
     reason: str
 
@@ -267,6 +300,7 @@ class ReviseData(TypedDict, total=False):
     iteration: int
     entities: list[str]  # the question's key entities
     withdrawn: list[str]
+    conflicts: list[list[str]]  # [earlier id, new id] pairs left in an unsettled conflict
     added: list[str]
     candidate: dict[str, Any]  # the generated claim and what became of it
     checks: list[dict[str, Any]]
@@ -287,7 +321,7 @@ class ErrorData(TypedDict):
 PAYLOADS: dict[str, type] = {
     "plan": PlanData, "retrieve": RetrieveData, "read": ReadData, "rewrite": RewriteData,
     "graph_walk": GraphWalkData, "memory_read": MemoryReadData, "memory_write": MemoryWriteData,
-    "revise": ReviseData, "answer": AnswerData, "error": ErrorData,
+    "evidence": ReviseData, "revise": ReviseData, "answer": AnswerData, "error": ErrorData,
 }
 
 

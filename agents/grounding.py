@@ -1,20 +1,17 @@
-"""How an answer is grounded: supported by a passage, the model's own guess, or nothing relevant was found.
+"""What an answer's label claims, and only that: a passage states it, the answer appears in one, or in none.
 
-The support check, in two gates per passage (a string match alone is not evidence):
-1. relevance: the passage's similarity to the question (cosine of the question and passage embeddings,
-   whatever retriever found it) must reach a floor; below it the passage is off-topic.
-2. support: most of the answer's words must appear in the passage, and then, given the question and that
-   passage alone (with leave to reply "unknown"), the model must prefer the answer over "unknown" by a margin
-   of log-likelihood (a constrained choice between the two). The best candidates (most answer words, then
-   most relevant) are checked first. (A yes/no question "does the passage state it?" was tried first: the
-   0.5B model preferred "no" for right and wrong answers alike, so it told them apart no better than chance;
-   benchmarks/RESULTS.md.)
-An answer is `supported` by the first passage that passes both; otherwise it is the model's `guess`.
-An answer that only repeats words of the question ("Euro" to "What currency predated the Euro …?") is a `guess`
-without a check: every passage about the question holds those words, so finding them there proves nothing. A
-question that offers a choice ("A or B?") is the exception: its answer is one of the question's own words.
-When no read passage reaches the floor the run gives no answer (`nothing_relevant`), and a reader that
-declines to answer gives `abstained`.
+Each label names the check behind it (benchmarks/RESULTS.md measures how often answers with each label are right):
+- `supported`: a relevant passage read for the answer holds every word of it, and states it as this question's
+  answer: its sentence with the answer holds a word of what the question asks (founded, born, river…), the passage
+  is tied to the question (it names one of the question's names, or a passage read with it names one of them and
+  this passage's subject: the chain of a multi-hop question), and the model, given the question and that passage
+  alone, prefers the answer to "unknown" by `SUPPORT_MARGIN`.
+- `found`: a passage the agent retrieved holds every word of the answer, but the checks above did not all pass (or
+  were not made: an answer that only repeats words of the question proves nothing by appearing in a passage).
+- `guess`: no passage the agent retrieved holds every word of the answer, so it came from the model itself (a
+  yes-or-no answer is a `guess` too: no passage can hold it, and it is said so).
+- `none`: no answer: the model declined (`abstained`), or no passage read was similar enough to the question
+  to count as evidence (`nothing_relevant`; the agent then does not ask the model at all).
 """
 
 from __future__ import annotations
@@ -24,17 +21,20 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from agents.base import short
-from agents.events import GroundingCheck, GroundingData, HitData, Step
-from agents.text import normalize_answer
+from agents.events import ChainCheck, GroundingCheck, GroundingData, HitData, PassageMatch, Step
+from agents.text import mentions, names, normalize_answer, sentences
 from llm.base import LLM, Message
 from retrieval.corpus import CorpusStore
 
-Status = Literal["supported", "guess", "abstained", "nothing_relevant"]
-RELEVANCE_FLOOR = 0.30  # MiniLM cosine; the dev questions' best passage scores 0.39 or more, an off-topic one ~0.2
+Label = Literal["supported", "found", "guess", "none"]
+LABELS: tuple[Label, ...] = ("supported", "found", "guess", "none")
+RELEVANCE_FLOOR = 0.30  # MiniLM cosine; see benchmarks/RESULTS.md, "How the labels are chosen"
 FLOOR_HELP = ("Least similarity to the question (0-1) a passage needs to count as evidence; when no passage "
               "reaches it the agent gives no answer.")
-SUPPORT_MARGIN = 5.0  # the answer must beat "unknown" by this much log-likelihood (set on 17 MuSiQue answers)
-MAX_CHECKS = 2  # support checks per answer (each costs one short prefill)
+# the least log-likelihood margin (answer over "unknown") at which 'supported' answers were right at least 80% of the
+# time on both dev sets' questions 1-25 (benchmarks/RESULTS.md, "How the labels are chosen")
+SUPPORT_MARGIN = 8.0
+MAX_CHECKS = 2  # passages holding the answer that are checked (each check costs one short model call)
 NO_ANSWER = "(no answer)"
 ABSTAIN_REPLIES = ("unknown", "not found", "not in the passages", "no answer", "not mentioned", "none")
 
@@ -45,12 +45,7 @@ SUPPORT_USER = (
 UNKNOWN = "unknown"
 _STOPWORDS = frozenset("of in on at to for and or by with from is was de la le von van".split())
 
-LABELS: dict[str, str] = {
-    "supported": "Supported by “{title}”",
-    "guess": "Not found in your documents — the model's own guess",
-    "abstained": "Not found in your documents — the model did not answer",
-    "nothing_relevant": "No answer — nothing in your documents is relevant to the question",
-}
+ICONS: dict[str, str] = {"supported": "✅", "found": "📄", "guess": "⚠️", "none": "🚫"}
 
 
 def answer_words(answer: str) -> list[str]:
@@ -108,70 +103,195 @@ def support_messages(question: str, hit: HitData | dict[str, Any]) -> list[Messa
                                                             question=question)}]
 
 
-def check_support(llm: LLM, step: Step, question: str, answer: str, hits: Sequence[HitData],
-                  scores: Sequence[float], floor: float = RELEVANCE_FLOOR, margin: float = SUPPORT_MARGIN,
-                  max_checks: int = MAX_CHECKS) -> GroundingData:
-    """Ground `answer` in `hits` (relevance floor, answer words, then support checks); counts LLM calls on `step`."""
-    scored = [(h, s) for h, s in zip(hits, scores, strict=True)]
+def holders(answer: str, hits: Sequence[HitData], scores: Sequence[float | None], read: bool) -> list[PassageMatch]:
+    """Every passage with its share of the answer's words (1.0: it holds them all), most covered first."""
+    out = [PassageMatch(doc_id=h["doc_id"], title=h["title"], coverage=round(word_coverage(answer, f"{h['title']} "
+                                                                                         f"{h['text']}"), 3),
+                        relevance=None if s is None else round(float(s), 4), read=read)
+           for h, s in zip(hits, scores, strict=True)]
+    return sorted(out, key=lambda m: -m["coverage"])
+
+
+def none(reason: str, floor: float, best: float) -> GroundingData:
+    """The grounding of no answer: the model declined, or nothing read was about the question."""
+    return GroundingData(status="none", reason=reason, floor=floor, best_relevance=round(best, 4), checks=[])
+
+
+WH_WORDS = frozenset("what which who whom whose when where why how".split())
+_RELATION_STOP = frozenset(
+    "is was were are be been the of in on at to for and or by with from a an did does do that this as its it his her "
+    "their has have had which what who whom whose when where why how name named".split())
+STEM = 5  # letters of a word compared when looking for the question's words beside the answer ("founded" ~ "found")
+
+
+def question_entities(question: str) -> list[str]:
+    """The names a question mentions (capitalised runs, not its opening question word)."""
+    return [n for n in names(question) if n.split()[0].lower() not in WH_WORDS]
+
+
+def relation_words(question: str) -> set[str]:
+    """What the question asks about the entities: its content words outside its names, cut to their stems."""
+    named = " ".join(question_entities(question)).lower().split()
+    return {w[:STEM] for w in normalize_answer(question).split()
+            if w not in _RELATION_STOP and w not in named and len(w) > 2}
+
+
+def answer_sentence(answer: str, hit: HitData | dict[str, Any]) -> str:
+    """The passage's first sentence that holds every word of the answer (else its first sentence)."""
+    parts = sentences(hit["text"]) or [hit["text"]]
+    return next((s for s in parts if word_coverage(answer, s) == 1.0), parts[0])
+
+
+def chain_check(question: str, answer: str, hit: HitData, read: Sequence[HitData]) -> ChainCheck:
+    """Does the passage holding the answer state it as the answer to this question? Two string checks, no model:
+    its sentence with the answer holds a word of the question's relation (founded, born, river…), and the passage
+    is tied to the question: it names one of the question's entities, or a passage read with it names one of them
+    and this passage's subject (its title) — the chain of a multi-hop question (a question naming nothing ties
+    nothing)."""
+    sentence = answer_sentence(answer, hit)
+    shared = sorted(relation_words(question) & {w[:STEM] for w in normalize_answer(sentence).split()})
+    entities = question_entities(question)
+    direct = [e for e in entities if mentions(f"{hit['title']} {hit['text']}", e)]
+    via = next((p for p in read if p["doc_id"] != hit["doc_id"] and mentions(p["text"], hit["title"])
+                and any(mentions(f"{p['title']} {p['text']}", e) for e in entities)), None)
+    return ChainCheck(sentence=sentence, relation=shared, entities=direct,
+                      via={"doc_id": via["doc_id"], "title": via["title"]} if via else None,
+                      passed=bool(shared) and bool(direct or via or not entities))
+
+
+def check_passage(llm: LLM, step: Step, question: str, answer: str, hit: HitData, score: float,
+                  read: Sequence[HitData], margin: float) -> GroundingCheck:
+    """The support check of one passage holding the answer: does it state it as this question's answer (the chain
+    check), and, given the question and that passage alone, does the model prefer the answer to "unknown"?"""
+    chain = chain_check(question, answer, hit, read)
+    choice = step.add(llm.choose(support_messages(question, hit), [answer, UNKNOWN]))
+    odds = float(choice.scores.get(answer, 0.0)) - float(choice.scores.get(UNKNOWN, 0.0))
+    return GroundingCheck(doc_id=hit["doc_id"], title=hit["title"], relevance=round(score, 4),
+                          coverage=round(word_coverage(answer, f"{hit['title']} {hit['text']}"), 3),
+                          log_odds=round(odds, 3), margin=margin, chain=chain,
+                          supported=chain["passed"] and odds > margin)
+
+
+def ground(llm: LLM, step: Step, question: str, answer: str, hits: Sequence[HitData], scores: Sequence[float],
+           retrieved: Sequence[HitData] = (), floor: float = RELEVANCE_FLOOR, margin: float = SUPPORT_MARGIN,
+           max_checks: int = MAX_CHECKS) -> GroundingData:
+    """Label `answer`, read from `hits` (with their relevance `scores`); `retrieved` are the run's other passages,
+    which count for 'found' and 'guess' but are not checked. Counts the model calls on `step`."""
     best = max(scores, default=0.0)
-    base = GroundingData(status="guess", floor=floor, best_relevance=round(best, 4), margin=margin, checks=[])
     if is_abstention(answer):
-        return {**base, "status": "abstained"}
-    if not any(s >= floor for _, s in scored):
-        return {**base, "status": "nothing_relevant"}
+        return none("abstained", floor, best)
+    if not any(s >= floor for s in scores):
+        return none("nothing_relevant", floor, best)
+    read_ids = {h["doc_id"] for h in hits}
+    others = list({h["doc_id"]: h for h in retrieved if h["doc_id"] not in read_ids}.values())
+    matches = holders(answer, hits, scores, True) + holders(answer, others, [None] * len(others), False)
+    full = [m for m in matches if m["coverage"] == 1.0]
+    base = GroundingData(status="guess", floor=floor, best_relevance=round(best, 4), margin=margin, checks=[],
+                         holders=full[:5])
+    if not full:
+        partial = max(matches, key=lambda m: m["coverage"], default=None)
+        judgement = normalize_answer(answer) in ("yes", "no")
+        out = {**base, "judgement": True} if judgement else base
+        return {**out, "partial": partial} if partial and partial["coverage"] > 0 and not judgement else out
+    first = next((m for m in full if m["read"]), full[0])
+    found: GroundingData = {**base, "status": "found", "doc_id": first["doc_id"], "title": first["title"],
+                            "read": first["read"]}
     if restates_question(answer, question):
-        return {**base, "restates": True}
-    candidates = sorted(((word_coverage(answer, f"{h['title']} {h['text']}"), s, h) for h, s in scored
-                         if s >= floor), key=lambda c: (-c[0], -c[1]))
-    candidates = [c for c in candidates if c[0] > 0.5][:max_checks]
+        return {**found, "restates": True}
+    by_id = {h["doc_id"]: (h, s) for h, s in zip(hits, scores, strict=True)}
+    candidates = sorted((by_id[m["doc_id"]] for m in full if m["read"] and by_id[m["doc_id"]][1] >= floor),
+                        key=lambda hs: -hs[1])[:max_checks]
     checks: list[GroundingCheck] = []
-    for coverage, score, hit in candidates:
-        choice = step.add(llm.choose(support_messages(question, hit), [answer, UNKNOWN]))
-        odds = float(choice.scores.get(answer, 0.0)) - float(choice.scores.get(UNKNOWN, 0.0))
-        ok = odds > margin
-        checks.append(GroundingCheck(doc_id=hit["doc_id"], title=hit["title"], relevance=round(score, 4),
-                                     coverage=round(coverage, 3), log_odds=round(odds, 3), supported=ok))
-        if ok:
-            return {**base, "status": "supported", "doc_id": hit["doc_id"], "title": hit["title"], "checks": checks}
-    return {**base, "checks": checks}
+    for hit, score in candidates:
+        checks.append(check_passage(llm, step, question, answer, hit, score, hits, margin))
+        if checks[-1]["supported"]:
+            return {**found, "status": "supported", "doc_id": hit["doc_id"], "title": hit["title"], "read": True,
+                    "checks": checks}
+    return {**found, "checks": checks}
 
 
 def grounding_label(grounding: GroundingData | dict[str, Any]) -> str:
-    """The one-line label shown with an answer: 'Supported by “Title”', 'Not found … own guess', …"""
-    status = str(grounding.get("status", ""))
-    template = LABELS.get(status, "")
-    return template.format(title=cut_at_word(str(grounding.get("title", "")), 60)) if template else ""
+    """The one-line label shown with an answer, without its icon."""
+    g = upgrade(grounding)
+    title = cut_at_word(str(g.get("title", "")), 60)
+    match g.get("status"):
+        case "supported":
+            return f"“{title}” states it as the answer"
+        case "found":
+            return f"Appears in “{title}” — not verified as the answer"
+        case "guess" if g.get("judgement"):
+            return "A yes-or-no judgement — no passage holds it, so it was not checked"
+        case "guess":
+            return "Not in the passages it retrieved — the model's own knowledge"
+        case "none" if g.get("reason") == "nothing_relevant":
+            return "No answer — nothing in your documents is about the question"
+        case "none":
+            return "No answer — the model found none in the passages"
+    return ""
 
 
 def grounding_sentence(grounding: GroundingData | dict[str, Any]) -> str:
-    """The plain-words account of the check, for the step that made it."""
-    status = grounding.get("status")
-    checks = grounding.get("checks", [])
-    floor = float(grounding.get("floor", RELEVANCE_FLOOR))
-    if status == "nothing_relevant":
-        return (f"No passage was close enough to the question to count as evidence (best match "
-                f"{_percent(grounding.get('best_relevance', 0.0))}, needed {_percent(floor)}), so it gives no answer.")
-    if status == "abstained":
+    """The plain-words account of what was checked, for the step that checked it."""
+    g = upgrade(grounding)
+    status, checks = g.get("status"), g.get("checks", [])
+    title = f"“{cut_at_word(str(g.get('title', '')), 60)}”"
+    if status == "none" and g.get("reason") == "nothing_relevant":
+        return (f"No passage was close enough to the question to count as evidence (best similarity "
+                f"{float(g.get('best_relevance', 0.0)):.2f}, needed {float(g.get('floor', RELEVANCE_FLOOR)):.2f}), "
+                "so it gives no answer.")
+    if status == "none":
         return "The model said the passages do not hold the answer."
+    if status == "guess" and g.get("judgement"):
+        return "The answer is a yes-or-no judgement: no passage can hold it word for word, so it was not checked."
+    if status == "guess":
+        part = g.get("partial")
+        some = (f" (“{cut_at_word(part['title'], 40)}” holds some of its words)" if part else "")
+        return f"No passage it retrieved holds all of the answer's words{some}, so the answer is the model's own."
+    where = "" if g.get("read", True) else " (a passage it retrieved but did not read for this answer)"
+    if g.get("restates"):
+        return (f"The answer appears in {title}{where}, but it only repeats words of the question, so finding it "
+                "there does not show that it answers the question.")
     if status == "supported":
-        return (f"Checked the answer against the passages: “{cut_at_word(str(grounding.get('title', '')), 60)}” "
-                f"contains it, and reading that passage alone the model gives this answer rather than "
-                f"“unknown”.")
-    if grounding.get("restates"):
-        return ("The answer only repeats words of the question, so a passage holding those words does not show it "
-                "answers it: it is the model's own guess.")
+        return f"Checked: {title} {_chain_phrase(checks[-1])}, and read alone it gives this answer over “unknown”."
     if not checks:
-        return ("The answer's words appear in none of the relevant passages, so it is the model's own guess, "
-                "not something found in your documents.")
-    names = ", ".join(f"“{cut_at_word(c['title'], 40)}”" for c in checks)
-    return (f"The answer's words appear in {names}, but reading {'that passage' if len(checks) == 1 else 'each'} "
-            f"alone the model does not clearly give this answer, so it is the model's own guess.")
+        return f"The answer appears in {title}{where}; it was not checked as the answer."
+    last = checks[-1]
+    chain = last.get("chain")
+    if chain and not chain["passed"]:
+        why = ("no word of what the question asks stands beside it" if not chain["relation"] else
+               "the passage is not tied to the question's names, directly or through another passage read")
+    else:
+        why = "read alone, the model does not clearly prefer it to “unknown”"
+    return f"The answer appears in {title}, but {why}, so it is not verified as the answer."
+
+
+def _chain_phrase(check: GroundingCheck | dict[str, Any]) -> str:
+    """'gives it beside "founded" and names Mirrowdale' / '… and is named by “Mirrowdale”, which the question names'."""
+    chain = check.get("chain") or {}
+    words = ", ".join(f"“{w}…”" for w in chain.get("relation", [])[:3])
+    tie = (f"names {', '.join(chain['entities'][:2])}" if chain.get("entities") else
+           f"is named by “{cut_at_word(chain['via']['title'], 40)}”, which names the question's subject"
+           if chain.get("via") else "")
+    return f"gives it beside the question's words {words}" + (f" and {tie}" if tie else "")
+
+
+def upgrade(grounding: GroundingData | dict[str, Any]) -> dict[str, Any]:
+    """A grounding stored before the labels, read as the labels say. An old 'no answer' status becomes `none`
+    with its reason. An old 'supported' or 'guess' was a weaker check: it reads as `found` when one of its
+    checked passages held every word of the answer, else as `guess` (no passage is known to hold them all)."""
+    g = dict(grounding or {})
+    status = g.get("status")
+    if status in ("abstained", "nothing_relevant"):
+        return {**g, "status": "none", "reason": status}
+    if status not in ("supported", "guess") or "holders" in g:
+        return g
+    full = [c for c in g.get("checks", []) if float(c.get("coverage", 0.0)) >= 1.0]
+    if full:
+        return {**g, "status": "found", "doc_id": full[0].get("doc_id", ""), "title": full[0].get("title", ""),
+                "checks": [], "read": True}
+    return {**g, "status": "guess", "checks": []}
 
 
 def cut_at_word(text: str, n: int) -> str:
     """Text cut to at most n characters at a word boundary, with an ellipsis when cut."""
     return short(text, n)
-
-
-def _percent(value: Any) -> str:
-    return f"{round(float(value) * 100)}%"

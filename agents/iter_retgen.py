@@ -16,15 +16,18 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 
 from agents.base import AgentSpec, Deps, RAGState, bind, format_passages, hit_dict, option, short
+from agents.baseline import Candidate, baseline_reading, settle, settled_record, settlement_sentence
 from agents.events import AnswerData, GroundingData, HitData, ReadData, RetrieveData, Step
 from agents.grounding import (
     FLOOR_HELP,
     NO_ANSWER,
     RELEVANCE_FLOOR,
-    check_support,
+    SUPPORT_MARGIN,
     cut_at_word,
+    ground,
     grounding_sentence,
     is_abstention,
+    none,
     relevance,
 )
 from agents.reader import clean_answer, read_messages
@@ -69,6 +72,10 @@ class IterRetGenConfig:
         "best_supported", "Which draft is the final answer: the latest one the support check confirmed (else the "
         "last), or always the last (the paper).", choices=list(KEEPS))
     relevance_floor: float = option(RELEVANCE_FLOOR, FLOOR_HELP, min=0.0, max=1.0)
+    answer_margin: float = option(
+        SUPPORT_MARGIN, "Support check: log-likelihood by which the answer must beat 'unknown' given one passage "
+        "alone (with the model's own reply from that passage matching it) for the label 'supported'.",
+        min=-20.0, max=50.0)
 
 
 class IterRetGenState(RAGState, total=False):
@@ -82,6 +89,7 @@ class IterRetGenState(RAGState, total=False):
     drafts: list[str]
     groundings: list[GroundingData]  # how each draft is grounded in its iteration's passages
     draft_passages: list[list[str]]  # doc ids each draft was read from
+    baseline: Candidate  # the baseline reading's answer (agents.baseline)
 
 
 def compose_query(question: str, generation: str) -> str:
@@ -150,8 +158,9 @@ def generate(state: IterRetGenState, deps: Deps, config: IterRetGenConfig) -> di
         failed = not any(ch.isalnum() for ch in answer)
         if failed:
             answer = previous
-        grounding = check_support(llm, step, question, answer or NO_ANSWER, hits,
-                                  relevance(deps.corpora, question, hits, dense=False), floor=config.relevance_floor)
+        grounding = ground(llm, step, question, answer or NO_ANSWER, hits,
+                           relevance(deps.corpora, question, hits, dense=False), state.get("retrieved", []),
+                           floor=config.relevance_floor, margin=config.answer_margin)
         named = bool(rationale) and answer.lower() in rationale.lower()
         generation = rationale if named else " ".join(x for x in (rationale, answer) if x)
         said = change_phrase(previous, answer or "(nothing)")
@@ -186,26 +195,35 @@ def pick_draft(drafts: list[str], groundings: list[GroundingData], keep: str) ->
 def answer(state: IterRetGenState, deps: Deps, config: IterRetGenConfig) -> dict[str, Any]:
     """Report the last iteration's answer as final."""
     drafts = state.get("drafts", [])
+    floor = config.relevance_floor
     groundings = state.get("groundings", []) or [GroundingData(status="guess")] * len(drafts)
     with Step(NAME, "answer", state.get("run_id", "")) as step:
         index, kept = pick_draft(drafts, groundings, config.keep) if drafts else (-1, "")
         final = (drafts[index] if drafts else "") or NO_ANSWER
-        grounding = groundings[index] if drafts else GroundingData(status="nothing_relevant")
-        if drafts and all(g.get("status") == "nothing_relevant" for g in groundings):
+        grounding = groundings[index] if drafts else none("nothing_relevant", floor, 0.0)
+        if drafts and all(g.get("reason") == "nothing_relevant" for g in groundings):
             final, kept = NO_ANSWER, "no passage of any iteration was relevant to the question"
         elif is_abstention(final):
-            final, grounding = NO_ANSWER, GroundingData(status="abstained")
+            final, grounding = NO_ANSWER, none("abstained", floor, 0.0)
         changes = sum(a.lower() != b.lower() for a, b in zip(drafts, drafts[1:], strict=False))
         used = state.get("draft_passages", [])[index] if drafts and state.get("draft_passages") else \
             [h["doc_id"] for h in state.get("hits", [])]
-        explanation = (f"Answers '{short(final)}' after {len(drafts)} iterations (the answer changed "
+        settled = settle(Candidate(final, grounding, used), state.get("baseline"))
+        given = settled.answer
+        explanation = (f"Its own answer is '{short(final)}' after {len(drafts)} iterations (the answer changed "
                        f"{changes} time{'s' if changes != 1 else ''}; {len(state.get('seen', []))} distinct "
                        f"passages retrieved)" + (f"; {kept}." if index != len(drafts) - 1 or final == NO_ANSWER
-                                                 else "."))
-        event = step.event(explanation, AnswerData(answer=final, drafts=drafts, passages=used,
-                                                   retrieved=state.get("seen", []), grounding=grounding,
-                                                   kept=kept))
-    return {"answer": final, "used_ids": used, "events": [event]}
+                                                 else ".") + f" {settlement_sentence(settled)}").strip()
+        event = step.event(explanation, AnswerData(answer=given.answer, drafts=drafts, passages=given.passages,
+                                                   retrieved=state.get("seen", []), grounding=given.grounding,
+                                                   kept=kept, settled=settled_record(settled)))
+    return {"answer": given.answer, "used_ids": given.passages, "events": [event]}
+
+
+def baseline(state: IterRetGenState, deps: Deps, config: IterRetGenConfig) -> dict[str, Any]:
+    """Read what the naive baseline reads, so the final answer is never worse than it (agents.baseline)."""
+    candidate, hits, events = baseline_reading(deps, state, NAME, config.relevance_floor, config.answer_margin)
+    return {"baseline": candidate, "retrieved": hits, "events": events}
 
 
 def again(state: IterRetGenState, deps: Deps, config: IterRetGenConfig) -> str:
@@ -214,12 +232,14 @@ def again(state: IterRetGenState, deps: Deps, config: IterRetGenConfig) -> str:
 
 
 def build_graph(deps: Deps, config: IterRetGenConfig) -> StateGraph:
-    """(retrieve -> generate) x T -> answer."""
+    """baseline -> (retrieve -> generate) x T -> answer."""
     graph = StateGraph(IterRetGenState)
+    graph.add_node("baseline", bind(baseline, deps, config))
     graph.add_node("retrieve", bind(retrieve, deps, config))
     graph.add_node("generate", bind(generate, deps, config))
     graph.add_node("answer", bind(answer, deps, config))
-    graph.add_edge(START, "retrieve")
+    graph.add_edge(START, "baseline")
+    graph.add_edge("baseline", "retrieve")
     graph.add_edge("retrieve", "generate")
     graph.add_conditional_edges("generate", bind(again, deps, config), {"retrieve": "retrieve", "answer": "answer"})
     graph.add_edge("answer", END)

@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from agents.base import Deps, RAGState, format_passages, short
-from agents.events import GroundingData, HitData, ReadData, Step, TraceEvent
+from agents.events import HitData, ReadData, Step, TraceEvent
 from agents.grounding import (
     NO_ANSWER,
     RELEVANCE_FLOOR,
     SUPPORT_MARGIN,
-    check_support,
     cut_at_word,
+    ground,
     grounding_sentence,
     is_abstention,
+    none,
     relevance,
 )
 from llm.base import LLM
@@ -88,19 +89,20 @@ def clean_answer(text: str) -> str:
 
 def read_step(agent: str, run_id: str, llm: LLM, question: str, hits: list[HitData], max_tokens: int,
               corpora: CorpusStore | None = None, dense: bool = True,
-              floor: float = RELEVANCE_FLOOR, margin: float = SUPPORT_MARGIN) -> tuple[str, TraceEvent]:
-    """Answer from `hits` and check how the answer is grounded; returns (answer, event).
+              floor: float = RELEVANCE_FLOOR, margin: float = SUPPORT_MARGIN,
+              retrieved: list[HitData] | None = None) -> tuple[str, TraceEvent]:
+    """Answer from `hits` and label the answer (agents.grounding); returns (answer, event).
 
     No passage as relevant as `floor` -> no answer and no LLM call. Relevance is the dense score, or a
-    fresh question-passage cosine (needs `corpora`) when another retriever ranked the hits.
+    fresh question-passage cosine (needs `corpora`) when another retriever ranked the hits. `retrieved` are the
+    run's other passages, which count when the label says whether the answer appears in a passage.
     """
     with Step(agent, "read", run_id) as step:
         scores = relevance(corpora, question, hits, dense)
         data = ReadData(passages=[h["doc_id"] for h in hits])
         if not any(s >= floor for s in scores):
             answer = NO_ANSWER
-            grounding = GroundingData(status="nothing_relevant", floor=floor,
-                                      best_relevance=round(max(scores, default=0.0), 4), checks=[])
+            grounding = none("nothing_relevant", floor, max(scores, default=0.0))
             explanation = (f"Did not ask the model: {grounding_sentence(grounding)}" if hits else
                            "Found no passages to read, so it gives no answer.")
         else:
@@ -109,7 +111,8 @@ def read_step(agent: str, run_id: str, llm: LLM, question: str, hits: list[HitDa
             answer = clean_answer(completion.text)
             if is_abstention(answer):
                 answer = NO_ANSWER
-            grounding = check_support(llm, step, question, answer, hits, scores, floor=floor, margin=margin)
+            grounding = ground(llm, step, question, answer, hits, scores, retrieved or [], floor=floor,
+                               margin=margin)
             data.update(prompt=messages, reply=completion.text)
             explanation = (f"Read {len(hits)} passages and answered ‘{short(answer)}’. "
                            + grounding_sentence(grounding))
@@ -123,7 +126,8 @@ def read(state: RAGState, deps: Deps, config: ReaderConfig, dense: bool = True) 
     """Answer from the retrieved passages (the read node of every retrieve-then-read agent)."""
     hits = state.get("retrieved", [])
     answer, event = read_step(state.get("agent", ""), state.get("run_id", ""), deps.llm, state["question"], hits,
-                              config.max_tokens, deps.corpora, dense, config.relevance_floor)
+                              config.max_tokens, deps.corpora, dense, config.relevance_floor,
+                              retrieved=state.get("retrieved", []))
     return {"answer": answer, "used_ids": [h["doc_id"] for h in hits], "events": [event]}
 
 

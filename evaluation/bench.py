@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 COLUMNS = ("n", "recall@2", "recall@5", "em", "f1", "llm_calls", "retrieval_calls", "prompt_tokens",
            "completion_tokens", "seconds", "format_failures", "errors")
+LABELS = ("supported", "found", "guess", "none")  # agents.grounding's labels, strongest claim first
+RIGHT_F1 = 0.5  # an answer counts as right for the label calibration at EM, or at this token F1 or more
 
 
 def bench_corpus_name(corpus_path: Path) -> str:
@@ -31,6 +33,8 @@ def bench_corpus_name(corpus_path: Path) -> str:
 def score_run(run: Any, question: Any) -> dict[str, Any]:
     """Per-question numbers of one finished run."""
     ranked = run.retrieved_ids
+    status = next((str(e.data["grounding"].get("status", "")) for e in reversed(run.events)
+                   if isinstance(e.data.get("grounding"), dict)), "")
     return {
         "id": question.id, "question": question.question, "answers": list(question.answers),
         "prediction": run.answer, "run_id": run.run_id, "retrieved_ids": ranked[:10],
@@ -44,10 +48,31 @@ def score_run(run: Any, question: Any) -> dict[str, Any]:
         "format_failures": sum(bool(e.data.get("format_failure")) for e in run.events),
         "errors": int(bool(run.error)),
         "error": run.error or "",
-        "grounding": next((str(e.data["grounding"].get("status", "")) for e in reversed(run.events)
-                           if isinstance(e.data.get("grounding"), dict)), ""),
+        "grounding": status,
+        "label": label_of(status),
         "turns": sum(e.kind in ("retrieve", "graph_walk") for e in run.events),
     }
+
+
+def label_of(status: str) -> str:
+    """The label a final grounding status is shown with; statuses of runs stored before the labels map to the
+    label they now mean ('no answer' ones to none; an old 'guess' keeps its name, it was not re-checked)."""
+    return status if status in LABELS else "none" if status in ("abstained", "nothing_relevant") else status
+
+
+def is_right(row: dict[str, Any]) -> bool:
+    """Right for the label calibration: exact match, or token F1 of at least RIGHT_F1."""
+    return bool(row["em"]) or float(row["f1"]) >= RIGHT_F1
+
+
+def label_table(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """How many answers got each label, and how many of those were right."""
+    out = {label: {"n": 0, "right": 0} for label in LABELS}
+    for r in rows:
+        cell = out.setdefault(str(r.get("label", "")), {"n": 0, "right": 0})
+        cell["n"] += 1
+        cell["right"] += is_right(r)
+    return out
 
 
 def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -108,6 +133,7 @@ def run_bench(services: Services, agents: Sequence[str], corpus_path: Path, ques
             rows = list(pool.map(one, questions))  # in question order, whatever order they finish in
         progress.close()
         results["agents"][agent] = summarise(rows)
+        results["agents"][agent]["labels"] = label_table(rows)
         results["agents"][agent]["wall_seconds"] = round(time.perf_counter() - t0, 2)
         results["per_question"][agent] = rows
     results["concurrency"] = max(1, concurrency)
@@ -121,7 +147,17 @@ def format_table(results: dict[str, Any]) -> str:
     lines = [header]
     for agent, row in results["agents"].items():
         lines.append([agent, *(_fmt(row[c]) for c in COLUMNS)])
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    table = _aligned(lines)
+    labels = [["agent", *(f"{label} right/n" for label in LABELS)]]
+    for agent, row in results["agents"].items():
+        cells = row.get("labels", {})
+        labels.append([agent, *(f"{cells.get(lb, {}).get('right', 0)}/{cells.get(lb, {}).get('n', 0)}"
+                                for lb in LABELS)])
+    return f"{table}\n\nlabels (right = EM, or F1 >= {RIGHT_F1}):\n{_aligned(labels)}"
+
+
+def _aligned(lines: list[list[str]]) -> str:
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True)) for line in lines)
 
 

@@ -12,7 +12,7 @@ from agents.events import TraceEvent
 
 ICONS: dict[str, str] = {
     "plan": "🧭", "retrieve": "🔎", "read": "📖", "rewrite": "✏️", "graph_walk": "🕸️",
-    "memory_read": "🧠", "memory_write": "💾", "revise": "🔁", "answer": "✅", "error": "❌",
+    "memory_read": "🧠", "memory_write": "💾", "evidence": "📌", "revise": "🔁", "answer": "✅", "error": "❌",
 }
 TITLE_CHARS = 90
 CELL_CHARS = 110
@@ -127,6 +127,8 @@ def evidence_table(items: Sequence[dict[str, Any]], before: Sequence[dict[str, A
                       else "withdrawn") + (f": {short(e['reason'], 60)}" if e.get("reason") else "")
         else:
             status = "new" if before is not None and e.get("id") not in earlier else "active"
+            if e.get("conflicts"):
+                status += f"; in conflict with {', '.join(e['conflicts'])}"
         rows.append({"id": e.get("id", ""), "claim": Markup(f"~~{cell(claim)}~~") if withdrawn else claim,
                      "about": e.get("entity", ""), "passages": e.get("numbers", e.get("passages", [])),
                      "kind": e.get("kind", ""), "status": status})

@@ -9,7 +9,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from agents.events import TraceEvent
-from agents.grounding import NO_ANSWER, cut_at_word, grounding_label
+from agents.grounding import ICONS as ICONS_BY_LABEL
+from agents.grounding import NO_ANSWER, cut_at_word, grounding_label, upgrade
+from evaluation.calibration import Calibration, reference
 from ui.markdown import ICONS, as_event, cell, evidence_table, hits_table, nodes_table, plain, short, table
 
 
@@ -41,20 +43,22 @@ def _detail(event: TraceEvent) -> str:
         parts.append(hits_table(d["hits"]))
     if isinstance(d.get("subgraph"), dict):
         parts.append(nodes_table(d["subgraph"], max_rows=6))
-    if "answer" in d and event.kind in ("read", "answer", "revise"):
+    if "answer" in d and event.kind in ("read", "answer", "evidence", "revise"):
         parts.append(f"Answer: **{cell(d['answer'], 300)}**")
     grounding = d.get("grounding")
     if isinstance(grounding, dict) and grounding.get("status"):
-        numbers = (f"Support check: relevance floor {float(grounding.get('floor', 0)):.2f}, best passage "
-                   f"{float(grounding.get('best_relevance', 0)):.2f}")
-        checks = [{"passage": c.get("title", ""), "relevance": c.get("relevance", 0.0),
-                   "answer words found": c.get("coverage", 0.0), "yes − no (log-odds)": c.get("log_odds", 0.0),
-                   "supports": "yes" if c.get("supported") else "no"}
+        numbers = (f"Label check: a passage counts as evidence from similarity {float(grounding.get('floor', 0)):.2f}; "
+                   f"the best one read has {float(grounding.get('best_relevance', 0)):.2f}")
+        checks = [{"passage": c.get("title", ""), "similarity to the question": c.get("relevance", 0.0),
+                   "share of the answer's words in it": c.get("coverage", 0.0),
+                   "its answer from this passage alone": c.get("reply", ""),
+                   "answer vs “unknown” (log-likelihood difference)": c.get("log_odds", 0.0),
+                   "states it": "yes" if c.get("supported") else "no"}
                   for c in grounding.get("checks", []) if isinstance(c, dict)]
         parts.append(numbers + ("\n\n" + table(checks) if checks else ""))
     if event.kind in ("memory_read", "memory_write"):
         parts += _memory_detail(d)
-    if event.kind == "revise" and isinstance(d.get("after"), list):
+    if event.kind in ("evidence", "revise") and isinstance(d.get("after"), list):
         parts.append(evidence_table(d["after"], d.get("before")))
     for key in ("memories", "memory", "facts", "notes", "plan", "steps"):
         value = d.get(key)
@@ -150,22 +154,27 @@ def passages_of(events: Iterable[TraceEvent]) -> dict[str, dict[str, Any]]:
     return out
 
 
-GROUNDING_ICONS = {"supported": "✅", "guess": "⚠️", "abstained": "🤷", "nothing_relevant": "🚫"}
-
-
 def grounding_of(events: Iterable[TraceEvent]) -> dict[str, Any]:
-    """The grounding of a run's final answer: that of its last answer (or read) step; {} if none was checked."""
+    """The label of a run's final answer: that of its last answer (or read) step, read as the labels say (runs
+    stored before them are upgraded); a baseline reading's label only when nothing came after it; {} if none."""
+    found: dict[str, Any] = {}
     for event in reversed(list(events)):
         g = (event.data or {}).get("grounding")
         if event.kind in ("answer", "read", "revise") and isinstance(g, dict) and g.get("status"):
-            return g
-    return {}
+            if not (event.data or {}).get("baseline"):
+                return upgrade(g)
+            found = found or upgrade(g)
+    return found
 
 
-def grounding_line(grounding: dict[str, Any]) -> str:
-    """'✅ Supported by “Title”' / '⚠️ Not found in your documents — the model's own guess' / ''."""
+def grounding_line(grounding: dict[str, Any], calibration: Calibration | None = None) -> str:
+    """'✅ “Title” states it (answers labelled like this were right 41 of 50 times on …)' / ''."""
     label = grounding_label(grounding) if grounding else ""
-    return f"{GROUNDING_ICONS.get(str(grounding.get('status')), '')} {label}".strip() if label else ""
+    if not label:
+        return ""
+    status = str(upgrade(grounding).get("status"))
+    note = (calibration or reference()).note(status)
+    return f"{ICONS_BY_LABEL.get(status, '')} {label} ({note})".strip()
 
 
 MEMORY_ICONS = {"recalled": "🧠", "not_in_memory": "🤷", "general": "💬", "acknowledged": "📝"}
@@ -194,6 +203,8 @@ def answer_message(run: Any) -> dict[str, Any]:
     used = list(_field(run, "used_ids", None) or [])
     grounding = grounding_of(events)
     cited: set[str] = {grounding["doc_id"]} if grounding.get("doc_id") else set()
+    mark = "states the answer, by the support check" if grounding.get("status") == "supported" else \
+        "holds the answer's words"
     if not grounding:  # runs stored before the support check: the reader's own citations
         for e in events:
             if e.kind in ("read", "answer", "revise"):
@@ -221,7 +232,7 @@ def answer_message(run: Any) -> dict[str, Any]:
         lines.append(f'\n<span class="grounding memory-{status}">{MEMORY_ICONS.get(status, "")} '
                      f'{plain(str(memory["sentence"]))}</span>')
     if used:
-        lines.append("\n**Sources** (★ = states the answer, by the support check):" if cited else "\n**Sources**:")
+        lines.append(f"\n**Sources** (★ = {mark}):" if cited else "\n**Sources**:")
         order = sorted(dict.fromkeys(used), key=lambda d: (d not in cited, -float(passages.get(d, {}).get(
             "score", 0) or 0)))
         for i, doc_id in enumerate(order, 1):

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 from langgraph.graph import END, START, StateGraph
 
-from agents.auto_rag.nodes import NAME, AutoRAGConfig, AutoRAGState, after_read, answer, plan, read, retrieve, rewrite
+from agents.auto_rag.nodes import (
+    NAME,
+    AutoRAGConfig,
+    AutoRAGState,
+    after_read,
+    answer,
+    baseline,
+    plan,
+    read,
+    retrieve,
+    rewrite,
+)
 from agents.base import AgentSpec, Deps, bind
 
 
 def build_graph(deps: Deps, config: AutoRAGConfig) -> StateGraph:
-    """plan -> (retrieve -> read -> rewrite)* -> answer."""
+    """baseline -> plan -> (retrieve -> read -> rewrite)* -> answer."""
     graph = StateGraph(AutoRAGState)
-    for node in (plan, retrieve, read, rewrite, answer):
+    for node in (baseline, plan, retrieve, read, rewrite, answer):
         graph.add_node(node.__name__, bind(node, deps, config))
-    graph.add_edge(START, "plan")
+    graph.add_edge(START, "baseline")
+    graph.add_edge("baseline", "plan")
     graph.add_edge("plan", "retrieve")
     graph.add_edge("retrieve", "read")
     graph.add_conditional_edges("read", bind(after_read, deps, config), {"answer": "answer", "rewrite": "rewrite"})

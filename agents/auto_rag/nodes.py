@@ -35,15 +35,18 @@ from agents.auto_rag.prompts import (
     few_shot,
 )
 from agents.base import Deps, RAGState, format_passages, hit_dict, option, short
+from agents.baseline import Candidate, baseline_reading, settle, settled_record, settlement_sentence
 from agents.events import AnswerData, GroundingData, HitData, PlanData, ReadData, RetrieveData, RewriteData, Step
 from agents.grounding import (
     FLOOR_HELP,
     NO_ANSWER,
     RELEVANCE_FLOOR,
     SUPPORT_MARGIN,
-    check_support,
     cut_at_word,
+    ground,
+    grounding_sentence,
     is_abstention,
+    none,
     relevance,
     word_coverage,
 )
@@ -118,6 +121,7 @@ class AutoRAGState(RAGState, total=False):
     draft_turn: int
     draft_score: float  # its support: the best check's log-odds (answer vs "unknown" given one passage)
     grounding: GroundingData  # how that answer is grounded
+    baseline: Candidate  # the baseline reading's answer (agents.baseline)
 
 
 def clean_fill(text: str) -> str:
@@ -288,8 +292,8 @@ def read(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, An
         draft = clean_answer(completion.text)
         draft = NO_ANSWER if is_abstention(draft) else draft
         scores = relevance(deps.corpora, question, hits, dense=False)
-        grounding = check_support(llm, step, question, draft, hits, scores, floor=config.relevance_floor,
-                                  margin=config.answer_margin)
+        grounding = ground(llm, step, question, draft, hits, scores, floor=config.relevance_floor,
+                           margin=config.answer_margin)
         enough = grounding["status"] == "supported"
         decision = {"enough": enough, "draft": draft, "status": grounding["status"],
                     "checks": grounding.get("checks", []), "margin": config.answer_margin,
@@ -365,12 +369,10 @@ def agreement(drafts: list[str], grounding: GroundingData, config: AutoRAGConfig
 def _decision_sentence(draft: str, grounding: GroundingData, confirm: dict[str, Any] | None = None,
                        agree: dict[str, Any] | None = None) -> str:
     """Why the model stops or searches again, in plain words."""
-    checks = grounding.get("checks", [])
     if agree and agree["stop"]:
         return (f"Its answer ‘{short(draft)}’ has stayed the same for {agree['same_turns']} turns, so new searches no "
                 f"longer change it; it is in “{cut_at_word(agree['title'], 50)}”, and reading that passage alone "
-                f"the model does not reject it for “unknown”, so it stops searching (the passage does not clearly "
-                f"state it, so it is still labelled the model's own guess).")
+                f"the model does not reject it for “unknown”, so it stops searching.")
     if confirm:
         found = " and ".join(f"“{cut_at_word(t, 40)}”" for t in confirm["holding"][:2])
         head = f"This search found {found}, which contains its answer ‘{short(draft)}’; asked which passage " \
@@ -380,21 +382,15 @@ def _decision_sentence(draft: str, grounding: GroundingData, confirm: dict[str, 
         which = f"“{cut_at_word(confirm['picked'], 50)}”" if confirm["picked"] else "none of them"
         return head + f"{which}, so it searches again."
     if grounding["status"] == "supported":
-        check = checks[-1]
-        return (f"It can answer: ‘{short(draft)}’ is in “{cut_at_word(check['title'], 50)}”, and reading that passage "
-                f"alone the model gives this answer rather than “unknown”, so it stops searching.")
+        return (f"It can answer ‘{short(draft)}’. {grounding_sentence(grounding)} So it stops searching.")
     if grounding.get("restates"):
         return (f"Its answer so far, ‘{short(draft)}’, only repeats words of the question, so it is not taken as an "
                 f"answer, and it searches again.")
-    if grounding["status"] == "abstained":
-        return "The passages read so far do not answer the question yet, so it searches again."
-    if grounding["status"] == "nothing_relevant":
+    if grounding["status"] == "none" and grounding.get("reason") == "nothing_relevant":
         return "None of the passages read so far is about the question, so it searches again."
-    if checks:
-        best = max(checks, key=lambda c: c["log_odds"])
-        return (f"Its answer so far, ‘{short(draft)}’, appears in “{cut_at_word(best['title'], 50)}”, but reading "
-                f"that passage alone the model does not clearly give this answer, so it searches again.")
-    return f"Its answer so far, ‘{short(draft)}’, is in none of the passages, so it searches again."
+    if grounding["status"] == "none":
+        return "The passages read so far do not answer the question yet, so it searches again."
+    return f"Its answer so far is ‘{short(draft)}’. {grounding_sentence(grounding)} So it searches again."
 
 
 def rewrite(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, Any]:
@@ -440,23 +436,22 @@ def answer(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, 
     hits = list(state.get("read_hits", []))
     decision = state.get("decision", {})
     final = state.get("draft", "") or NO_ANSWER
-    grounding: GroundingData = state.get("grounding") or GroundingData(status="abstained")
-    if grounding.get("status") == "nothing_relevant":  # no passage read is about the question: no answer
+    grounding: GroundingData = state.get("grounding") or none("abstained", config.relevance_floor, 0.0)
+    if grounding.get("reason") == "nothing_relevant":  # no passage read is about the question: no answer
         final = NO_ANSWER
     enough = grounding.get("status") == "supported"
     with Step(NAME, "answer", state.get("run_id", "")) as step:
         turns: list[Message] = []
         document, knowledge_reply, parametric, messages, reply = "", "", False, [], ""
         if final == NO_ANSWER and hits and not config.parametric_fallback and \
-                grounding.get("status") != "nothing_relevant":
+                grounding.get("reason") != "nothing_relevant":
             # the passages never gave an answer: ask once more without the way out, and label what comes back
             messages = read_messages(question, hits)
             completion = step.add(llm.chat(messages, max_tokens=config.max_tokens, stop=["\n"]))
             reply, final = completion.text, clean_answer(completion.text)
             final = NO_ANSWER if is_abstention(final) else final
-            grounding = check_support(llm, step, question, final, hits,
-                                      relevance(deps.corpora, question, hits, dense=False),
-                                      floor=config.relevance_floor, margin=config.answer_margin)
+            grounding = ground(llm, step, question, final, hits, relevance(deps.corpora, question, hits, dense=False),
+                               floor=config.relevance_floor, margin=config.answer_margin)
         elif final == NO_ANSWER and config.parametric_fallback and hits:
             parametric = True
             refined = state.get("query", question)
@@ -470,56 +465,59 @@ def answer(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, 
             messages = read_messages(question, hits + [{"title": "Own knowledge", "text": document}])
             completion = step.add(llm.chat(messages, max_tokens=config.max_tokens, stop=["\n"]))
             reply, final = completion.text, clean_answer(completion.text) or NO_ANSWER
-            grounding = GroundingData(status="guess" if final != NO_ANSWER else "abstained")
+            grounding = (ground(llm, step, question, final, hits, relevance(deps.corpora, question, hits,
+                                                                            dense=False),
+                                floor=config.relevance_floor, margin=config.answer_margin)
+                         if final != NO_ANSWER else none("abstained", config.relevance_floor, 0.0))
         intermediate = (f"Intermediate Answer_{turn + 1}: I answer from my own knowledge."
                         if parametric else _intermediate(turn, notes))
         turns.append({"role": "assistant", "content": FINAL_TURN.format(intermediate=intermediate, answer=final)})
         score = {h["doc_id"]: h["score"] for h in hits}
         used = sorted(dict.fromkeys(h["doc_id"] for h in hits), key=lambda d: (d != grounding.get("doc_id"),
                                                                                 -score.get(d, 0.0)))
-        confirmed = (decision.get("confirm") or {}).get("confirmed")
-        agreed = (decision.get("agree") or {}).get("stop")
-        if enough:
-            explanation = (f"Answers ‘{short(final)}’ after {_n(turn, 'turn')}: "
-                           f"“{cut_at_word(grounding['title'], 50)}” states it.")
-        elif confirmed:
-            explanation = (f"Answers ‘{short(final)}’ after {_n(turn, 'turn')}: its last search found "
-                           f"“{cut_at_word(decision['confirm']['picked'], 50)}”, which holds the answer, and the model "
-                           f"points at it as the passage that answers, though reading it alone did not clearly give "
-                           f"this answer (labelled the model's own guess).")
-        elif agreed:
-            explanation = (f"Answers ‘{short(final)}’ after {_n(turn, 'turn')}: the answer stayed the same over "
-                           f"{_n(decision['agree']['same_turns'], 'turn')} of searching, and "
-                           f"“{cut_at_word(decision['agree']['title'], 50)}” holds it without ruling it out, but does "
-                           f"not clearly state it (labelled the model's own guess).")
-        else:
-            why = ("it found nothing new to read" if decision.get("exhausted") else
-                   f"it reached its limit of {_n(config.max_iterations, 'turn')}")
-            if parametric:
-                tail = (f"so it wrote what it knows itself (‘{short(document or '(nothing)', 80)}’) and answers "
-                        f"‘{short(final)}’ — the model's own guess, not found in your documents.")
-            elif final == NO_ANSWER and grounding.get("status") == "nothing_relevant":
-                tail = "and none of the passages it read is about the question, so it gives no answer."
-            elif final == NO_ANSWER:
-                tail = "and the passages never answered the question, so it gives no answer."
-            elif grounding.get("status") == "supported":
-                tail = (f"so it answers ‘{short(final)}’ from everything it read; "
-                        f"“{cut_at_word(grounding.get('title', ''), 50)}” states it.")
-            elif not parametric and state.get("draft", NO_ANSWER) != NO_ANSWER:
-                when = state.get("draft_turn", turn)
-                tail = (f"so it answers ‘{short(final)}’, its best-supported answer (turn {when}), but no passage "
-                        f"clearly gives it — the model's own guess.")
-            else:
-                tail = (f"so it answers ‘{short(final)}’ from everything it read, but no passage was found to "
-                        f"state it — the model's own guess.")
-            explanation = f"After {_n(turn, 'turn')} {why} without a passage that answers the question, {tail}"
+        settled = settle(Candidate(final, grounding, used), state.get("baseline"))
+        stop = _stop_sentence(final, turn, decision, enough, config, parametric, document, state.get("draft_turn"))
+        explanation = " ".join(x for x in (stop,
+                                           grounding_sentence(grounding), settlement_sentence(settled)) if x)
+        final, used, grounding = settled.answer.answer, settled.answer.passages, settled.answer.grounding
         transcript = state.get("transcript", []) + turns
         data = AnswerData(answer=final, parametric=parametric, passages=used, turns=turns, transcript=transcript,
                           queries=state.get("queries", []), notes=notes, parametric_document=document,
                           knowledge_reply=knowledge_reply, prompt=messages, reply=reply, decision=decision,
-                          grounding=grounding)
+                          grounding=grounding, settled=settled_record(settled))
         event = step.event(explanation, data)
     return {"answer": final, "used_ids": used, "transcript": transcript, "events": [event]}
+
+
+def baseline(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, Any]:
+    """Read what the naive baseline reads, so the final answer is never worse than it (agents.baseline)."""
+    candidate, hits, events = baseline_reading(deps, state, NAME, config.relevance_floor, config.answer_margin)
+    return {"baseline": candidate, "retrieved": hits, "events": events}
+
+
+def _stop_sentence(final: str, turn: int, decision: dict[str, Any], enough: bool, config: AutoRAGConfig,
+                   parametric: bool, document: str, when: int | None) -> str:
+    """Why the loop ended and what it answers, in plain words (the label's own sentence follows)."""
+    head = f"Its own answer is ‘{short(final)}’ after {_n(turn, 'turn')}"
+    confirm, agree = decision.get("confirm") or {}, decision.get("agree") or {}
+    if enough:
+        return f"{head}: a passage gives it."
+    if confirm.get("confirmed"):
+        return (f"{head}: its last search found “{cut_at_word(confirm['picked'], 50)}”, which holds the answer, and "
+                f"the model points at it as the passage that answers.")
+    if agree.get("stop"):
+        return (f"{head}: the answer stayed the same over {_n(agree['same_turns'], 'turn')} of searching, and "
+                f"“{cut_at_word(agree['title'], 50)}” holds it without ruling it out.")
+    why = ("it found nothing new to read" if decision.get("exhausted") else
+           f"it reached its limit of {_n(config.max_iterations, 'turn')}")
+    if parametric:
+        wrote = short(document or "(nothing)", 80)
+        return (f"After {_n(turn, 'turn')} {why}, so it wrote what it knows itself (‘{wrote}’); its own answer "
+                f"from that too is ‘{short(final)}’.")
+    if final == NO_ANSWER:
+        return f"After {_n(turn, 'turn')} {why}, and it has no answer of its own."
+    at = f" (turn {when})" if when else ""
+    return f"After {_n(turn, 'turn')} {why}; its own answer is ‘{short(final)}’, its best-checked one{at}."
 
 
 def after_read(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> str:

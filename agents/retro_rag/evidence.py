@@ -10,37 +10,25 @@ from typing import Any
 
 from agents.events import EvidenceData
 from agents.retro_rag.prompts import BLANK
+from agents.text import (  # noqa: F401 - the shared text helpers, used here and re-exported for the agent
+    CONNECTORS,
+    HONORIFICS,
+    NOT_NAMES,
+    STOPWORDS,
+    content_words,
+    mentions,
+    mentions_fully,
+    names,
+    other_bearer,
+    sentences,
+    words,
+)
 from retrieval.hipporag.openie.spacy_extractor import kept_entity, spacy_pipeline
 
 ACTIVE, WITHDRAWN = "active", "withdrawn"
 SOURCE, INFERENTIAL = "source", "inferential"
 
-STOPWORDS = frozenset(
-    "a an the of in on at to for from by with and or but is was were are be been being as that this these those "
-    "which who whom whose what when where why how did does do has have had it its his her their they he she "
-    "there than then into onto over under about after before not no also many much one first".split()
-)
-# capitalised words that start questions or sentences rather than name something
-NOT_NAMES = frozenset(
-    "what which who whom whose when where why how in on at the a an of is was were did does do for from by "
-    "after before during this that these those it its his her their there yes no several many some most each "
-    "every all both another other such since although however according following unlike despite as with while "
-    "also then here they he she we".split()
-)
 MIN_CLAIM_WORDS = 3
-# a sentence ends after a word of 2+ lower-case letters or digits ("G. Stanley Hall", "St. Louis" do not split)
-_SENTENCE = re.compile(r"(?<=[a-z0-9][a-z0-9][.!?])\s+(?=[A-Z0-9\"'(])")
-_WORD = re.compile(r"[A-Za-z0-9]+")
-
-
-def words(text: str) -> list[str]:
-    """Lower-cased alphanumeric tokens."""
-    return [w.lower() for w in _WORD.findall(text)]
-
-
-def content_words(text: str) -> set[str]:
-    """Tokens that carry meaning (no stop words)."""
-    return {w for w in words(text) if w not in STOPWORDS}
 
 
 def overlap(a: str, b: str) -> float:
@@ -49,51 +37,12 @@ def overlap(a: str, b: str) -> float:
     return len(x & y) / len(x | y) if x and y else 0.0
 
 
-def sentences(text: str) -> list[str]:
-    """A passage split into sentences."""
-    return [s.strip() for s in _SENTENCE.split(" ".join(text.split())) if s.strip()]
-
-
 def best_sentence(text: str, question: str, n: int = 220) -> str:
     """The passage's sentence sharing most content words with the question (the first one on a tie)."""
     terms = content_words(question)
     options = sentences(text) or [text]
     best = max(options, key=lambda s: (len(content_words(s) & terms), -options.index(s)))
     return best if len(best) <= n else best[: n - 1] + "…"
-
-
-# lower-case words that join the capitalised words of one name ("Society for the Exploration of Psychotherapy
-# Integration", "Ludwig van Beethoven", "Newcastle upon Tyne", "Leonardo da Vinci")
-CONNECTORS = frozenset("of for the and de von van der den du da di del la le y upon on".split())
-
-
-def names(text: str) -> list[str]:
-    """Runs of capitalised words (a cheap named-entity guess), in order.
-
-    Lower-case connectors inside a run stay in the name; leading function words and trailing connectors go.
-    """
-    runs: list[list[str]] = [[]]
-    for raw in text.split():
-        word = raw.strip(".,;:!?()[]\"'`‘’“”")
-        if word.endswith("'s") or word.endswith("’s"):
-            word = word[:-2]
-        joins = bool(runs[-1]) and word.lower() in CONNECTORS and word.islower()
-        if word[:1].isupper() or word[:1].isdigit() or joins:
-            runs[-1].append(word)
-        else:
-            runs.append([])
-        if raw[-1:] in ".,;:!?)\"”’" or raw.endswith("'s") or raw.endswith("’s"):
-            runs.append([])
-    out: list[str] = []
-    for run in runs:
-        while run and run[0].lower() in NOT_NAMES:
-            run = run[1:]
-        while run and run[-1].lower() in CONNECTORS:
-            run = run[:-1]
-        name = " ".join(run)
-        if name and not name.isdigit() and name.lower() not in (o.lower() for o in out):
-            out.append(name)
-    return out
 
 
 @functools.lru_cache(maxsize=1)
@@ -185,54 +134,6 @@ def bridge_types(question: str) -> set[str]:
     return {label for w in tokens if w not in inside for label in BRIDGE_TYPES.get(w, ())}
 
 
-def _stem(word: str) -> str:
-    """A word without a plural or possessive s ("Eyes" names "Big Eye")."""
-    return word[:-1] if len(word) > 3 and word.endswith("s") else word
-
-
-def mentions(text: str, entity: str) -> bool:
-    """True when `text` names `entity` (its words as a run, case-insensitive, a plural s aside; a surname alone
-    counts, unless the text names another bearer of it: "John H. Taylor" does not name "Corey Taylor")."""
-    low, name = f" {' '.join(map(_stem, words(text)))} ", " ".join(map(_stem, words(entity)))
-    if not name:
-        return False
-    if f" {name} " in low:
-        return True
-    parts = [w for w in name.split() if w not in STOPWORDS]
-    return (len(parts) > 1 and f" {parts[-1]} " in low and parts[-1][:1].isalpha() and len(parts[-1]) > 3
-            and not other_bearer(text, entity))
-
-
-# words before a surname that give a rank or a form of address, not another given name
-HONORIFICS = frozenset(
-    "mr mrs ms miss dr sir dame lord lady king queen prince princess president general captain senator "
-    "governor judge saint st professor prof father brother sister rev".split()
-)
-
-
-def other_bearer(text: str, entity: str) -> bool:
-    """True when `text` names someone else with `entity`'s surname: a run of capitalised words (initials
-    too) right before the surname that holds none of the entity's given names ("John H. Taylor" for "Corey
-    Taylor"). Words that open a sentence or a clause ("In", "The") and honorifics ("President") are no names."""
-    names_ = _WORD.findall(entity)
-    given = {w.lower() for w in names_[:-1]} - STOPWORDS
-    if not given:
-        return False
-    run = r"((?:[A-Z][A-Za-z'\-]*\.?[ \t]+){1,3})"
-    for match in re.finditer(run + re.escape(names_[-1]) + r"(?![A-Za-z])", text):
-        before = [w for w in words(match.group(1)) if w not in NOT_NAMES and w not in HONORIFICS]
-        if before and not set(before) & given:
-            return True
-    return False
-
-
-def mentions_fully(text: str, entity: str) -> bool:
-    """True when `text` names `entity` with all its words as a run (a plural s aside): no surname rule, so a
-    question's common noun ('the association which…') does not name 'American Psychological Association'."""
-    name = " ".join(map(_stem, words(entity)))
-    return bool(name) and f" {name} " in f" {' '.join(map(_stem, words(text)))} "
-
-
 def links(sentence: str, anchors: Iterable[str], question: str, title: str = "") -> tuple[list[str], list[str]]:
     """(anchors the sentence is about, other entities it names): a bridge sentence has both.
 
@@ -319,7 +220,6 @@ def slot_coverage(slot: str, text: str) -> float:
     return containment(slot.replace(BLANK, " "), text)
 
 
-
 def active(evidence: list[EvidenceData]) -> list[EvidenceData]:
     """The items not withdrawn."""
     return [e for e in evidence if e.get("status", ACTIVE) == ACTIVE]
@@ -343,6 +243,14 @@ def check_pairs(evidence: list[EvidenceData], new_ids: list[str],
              if linked(old, new) and not set(old.get("numbers", [])) & set(new.get("numbers", []))]
     pairs.sort(key=lambda p: -overlap(p[0]["claim"], p[1]["claim"]))
     return pairs[:limit]
+
+
+def flag_conflict(evidence: list[EvidenceData], first: str, second: str) -> None:
+    """Mark two items as giving different values for one slot, a conflict left unsettled (both stay active)."""
+    for item, other in ((first, second), (second, first)):
+        for e in evidence:
+            if e["id"] == item and other not in e.get("conflicts", []):
+                e["conflicts"] = [*e.get("conflicts", []), other]
 
 
 def withdraw(evidence: list[EvidenceData], item_id: str, by: str, reason: str, iteration: int,

@@ -24,8 +24,9 @@ from agents.grounding import (
     NO_ANSWER,
     RELEVANCE_FLOOR,
     SUPPORT_MARGIN,
-    cut_at_word,
+    grounding_label,
     grounding_sentence,
+    none,
     word_coverage,
 )
 from agents.reader import read_messages, read_step
@@ -219,7 +220,7 @@ def discover(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[s
     evidence, added = ev.table(before), list(state.get("added", []))
     entities = state.get("entities", [])
     key = ", ".join(entities) or "none named"
-    with Step(NAME, "revise", state.get("run_id", "")) as step:
+    with Step(NAME, "evidence", state.get("run_id", "")) as step:
         if not numbers:
             event = step.event(f"Round {iteration}: no new passages, so nothing new to infer (key entities: {key}).",
                                ReviseData(before=before, after=before, passages=[], operation="discover",
@@ -328,20 +329,26 @@ def retroact(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[s
     if not pairs:
         return {}
     evidence, drafts = ev.table(before), [dict(d) for d in state.get("drafts", [])]
-    with Step(NAME, "revise", state.get("run_id", "")) as step:
+    with Step(NAME, "evidence", state.get("run_id", "")) as step:
         checks, withdrawn, sentences, passages, values = [], [], [], [], []
+        conflicts: list[list[str]] = []
         for old, new, (slot, old_value, new_value) in pairs:
             new_hit, old_hit = pool[new["numbers"][0] - 1], pool[old["numbers"][0] - 1]
             by_new, new_detail = slot_scores(llm, step, new_hit, slot, old_value, new_value)
             against, old_detail = slot_scores(llm, step, old_hit, slot, old_value, new_value)
             by_old = -against
             contradicted = by_new > 0 and by_old > 0 and by_new + by_old > config.contradiction_margin
+            unsettled = by_new > 0 and by_old > 0 and not contradicted
             checks.append({"earlier": old["id"], "new": new["id"], "slot": slot, "earlier_value": old_value,
                            "new_value": new_value, "new_passage_prefers_new": by_new,
                            "earlier_passage_prefers_earlier": by_old, "log_odds": round(by_new + by_old, 3),
                            "margin": config.contradiction_margin, "disagree": contradicted,
-                           "prompt": new_detail["prompt"] + old_detail["prompt"]})
+                           "conflict": unsettled, "prompt": new_detail["prompt"] + old_detail["prompt"]})
             still = {e["id"] for e in ev.active(evidence)}
+            if unsettled and old["id"] in still and new["id"] in still:
+                ev.flag_conflict(evidence, old["id"], new["id"])
+                conflicts.append([old["id"], new["id"]])
+                passages += old.get("passages", []) + new.get("passages", [])
             if not contradicted or old["id"] not in still or new["id"] not in still:
                 continue
             where = ", ".join(passage_label(state, n) for n in new.get("numbers", []))
@@ -363,19 +370,25 @@ def retroact(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[s
                     word_coverage(d["answer"], v) > 0.5 for v in values)):
                 d.update(valid=False, withdrawn_at=iteration)
                 redone.append(d["answer"])
+        unsettled = [c for c in checks if c["conflict"]]
+        if unsettled:
+            sentences += [f"Conflict: {c['earlier']} says '{c['earlier_value']}' and {c['new']} says "
+                          f"'{c['new_value']}' for '{short(c['slot'], 80)}'; each passage read alone prefers its own "
+                          f"value, but not clearly enough to settle it, so both are kept and marked as in conflict."
+                          for c in unsettled]
         if sentences:
             explanation = " ".join(sentences) + (
                 f" The answer '{short(redone[0])}' rested on it and is redone." if redone else "")
         else:
             compared = ", ".join(f"{c['earlier_value']} vs {c['new_value']}" for c in checks)
-            explanation = (f"Round {iteration}: compares {len(checks)} new item(s) with earlier evidence giving "
-                           f"another value for the same slot ({compared}): "
-                           "no contradiction: it withdraws only when each passage clearly prefers its own value "
-                           "(the scores are in the details).")
+            explanation = (f"Round {iteration}: checks {len(checks)} new item(s) against earlier evidence that "
+                           f"names another value in the same kind of statement ({compared}): read alone, the "
+                           "passages do not each prefer their own value, so nothing contradicts and nothing is "
+                           "withdrawn.")
         data = ReviseData(before=before, after=ev.table(evidence), passages=list(dict.fromkeys(passages)),
                           operation="retroact", iteration=iteration, withdrawn=withdrawn, added=[], checks=checks,
-                          answer_redone=bool(redone), reason=" ".join(sentences))
-        event = step.event(explanation, data)
+                          conflicts=conflicts, answer_redone=bool(redone), reason=" ".join(sentences))
+        event = step.event(explanation, data, kind="revise" if withdrawn else "evidence")
     return {"evidence": evidence, "drafts": drafts, "events": [event]}
 
 
@@ -531,7 +544,7 @@ def answer(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
         grounding = event.data.get("grounding", {})
         checks = grounding.get("checks", [])
         draft = {"answer": text, "iteration": iteration, "passages": ids, "chunks": chunks,
-                 "status": grounding.get("status", ""),
+                 "status": grounding.get("status", ""), "grounding": grounding,
                  "support": max((c["log_odds"] for c in checks), default=None),
                  "grounded_in": grounding.get("doc_id", ""), "valid": True}
         drafts.append(draft)
@@ -541,9 +554,8 @@ def answer(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
                  f"the evidence chain first ({', '.join(h['title'] for h in first)}), then the question's own "
                  f"passages ({len(hits)} in all)" if config.evidence_first and first else
                  f"the question's own {len(own)} passage(s) and {lead} found by entity-centred search")
-        status = ("supported by “" + cut_at_word(grounding.get("title", ""), 50) + "”"
-                  if draft["status"] == "supported" else "not clearly given by any one passage"
-                  if draft["status"] == "guess" else draft["status"].replace("_", " "))
+        label = grounding_label(grounding)
+        status = label[:1].lower() + label[1:]
         keeps = ("keeps it" if kept == len(drafts) - 1 else
                  f"keeps '{short(drafts[kept]['answer'])}' (supported, or earlier)")
         if hits is again:
@@ -789,12 +801,14 @@ def finish(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
                 prompt = prompts[0]
             how = (f"draft {pick + 1} of {len(drafts)}: no draft is supported, so it weighs each draft under each of "
                    f"the {len(prompts)} sets of passages the drafts were read from; {compared['how']}")
+        picked = next((d for d in drafts if d["answer"] == final and d.get("valid", True)), None)
+        grounding = picked.get("grounding", {}) if picked else none("abstained", config.relevance_floor, 0.0)
         explanation = (f"Answers '{short(final)}' ({how}) after {iteration} round(s): {why}. Evidence: {len(live)} "
                        f"active item(s), {len(withdrawn)} withdrawn.")
         data = AnswerData(answer=final, passages=used, queries=state.get("queries", []),
                           notes=[e["claim"] for e in live if e.get("kind") == ev.INFERENTIAL],
                           drafts=[d["answer"] for d in drafts], kept=how, decision=decision,
-                          retrieved=[h["doc_id"] for h in state.get("pool", [])])
+                          retrieved=[h["doc_id"] for h in state.get("pool", [])], grounding=grounding)
         if shown:
             data["prompts"] = shown
         elif prompt:

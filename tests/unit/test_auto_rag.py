@@ -35,11 +35,12 @@ def _run(services_factory, toy_docs, llm, config=None):
     svc.ingest_documents("toy", toy_docs)
     run = svc.run("auto_rag", "toy", QUESTION, {"first_turn_passages": 2, **(config or {})})
     events = list(run)
-    return run, events
+    assert [e.kind for e in events[:2]] == ["retrieve", "read"] and all(e.data["baseline"] for e in events[:2])
+    return run, events[2:]  # the loop's own steps, after the baseline reading (tested on its own below)
 
 
 def test_stops_when_a_passage_states_the_answer(services_factory, toy_docs) -> None:
-    llm = PolicyLLM(replies=[
+    llm = PolicyLLM(replies=["unknown",
         "I need to know where the Orvane Guild was founded and which river that town is on.",  # plan
         "unknown",  # turn 1: the model cannot answer yet
         "Refined Query: Tallow river",  # rewrite (prefix is stripped)
@@ -56,17 +57,17 @@ def test_stops_when_a_passage_states_the_answer(services_factory, toy_docs) -> N
     assert "“" in retrieves[0].explanation and "passage:" not in retrieves[0].explanation
     reads = [e for e in events if e.kind == "read"]
     assert [e.data["decision"]["enough"] for e in reads] == [False, True]
-    assert reads[0].data["grounding"]["status"] == "abstained" and "searches again" in reads[0].explanation
+    assert reads[0].data["grounding"]["reason"] == "abstained" and "searches again" in reads[0].explanation
     # evidence is a sentence copied from a passage read that turn, never generated
     texts = {h["title"]: h["text"] for h in retrieves[0].data["hits"]}
     title, sentence = reads[0].data["evidence"].split(": ", 1)
     assert sentence in texts[title]
-    assert "stops searching" in reads[1].explanation and "rather than “unknown”" in reads[1].explanation
+    assert "stops searching" in reads[1].explanation and "over “unknown”" in reads[1].explanation
     assert "log-odds" not in " ".join(e.explanation for e in events)
     final = events[-1]
     assert final.data["grounding"]["status"] == "supported" and final.data["parametric"] is False
     assert run.used_ids[0] == final.data["grounding"]["doc_id"]  # the supporting passage first
-    assert "states it" in final.explanation
+    assert "a passage gives it" in final.explanation and "stated by “Tallow”" in final.explanation
     transcript = "\n".join(t["content"] for t in final.data["transcript"])
     for piece in ("Question: " + QUESTION, "Initial Query: " + QUESTION, "Retrieved Document_1:",
                   "Intermediate Answer_1: Based on the Retrieved Document_1, ", "Refined Query: Tallow river",
@@ -76,37 +77,40 @@ def test_stops_when_a_passage_states_the_answer(services_factory, toy_docs) -> N
 
 
 def test_at_the_cap_the_last_answer_is_labelled_a_guess(services_factory, toy_docs) -> None:
-    llm = PolicyLLM(replies=["plan", "Tallow", "Tallow river", "Tallow"])  # the check never confirms
+    llm = PolicyLLM(replies=["unknown", "plan", "Tallow", "Tallow river", "Tallow"])  # the check never confirms
     run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 2, "passages_per_turn": 2})
     assert [e.kind for e in events] == ["plan", "retrieve", "read", "rewrite", "retrieve", "read", "answer"]
     final = events[-1]
-    assert run.answer == "Tallow" and final.data["grounding"]["status"] == "guess"
-    assert "limit of 2 turns" in final.explanation and "own guess" in final.explanation
+    assert run.answer == "Tallow" and final.data["grounding"]["status"] == "found"  # in a passage, not verified
+    assert "limit of 2 turns" in final.explanation and "The answer appears in “" in final.explanation
+    assert final.data["settled"] == {"keep": "chain", "reason": "stronger", "chain": {
+        "answer": "Tallow", "label": "found", "passages": run.used_ids}, "baseline": {
+        "answer": "(no answer)", "label": "none", "passages": final.data["settled"]["baseline"]["passages"]}}
 
 
 def test_no_answer_when_the_passages_never_answer_and_the_corpus_runs_dry(services_factory, toy_docs) -> None:
-    llm = PolicyLLM(replies=["plan"], )
+    llm = PolicyLLM(replies=["unknown", "plan"], )
     llm.default_reply = "unknown"
     run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 5, "passages_per_turn": 3})
     kinds = [e.kind for e in events]
     assert kinds.count("retrieve") == 3 and kinds[-1] == "answer"  # 2 + 3 passages, then nothing new
     assert "nothing new to read" in events[-2].explanation
-    assert run.answer == "(no answer)" and "gives no answer" in events[-1].explanation
+    assert run.answer == "(no answer)" and "it has no answer of its own" in events[-1].explanation
     assert len(run.retrieved_ids) == 5
 
 
 def test_parametric_knowledge_is_an_option_and_labelled_a_guess(services_factory, toy_docs) -> None:
-    llm = PolicyLLM(replies=["plan", "unknown", "Tallow river", "unknown",
+    llm = PolicyLLM(replies=["unknown", "plan", "unknown", "Tallow river", "unknown",
                              "The Orvane Guild's town, Tallow, lies on the river Senn.", "Senn"])
     run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 2, "parametric_fallback": True})
     final = events[-1]
     assert final.data["parametric"] is True and run.answer == "Senn"
-    assert final.data["grounding"]["status"] == "guess" and "own guess" in final.explanation
+    assert final.data["grounding"]["status"] == "found" and "wrote what it knows itself" in final.explanation
     assert "(parametric knowledge)" in "\n".join(t["content"] for t in final.data["transcript"])
 
 
 def test_example_names_never_leak_into_the_plan_or_queries(services_factory, toy_docs) -> None:
-    llm = PolicyLLM(replies=[
+    llm = PolicyLLM(replies=["unknown",
         "I need to know who founded the Orlen Society.",  # the worked example's names: discarded
         "unknown", "Petra Vask birthplace",  # a query from the example: falls back
         "unknown", QUESTION,  # a query that repeats an earlier search: falls back too
@@ -120,7 +124,7 @@ def test_example_names_never_leak_into_the_plan_or_queries(services_factory, toy
 
 
 def test_model_written_first_query(services_factory, toy_docs) -> None:
-    llm = PolicyLLM(replies=["I need the founding town.", "Orvane Guild founding town", "Tallow."],
+    llm = PolicyLLM(replies=["unknown", "I need the founding town.", "Orvane Guild founding town", "Tallow."],
                     supported=("Tallow",))
     run, events = _run(services_factory, toy_docs, llm, {"first_query": "model", "first_turn_passages": 3})
     assert events[0].data["query"] == "Orvane Guild founding town"
@@ -158,11 +162,11 @@ def test_key_entity_and_fallback_query() -> None:
 
 def test_when_the_passages_never_answer_a_last_read_without_the_way_out_is_labelled(services_factory,
                                                                                       toy_docs) -> None:
-    llm = PolicyLLM(replies=["plan", "unknown", "Tallow river", "unknown", "Tallow"])
+    llm = PolicyLLM(replies=["unknown", "plan", "unknown", "Tallow river", "unknown", "Tallow"])
     run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 2})
     final = events[-1]
-    assert run.answer == "Tallow" and final.data["grounding"]["status"] == "guess"
-    assert "from everything it read" in final.explanation and "own guess" in final.explanation
+    assert run.answer == "Tallow" and final.data["grounding"]["status"] == "found"
+    assert "its best-checked one" in final.explanation and "The answer appears in" in final.explanation
     last_read = [m for kind, m in llm.calls if kind == "chat"][-1][-1]["content"]
     assert "reply: unknown" not in last_read  # the last read may not decline
 
@@ -176,9 +180,9 @@ def test_at_the_cap_the_best_supported_answer_is_kept_over_a_later_drift(service
                 return Choice(option=options[0], scores={options[0]: odds, "unknown": 0.0})
             return super().choose(messages, options)
 
-    llm = Graded(replies=["plan", "Tallow", "Tallow river", "Senn"])
+    llm = Graded(replies=["unknown", "plan", "Tallow", "Tallow river", "Senn"])
     run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 2})
-    assert run.answer == "Tallow" and "best-supported answer (turn 1)" in events[-1].explanation
+    assert run.answer == "Tallow" and "best-checked one (turn 1)" in events[-1].explanation
 
 
 def test_an_answer_repeating_the_question_is_neither_checked_nor_kept_nor_a_reason_to_stop(
@@ -192,14 +196,14 @@ def test_an_answer_repeating_the_question_is_neither_checked_nor_kept_nor_a_reas
                 return Choice(option=options[0], scores={options[0]: odds, "unknown": 0.0})
             return super().choose(messages, options)
 
-    llm = Graded(replies=["plan", "Tallow", "Orvane Guild river", "Orvane Guild"])
+    llm = Graded(replies=["unknown", "plan", "Tallow", "Orvane Guild river", "Orvane Guild"])
     llm.checked = []
     run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 2})
     reads = [e for e in events if e.kind == "read"]
     assert "Tallow" in llm.checked and "Orvane Guild" not in llm.checked  # never checked, though it would pass
     assert reads[1].data["grounding"]["restates"] is True and reads[1].data["grounding"]["checks"] == []
     assert "only repeats words of the question" in reads[1].explanation
-    assert run.answer == "Tallow" and "best-supported answer (turn 1)" in events[-1].explanation
+    assert run.answer == "Tallow" and "best-checked one (turn 1)" in events[-1].explanation
     # the same words answer a question that offers them as a choice
     from agents.grounding import restates_question
     assert restates_question("the Orvane Guild", QUESTION) and not restates_question("Tallow", QUESTION)
@@ -207,11 +211,11 @@ def test_an_answer_repeating_the_question_is_neither_checked_nor_kept_nor_a_reas
 
 
 def test_no_relevant_passage_means_no_answer(services_factory, toy_docs) -> None:
-    llm = PolicyLLM(replies=["plan"])
+    llm = PolicyLLM(replies=["unknown", "plan"])
     llm.default_reply = "Tallow"
     run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 2, "relevance_floor": 0.99})
-    assert run.answer == "(no answer)" and events[-1].data["grounding"]["status"] == "nothing_relevant"
-    assert "none of the passages it read is about the question" in events[-1].explanation
+    assert run.answer == "(no answer)" and events[-1].data["grounding"]["reason"] == "nothing_relevant"
+    assert "No passage was close enough to the question" in events[-1].explanation
 
 
 class PassagePicker(PolicyLLM):
@@ -234,7 +238,7 @@ class PassagePicker(PolicyLLM):
 
 def test_a_refined_search_that_finds_the_answer_stops_when_the_model_picks_that_passage(
         services_factory, toy_docs) -> None:
-    llm = PassagePicker(replies=["plan", "Tallow", "River Senn", "Senn"], title="River Senn")
+    llm = PassagePicker(replies=["unknown", "plan", "Tallow", "River Senn", "Senn"], title="River Senn")
     run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 4, "passages_per_turn": 2,
                                                           "first_turn_passages": 1})
     retrieves = [e for e in events if e.kind == "retrieve"]
@@ -248,13 +252,14 @@ def test_a_refined_search_that_finds_the_answer_stops_when_the_model_picks_that_
     assert llm.asked == [[str(i) for i in range(len(confirm["passages"]) + 1)]]  # a number, or 0 for none
     assert "This search found “River Senn”" in reads[1].explanation and "stops searching" in reads[1].explanation
     final = events[-1]
-    assert run.answer == "Senn" and final.data["grounding"]["status"] == "guess"  # the label stays honest
-    assert "its last search found “River Senn”" in final.explanation and "own guess" in final.explanation
+    assert run.answer == "Senn" and final.data["grounding"]["status"] == "found"  # the label stays honest
+    assert "its last search found “River Senn”" in final.explanation and "not verified" in final.explanation
 
 
 def test_picking_no_passage_or_one_without_the_answer_keeps_searching(services_factory, toy_docs) -> None:
     for title in ("nothing", "Mira Kesh"):
-        llm = PassagePicker(replies=["plan", "Tallow", "River Senn", "Senn", "Grey Hills", "Senn"], title=title)
+        llm = PassagePicker(replies=[
+            "unknown", "plan", "Tallow", "River Senn", "Senn", "Grey Hills", "Senn"], title=title)
         run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 3, "passages_per_turn": 2,
                                                               "first_turn_passages": 1})
         reads = [e for e in events if e.kind == "read"]
@@ -264,7 +269,7 @@ def test_picking_no_passage_or_one_without_the_answer_keeps_searching(services_f
 
 
 def test_the_passage_check_is_an_option(services_factory, toy_docs) -> None:
-    llm = PassagePicker(replies=["plan", "Tallow", "River Senn", "Senn"], title="River Senn")
+    llm = PassagePicker(replies=["unknown", "plan", "Tallow", "River Senn", "Senn"], title="River Senn")
     run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 2, "confirm_stop": False,
                                                           "first_turn_passages": 1})
     assert llm.asked == [] and "limit of 2 turns" in events[-1].explanation
@@ -288,7 +293,8 @@ class LeaningLLM(PolicyLLM):
 
 def test_the_signals_agree_stop_when_the_answer_holds_and_its_passage_does_not_reject_it(
         services_factory, toy_docs) -> None:
-    llm = LeaningLLM(replies=["plan", "Tallow", "Tallow river", "Tallow.", "Tallow town", "Tallow"], lean=2.0)
+    llm = LeaningLLM(replies=[
+        "unknown", "plan", "Tallow", "Tallow river", "Tallow.", "Tallow town", "Tallow"], lean=2.0)
     run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 4, "confirm_stop": False,
                                                           "passages_per_turn": 1, "agree_turns": 3})  # margin -2
     reads = [e for e in events if e.kind == "read"]
@@ -299,8 +305,8 @@ def test_the_signals_agree_stop_when_the_answer_holds_and_its_passage_does_not_r
     assert "stayed the same for 3 turns" in reads[-1].explanation and "stops searching" in reads[-1].explanation
     assert "searches again" in reads[1].explanation
     final = events[-1]
-    assert run.answer == "Tallow" and final.data["grounding"]["status"] == "guess"  # not "supported": honest label
-    assert "stayed the same over 3 turns" in final.explanation and "own guess" in final.explanation
+    assert run.answer == "Tallow" and final.data["grounding"]["status"] == "found"  # not "supported": honest label
+    assert "stayed the same over 3 turns" in final.explanation and "not verified" in final.explanation
     assert "log-odds" not in " ".join(e.explanation for e in events)
 
 
@@ -321,7 +327,8 @@ def test_no_agreement_stop_when_the_passage_rejects_it_the_answer_changes_or_it_
 
 
 def test_the_agreement_stop_needs_the_answer_in_a_relevant_passage(services_factory, toy_docs) -> None:
-    llm = LeaningLLM(replies=["plan", "Halvard", "q2", "Halvard", "q3", "Halvard"], lean=9.0)  # in no passage
+    llm = LeaningLLM(replies=[
+        "unknown", "plan", "Halvard", "q2", "Halvard", "q3", "Halvard"], lean=9.0)  # in no passage
     run, events = _run(services_factory, toy_docs, llm, {"max_iterations": 3, "agree_turns": 2,
                                                           "confirm_stop": False,
                                                           "passages_per_turn": 1})
