@@ -185,12 +185,13 @@ def cli(args: argparse.Namespace) -> int:
         if not (args.corpus and args.questions):
             raise ValueError("bench needs --corpus and --questions, or --dialogues")
         results = run_bench(services, agents, args.corpus, args.questions, args.limit, _config(args.config),
-                            concurrency=args.concurrency)
+                            concurrency=args.concurrency, owner=owner)
         graph = (f"; knowledge graph {results['graph_index_seconds']} s" if "graph_index_seconds" in results else "")
         print(f"\n{results['corpus']} ({results['indexed']}; index {results['index_seconds']} s{graph})")
         print(format_table(results))
         walls = ", ".join(f"{a} {row['wall_seconds']} s" for a, row in results["agents"].items())
         print(f"wall time ({results['concurrency']} at once): {walls}; model {results['llm']}")
+        print(f"stored as benchmark result {results['result_id']} (the app's Benchmarks tab lists it)")
         if args.json:
             write_json(results, args.json)
             print(f"wrote {args.json}")
