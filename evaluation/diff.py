@@ -69,18 +69,24 @@ def _side(number: int, event: Mapping[str, Any]) -> Side:
     return Side(number, kind, str(event.get("explanation", "")), passages, answer)
 
 
+def _role(kind: str) -> str:
+    """What a step is for: a dense search and a graph walk both retrieve, so they pair up."""
+    return "retrieval" if kind in RETRIEVAL_KINDS else kind
+
+
 def _same(a: Side | None, b: Side | None) -> bool:
-    if a is None or b is None or a.kind != b.kind:
+    if a is None or b is None or _role(a.kind) != _role(b.kind):
         return False
     if a.kind in RETRIEVAL_KINDS:
-        return a.passages == b.passages
+        return a.kind == b.kind and a.passages == b.passages
     if a.answer is not None or b.answer is not None:
         return (a.answer or "").strip().lower() == (b.answer or "").strip().lower()
     return a.explanation == b.explanation
 
 
 def align(events_a: Sequence[Mapping[str, Any]], events_b: Sequence[Mapping[str, Any]]) -> list[Pair]:
-    """Pair the steps of two runs in order: only steps of one kind pair up, and among the pairings that keep
+    """Pair the steps of two runs in order: only steps of one role pair up (a search and a graph walk both
+    retrieve), and among the pairings that keep
     the most, those that did the same thing are preferred (a weighted longest common subsequence); a step the
     other run did not make stands alone, where it happened."""
     a = [_side(i, e) for i, e in enumerate(events_a, 1)]
@@ -90,12 +96,13 @@ def align(events_a: Sequence[Mapping[str, Any]], events_b: Sequence[Mapping[str,
     for i in range(n - 1, -1, -1):
         for j in range(m - 1, -1, -1):
             skip = max(best[i + 1][j], best[i][j + 1])
-            pair = best[i + 1][j + 1] + 2 + _same(a[i], b[j]) if a[i].kind == b[j].kind else -1
+            pair = best[i + 1][j + 1] + 2 + _same(a[i], b[j]) if _role(a[i].kind) == _role(b[j].kind) else -1
             best[i][j] = max(skip, pair)
     pairs: list[Pair] = []
     i = j = 0
     while i < n or j < m:
-        if i < n and j < m and a[i].kind == b[j].kind and best[i][j] == best[i + 1][j + 1] + 2 + _same(a[i], b[j]):
+        if (i < n and j < m and _role(a[i].kind) == _role(b[j].kind)
+                and best[i][j] == best[i + 1][j + 1] + 2 + _same(a[i], b[j])):
             pairs.append(Pair(a[i], b[j], _same(a[i], b[j])))
             i, j = i + 1, j + 1
         elif j < m and (i == n or best[i][j] == best[i][j + 1]):
@@ -149,8 +156,9 @@ def first_divergence(diff: RunDiff) -> str:
     pair = diff.pairs[diff.diverged_at]
     a = f"step {pair.a.number} ({pair.a.kind})" if pair.a else "no step"
     b = f"step {pair.b.number} ({pair.b.kind})" if pair.b else "no step"
-    if pair.a and pair.b and pair.a.kind == pair.b.kind and pair.a.kind in RETRIEVAL_KINDS:
-        what = "retrieved different passages"
+    if pair.a and pair.b and pair.a.kind in RETRIEVAL_KINDS and pair.b.kind in RETRIEVAL_KINDS:
+        what = ("retrieved different passages" if pair.a.passages != pair.b.passages
+                else "retrieved the same passages in different ways")
     elif pair.a and pair.b and pair.a.kind == pair.b.kind:
         what = (f"wrote different answers (‘{pair.a.answer}’ vs ‘{pair.b.answer}’)"
                 if pair.a.answer is not None or pair.b.answer is not None else "did different things")

@@ -150,10 +150,10 @@ def where_lost(events: Sequence[Any], gold_ids: Sequence[str], answers: Sequence
                     "the model.")
     elif correct is None:
         verdict = "unjudged"
-        sentence = "Every gold passage was retrieved and read; there is no reference answer to judge the answer by."
+        sentence = "Read, unjudged: every gold passage was retrieved and read; no reference answer to judge by."
     elif not gold_ids:
         verdict = "wrong"
-        sentence = f"Answered wrong (‘{prediction or '—'}’, expected ‘{answers[0]}’); no gold passages are known."
+        sentence = f"Answered wrong: ‘{prediction or '—'}’, expected ‘{answers[0]}’; no gold passages are known."
     else:
         verdict = "wrong"
         sentence = (f"Read but answered wrong: the model was given every gold passage and answered "

@@ -74,3 +74,13 @@ def test_align_pairs_steps_by_kind_and_finds_where_answers_diverged() -> None:
     assert same.diverged_at is None and "same answer" in first_divergence(same)
     changed = dict(a, events=[a["events"][0], ev("read", answer="Lyon", passages=["x"])], answer="Lyon")
     assert "wrote different answers (‘Tallow’ vs ‘Lyon’)" in first_divergence(diff_runs(a, changed))
+
+
+def test_a_search_and_a_graph_walk_pair_up_as_retrieval_steps() -> None:
+    a = {"events": [ev("retrieve", query="q", hits=hits("x", "y")), ev("read", answer="Amsel", passages=["x"])]}
+    b = {"events": [ev("graph_walk", query="q", hits=hits("y", "x")), ev("read", answer="Amsel", passages=["y"])]}
+    diff = diff_runs(a, b)
+    assert [(p.a.kind, p.b.kind, p.same) for p in diff.pairs] == [("retrieve", "graph_walk", False),
+                                                                  ("read", "read", True)]
+    assert first_divergence(diff) == ("The runs first differ at A's step 1 (retrieve) and B's step 1 (graph_walk): "
+                                      "they retrieved different passages.")
