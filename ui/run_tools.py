@@ -95,8 +95,9 @@ def passage_choices(services: Any, run: dict[str, Any] | None, viewer: str, sear
         return []
     store = readable_corpus(services, run, viewer)
     if search.strip():
-        docs = store.documents(run["corpus"], search.strip())[:30]
-        return [(f"{d.title} ({d.doc_id})", d.doc_id) for d in docs]
+        wanted = search.strip().lower()
+        docs = sorted(store.documents(run["corpus"], search.strip()), key=lambda d: wanted not in d.title.lower())
+        return [(f"{d.title} ({d.doc_id})", d.doc_id) for d in docs[:30]]  # title matches first
     gold = gold_for_run(services, run)
     ids = list(gold.gold_ids) if gold else []
     titles = _titles(services, run, viewer, ids)
@@ -218,7 +219,7 @@ def build(services: Any, run_state: gr.State, user: gr.components.Component, ope
         whynot = gr.Markdown("", elem_id="viewer-whynot", elem_classes=["io-box"])
         mark = gr.Button("✔ This passage answers the question (mark it as gold)", size="sm",
                          elem_id="viewer-whynot-mark")
-    with gr.Accordion("🔁 Replay with another agent or settings", open=False, elem_id="viewer-replay-box"):
+    with gr.Accordion("🔁 Replay with another agent or settings", open=False, elem_id="viewer-replay-box") as box:
         with gr.Row(equal_height=True):
             agent = gr.Dropdown(choices=corpus_agents, value="hipporag", label="Agent", scale=1,
                                 elem_id="viewer-replay-agent")
@@ -249,10 +250,11 @@ def build(services: Any, run_state: gr.State, user: gr.components.Component, ope
             choices, note = [], f"⚠️ {plain(exc)}"
         else:
             note = ""
-        return (lost_markdown(services, run, viewer), gr.Dropdown(choices=choices, value=None), note,
-                replay_markdown(services, run))
+        replayed = replay_markdown(services, run)
+        return (lost_markdown(services, run, viewer), gr.Dropdown(choices=choices, value=None), note, replayed,
+                gr.Accordion(open=True) if replayed else gr.skip())  # a replay opens with its diff shown
 
-    run_state.change(refresh, [run_state, user], [lost, picked, whynot, diff],
+    run_state.change(refresh, [run_state, user], [lost, picked, whynot, diff, box],
                      api_visibility="private", show_progress="hidden")
 
     def find(run: dict[str, Any] | None, text: str, stored_user: str = "",
