@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
                             "fp32 gives identical ones)")
     bench.add_argument("--config", action="append", default=[], metavar="KEY=VALUE")
     bench.add_argument("--json", type=Path)
+    tr = sub.add_parser("trace", help="send stored runs to an OTLP collector (e.g. Phoenix) as OpenInference spans")
+    tr.add_argument("run_ids", nargs="+")
+    tr.add_argument("--endpoint", help="collector URL (default: RAGSCOPE_OTLP_ENDPOINT)")
     corp = sub.add_parser("corpora", help="list corpora")
     corp.add_argument("--user", help=user_help)
     docs = sub.add_parser("docs", help="list a corpus's documents")
@@ -141,6 +144,20 @@ def cli(args: argparse.Namespace) -> int:
         for doc_id in args.doc_ids:
             n = services.delete_document(args.corpus, doc_id, owner)
             print(f"deleted {doc_id} ({n} chunks)")
+        return 0
+    if args.command == "trace":
+        from tracing.openinference import Tracer, otlp_exporter
+
+        endpoint = args.endpoint or services.settings.otlp_endpoint
+        if not endpoint:
+            raise ValueError("name a collector: --endpoint URL or RAGSCOPE_OTLP_ENDPOINT")
+        tracer = Tracer(otlp_exporter(endpoint), model=services.settings.llm_model)
+        for run_id in args.run_ids:
+            run = services.db.get_run(run_id)
+            if not tracer.export_run(run):
+                raise RuntimeError(f"the collector at {endpoint} did not take run {run_id}'s spans")
+            print(f"sent run {run_id} ({len(run['events'])} steps) as trace {run_id} to {endpoint}")
+        tracer.shutdown()
         return 0
     if args.command == "corpora":
         if services.settings.demo_corpus:

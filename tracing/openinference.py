@@ -28,7 +28,7 @@ from openinference.semconv.trace import (
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.trace import Status, StatusCode
 
@@ -158,13 +158,33 @@ def root_attributes(run: Mapping[str, Any]) -> dict[str, Any]:
     return attrs
 
 
+class _Watched(SpanExporter):
+    """An exporter that counts the batches its inner exporter failed to deliver."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner, self.failures = inner, 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        result = self.inner.export(spans)
+        if result != SpanExportResult.SUCCESS:
+            self.failures += 1
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
 class Tracer:
     """An OpenTelemetry tracer of its own (not the process's global one) sending spans to an exporter."""
 
     def __init__(self, exporter: SpanExporter, model: str = "", batch: bool = True) -> None:
         resource = Resource.create({ResourceAttributes.PROJECT_NAME: PROJECT, "service.name": PROJECT})
         self.provider = TracerProvider(resource=resource, id_generator=RunIdGenerator())
-        processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
+        self.exporter = _Watched(exporter)
+        processor = BatchSpanProcessor(self.exporter) if batch else SimpleSpanProcessor(self.exporter)
         self.provider.add_span_processor(processor)
         self.tracer = self.provider.get_tracer("ragscope")
         self.model = model
@@ -201,15 +221,17 @@ class Tracer:
             root.set_status(Status(StatusCode.ERROR, str(run["error"])))
         root.end(end_time=_ns(end_seconds))
 
-    def export_run(self, run: Mapping[str, Any]) -> None:
-        """Send a stored run (a dict with its events) as spans, and wait until they are exported."""
+    def export_run(self, run: Mapping[str, Any]) -> bool:
+        """Send a stored run (a dict with its events) as spans and wait until they are exported; False when the
+        collector did not take them (the exporter logs why)."""
+        failures = self.exporter.failures
         events = run.get("events") or []
         root = self.start_root(run)
         for event in events:
             self.add_step(root, event)
         ends = [float(e.get("started") or 0) + float(e.get("seconds") or 0) for e in events]
         self.finish_root(root, run, max([float(run.get("started") or 0) + float(run.get("seconds") or 0), *ends]))
-        self.flush()
+        return self.flush() and self.exporter.failures == failures
 
     def live(self, run: Any) -> LiveRun:
         """Wrap an AgentRun so each step is sent as it comes (the run's span closes when it ends)."""
@@ -278,7 +300,6 @@ def otlp_json(run: Mapping[str, Any], model: str = "") -> str:
     """A stored run as an OTLP/JSON trace export (ExportTraceServiceRequest), for a file to download."""
     from google.protobuf.json_format import MessageToJson
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-    from opentelemetry.sdk.trace.export import SpanExportResult
 
     class Collect(SpanExporter):
         def __init__(self) -> None:

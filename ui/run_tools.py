@@ -334,7 +334,8 @@ def build(services: Any, run_state: gr.State, user: gr.components.Component, ope
     def to_collector(run: dict[str, Any] | None) -> str:
         if not run or services.tracer is None:
             return "Open a run (and set RAGSCOPE_OTLP_ENDPOINT)."
-        services.tracer.export_run(run)
+        if not services.tracer.export_run(run):
+            return f"⚠️ The collector at `{plain(services.settings.otlp_endpoint)}` did not take the spans."
         return f"Sent: trace `{run['id']}` (the run id) with {len(run.get('events') or [])} steps."
 
     send.click(to_collector, [run_state], [sent], api_visibility="private")

@@ -105,7 +105,9 @@ def _documents(attrs: dict) -> list[dict]:
             for i in range(sum(k.endswith(".document.id") for k in attrs))]
 
 
-def test_a_live_run_and_an_exported_run_are_read_back_from_phoenix(phoenix, services_factory, toy_docs) -> None:
+def test_a_live_run_and_an_exported_run_are_read_back_from_phoenix(phoenix, services_factory, toy_docs, monkeypatch,
+                                                                     capsys) -> None:
+    import app
     from tracing.openinference import Tracer, otlp_exporter
 
     live = services_factory(llm=ScriptedLLM(replies=["Tallow", "Tallow"]), otlp_endpoint=phoenix)
@@ -124,5 +126,9 @@ def test_a_live_run_and_an_exported_run_are_read_back_from_phoenix(phoenix, serv
     listed = httpx.get(f"{phoenix}/v1/projects/ragscope/spans", params={"trace_id": other.run_id}, timeout=10)
     assert listed.status_code == 200 and listed.json()["data"] == []  # not sent until exported
     exported = quiet.db.get_run(other.run_id)
-    Tracer(otlp_exporter(phoenix), model="scripted").export_run(exported)
+    monkeypatch.setenv("RAGSCOPE_HOME", str(quiet.settings.home))
+    assert app.main(["trace", other.run_id, "--endpoint", phoenix]) == 0  # the CLI exports a stored run
+    assert f"sent run {other.run_id} (2 steps)" in capsys.readouterr().out
     check(spans_of(phoenix, other.run_id, 4), exported)
+    closed = f"http://127.0.0.1:{free_port()}"
+    assert Tracer(otlp_exporter(closed), batch=False).export_run(exported) is False  # nobody took them

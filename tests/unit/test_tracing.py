@@ -80,3 +80,16 @@ def test_otlp_json_is_an_export_request_a_collector_reads() -> None:
     spans = body["resourceSpans"][0]["scopeSpans"][0]["spans"]
     assert {s["name"] for s in spans} == {"naive", "retrieve"}
     assert {base64.b64decode(s["traceId"]).hex() for s in spans} == {"ab" * 16}  # the run id
+
+
+def test_export_run_says_when_the_collector_did_not_take_the_spans() -> None:
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    class Refusing(SpanExporter):
+        def export(self, spans):  # noqa: ANN001, ANN202
+            return SpanExportResult.FAILURE
+
+    run = {"id": "cd" * 16, "agent": "naive", "question": "Q?", "answer": "A", "started": 1.0, "seconds": 1.0,
+           "events": []}
+    assert Tracer(Refusing(), batch=False).export_run(run) is False
+    assert Tracer(InMemorySpanExporter(), batch=False).export_run(run) is True
