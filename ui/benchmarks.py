@@ -66,7 +66,7 @@ def points_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """The table under the plot, one row per point."""
     return pd.DataFrame([[p["dataset"], p["agent"], p["model"], p["settings"], p["n"], round(p["f1"], 3),
                           round(p["recall@5"], 3), round(p["llm_calls"], 1), int(p["tokens"]),
-                          round(p["seconds"], 1), p["labels"], p["lost"].split(": ", 1)[-1],
+                          round(p["seconds"], 1), p["labels"], p["lost"].removeprefix(f"{p['agent']} "),
                           (time.strftime("%Y-%m-%d %H:%M", time.localtime(p["created"])) if p["created"] else "")
                           + f" ({p['source']})"] for p in rows], columns=TABLE_COLUMNS)
 
