@@ -61,6 +61,8 @@ def lost_markdown(services: Any, run: dict[str, Any] | None, viewer: str = PUBLI
     """The verdict and, per retrieval step, each gold passage's rank and score (or 'not retrieved')."""
     if not run:
         return ""
+    if not run.get("corpus"):
+        return "This run used no corpus: there are no passages to judge it by."
     gold = gold_for_run(services, run)
     if gold is None or not (gold.gold_ids or gold.answers):
         return NO_GOLD
@@ -91,7 +93,7 @@ def lost_markdown(services: Any, run: dict[str, Any] | None, viewer: str = PUBLI
 # --- why not this passage ------------------------------------------------------------------------------
 def passage_choices(services: Any, run: dict[str, Any] | None, viewer: str, search: str = "") -> list[tuple[str, str]]:
     """(label, doc id) of passages of the run's corpus matching `search` (the gold passages first, unsearched)."""
-    if not run:
+    if not run or not run.get("corpus"):
         return []
     store = readable_corpus(services, run, viewer)
     if search.strip():
