@@ -26,9 +26,9 @@ from ui.users import user_key
 
 log = logging.getLogger(__name__)
 MAX_TAB_QUESTIONS = 200  # one bench from the tab; the CLI has no such cap
-TABLE_COLUMNS = ["dataset", "agent", "model", "settings", "n", "F1", "recall@5", "LLM calls", "tokens", "s/q",
-                 "labels right (of n)", "where the answers were lost", "date"]
-TABLE_WIDTHS = ["8%", "7%", "9%", "8%", "4%", "5%", "6%", "6%", "6%", "4%", "12%", "17%", "8%"]
+TABLE_COLUMNS = ["dataset", "agent", "model", "settings", "n", "F1", "recall@5", "calls", "tokens", "s/q",
+                 "labels right", "where the answers were lost", "date"]
+TABLE_WIDTHS = ["8%", "7%", "11%", "7%", "4%", "5%", "7%", "5%", "6%", "4%", "12%", "16%", "8%"]
 QUESTION_COLUMNS = ["question", "gold", "prediction", "F1", "recall@5", "label", "where lost", "run"]
 SYMBOLS = ["circle", "diamond", "square", "triangle-up", "x", "star", "cross", "pentagon"]
 # Plotly's click event has no gradio listener: this hooks every plot in #bench-plot once and writes the clicked
@@ -62,9 +62,14 @@ class BenchmarksTab:
     outputs: list[Any]
 
 
+def short_model(model: str) -> str:
+    """'local:bundled:qwen2.5-coder-0.5b-instruct (mixed on cpu), batching engine' -> 'qwen2.5-coder-0.5b-instruct'."""
+    return model.split(" (", 1)[0].split(",", 1)[0].rsplit(":", 1)[-1] or model
+
+
 def points_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """The table under the plot, one row per point."""
-    return pd.DataFrame([[p["dataset"], p["agent"], p["model"], p["settings"], p["n"], round(p["f1"], 3),
+    return pd.DataFrame([[p["dataset"], p["agent"], short_model(p["model"]), p["settings"], p["n"], round(p["f1"], 3),
                           round(p["recall@5"], 3), round(p["llm_calls"], 1), int(p["tokens"]),
                           round(p["seconds"], 1), p["labels"], p["lost"].removeprefix(f"{p['agent']} "),
                           (time.strftime("%Y-%m-%d %H:%M", time.localtime(p["created"])) if p["created"] else "")
