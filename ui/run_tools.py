@@ -118,9 +118,12 @@ def why_not_markdown(services: Any, run: dict[str, Any], doc_id: str, viewer: st
             "cut-off": Markup(f"top {r.kept}" + (f", ≥ {r.cutoff:.4g}" if r.cutoff is not None else "")),
             "verdict": r.sentence()} for r in rows]
     hit = sum(r.retrieved for r in rows)
-    searches = "the run's one search" if len(rows) == 1 else f"the run's {len(rows)} searches"
-    lead = (f"**“{plain(title)}”** came back from {hit} of {searches}." if hit else
-            f"**“{plain(title)}”** did not come back from {searches}.")
+    if len(rows) == 1:
+        lead = "came back from the run's one search." if hit else "did not come back from the run's one search."
+    else:
+        lead = (f"came back from {hit} of the run's {len(rows)} searches." if hit else
+                f"did not come back from any of the run's {len(rows)} searches.")
+    lead = f"**“{plain(title)}”** {lead}"
     return (lead + "\n\n" + table(out, ["step", "query", "score", "rank", "cut-off", "verdict"], max_rows=40)
             + "\n\n<small>Scores and ranks are recomputed now (cosine similarity to each query for dense searches; "
               "PageRank for graph walks, re-walked with the run's settings); a changed corpus can rank differently "
