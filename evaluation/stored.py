@@ -62,8 +62,10 @@ def store_result(services: Services, results: dict[str, Any], owner: str = PUBLI
     return ResultStore(services.db).save_bench(results, results["dataset"], owner, source)
 
 
-def reference_results(folder: Path = REFERENCE_DIR) -> list[dict[str, Any]]:
-    """Committed bench results (`bench --json` files with per-question rows) as stored entries."""
+def reference_results(folder: Path | None = None) -> list[dict[str, Any]]:
+    """Committed bench results (`bench --json` files with per-question rows; default benchmarks/results/) as
+    stored entries."""
+    folder = folder if folder is not None else REFERENCE_DIR
     out = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
@@ -80,7 +82,7 @@ def reference_results(folder: Path = REFERENCE_DIR) -> list[dict[str, Any]]:
     return out
 
 
-def visible_results(services: Services, user: str = "", folder: Path = REFERENCE_DIR) -> list[dict[str, Any]]:
+def visible_results(services: Services, user: str = "", folder: Path | None = None) -> list[dict[str, Any]]:
     """Every result this user may see: the committed reference results, then stored ones (their own and the
     operator's; all of them in single-user mode), newest first."""
     owner = None if services.runs_of(user) is None else services.owner(user)  # None: single-user, every result
@@ -88,7 +90,7 @@ def visible_results(services: Services, user: str = "", folder: Path = REFERENCE
     return reference_results(folder) + stored
 
 
-def find_result(services: Services, result_id: str, user: str = "", folder: Path = REFERENCE_DIR) -> dict[str, Any]:
+def find_result(services: Services, result_id: str, user: str = "", folder: Path | None = None) -> dict[str, Any]:
     """One result this user may see, by id (NotFound otherwise)."""
     for entry in visible_results(services, user, folder):
         if entry["id"] == result_id:

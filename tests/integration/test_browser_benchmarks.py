@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "data" / "demo"
+REFERENCE = ROOT / "benchmarks" / "results" / "hotpotqa-dev-naive-hipporag.json"
 TIMEOUT = 60_000
 
 
@@ -29,11 +31,16 @@ def app(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("bench-ui")
     questions = folder / "demo-dev.jsonl"
     questions.write_text("".join((DEMO / "questions.jsonl").read_text().splitlines(keepends=True)[:4]))
-    running = start_app(folder / "home")  # a shared Space: every user sees the operator's results
-    running.results = run_bench(running.services, ["naive", "hipporag"], DEMO / "corpus.jsonl", questions,
-                                show_progress=False)
-    yield running
-    running.close()
+    reference = folder / "reference"  # committed results are read from here instead of benchmarks/results/
+    reference.mkdir()
+    shutil.copy(REFERENCE, reference / REFERENCE.name)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("evaluation.stored.REFERENCE_DIR", reference)
+        running = start_app(folder / "home")  # a shared Space: every user sees the operator's results
+        running.results = run_bench(running.services, ["naive", "hipporag"], DEMO / "corpus.jsonl", questions,
+                                    show_progress=False)
+        yield running
+        running.close()
 
 
 def _open(browser, url: str):  # noqa: ANN001, ANN202 - playwright objects
@@ -62,12 +69,18 @@ def test_results_show_as_a_plot_and_a_table_and_a_point_opens_its_questions_and_
     page.set_default_timeout(TIMEOUT)
     page.goto(app.url)
     _benchmarks(page)
-    assert page.locator("#bench-plot g.trace.scatter path.point").count() == 2  # one point per agent
+    # one point per agent and dataset: the stored bench and the committed reference result
+    assert page.locator("#bench-plot g.trace.scatter path.point").count() == 4
     table = page.locator("#bench-table")
     for agent in ("naive", "hipporag"):
         table.get_by_text(agent, exact=True).filter(visible=True).first.wait_for()
-    assert table.get_by_text("demo-dev").filter(visible=True).count() >= 2
+    assert table.get_by_text("demo-dev").filter(visible=True).count() == 2
+    assert table.get_by_text("hotpotqa").filter(visible=True).count() == 2
+    table.get_by_text("lost 38 of 50: 22 at retrieval").filter(visible=True).first.wait_for()  # the reference
     shot(page, "benchmarks-tab")
+    page.locator("#bench-dataset input").fill("demo-dev")  # one dataset: one point per agent
+    page.get_by_role("option", name="demo-dev").click()
+    page.wait_for_function("() => document.querySelectorAll('#bench-plot g.trace.scatter path.point').length == 2")
     _click_point(page, "hipporag")
     page.locator("#bench-point").get_by_text("hipporag on demo-dev: 4 questions").wait_for()
     rows = app.results["per_question"]["hipporag"]
@@ -110,7 +123,7 @@ def test_a_bench_from_the_tab_on_the_users_corpus_appears_when_it_ends(app, brow
     ana.locator("#bench-start").click()
     ana.locator("#bench-progress").get_by_text("Done").wait_for()
     ana.locator("#bench-table").get_by_text("my-questions").filter(visible=True).first.wait_for()  # listed
-    assert ana.locator("#bench-plot g.trace.scatter path.point").count() == 3
+    assert ana.locator("#bench-plot g.trace.scatter path.point").count() == 5
     ana.locator("#bench-point").get_by_text("naive on my-questions: 2 questions").wait_for()
     shot(ana, "benchmarks-own-corpus")
     (mine,) = [e for e in ResultStore(app.services.db).list_bench(None) if e["source"] == "tab"]
@@ -119,4 +132,4 @@ def test_a_bench_from_the_tab_on_the_users_corpus_appears_when_it_ends(app, brow
     _benchmarks(bo)  # another browser: the operator's results, not Ana's
     bo.locator("#bench-table").get_by_text("demo-dev").filter(visible=True).first.wait_for()
     assert bo.locator("#bench-table").get_by_text("my-questions").filter(visible=True).count() == 0
-    assert bo.locator("#bench-plot g.trace.scatter path.point").count() == 2
+    assert bo.locator("#bench-plot g.trace.scatter path.point").count() == 4
