@@ -70,10 +70,9 @@ class Settings:
                                                     "torch has the kernel) | sdpa | varlen."})
     openai_timeout: float = field(metadata={"env": "RAGSCOPE_OPENAI_TIMEOUT",
                                             "help": "Seconds to wait for an OpenAI-compatible server's reply."})
-    otlp_endpoint: str = field(default="", metadata={"env": "RAGSCOPE_OTLP_ENDPOINT",
-                                                     "help": "OTLP/HTTP collector (e.g. Phoenix, "
-                                                             "http://127.0.0.1:6006): every run is sent to it as "
-                                                             "OpenInference spans as it happens; empty = off."})
+    otlp_endpoint: str = field(metadata={"env": "RAGSCOPE_OTLP_ENDPOINT",
+                                         "help": "OTLP/HTTP collector (e.g. Phoenix, http://127.0.0.1:6006): every "
+                                                 "run is sent to it as OpenInference spans as it happens; empty = off."})
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
