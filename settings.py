@@ -71,8 +71,8 @@ class Settings:
     openai_timeout: float = field(metadata={"env": "RAGSCOPE_OPENAI_TIMEOUT",
                                             "help": "Seconds to wait for an OpenAI-compatible server's reply."})
     otlp_endpoint: str = field(metadata={"env": "RAGSCOPE_OTLP_ENDPOINT",
-                                         "help": "OTLP/HTTP collector (e.g. Phoenix, http://127.0.0.1:6006): every "
-                                                 "run is sent to it as OpenInference spans as it happens; empty = off."})
+                                         "help": "OTLP/HTTP collector (e.g. Phoenix, http://127.0.0.1:6006): "
+                                                 "every run is sent to it as OpenInference spans; empty = off."})
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
