@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
                             "fp32 gives identical ones)")
     bench.add_argument("--config", action="append", default=[], metavar="KEY=VALUE")
     bench.add_argument("--json", type=Path)
+    tr = sub.add_parser("trace", help="send stored runs to an OTLP collector (e.g. Phoenix) as OpenInference spans")
+    tr.add_argument("run_ids", nargs="+")
+    tr.add_argument("--endpoint", help="collector URL (default: RAGSCOPE_OTLP_ENDPOINT)")
     corp = sub.add_parser("corpora", help="list corpora")
     corp.add_argument("--user", help=user_help)
     docs = sub.add_parser("docs", help="list a corpus's documents")
@@ -142,6 +145,20 @@ def cli(args: argparse.Namespace) -> int:
             n = services.delete_document(args.corpus, doc_id, owner)
             print(f"deleted {doc_id} ({n} chunks)")
         return 0
+    if args.command == "trace":
+        from tracing.openinference import Tracer, otlp_exporter
+
+        endpoint = args.endpoint or services.settings.otlp_endpoint
+        if not endpoint:
+            raise ValueError("name a collector: --endpoint URL or RAGSCOPE_OTLP_ENDPOINT")
+        tracer = Tracer(otlp_exporter(endpoint), model=services.settings.llm_model)
+        for run_id in args.run_ids:
+            run = services.db.get_run(run_id)
+            if not tracer.export_run(run):
+                raise RuntimeError(f"the collector at {endpoint} did not take run {run_id}'s spans")
+            print(f"sent run {run_id} ({len(run['events'])} steps) as trace {run_id} to {endpoint}")
+        tracer.shutdown()
+        return 0
     if args.command == "corpora":
         if services.settings.demo_corpus:
             services.ensure_demo_corpus()
@@ -187,12 +204,13 @@ def cli(args: argparse.Namespace) -> int:
         if not (args.corpus and args.questions):
             raise ValueError("bench needs --corpus and --questions, or --dialogues")
         results = run_bench(services, agents, args.corpus, args.questions, args.limit, _config(args.config),
-                            concurrency=args.concurrency)
+                            concurrency=args.concurrency, owner=owner)
         graph = (f"; knowledge graph {results['graph_index_seconds']} s" if "graph_index_seconds" in results else "")
         print(f"\n{results['corpus']} ({results['indexed']}; index {results['index_seconds']} s{graph})")
         print(format_table(results))
         walls = ", ".join(f"{a} {row['wall_seconds']} s" for a, row in results["agents"].items())
         print(f"wall time ({results['concurrency']} at once): {walls}; model {results['llm']}")
+        print(f"stored as benchmark result {results['result_id']} (the app's Benchmarks tab lists it)")
         if args.json:
             write_json(results, args.json)
             print(f"wrote {args.json}")

@@ -116,6 +116,7 @@ class Services:
         self.deps = Deps(llm=self.llm, corpora=self.corpora, graph=self.hipporag, memory=self.memory)
         # runs at once: as many as the engine decodes together, at least 4 (their LLM calls batch); more wait
         self.queue = RunQueue(max(4, settings.engine_max_batch), settings.max_runs_per_user)
+        self.tracer = self._make_tracer()  # None unless RAGSCOPE_OTLP_ENDPOINT is set
         self.demo_state = "not indexed"
         self._demo_lock = threading.Lock()
         self._runs_lock = threading.Lock()
@@ -130,6 +131,14 @@ class Services:
                 return LLMExtractor(self.llm)
             case other:
                 raise ValueError(f"unknown RAGSCOPE_OPENIE {other!r}; valid: spacy, llm")
+
+    def _make_tracer(self) -> Any:
+        """Runs streamed as OpenInference spans to the configured OTLP collector, or None."""
+        if not self.settings.otlp_endpoint:
+            return None
+        from tracing.openinference import Tracer, otlp_exporter
+
+        return Tracer(otlp_exporter(self.settings.otlp_endpoint), model=self.settings.llm_model)
 
     def _make_llm(self) -> LLM:
         from llm.factory import make_llm
@@ -256,8 +265,9 @@ class Services:
         deps = dataclasses.replace(self.deps, corpora=corpora, graph=graph)
         with self._runs_lock:
             self._check_runs_in_flight(owner)
-            return AgentRun(deps, self.db, agent, corpus, question, config, owner, limits, user=user,
-                            conversation=conversation, history=history)
+            run = AgentRun(deps, self.db, agent, corpus, question, config, owner, limits, user=user,
+                           conversation=conversation, history=history)
+        return self.tracer.live(run) if self.tracer is not None else run  # each step also sent as a span
 
     def owner(self, user: str) -> str:
         """Who owns what this user creates: the user's key, or `public` in single-user mode (or without a key)."""

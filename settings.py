@@ -70,6 +70,9 @@ class Settings:
                                                     "torch has the kernel) | sdpa | varlen."})
     openai_timeout: float = field(metadata={"env": "RAGSCOPE_OPENAI_TIMEOUT",
                                             "help": "Seconds to wait for an OpenAI-compatible server's reply."})
+    otlp_endpoint: str = field(metadata={"env": "RAGSCOPE_OTLP_ENDPOINT",
+                                         "help": "OTLP/HTTP collector (e.g. Phoenix, http://127.0.0.1:6006): "
+                                                 "every run is sent to it as OpenInference spans; empty = off."})
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -109,6 +112,7 @@ class Settings:
             "engine_cuda_graph": _env("RAGSCOPE_ENGINE_CUDA_GRAPH", "auto"),
             "engine_attention": _env("RAGSCOPE_ENGINE_ATTENTION", "auto"),
             "openai_timeout": float(_env("RAGSCOPE_OPENAI_TIMEOUT", "120")),
+            "otlp_endpoint": _env("RAGSCOPE_OTLP_ENDPOINT", ""),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -6,14 +6,16 @@ import hashlib
 import json
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evaluation.datasets import read_questions
+from evaluation.datasets import Question, read_questions
 from evaluation.metrics import exact_match, f1_score, recall_at_k
+from evaluation.stored import store_result
 from retrieval.readers import read_corpus
+from storage.models import PUBLIC
 
 if TYPE_CHECKING:
     from services import Services
@@ -87,32 +89,43 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def run_bench(services: Services, agents: Sequence[str], corpus_path: Path, questions_path: Path,
+def run_bench(services: Services, agents: Sequence[str], corpus_path: Path | None, questions_path: Path | None,
               limit: int | None = None, config: dict[str, Any] | None = None,
-              show_progress: bool = True, concurrency: int = 1) -> dict[str, Any]:
-    """Index the corpus, run every agent on every question (`concurrency` at once), return summary and rows."""
+              show_progress: bool = True, concurrency: int = 1, *, corpus: str = "",
+              questions: Sequence[Question] | None = None, owner: str = PUBLIC, source: str = "cli",
+              on_question: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+    """Index the corpus, run every agent on every question (`concurrency` at once), return summary and rows;
+    the result is stored (evaluation/stored.py) for the Benchmarks tab, its id under `result_id`.
+
+    Without `corpus_path`, `corpus` names an existing corpus `owner` may read and `questions` are given: the
+    Benchmarks tab's bench of a user's own corpus, whose runs are that user's; `on_question(agent, done, total)`
+    follows it."""
     from tqdm import tqdm
 
-    corpus = bench_corpus_name(corpus_path)
-    docs = read_corpus(corpus_path)
-    bar = tqdm(total=len(docs), desc=f"indexing {corpus_path.parent.name}", disable=not show_progress)
-    t0 = time.perf_counter()
-    report = services.ingest_documents(corpus, docs, progress=lambda done, total, _m: bar.update(done - bar.n))
-    bar.close()
-    index_seconds = time.perf_counter() - t0
-    questions = read_questions(questions_path, limit)
-    results: dict[str, Any] = {"corpus": str(corpus_path), "corpus_name": corpus, "questions": str(questions_path),
-                               "index_seconds": round(index_seconds, 2), "indexed": report.summary(),
-                               "agents": {}, "per_question": {}}
+    if corpus_path is not None:
+        corpus = bench_corpus_name(corpus_path)
+        docs = read_corpus(corpus_path)
+        bar = tqdm(total=len(docs), desc=f"indexing {corpus_path.parent.name}", disable=not show_progress)
+        t0 = time.perf_counter()
+        report = services.ingest_documents(corpus, docs, progress=lambda done, total, _m: bar.update(done - bar.n))
+        bar.close()
+        index_seconds, indexed = time.perf_counter() - t0, report.summary()
+    else:
+        index_seconds, indexed = 0.0, "an existing corpus"
+    questions = list(questions) if questions is not None else read_questions(questions_path, limit)
+    results: dict[str, Any] = {"corpus": str(corpus_path or corpus), "corpus_name": corpus,
+                               "questions": str(questions_path or "uploaded questions"),
+                               "index_seconds": round(index_seconds, 2), "indexed": indexed,
+                               "config": dict(config or {}), "agents": {}, "per_question": {}}
     if "hipporag" in agents or (config or {}).get("retriever") == "hipporag":
         # build (or load) the knowledge graph up front, so its time is not charged to the first question
-        bar = tqdm(desc=f"graph {corpus_path.parent.name}", disable=not show_progress)
+        bar = tqdm(desc=f"graph {corpus}", disable=not show_progress)
         t0 = time.perf_counter()
         def advance(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
 
-        _index, sync = services.hipporag.index(corpus, advance)
+        _index, sync = services.hipporag.for_corpora(services.corpora_of(owner)).index(corpus, advance)
         bar.close()
         results["graph_index_seconds"] = round(time.perf_counter() - t0, 2)
         results["graph_passages_added"] = sync.added
@@ -120,10 +133,15 @@ def run_bench(services: Services, agents: Sequence[str], corpus_path: Path, ques
         progress = tqdm(total=len(questions), desc=agent, disable=not show_progress)
 
         def one(q: Any, agent: str = agent, progress: Any = progress) -> dict[str, Any]:
-            run = services.run(agent, corpus, q.question, config)
-            for _event in run:
-                pass
+            with services.queue.place(owner) as wait:  # a run slot, as the app's runs take one
+                while wait(1.0):
+                    pass
+                run = services.run(agent, corpus, q.question, config, owner=owner)
+                for _event in run:
+                    pass
             progress.update(1)
+            if on_question is not None:
+                on_question(agent, progress.n, len(questions))
             if run.error:
                 progress.write(f"{agent} failed on {q.id}: {run.error}")
             return score_run(run, q)
@@ -138,6 +156,7 @@ def run_bench(services: Services, agents: Sequence[str], corpus_path: Path, ques
         results["per_question"][agent] = rows
     results["concurrency"] = max(1, concurrency)
     results["llm"] = services.llm.describe()
+    results["result_id"] = store_result(services, results, owner, source)
     return results
 
 

@@ -150,3 +150,37 @@ class ThoughtBucket(Base):
     table_no: Mapped[int] = mapped_column(Integer, primary_key=True)
     user: Mapped[str] = mapped_column(String(100))
     bucket: Mapped[int] = mapped_column(Integer)
+
+
+class BenchResult(Base):
+    """One stored `bench` result: the summary per agent and the per-question rows (with run ids), as JSON."""
+
+    __tablename__ = "bench_results"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(100), default=PUBLIC, index=True)
+    dataset: Mapped[str] = mapped_column(String(300))  # a name for people: the questions file's folder or name
+    corpus: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(20), default="cli")  # cli | tab
+    created: Mapped[float] = mapped_column(Float, default=time.time, index=True)
+    results: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class RunGold(Base):
+    """What a run should have found: gold passage ids (and answers), from a benchmark or a user's annotation."""
+
+    __tablename__ = "run_gold"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    gold_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    answers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    source: Mapped[str] = mapped_column(String(300), default="")  # "bench <dataset>" | "annotated"
+
+
+class RunLink(Base):
+    """A replay: `run_id` re-ran the question of `source_run` with another agent or settings."""
+
+    __tablename__ = "run_links"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    source_run: Mapped[str] = mapped_column(String(32), index=True)

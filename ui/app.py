@@ -1,4 +1,5 @@
-"""The web app: a header and five tabs (Chat, Trace viewer, Compare, Corpora, Memory) over one Services object."""
+"""The web app: a header and six tabs (Chat, Trace viewer, Compare, Benchmarks, Corpora, Memory) over one Services
+object."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from typing import Any
 
 import gradio as gr
 
-from ui import chat, compare, corpora, memory, users, viewer
+from ui import benchmarks, chat, compare, corpora, memory, users, viewer
 from ui.common import corpus_names, default_corpus, status_line
 from ui.style import CSS, HEADER, theme
 
 log = logging.getLogger(__name__)
 TAB_CHAT, TAB_VIEWER, TAB_COMPARE, TAB_CORPORA, TAB_MEMORY = "chat", "viewer", "compare", "corpora", "memory"
+TAB_BENCHMARKS = "benchmarks"
 
 
 def build_app(services: Any) -> gr.Blocks:
@@ -30,6 +32,8 @@ def build_app(services: Any) -> gr.Blocks:
                 viewer_tab = viewer.build(services, TAB_VIEWER, user)
             with gr.Tab("⚖️ Compare", id=TAB_COMPARE, elem_id="tab-compare"):
                 compare_tab = compare.build(services, user)
+            with gr.Tab("📊 Benchmarks", id=TAB_BENCHMARKS, elem_id="tab-benchmarks") as bench_tab_el:
+                bench_tab = benchmarks.build(services, user, viewer_tab, tabs, TAB_VIEWER)
             with gr.Tab("📚 Corpora", id=TAB_CORPORA, elem_id="tab-corpora"):
                 corpora_tab = corpora.build(services, user)
             with gr.Tab("🧠 Memory", id=TAB_MEMORY, elem_id="tab-memory") as memory_tab_el:
@@ -54,6 +58,7 @@ def build_app(services: Any) -> gr.Blocks:
         for dep in corpora_tab.changes:
             dep.then(refresh_corpora, [*dropdowns, user], dropdowns, api_visibility="private", queue=False)
         viewer_tab_el.select(viewer_tab.refresh, viewer_tab.filters, [viewer_tab.table], api_visibility="private")
+        bench_tab_el.select(bench_tab.refresh, bench_tab.inputs, bench_tab.outputs, api_visibility="private")
         memory_tab_el.select(memory_tab.refresh, memory_tab.inputs, memory_tab.outputs, api_visibility="private",
                              show_progress="hidden")
         # the first visit makes this browser's random id (or finds the one an earlier event of the page made);

@@ -16,6 +16,7 @@ import gradio as gr
 import pandas as pd
 
 from agents import registry
+from ui import run_tools
 from ui.common import corpus_names
 from ui.details import duration, inputs_markdown, outputs_markdown, passage_titles, step_header, timeline_choices
 from ui.figures import event_figure, graph_walk_svg
@@ -182,6 +183,7 @@ def build(services: Any, tab_id: str, user: gr.components.Component | None = Non
                 gr.Slider(minimum=1, maximum=max(n, 2), value=1, step=1, interactive=n > 1), *step_updates(run, 1))
 
     open_outputs = [run_state, run_id, header, export, slider, *step_outputs]
+    run_tools.build(services, run_state, user, open_run, open_outputs)  # lost, why not, replay + diff, traces
 
     def refresh(search_text: str, agent_name: str, corpus_name: str, stored_user: str = "",
                 request: gr.Request = None) -> pd.DataFrame:  # type: ignore[assignment] - gradio passes it

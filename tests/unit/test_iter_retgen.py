@@ -18,7 +18,7 @@ def _run(services_factory, toy_docs, llm, config=None):
 
 
 def test_three_iterations_compose_queries_and_track_new_passages(services_factory, toy_docs) -> None:
-    llm = ScriptedLLM(replies=["unknown", 
+    llm = ScriptedLLM(replies=["unknown",
         "The Orvane Guild was founded in Tallow.", "Tallow",  # iteration 1: rationale, answer
         "Tallow is a port town on the river Senn.", "river Senn",  # iteration 2
         "Tallow lies on the river Senn.", "Senn.",  # iteration 3

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from agents.events import TraceEvent
-from ui.details import duration, timeline_choices
 from evaluation.calibration import Calibration
+from ui.details import duration, timeline_choices
 from ui.messages import answer_message, grounding_line
 
 

@@ -1,0 +1,1 @@
+"""Traces out: runs as OpenTelemetry spans in the OpenInference conventions."""
