@@ -174,13 +174,15 @@ def check_passage(llm: LLM, step: Step, question: str, answer: str, hit: HitData
 
 def ground(llm: LLM, step: Step, question: str, answer: str, hits: Sequence[HitData], scores: Sequence[float],
            retrieved: Sequence[HitData] = (), floor: float = RELEVANCE_FLOOR, margin: float = SUPPORT_MARGIN,
-           max_checks: int = MAX_CHECKS) -> GroundingData:
+           max_checks: int = MAX_CHECKS, on_topic: bool = False) -> GroundingData:
     """Label `answer`, read from `hits` (with their relevance `scores`); `retrieved` are the run's other passages,
-    which count for 'found' and 'guess' but are not checked. Counts the model calls on `step`."""
+    which count for 'found' and 'guess' but are not checked. `on_topic`: the caller knows the question's own
+    search found a relevant passage, so no answer is dismissed as 'nothing relevant'. Counts the model calls on
+    `step`."""
     best = max(scores, default=0.0)
     if is_abstention(answer):
         return none("abstained", floor, best)
-    if not any(s >= floor for s in scores):
+    if not on_topic and not any(s >= floor for s in scores):
         return none("nothing_relevant", floor, best)
     read_ids = {h["doc_id"] for h in hits}
     others = list({h["doc_id"]: h for h in retrieved if h["doc_id"] not in read_ids}.values())

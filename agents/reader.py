@@ -90,17 +90,19 @@ def clean_answer(text: str) -> str:
 def read_step(agent: str, run_id: str, llm: LLM, question: str, hits: list[HitData], max_tokens: int,
               corpora: CorpusStore | None = None, dense: bool = True,
               floor: float = RELEVANCE_FLOOR, margin: float = SUPPORT_MARGIN,
-              retrieved: list[HitData] | None = None) -> tuple[str, TraceEvent]:
+              retrieved: list[HitData] | None = None, on_topic: bool = False) -> tuple[str, TraceEvent]:
     """Answer from `hits` and label the answer (agents.grounding); returns (answer, event).
 
-    No passage as relevant as `floor` -> no answer and no LLM call. Relevance is the dense score, or a
-    fresh question-passage cosine (needs `corpora`) when another retriever ranked the hits. `retrieved` are the
-    run's other passages, which count when the label says whether the answer appears in a passage.
+    No passage as relevant as `floor` -> no answer and no LLM call, unless the caller knows the search was
+    `on_topic` (a passage of the question's own search reached the floor, and these hits were reached from it).
+    Relevance is the dense score, or a fresh question-passage cosine (needs `corpora`) when another retriever
+    ranked the hits. `retrieved` are the run's other passages, which count when the label says whether the
+    answer appears in a passage.
     """
     with Step(agent, "read", run_id) as step:
         scores = relevance(corpora, question, hits, dense)
         data = ReadData(passages=[h["doc_id"] for h in hits])
-        if not any(s >= floor for s in scores):
+        if not on_topic and not any(s >= floor for s in scores):
             answer = NO_ANSWER
             grounding = none("nothing_relevant", floor, max(scores, default=0.0))
             explanation = (f"Did not ask the model: {grounding_sentence(grounding)}" if hits else
@@ -112,7 +114,7 @@ def read_step(agent: str, run_id: str, llm: LLM, question: str, hits: list[HitDa
             if is_abstention(answer):
                 answer = NO_ANSWER
             grounding = ground(llm, step, question, answer, hits, scores, retrieved or [], floor=floor,
-                               margin=margin)
+                               margin=margin, on_topic=on_topic)
             data.update(prompt=messages, reply=completion.text)
             explanation = (f"Read {len(hits)} passages and answered ‘{short(answer)}’. "
                            + grounding_sentence(grounding))

@@ -27,6 +27,7 @@ from agents.grounding import (
     grounding_label,
     grounding_sentence,
     none,
+    relevance,
     word_coverage,
 )
 from agents.reader import read_messages, read_step
@@ -517,6 +518,10 @@ def answer(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
         state = {**state, **update}  # type: ignore[typeddict-item]
     gone = withdrawn_passages(state.get("evidence", []))
     own = [h for h in baseline if h["doc_id"] not in gone]
+    # a withdrawal can take the question's most relevant passage out of every reading; the passages that
+    # contradicted it were reached from it, so the reading stays about the question
+    on_topic = bool(gone) and any(s >= config.relevance_floor
+                                  for s in relevance(deps.corpora, question, baseline, dense=False))
     more = extras(state, config, baseline)
     first = chain(state, config) if config.evidence_first else []
     if first and more:  # the evidence chain first, then the question's own passages
@@ -540,7 +545,7 @@ def answer(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
         read_before.append(chunks)
         text, event = read_step(NAME, run_id, deps.llm, question, hits, config.max_tokens, deps.corpora,
                                 dense=config.retriever == "dense" and set(chunks) <= {h["chunk_id"] for h in baseline},
-                                floor=config.relevance_floor, margin=config.answer_margin)
+                                floor=config.relevance_floor, margin=config.answer_margin, on_topic=on_topic)
         grounding = event.data.get("grounding", {})
         checks = grounding.get("checks", [])
         draft = {"answer": text, "iteration": iteration, "passages": ids, "chunks": chunks,
@@ -557,7 +562,9 @@ def answer(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
         label = grounding_label(grounding)
         status = label[:1].lower() + label[1:]
         keeps = ("keeps it" if kept == len(drafts) - 1 else
-                 f"keeps '{short(drafts[kept]['answer'])}' (supported, or earlier)")
+                 f"keeps '{short(drafts[kept]['answer'])}' ("
+                 + ("the supported one)" if drafts[kept].get("status") == "supported" else
+                    "the earliest, as none is supported)"))
         if hits is again:
             sought = state.get("query_entity") or ""
             nothing = (f"Nothing new was found for '{sought}'" if sought else
