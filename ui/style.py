@@ -40,15 +40,44 @@ CSS = """
 .io-box { font-size: 13px; }
 .io-box pre, .io-box pre code { white-space: pre-wrap !important; overflow-wrap: anywhere; }
 .io-box td, .io-box th, #chat-bot td, #chat-bot th, [id^=compare-bot] td, [id^=compare-bot] th {
-  overflow-wrap: normal !important; word-break: normal !important; }
-.io-box td:nth-child(-n+2), #chat-bot td:nth-child(-n+2), [id^=compare-bot] td:nth-child(-n+2) {
-  white-space: nowrap; }
+  overflow-wrap: normal !important; word-break: normal !important; white-space: normal !important; }
+/* a table in a step wraps its cells; one still wider than its panel scrolls inside it, never past its edge */
+.io-box table, #chat-bot table, [id^=compare-bot] table, .step-table table {
+  display: block; max-width: 100%; overflow-x: auto; }
+#chat-bot details > summary, [id^=compare-bot] details > summary, .io-box details > summary {
+  color: var(--body-text-color-subdued); font-size: 12.5px; }
+.char-count { font-size: 12.5px; color: var(--body-text-color-subdued); min-height: 0; }
+.char-count p { margin: 0 0 0 4px; }
 .run-header h3 { margin-bottom: 4px; }
 #chat-bot table, [id^=compare-bot] table { font-size: 12.5px; }
 #chat-bot details, [id^=compare-bot] details { margin: 2px 0; }
 #chat-bot summary, [id^=compare-bot] summary { cursor: pointer; }
 footer { opacity: 0.7; }
 """
+
+
+# Runs once in the page. Gradio labels each chat message for screen readers with its markdown source (escaped
+# characters as "&#46;", tags as "<span class=…>"); this relabels every message with the text shown instead.
+PAGE_JS = """
+() => {
+  const messages = '[data-testid="user"][aria-label], [data-testid="bot"][aria-label]';
+  let queued = false;
+  const relabel = () => {
+    queued = false;
+    for (const el of document.querySelectorAll(messages)) {
+      const who = el.getAttribute("data-testid") === "user" ? "Your message: " : "Agent's message: ";
+      const text = who + (el.innerText || "").replace(/\\s+/g, " ").trim();
+      if (el.getAttribute("aria-label") !== text) el.setAttribute("aria-label", text);
+    }
+  };
+  const later = () => { if (!queued) { queued = true; requestAnimationFrame(relabel); } };
+  new MutationObserver(later).observe(document.body, {subtree: true, childList: true, characterData: true,
+                                                       attributes: true, attributeFilter: ["aria-label", "open"]});
+  later();
+}
+"""
+# An event's inputs, the last one replaced by the browser's time zone (so times show on the reader's clock).
+WITH_TIME_ZONE_JS = "(...args) => [...args.slice(0, -1), Intl.DateTimeFormat().resolvedOptions().timeZone || '']"
 
 
 def theme() -> gr.themes.Base:
