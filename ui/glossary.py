@@ -172,6 +172,7 @@ TERMS: dict[str, Term] = {
     "memory_read.thoughts.score": Term("similarity to your message (0 to 1)", "sim"),
     "thoughts.score": Term("similarity to your message (0 to 1)", "sim"),
     "compared.score": Term("similarity to the new thought (0 to 1)", "sim"),
+    "checks.cosine": Term("similarity to the new thought (0 to 1)", "sim"),
     "buckets": Term("memory buckets (LSH hash)"),
     "probes": Term("buckets looked in (table, bucket)"),
     "scored": Term("thoughts compared with your message", "int"),

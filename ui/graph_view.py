@@ -52,29 +52,29 @@ def _sentence_start(text: str, at: int) -> bool:
 def written_as(phrase: str, texts: Iterable[str]) -> tuple[str | None, bool | None]:
     """How the texts write a phrase: (its capitalised form, if any; whether it is a name there).
 
-    A name is capitalised where it stands inside a sentence; a phrase the texts only write in lower case is no
-    name; one they never contain, or capitalise only at a sentence's start, is given the benefit of the doubt."""
+    A name is capitalised where it stands inside a sentence; a phrase the texts write in lower case there (and
+    capitalise at most at a sentence's start) is no name; one they never contain, or only at a sentence's start,
+    is given the benefit of the doubt."""
     words = phrase.split()
     if not words:
         return None, False
     pattern = re.compile(r"(?<![\w-])" + r"[\s-]+".join(re.escape(w) for w in words) + r"(?![\w-])", re.IGNORECASE)
-    seen = capital_start = capital_inside = False
+    lower = capital_inside = False
     form = None
     for text in texts:
         for m in pattern.finditer(text):
-            seen = True
-            if m.group()[:1].isupper():
+            if not m.group()[:1].isupper():
+                lower = True
+            else:
                 form = form or m.group()
-                if _sentence_start(text, m.start()):
-                    capital_start = True
-                else:
+                if not _sentence_start(text, m.start()):
                     capital_inside = True
                     form = m.group()
     if capital_inside:
         return form, True
-    if not seen or capital_start:
-        return form, None
-    return None, False
+    if lower:
+        return None, False
+    return form, None
 
 
 def entities(subgraph: dict[str, Any], texts: Sequence[str] = ()) -> tuple[list[Entity], list[tuple[str, str, float]]]:

@@ -19,8 +19,8 @@ def test_retrieve_event_becomes_a_collapsible_step_with_a_passage_table() -> Non
     assert meta["status"] == "done" and meta["duration"] == pytest.approx(0.012, abs=1e-3)
     body = msg["content"]
     assert body.startswith("Searched for 'comet'")
-    assert "| # | score | title | passage |" in body
-    assert "0.710" in body and "Carrowdene Observatory" in body
+    assert "| # | passage | text | similarity to the search (0 to 1) |" in body
+    assert "| 0&#46;71 |" in body and "Carrowdene Observatory" in body
     assert "Tobiah &#124; Venn" in body  # a pipe in a title cannot break the table
     assert "<b>" not in body  # passage text is escaped
 
@@ -40,12 +40,12 @@ def test_event_dicts_unknown_kinds_and_errors_are_accepted() -> None:
     mem = TraceEvent(agent="m", kind="memory_read", explanation="Recalled 2 memories.",
                      data={"memories": [{"id": 1, "text": "likes tea"}, {"id": 2, "text": "lives in Duvessa"}]})
     body = messages.event_to_message(mem)["content"]
-    assert "likes tea" in body and "| id | text |" in body
+    assert "likes tea" in body and "| text |" in body and "| id |" not in body  # ids are no links: not shown
     err = TraceEvent(agent="naive", kind="error", explanation="The run failed: boom", data={"error": "boom"})
     msg = messages.event_to_message(err)
     assert msg["metadata"]["title"].startswith("❌ error:") and "boom" in msg["content"]
     plan = TraceEvent(agent="x", kind="plan", explanation="Planned.", data={"decision": "retrieve", "n": 2})
-    assert "**decision:** retrieve" in messages.event_to_message(plan)["content"]
+    assert "**how it decided**: retrieve" in messages.event_to_message(plan)["content"]
 
 
 def test_long_explanations_are_cut_in_titles() -> None:
