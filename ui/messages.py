@@ -158,14 +158,14 @@ def answer_message(run: Any) -> dict[str, Any]:
             p = passages.get(doc_id, {})
             title = plain(cut_at_word(p.get("title") or "untitled passage", 80))
             star = " ★" if doc_id in cited else ""
-            score = f" <small>(score {float(p['score']):.2f})</small>" if p.get("score") is not None else ""
             text = plain(p.get("text", "(text not in this run's trace)"))
+            score = f" <small>(search score {float(p['score']):.2f})</small>" if p.get("score") is not None else ""
             lines.append(f"<details><summary>[{i}] {title}{star}{score}</summary>\n\n{text}\n\n</details>")
     calls = sum(e.llm_calls for e in events)
     tokens = sum(e.prompt_tokens + e.completion_tokens for e in events)
     seconds = _field(run, "seconds", 0.0) or sum(e.seconds for e in events)
-    stats = f"{len(events)} steps · {calls} LLM calls · {tokens} tokens · {float(seconds):.1f} s"
-    if run_id:
-        stats += f" · 🔗 [share / open in trace viewer]({share_link(run_id)}) `{run_id}`"
+    stats = f"{len(events)} steps · {calls} model calls · {tokens} tokens · {float(seconds):.1f} s"
+    if run_id:  # the id only as a link
+        stats += f" · 🔗 [share / open in trace viewer]({share_link(run_id)})"
     lines.append(f"\n<small>{stats}</small>")
     return {"role": "assistant", "content": "\n".join(lines)}

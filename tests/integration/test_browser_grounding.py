@@ -200,7 +200,7 @@ def test_auto_rag_sources_are_in_score_order(app, page) -> None:
     pick(page, "#chat-agent", "Auto-RAG (autonomous iterative retrieval)")
     ask(page, "On which river stands the town that hosts the Feast of Reeds?")
     answer = page.locator("#chat-bot .message-row, #chat-bot [data-testid=bot]").last.inner_text()
-    scores = [float(s) for s in re.findall(r"score (\d\.\d\d)", answer)]
+    scores = [float(s) for s in re.findall(r"search score (\d\.\d\d)", answer)]
     starred = "★" in answer
     rest = scores[1:] if starred else scores
     assert len(scores) >= 2 and rest == sorted(rest, reverse=True), answer

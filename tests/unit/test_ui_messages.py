@@ -65,7 +65,7 @@ def test_answer_message_cites_used_passages_with_expandable_text_and_share_link(
     assert "[1] Carrowdene Observatory ★" in body  # cited passage starred
     assert "Grey Lantern comet was first sighted" in body
     assert "(?run=abc123def456)" in body
-    assert "2 steps · 1 LLM calls · 123 tokens" in body
+    assert "2 steps · 1 model calls · 123 tokens" in body and "`abc123def456`" not in body  # the id only as a link
 
 
 def test_answer_message_from_a_stored_run_dict_and_failures() -> None:

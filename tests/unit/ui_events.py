@@ -134,3 +134,23 @@ def tim_events() -> list[TraceEvent]:
                              "decision": {"topic": "home", "topic_margin": 5.12, "relation": "unrelated",
                                           "topic_scores": {"home": -0.15, "job": -5.66, "other": -5.27}}})
     return [recall, write]
+
+
+def retro_revise_event() -> TraceEvent:
+    """RetroRAG's discovery: an evidence set of long claims (one new), with the credibility filter's numbers."""
+    claims = ["Mirrowdale is a small farming village in the heart of Brannoch, strung along the banks of the River "
+              "Ansel, known for its stone sheep-folds, its autumn cattle fair and its unexpectedly grand hall.",
+              "The Guild of Tidewrights is the oldest shipping guild in the Quillmarch Isles, chartered in 1712 to "
+              "organise cargo voyages between the islands and the mainland.",
+              "The Guild of Tidewardens was founded in 1744 by Corwen Halloway as a brotherhood of harbour pilots "
+              "and watchmen who guide vessels through the shoals."]
+    items = [{"id": f"e{i}", "claim": c, "kind": "source", "entity": c.split(" is ")[0].split(" was ")[0],
+              "passages": [VILLAGE], "numbers": [i], "status": "active", "iteration": 1}
+             for i, c in enumerate(claims, 1)]
+    new = {**items[0], "id": "e4", "kind": "inferential", "claim": claims[0]}
+    return TraceEvent(agent="retro_rag", kind="revise", explanation="Round 1: keeps a sentence of passage 1 as e4.",
+                      data={"before": items, "after": [*items, new], "passages": [VILLAGE], "operation": "discover",
+                            "iteration": 1, "added": ["e4"], "entities": ["Mirrowdale"],
+                            "decision": {"relevance": {"log_odds": -0.412, "margin": 0.0, "passed": False,
+                                                       "bridge": {"margin": -3.0, "passed": True}}}},
+                      llm_calls=2, prompt_tokens=689, completion_tokens=2, seconds=7.6)
