@@ -150,8 +150,8 @@ def _walk_graph(event: TraceEvent) -> tuple[Any, list[Entity], dict[str, tuple[f
 def node_tooltip(g: Any, node: Entity) -> str:
     """What hovering a node says: its name (and the other names merged into it), kind, score, and the passages
     it links to (or the entities a passage mentions)."""
-    head = f"{node.label} — {'passage' if node.passage else 'seed entity' if node.seed else 'entity'}, " \
-           f"score {node.score:.3f}"
+    kind = ", ".join([*(["passage"] * node.passage), *(["seed entity (where the walk starts)"] * node.seed)])
+    head = f"{node.label} — {kind or 'entity'}, score {node.score:.3f}"
     also = [n for n in node.names if fold(n) != fold(node.label)]
     if also:
         head += f" (also: {', '.join(short(n, 30) for n in also[:4])})"
@@ -206,6 +206,7 @@ def graph_walk_svg(event: TraceEvent | dict[str, Any], width: int = 640, height:
             lx, ly, anchor = spots[n.id]
             text = (f'<text x="{lx:.0f}" y="{ly:.0f}" font-size="10" font-family="sans-serif" '
                     f'text-anchor="{anchor}" fill="#334155">{escape(labels[n.id])}</text>')
-        parts.append(f'<g class="graph-node node-{n.kind}" data-kind="{n.kind}"><title>{tip}</title>{shape}{text}</g>')
+        classes = f"graph-node node-{n.kind}" + (" node-seed" if n.seed and n.kind != "seed" else "")
+        parts.append(f'<g class="{classes}" data-kind="{n.kind}"><title>{tip}</title>{shape}{text}</g>')
     parts.append("</svg>")
     return "".join(parts)

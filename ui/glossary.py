@@ -368,7 +368,9 @@ def _key_name(key: Any, ctx: Context, path: Sequence[str]) -> str:
     if looks_like_id(key):
         return "a passage"
     found = TERMS.get(".".join([*path[-1:], str(key)])) or TERMS.get(str(key))
-    return found.label if found and path and path[-1] in ("timings", "graph") else str(key)
+    if found and path and path[-1] in ("timings", "graph"):
+        return found.label
+    return f"#{key}" if str(key).isdigit() else str(key)  # a numbered option: a sentence or passage number
 
 
 def _key_fmt(key: Any, fmt: str, path: Sequence[str]) -> str:
@@ -378,7 +380,7 @@ def _key_fmt(key: Any, fmt: str, path: Sequence[str]) -> str:
 
 def number_line(value: Mapping[str, float], fmt: str, ctx: Context, path: Sequence[str] = ()) -> str:
     """A short {name: number} map on one line: 'passages 42 · entities and phrases 309'."""
-    return " · ".join(plain(f"{_key_name(k, ctx, path)} {number(v, _key_fmt(k, fmt, path))}")
+    return " · ".join(plain(f"{_key_name(k, ctx, path)}: {number(v, _key_fmt(k, fmt, path))}")
                       for k, v in value.items())
 
 

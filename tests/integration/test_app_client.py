@@ -139,7 +139,7 @@ def test_ingest_reports_per_file_errors(app, client, tmp_path: Path) -> None:
                                                api_name="/ingest")  # the client's own corpus, made by the upload
     report = html.unescape(report)  # file names are shown as text: escaped as character references
     assert "added 1 documents" in report and "broken.pdf" in report
-    assert [r[1] for r in docs["data"]] == ["Harbour of Quell"]
+    assert [r[0] for r in docs["data"]] == ["Harbour of Quell"]
     assert [c.owner for c in app.services.db.list_corpora(None) if c.name == "client-notes"] != ["public"]
     shared, *_ = client.predict("demo", [handle_file(good)], api_name="/ingest")
     assert "read-only" in html.unescape(shared) and app.services.db.list_documents(

@@ -280,7 +280,8 @@ def test_tables_stay_inside_their_panels(app, page) -> None:
     summary = page.locator("#compare-summary")
     inside = summary.evaluate("(el) => { const box = el.getBoundingClientRect(); return [...el.querySelectorAll("
                               "'th')].filter(th => { const r = th.getBoundingClientRect(); return r.width > 0 && "
-                              "r.left >= box.left - 1 && r.right <= box.right + 1; }).map(th => th.innerText.trim()); }")
+                              "r.left >= box.left - 1 && r.right <= box.right + 1; })"
+                              ".map(th => th.innerText.trim()); }")
     for column in ("seconds", "recall@2", "recall@5", "EM", "F1"):
         assert any(column in h for h in inside), inside  # in view without scrolling to the right
     shot(page, "newcomer-compare")

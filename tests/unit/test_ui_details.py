@@ -119,6 +119,6 @@ def test_a_graph_walk_lists_its_entities_in_words_and_folds_its_numbers() -> Non
     body = shown(event_to_message(walk, details.context([walk]))["content"])
     head, folded = body.split("<details>", 1)
     assert "Passages found (2)" in head and "graph-walk score (PageRank share)" in head
-    assert "where the graph walk starts" in folded and "“Mirrowdale” (passage) 0.05" in folded
-    assert "matching names to the graph 1.1 s" in folded and "knowledge graph size: passages 42" in folded
+    assert "where the graph walk starts" in folded and "“Mirrowdale” (passage): 0.05" in folded
+    assert "matching names to the graph: 1.1 s" in folded and "knowledge graph size: passages: 42" in folded
     assert "In the picture (" in folded and "| Mirrowdale | passage |" in folded

@@ -55,7 +55,8 @@ def test_graph_walk_svg_names_each_node_with_its_score_and_passages_on_hover() -
     tips = {g.get("data-kind") + ":" + g.find(f"{ns}title").text for g in root.iter(f"{ns}g")}
     assert len(tips) == 3  # the node without an edge is left out
     seed = next(t for t in tips if t.startswith("seed:"))
-    assert seed.startswith("seed:carrowdene — seed entity, score 0.900") and "Passages: Carrowdene Observatory" in seed
+    assert seed.startswith("seed:carrowdene — seed entity (where the walk starts), score 0.900")
+    assert "Passages: Carrowdene Observatory" in seed
     passage = next(t for t in tips if t.startswith("passage:"))
     assert "Carrowdene Observatory — passage, score 0.700" in passage and "Mentions: carrowdene" in passage
     assert not any("isolated" in t for t in tips)
@@ -86,6 +87,8 @@ def test_graph_walk_svg_draws_one_node_per_entity_with_labels_that_do_not_overla
     seed = next(g for g in root.iter(f"{ns}g") if g.find(f"{ns}text") is not None
                 and g.find(f"{ns}text").text == "Mirrowdale")
     assert seed.find(f"{ns}rect") is not None and 'stroke="#b45309"' in ElementTree.tostring(seed, encoding="unicode")
+    assert seed.get("class") == "graph-node node-passage node-seed"
+    assert seed.find(f"{ns}title").text.startswith("Mirrowdale — passage, seed entity (where the walk starts), score")
     assert "(also: mirrowdale)" not in seed.find(f"{ns}title").text  # the same name, case-folded, is not repeated
 
 

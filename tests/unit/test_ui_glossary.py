@@ -37,7 +37,7 @@ def test_describe_never_shows_json_or_ids_and_escapes_values() -> None:
     text = html.unescape(md)
     assert "- **passages**: 2 (“Mirrowdale”)" in text  # an id nobody can name is counted, not shown
     assert "- **passages skipped (already read)**: “Mirrowdale”" in text
-    assert "score of each option (log-likelihood; higher = preferred)**: a -1.00 · b -2.50" in text
+    assert "score of each option (log-likelihood; higher = preferred)**: a: -1.00 · b: -2.50" in text
     assert "| “Mirrowdale” | yes |" in text and "{" not in text and "0123456789ab" not in text
     assert "<b>" not in md  # values are text, never markup
     assert looks_like_id("passage:e9061546cc4a:0") and not looks_like_id("Mirrowdale")
