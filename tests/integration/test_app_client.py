@@ -102,7 +102,7 @@ def test_viewer_opens_a_stored_run(client) -> None:
     assert step["value"] == 1 and step["maximum"] == 2  # the slider is updated for this run
     labels = [choice[0] for choice in timeline["choices"]]  # the timeline: one clickable entry per step
     assert len(labels) == 2 and "retrieve" in labels[0] and "Step 1 of 2" in step_md
-    assert "| # | score | title | passage |" in outputs_md
+    assert "| # | passage | text | similarity to the search (0 to 1) |" in outputs_md
     assert figure is not None  # the retrieve bar chart
     assert not (graph.get("value") if isinstance(graph, dict) else graph)  # a graph walk only for HippoRAG's steps
     export = export["value"] if isinstance(export, dict) else export
