@@ -68,9 +68,11 @@ def main() -> int:
         pick(page, "#chat-corpus", "demo")
         pick(page, "#chat-agent", re.compile("^Naive RAG"))
         ask(page, QUESTION)
-        page.locator("#chat-bot .thought-group .title").first.click()  # the search step, opened
-        page.locator("#chat-bot .thought-group").first.locator("summary").first.click()  # and its details
-        page.locator("#chat-bot .thought-group").first.scroll_into_view_if_needed()
+        steps = page.locator("#chat-bot .thought-group")
+        steps.nth(0).locator(".title").first.click()  # the search step, opened
+        steps.nth(1).locator(".title").first.click()  # the reading step, opened
+        steps.nth(1).locator("summary").first.click()  # with its details
+        steps.nth(1).scroll_into_view_if_needed()
         save(page, "chat")
 
         pick(page, "#chat-agent", re.compile("^HippoRAG"))

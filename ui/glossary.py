@@ -137,6 +137,7 @@ TERMS: dict[str, Term] = {
     "credibility": Term("does it help answer the question?"),
     "decision.relevance": Term("does it help answer the question?"),
     "relevance.log_odds": Term("yes vs no (log-likelihood difference)", "loglik"),
+    "credibility.log_odds": Term("yes vs no (log-likelihood difference)", "loglik"),
     "relevance.margin": Term("lead 'yes' needs (log-likelihood difference)", "loglik"),
     "bridge.margin": Term("lead a bridge needs (log-likelihood difference)", "loglik"),
     "candidates": Term("names it could search for"),
@@ -405,9 +406,18 @@ def records_table(records: Sequence[Mapping[str, Any]], ctx: Context, path: Sequ
         for c in columns:
             v = r.get(c, "")
             text = value_text(c, v, ctx, path) if not isinstance(v, Mapping) else None
+            if text is None and isinstance(v, Mapping):  # a record inside a record: its labelled values, inline
+                text = _inline(v, ctx, [*path, c])
             row[c] = Markup(text if text is not None else cell(v, 80))
         rows.append(row)
     return table(rows, columns[:8], max_rows=max_rows, headers={c: plain(term(c, path).label) for c in columns})
+
+
+def _inline(record: Mapping[str, Any], ctx: Context, path: Sequence[str]) -> str:
+    """A small record on one line: 'label: value; label: value' (its scalar values only)."""
+    pairs = [(term(k, path), k, x) for k, x in record.items() if not isinstance(x, (dict, list, tuple))]
+    return plain(short("; ".join(f"{t.label}: {_scalar(k, x, t.fmt, ctx)}" for t, k, x in pairs if t.fmt != "hide"),
+                       200))
 
 
 def prompt_markdown(prompt: Any) -> str:

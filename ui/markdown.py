@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -54,8 +53,8 @@ def cell(value: Any, n: int = CELL_CHARS) -> str:
         return f"{value:.3f}"
     if isinstance(value, (list, tuple)):
         value = ", ".join(str(v) for v in value)
-    elif isinstance(value, dict):
-        value = json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, dict):  # never JSON: "name: value" pairs
+        value = "; ".join(f"{k}: {v}" for k, v in value.items())
     return plain(short(value, n))
 
 
@@ -79,38 +78,11 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None, 
     return "\n".join(lines)
 
 
-def code_block(value: Any, limit: int = 4000) -> str:
-    """Pretty JSON in a fenced block, cut at `limit` characters."""
-    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    if len(text) > limit:
-        text = text[:limit] + "\n… (cut; see the full JSON)"
-    return fenced(text, "json")
-
-
 def fenced(text: Any, lang: str = "text") -> str:
     """Text in a fenced code block whose fence is longer than any run of backticks inside (never closed early)."""
     text = str(text)
     fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
     return f"{fence}{lang}\n{text}\n{fence}"
-
-
-def hits_table(hits: Sequence[dict[str, Any]], snippet: int = 90) -> str:
-    """Retrieved passages: rank, score, title and the start of the text."""
-    rows = [{"#": h.get("rank", i), "score": h.get("score", ""), "title": h.get("title", h.get("doc_id", "")),
-             "passage": short(h.get("text", ""), snippet)} for i, h in enumerate(hits, 1)]
-    return table(rows, ["#", "score", "title", "passage"])
-
-
-def _nodes(subgraph: dict[str, Any]) -> list[dict[str, Any]]:
-    return sorted((n for n in subgraph.get("nodes", []) if isinstance(n, dict)),
-                  key=lambda n: -float(n.get("score", 0) or 0))
-
-
-def nodes_table(subgraph: dict[str, Any], max_rows: int = MAX_ROWS) -> str:
-    """Graph nodes by score."""
-    rows = [{"node": n.get("label", n.get("id", "")), "type": n.get("type", ""), "score": float(n.get("score", 0) or 0)}
-            for n in _nodes(subgraph)]
-    return table(rows, ["node", "type", "score"], max_rows=max_rows)
 
 
 def evidence_table(items: Sequence[dict[str, Any]], before: Sequence[dict[str, Any]] | None = None,
