@@ -329,6 +329,8 @@ def describe(data: Mapping[str, Any], ctx: Context | None = None, path: Sequence
         t = term(key, path)
         if key in skip or t.fmt == "hide" or value is None or value == "" or value == [] or value == {}:
             continue
+        if key == "doc_id" and data.get("title"):  # the passage is named by its title already
+            continue
         label = f"**{plain(t.label)}**"
         if key in PROMPT_KEYS and _is_prompt(value):
             blocks.append(f"{label}\n\n{prompt_markdown(value)}")

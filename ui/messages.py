@@ -46,7 +46,8 @@ def event_to_message(event: TraceEvent | dict[str, Any], ctx: Context | None = N
     metadata: dict[str, Any] = {"title": step_title(event), "duration": round(float(event.seconds), 3),
                                 "status": "done"}
     if event.llm_calls:
-        metadata["log"] = f"{event.llm_calls} LLM · {event.prompt_tokens}+{event.completion_tokens} tok"
+        metadata["log"] = (f"{event.llm_calls} model call{'s' if event.llm_calls != 1 else ''} · "
+                           f"{event.prompt_tokens + event.completion_tokens} tokens")
     return {"role": "assistant", "content": body, "metadata": metadata}
 
 

@@ -28,7 +28,7 @@ def test_retrieve_event_becomes_a_collapsible_step_with_a_passage_table() -> Non
 def test_read_event_shows_answer_and_usage() -> None:
     msg = messages.event_to_message(read_event())
     assert msg["metadata"]["title"].startswith("📖 read:")
-    assert "1 LLM" in msg["metadata"]["log"] and "120+3" in msg["metadata"]["log"]
+    assert msg["metadata"]["log"] == "1 model call · 123 tokens"
     assert "**Grey Lantern**" in msg["content"]
     assert "Answer briefly" not in msg["content"]  # prompts stay in the viewer, not the chat
 
