@@ -77,7 +77,8 @@ def main() -> int:
 
         pick(page, "#chat-agent", re.compile("^HippoRAG"))
         ask(page, TWO_HOP)
-        page.locator("#chat-bot a[href*='?run=']").last.click()  # its share link opens the trace viewer
+        link = page.locator("#chat-bot a[href*='?run=']").last.get_attribute("href") or ""
+        page.goto(url + link[link.index("?run="):])  # its share link opens the trace viewer
         page.locator("#viewer-graph svg.graph-walk").wait_for()
         page.locator("#viewer-step-header").scroll_into_view_if_needed()
         save(page, "viewer")
