@@ -56,7 +56,6 @@ def app(tmp_path_factory: pytest.TempPathFactory):
     running.services.ingest_documents("lighthouses", [RawDocument(f"light{i}", title, text, "lights.md")
                                                       for i, (title, text) in enumerate(LIGHTHOUSES)])
     yield running
-    running.llm_gate = None
     running.services.llm.gate.set()
     running.close()
 
