@@ -85,6 +85,9 @@ def fenced(text: Any, lang: str = "text") -> str:
     return f"{fence}{lang}\n{text}\n{fence}"
 
 
+EVIDENCE_KINDS = {"source": "source (a passage's sentence)", "inferential": "inferential (the model's pick)"}
+
+
 def evidence_table(items: Sequence[dict[str, Any]], before: Sequence[dict[str, Any]] | None = None,
                    max_rows: int = 20) -> str:
     """An evidence set (RetroRAG) as a table: withdrawn claims struck through, with what changed since `before`."""
@@ -101,7 +104,7 @@ def evidence_table(items: Sequence[dict[str, Any]], before: Sequence[dict[str, A
             status = "new" if before is not None and e.get("id") not in earlier else "active"
         rows.append({"id": e.get("id", ""), "claim": Markup(f"~~{cell(claim)}~~") if withdrawn else claim,
                      "about": e.get("entity", ""), "passages": e.get("numbers", e.get("passages", [])),
-                     "kind": e.get("kind", ""), "status": status})
+                     "kind": EVIDENCE_KINDS.get(e.get("kind", ""), e.get("kind", "")), "status": status})
     live = sum(e.get("status") != "withdrawn" for e in items)
     return (f"**Evidence set** ({live} active, {len(items) - live} withdrawn)\n\n"
             + table(rows, ["id", "claim", "about", "passages", "kind", "status"], max_rows=max_rows))
