@@ -81,6 +81,13 @@ def summary_columns(gold: Gold | None) -> list[str]:
     return SUMMARY_COLUMNS[:2] + (METRIC_COLUMNS if gold else []) + SUMMARY_COLUMNS[2:]
 
 
+def summary_widths(gold: Gold | None) -> list[str]:
+    """Column widths that fit the summary in its panel (a wrapping table without them grows to its content)."""
+    if gold:
+        return ["8%", "6%", "6%", "6%", "4%", "4%", "6%", "6%", "20%", "17%", "17%"]
+    return ["10%", "7%", "7%", "7%", "27%", "21%", "21%"]
+
+
 def summary_frame(rows: list[dict[str, Any]], gold: Gold | None) -> pd.DataFrame:
     """The summary table (metric columns only when there is gold)."""
     return pd.DataFrame(rows, columns=summary_columns(gold))
@@ -152,7 +159,7 @@ def build(services: Any, user: gr.components.Component | None = None) -> Compare
             columns.append(col)
     note = gr.Markdown("", elem_id="compare-note")
     summary = gr.Dataframe(value=summary_frame([], None), interactive=False, label="Summary", wrap=True,
-                           pinned_columns=2, max_chars=160, elem_id="compare-summary",
+                           column_widths=summary_widths(None), max_chars=160, elem_id="compare-summary",
                            elem_classes=["compact-table"])
 
     agents.change(lambda chosen: [gr.Column(visible=s.name in (chosen or [])) for s in specs], [agents], columns,
@@ -177,7 +184,7 @@ def build(services: Any, user: gr.components.Component | None = None) -> Compare
         rows: list[dict[str, Any]] = []
 
         def state(text: str = "") -> tuple[Any, ...]:
-            return (*chats, summary_frame(rows, gold), text)
+            return (*chats, gr.Dataframe(value=summary_frame(rows, gold), column_widths=summary_widths(gold)), text)
 
         if not q or not chosen or not corpus_name:
             gr.Warning("Type a question, pick a corpus and at least one agent.")

@@ -44,13 +44,13 @@ def read_only_note(name: str) -> str:
 
 
 def corpus_info(services: Any, name: str | None, owner: str = PUBLIC) -> str:
-    """'**demo** · 42 documents · 42 chunks · shared, read-only · embedder …', as `owner` sees it."""
+    """'**demo** · 42 documents · 42 passages · shared, read-only · embedder …', as `owner` sees it."""
     if not name:
         return "_No corpus yet: create one below._"
     for c in services.corpus_list(owner):
         if c.name == name:
             whose = "yours" if c.owner == owner else "shared, read-only"
-            return (f"**{plain(c.name)}** · {c.documents} documents · {c.chunks} chunks · {whose}"
+            return (f"**{plain(c.name)}** · {c.documents} documents · {c.chunks} passages · {whose}"
                     f"<br><small>embedder `{c.embedder or '?'}`</small>")
     if name == DEFAULT_CORPUS:
         return f"**{plain(name)}** · {services.demo_state} (indexed in the background)"

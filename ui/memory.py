@@ -12,7 +12,7 @@ import gradio as gr
 from storage.db import NotFound
 from ui.glossary import clock
 from ui.markdown import ICONS, plain, short
-from ui.users import describe_user, user_key
+from ui.users import BROWSER_PREFIX, user_key
 
 log = logging.getLogger(__name__)
 COLUMNS = ["thought", "status", "memory buckets (LSH hash)", "from your message", "changed"]
@@ -41,8 +41,9 @@ def summary(services: Any, user: str) -> str:
     """'Memory of …: 4 active, 1 forgotten, 2 merged thoughts.'"""
     counts = {s: services.memory.count(user, s) for s in ("active", "forgotten", "merged")}
     state = services.memory.table.get_memory(user)
-    shape = f" LSH: {state.tables} tables × {state.buckets} buckets." if state else ""
-    return (f"Memory of {describe_user(user)}: {counts['active']} active, {counts['forgotten']} forgotten, "
+    shape = f" Memory buckets (LSH hash): {state.tables} tables × {state.buckets} buckets." if state else ""
+    whose = "this browser" if user.startswith(BROWSER_PREFIX) else f"**{plain(user)}**"  # no id on screen
+    return (f"Memory of {whose}: {counts['active']} active, {counts['forgotten']} forgotten, "
             f"{counts['merged']} merged thoughts.{shape} Only you see it.")
 
 
@@ -109,6 +110,7 @@ def build(services: Any, user: gr.State, tz: gr.State | None = None) -> MemoryTa
         status = gr.Dropdown(choices=STATUSES, value="", show_label=False, scale=1, elem_id="memory-status")
         refresh_btn = gr.Button("Refresh", scale=1, min_width=80, elem_id="memory-refresh")
     table = gr.Dataframe(headers=COLUMNS, value=[], interactive=False, wrap=True, elem_id="memory-table",
+                         column_widths=["32%", "16%", "14%", "24%", "14%"],  # without them it grows past the page
                          elem_classes=["compact-table"], label="Your thoughts (click one to select it)")
     with gr.Row():
         picked = gr.Markdown(PICK_NOTE, elem_id="memory-picked")

@@ -283,4 +283,5 @@ def test_tables_stay_inside_their_panels(app, page) -> None:
                               ".map(th => th.innerText.trim()); }")
     for column in ("seconds", "recall@2", "recall@5", "EM", "F1"):
         assert any(column in h for h in inside), inside  # in view without scrolling to the right
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 1400  # nothing pushes the page wider
     shot(page, "newcomer-compare")
