@@ -60,7 +60,7 @@ def main() -> int:
     url = p.parse_args().url.rstrip("/") + "/"
     with sync_playwright() as pw:
         browser = launch_chromium(pw)
-        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
         page.set_default_timeout(WAIT_MS)
         page.goto(url)
         page.wait_for_selector("#chat-question textarea")
@@ -80,7 +80,7 @@ def main() -> int:
         link = page.locator("#chat-bot a[href*='?run=']").last.get_attribute("href") or ""
         page.goto(url + link[link.index("?run="):])  # its share link opens the trace viewer
         page.locator("#viewer-graph svg.graph-walk").wait_for()
-        page.locator("#viewer-step-header").scroll_into_view_if_needed()
+        page.locator("#viewer-header").evaluate("(el) => el.scrollIntoView({block: 'start'})")
         save(page, "viewer")
 
         page.get_by_role("tab", name=re.compile("Compare")).click()
@@ -93,13 +93,14 @@ def main() -> int:
         page.locator("#compare-question textarea").fill(TWO_HOP)
         page.locator("#compare-run").click()
         page.locator("#compare-note").get_by_text(re.compile(r"^Done:")).wait_for(timeout=WAIT_MS)
-        page.locator("#compare-summary").scroll_into_view_if_needed()
+        page.locator("#compare-summary").evaluate("(el) => el.scrollIntoView({block: 'end'})")
         save(page, "compare")
 
         page.get_by_role("tab", name=re.compile("Corpora")).click()
         pick(page, "#corpora-corpus", "demo")
         page.locator("#corpora-docs").get_by_text("Carrowdene Observatory").filter(visible=True).first.click()
         page.locator("#corpora-doc-text textarea").wait_for()
+        page.locator("#corpora-docs").evaluate("(el) => el.scrollIntoView({block: 'start'})")
         save(page, "corpora")
 
         page.get_by_role("tab", name=re.compile("Chat")).click()
