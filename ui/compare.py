@@ -159,7 +159,7 @@ def build(services: Any, user: gr.components.Component | None = None) -> Compare
             columns.append(col)
     note = gr.Markdown("", elem_id="compare-note")
     summary = gr.Dataframe(value=summary_frame([], None), interactive=False, label="Summary", wrap=True,
-                           column_widths=summary_widths(None), max_chars=160, elem_id="compare-summary",
+                           column_widths=summary_widths(None), elem_id="compare-summary",
                            elem_classes=["compact-table"])
 
     agents.change(lambda chosen: [gr.Column(visible=s.name in (chosen or [])) for s in specs], [agents], columns,

@@ -16,7 +16,8 @@ HEADER = """
 """
 
 CSS = """
-.gradio-container { max-width: 1500px !important; margin: 0 auto !important; }
+/* as wide as the window up to 1500 px, never wider: a table's drawn width cannot grow the page */
+.gradio-container { width: 100% !important; max-width: 1500px !important; margin: 0 auto !important; }
 .rs-header { display: flex; align-items: center; gap: 14px; padding: 6px 4px 2px 4px; }
 .rs-logo { font-size: 34px; line-height: 1; }
 .rs-title { font-size: 26px; font-weight: 700; letter-spacing: -0.02em; color: var(--body-text-color); }
@@ -25,6 +26,9 @@ CSS = """
 .status-line p { margin: 0; }
 .agent-card { font-size: 13px; }
 .compact-table table { font-size: 13px; }
+/* a table block never widens the page: past its panel's width it scrolls inside (gradio sizes a wrapping table
+   from its container's width when drawn, so a wider moment would otherwise stick) */
+.compact-table, #memory-table { max-width: 100%; min-width: 0 !important; overflow-x: auto; }
 .compact-table td, .compact-table th { padding: 4px 8px !important; }
 .compact-table th, .compact-table th * { white-space: nowrap !important; }
 .compare-title p { margin: 0 0 2px 4px; font-size: 14px; }
