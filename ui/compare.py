@@ -84,7 +84,7 @@ def summary_columns(gold: Gold | None) -> list[str]:
 def summary_widths(gold: Gold | None) -> list[str]:
     """Column widths that fit the summary in its panel (a wrapping table without them grows to its content)."""
     if gold:
-        return ["8%", "6%", "6%", "6%", "4%", "4%", "6%", "6%", "20%", "17%", "17%"]
+        return ["8%", "7%", "7%", "7%", "4%", "5%", "6%", "6%", "19%", "16%", "15%"]
     return ["10%", "7%", "7%", "7%", "27%", "21%", "21%"]
 
 

@@ -110,7 +110,7 @@ def build(services: Any, user: gr.State, tz: gr.State | None = None) -> MemoryTa
         status = gr.Dropdown(choices=STATUSES, value="", show_label=False, scale=1, elem_id="memory-status")
         refresh_btn = gr.Button("Refresh", scale=1, min_width=80, elem_id="memory-refresh")
     table = gr.Dataframe(headers=COLUMNS, value=[], interactive=False, wrap=True, elem_id="memory-table",
-                         column_widths=["32%", "16%", "14%", "24%", "14%"],  # without them it grows past the page
+                         column_widths=["30%", "14%", "18%", "24%", "14%"],  # without them it grows past the page
                          elem_classes=["compact-table"], label="Your thoughts (click one to select it)")
     with gr.Row():
         picked = gr.Markdown(PICK_NOTE, elem_id="memory-picked")

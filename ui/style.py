@@ -31,6 +31,7 @@ CSS = """
 .compact-table, #memory-table { max-width: 100%; min-width: 0 !important; overflow-x: auto; }
 .compact-table td, .compact-table th { padding: 4px 8px !important; }
 .compact-table th, .compact-table th * { white-space: nowrap !important; }
+#compare-summary th, #compare-summary th *, #memory-table th, #memory-table th * { white-space: normal !important; }
 .compare-title p { margin: 0 0 2px 4px; font-size: 14px; }
 .timeline { font-size: 13px; max-height: 560px; overflow-y: auto; }
 .timeline ol { padding-left: 1.4em; }
