@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 # the numbers first, next to the agent, so no long answer pushes them out of view; long text last (it wraps)
 SUMMARY_COLUMNS = ["agent", "seconds", "model calls", "tokens", "answer", "grounding", "passages used"]
 METRIC_COLUMNS = ["recall@2", "recall@5", "EM", "F1"]
+NO_GOLD = "—"  # a metric without gold answers or passages
 
 
 @dataclass
@@ -62,12 +63,13 @@ def summary_row(agent: str, run: Any, gold: Gold | None) -> dict[str, Any]:
         "agent": agent,
         "answer": run.answer or (f"⚠️ {run.error}" if run.error else ""),
         "grounding": grounding_line(grounding_of(run.events)),
-        "passages used": (f"{len(run.used_ids)}: {'; '.join(titles.get(d, d) for d in run.used_ids[:3])}"
+        "passages used": (f"{len(run.used_ids)}: {'; '.join(titles.get(d, 'a passage') for d in run.used_ids[:3])}"
                           + (" …" if len(run.used_ids) > 3 else "")) if run.used_ids else "0",
         "model calls": run.llm_calls,
         "tokens": run.prompt_tokens + run.completion_tokens,
         "seconds": round(run.seconds, 2),
     }
+    row.update(dict.fromkeys(METRIC_COLUMNS, NO_GOLD))
     if gold:
         row["recall@2"] = round(recall_at_k(run.retrieved_ids, gold.gold_ids, 2), 2) if gold.gold_ids else None
         row["recall@5"] = round(recall_at_k(run.retrieved_ids, gold.gold_ids, 5), 2) if gold.gold_ids else None
@@ -76,21 +78,18 @@ def summary_row(agent: str, run: Any, gold: Gold | None) -> dict[str, Any]:
     return row
 
 
-def summary_columns(gold: Gold | None) -> list[str]:
-    """The summary's columns: agent, seconds, then the metrics (only when there is gold), then the rest."""
-    return SUMMARY_COLUMNS[:2] + (METRIC_COLUMNS if gold else []) + SUMMARY_COLUMNS[2:]
+def summary_columns() -> list[str]:
+    """The summary's columns: agent, seconds, the metrics ('—' without gold), then the rest."""
+    return SUMMARY_COLUMNS[:2] + METRIC_COLUMNS + SUMMARY_COLUMNS[2:]
 
 
-def summary_widths(gold: Gold | None) -> list[str]:
-    """Column widths that fit the summary in its panel (a wrapping table without them grows to its content)."""
-    if gold:
-        return ["8%", "7%", "7%", "7%", "4%", "5%", "6%", "6%", "19%", "16%", "15%"]
-    return ["10%", "7%", "7%", "7%", "27%", "21%", "21%"]
+# widths that fit the summary in its panel (a wrapping table without them grows to its content)
+SUMMARY_WIDTHS = ["8%", "7%", "7%", "7%", "4%", "5%", "6%", "6%", "19%", "16%", "15%"]
 
 
-def summary_frame(rows: list[dict[str, Any]], gold: Gold | None) -> pd.DataFrame:
-    """The summary table (metric columns only when there is gold)."""
-    return pd.DataFrame(rows, columns=summary_columns(gold))
+def summary_frame(rows: list[dict[str, Any]], gold: Gold | None = None) -> pd.DataFrame:
+    """The summary table (the metric columns say '—' without gold)."""
+    return pd.DataFrame(rows, columns=summary_columns())
 
 
 def stream_runs(services: Any, names: list[str], corpus: str, question: str,
@@ -159,7 +158,7 @@ def build(services: Any, user: gr.components.Component | None = None) -> Compare
             columns.append(col)
     note = gr.Markdown("", elem_id="compare-note")
     summary = gr.Dataframe(value=summary_frame([], None), interactive=False, label="Summary", wrap=True,
-                           column_widths=summary_widths(None), elem_id="compare-summary",
+                           column_widths=SUMMARY_WIDTHS, elem_id="compare-summary",
                            elem_classes=["compact-table"])
 
     agents.change(lambda chosen: [gr.Column(visible=s.name in (chosen or [])) for s in specs], [agents], columns,
@@ -184,7 +183,7 @@ def build(services: Any, user: gr.components.Component | None = None) -> Compare
         rows: list[dict[str, Any]] = []
 
         def state(text: str = "") -> tuple[Any, ...]:
-            return (*chats, gr.Dataframe(value=summary_frame(rows, gold), column_widths=summary_widths(gold)), text)
+            return (*chats, summary_frame(rows, gold), text)
 
         if not q or not chosen or not corpus_name:
             gr.Warning("Type a question, pick a corpus and at least one agent.")
