@@ -425,11 +425,11 @@ def _inline(record: Mapping[str, Any], ctx: Context, path: Sequence[str]) -> str
 def prompt_markdown(prompt: Any) -> str:
     """Chat messages (or labelled prompts) as role-labelled fenced blocks."""
     blocks = []
-    for m in prompt if isinstance(prompt, list) else []:
+    for n, m in enumerate(prompt if isinstance(prompt, list) else [], 1):
         if not isinstance(m, Mapping):
             continue
         if "messages" in m:  # a labelled prompt (one of several)
-            blocks.append(f"_{plain(m.get('label', ''))}_\n\n{prompt_markdown(m.get('messages', []))}")
+            blocks.append(f"**prompt {n}: {cell(m.get('label', ''))}**\n\n{prompt_markdown(m.get('messages', []))}")
         else:
             blocks.append(f"**{cell(m.get('role', '?'))}**\n\n{fenced(m.get('content', ''))}")
     return "\n\n".join(blocks)

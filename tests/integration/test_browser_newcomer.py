@@ -105,8 +105,9 @@ def test_hint_examples_and_status_follow_the_corpus_and_agent_and_stay_after_a_r
     assert "Quillmarch" not in examples.inner_text() and "Quillmarch" not in bot.inner_text()
     page.wait_for_function("() => !document.querySelector('#chat-status').innerText.includes('Demo corpus')")
     assert "lighthouses" in status.inner_text()  # the demo corpus's state is no longer shown: it is not chosen
-    examples.get_by_text("Tell me about Keepers of the Light.").click()
-    assert page.locator("#chat-question textarea").input_value() == "Tell me about Keepers of the Light."
+    examples.get_by_text("Tell me about Keepers of the Light.").click()  # an example fills the box
+    page.wait_for_function("() => document.querySelector('#chat-question textarea').value === "
+                           "'Tell me about Keepers of the Light.'")
     pick(page, "#chat-agent", re.compile("Think-in-Memory"))
     examples.get_by_text("Where do I live?").wait_for()  # TiM gets memory examples
     bot.get_by_text(re.compile("tell it something about yourself")).wait_for()
