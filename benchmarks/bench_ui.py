@@ -2,11 +2,14 @@
 
     python benchmarks/bench_ui.py                  # the real app: `python app.py` in a subprocess
     python benchmarks/bench_ui.py --fake-llm       # in-process app with a stand-in LLM (no model load)
+    python benchmarks/bench_ui.py --fake-llm --agents all   # Enter to the first step shown, for every agent
 
 Start-to-serving is the time from launching the app until its page answers HTTP 200. Enter-to-first-step
 is measured inside the page: from the Enter keydown in the Chat box to the first trace step (the
-retrieval) appearing in the chat, for each question; the median is reported. Uses Debian's chromium
-(/usr/bin/chromium) through playwright.
+retrieval) appearing in the chat, for each question; the median is reported. With --agents, it is measured
+for each agent named (or all) to the first step shown at all: the waiting step that names what the agent does
+first (ui/hints.py), or a finished step if that comes first. Uses Debian's chromium (/usr/bin/chromium) through
+playwright.
 """
 
 from __future__ import annotations
@@ -49,8 +52,21 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) ->
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
-def measure(url: str, questions: list[str], answer_timeout: float, ready_timeout: float) -> list[float]:
-    """Ask each question in a fresh chat; returns the Enter-to-first-step times in ms."""
+def pick_agent(page: object, agent: str) -> str:
+    """Choose `agent` in the Chat tab; returns the text of its first waiting step."""
+    from agents import registry
+    from ui.hints import waiting
+
+    page.locator("#chat-agent input").click()  # type: ignore[attr-defined]
+    page.get_by_role("option", name=registry.get(agent).title).click()  # type: ignore[attr-defined]
+    page.wait_for_timeout(500)  # type: ignore[attr-defined]
+    return waiting(agent)
+
+
+def measure(url: str, questions: list[str], answer_timeout: float, ready_timeout: float,
+            agents: list[str] | None = None) -> list[float]:
+    """Ask each question in a fresh chat (with each of `agents`, when given); returns the Enter-to-first-step
+    times in ms."""
     from playwright.sync_api import sync_playwright
 
     from tests.harness import enter_to_first_step_ms, launch_chromium
@@ -73,10 +89,11 @@ def measure(url: str, questions: list[str], answer_timeout: float, ready_timeout
             print(f"  waiting: {status}", flush=True)
             time.sleep(5)
         print(f"  status: {' '.join(status.split())}", flush=True)
-        for q in questions:  # each question starts a fresh chat, so its answer is the only share link
-            ms = enter_to_first_step_ms(page, q, timeout_ms=answer_timeout * 1000)
+        for agent, q in [(a, q) for a in agents or [""] for q in questions]:  # each in a fresh chat
+            marker = pick_agent(page, agent) if agent else "retrieve:"
+            ms = enter_to_first_step_ms(page, q, marker=marker, timeout_ms=answer_timeout * 1000)
             out.append(ms)
-            print(f"  {ms:7.0f} ms  {q}", flush=True)
+            print(f"  {ms:7.0f} ms  {agent + ': ' if agent else ''}{q}", flush=True)
             page.wait_for_function(  # the run must end before the next question (one LLM, one queue slot)
                 "() => document.querySelectorAll(\"#chat-bot a[href*='?run=']\").length > 0",
                 timeout=answer_timeout * 1000)
@@ -102,7 +119,8 @@ def bench_subprocess(args: argparse.Namespace) -> tuple[float, list[float]]:
         wait_http(url, args.start_timeout, proc)
         start = time.perf_counter() - t0
         print(f"app serving after {start:.2f} s ({url}, home {home})", flush=True)
-        return start, measure(url, QUESTIONS[: args.questions], args.answer_timeout, args.ready_timeout)
+        return start, measure(url, QUESTIONS[: args.questions], args.answer_timeout, args.ready_timeout,
+                              args.agent_list)
     finally:
         proc.terminate()
         try:
@@ -124,7 +142,7 @@ def bench_inprocess(args: argparse.Namespace) -> tuple[float, list[float]]:
         wait_http(app.url, 30)
         print(f"UI built and serving after {app.start_seconds:.2f} s ({app.url})", flush=True)
         return app.start_seconds, measure(app.url, QUESTIONS[: args.questions], args.answer_timeout,
-                                          args.ready_timeout)
+                                          args.ready_timeout, args.agent_list)
     finally:
         app.close()
 
@@ -138,7 +156,11 @@ def main() -> int:
     p.add_argument("--start-timeout", type=float, default=300)
     p.add_argument("--ready-timeout", type=float, default=600, help="seconds to wait for the demo corpus")
     p.add_argument("--answer-timeout", type=float, default=600, help="seconds to wait for each answer")
+    p.add_argument("--agents", default="", help="comma-separated agents (or 'all'): Enter to the first step shown")
     args = p.parse_args()
+    from agents import registry
+
+    args.agent_list = registry.names() if args.agents == "all" else [a for a in args.agents.split(",") if a]
     start, times = (bench_inprocess if args.fake_llm else bench_subprocess)(args)
     print(f"\nstart-to-serving: {start:.2f} s")
     print(f"enter-to-first-step: median {statistics.median(times):.0f} ms "

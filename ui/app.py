@@ -10,7 +10,7 @@ import gradio as gr
 
 from ui import benchmarks, chat, compare, corpora, memory, users, viewer
 from ui.common import corpus_names, default_corpus, status_line
-from ui.style import CSS, HEADER, theme
+from ui.style import CSS, HEADER, PAGE_JS, WITH_TIME_ZONE_JS, theme
 
 log = logging.getLogger(__name__)
 TAB_CHAT, TAB_VIEWER, TAB_COMPARE, TAB_CORPORA, TAB_MEMORY = "chat", "viewer", "compare", "corpora", "memory"
@@ -25,11 +25,14 @@ def build_app(services: Any) -> gr.Blocks:
             gr.LoginButton(elem_id="hf-login")
         # this browser's random id (ui/users.py); every tab takes it as an input and resolves the user key
         user = users.user_state(users.browser_secret(services.settings.home))
+        # the browser's time zone, filled in by the page load (a hidden box, not a State: the browser sends its
+        # value with each event), so that times show on the reader's clock
+        zone = gr.Textbox("", visible=False, elem_id="browser-time-zone")
         with gr.Tabs(selected=TAB_CHAT, elem_id="main-tabs") as tabs:
             with gr.Tab("💬 Chat", id=TAB_CHAT, elem_id="tab-chat"):
                 chat_tab = chat.build(services, user)
             with gr.Tab("🔍 Trace viewer", id=TAB_VIEWER, elem_id="tab-viewer") as viewer_tab_el:
-                viewer_tab = viewer.build(services, TAB_VIEWER, user)
+                viewer_tab = viewer.build(services, TAB_VIEWER, user, zone)
             with gr.Tab("⚖️ Compare", id=TAB_COMPARE, elem_id="tab-compare"):
                 compare_tab = compare.build(services, user)
             with gr.Tab("📊 Benchmarks", id=TAB_BENCHMARKS, elem_id="tab-benchmarks") as bench_tab_el:
@@ -37,7 +40,7 @@ def build_app(services: Any) -> gr.Blocks:
             with gr.Tab("📚 Corpora", id=TAB_CORPORA, elem_id="tab-corpora"):
                 corpora_tab = corpora.build(services, user)
             with gr.Tab("🧠 Memory", id=TAB_MEMORY, elem_id="tab-memory") as memory_tab_el:
-                memory_tab = memory.build(services, user)
+                memory_tab = memory.build(services, user, zone)
 
         dropdowns = [chat_tab.corpus, compare_tab.corpus, corpora_tab.corpus, viewer_tab.corpus_filter]
 
@@ -69,22 +72,26 @@ def build_app(services: Any) -> gr.Blocks:
         demo.load(keep_id, [user], [user], api_visibility="private", queue=False)
 
         def on_load(chat_value: str, compare_value: str, corpora_value: str, filter_value: str, stored_id: str,
-                    request: gr.Request) -> tuple[Any, ...]:
+                    request: gr.Request, browser_zone: str = "") -> tuple[Any, ...]:
             """Fresh corpus lists and status; with ?run=<id> in the URL, open that run in the viewer."""
             current = refresh_corpora(chat_value, compare_value, corpora_value, filter_value, stored_id, request)
             run_id = ""
             if request is not None:
                 run_id = str(dict(request.query_params).get("run", "") or "").strip()
-            status = status_line(services)
+            status = status_line(services, chat_value)
             if run_id:
-                opened = viewer_tab.open_run(run_id)
-                mine = viewer_tab.refresh("", "", "", stored_id, request)
-                return (gr.Tabs(selected=TAB_VIEWER), *current, status, mine, *opened)
-            return (gr.skip(), *current, status, gr.skip(), *(gr.skip() for _ in viewer_tab.open_outputs))
+                opened = viewer_tab.open_run(run_id, browser_zone)
+                mine = viewer_tab.refresh("", "", "", stored_id, request, browser_zone)
+                return (gr.Tabs(selected=TAB_VIEWER), *current, status, mine, *opened, browser_zone)
+            return (gr.skip(), *current, status, gr.skip(), *(gr.skip() for _ in viewer_tab.open_outputs),
+                    browser_zone)
 
-        demo.load(on_load, [*dropdowns, user],
-                  [tabs, *dropdowns, chat_tab.status, viewer_tab.table, *viewer_tab.open_outputs],
-                  api_visibility="private", show_progress="hidden")
+        loaded = demo.load(on_load, [*dropdowns, user, zone],
+                           [tabs, *dropdowns, chat_tab.status, viewer_tab.table, *viewer_tab.open_outputs, zone],
+                           js=WITH_TIME_ZONE_JS, api_visibility="private", show_progress="hidden")
+        # then the agent, corpus and settings this browser chose before (once the corpus lists are fresh)
+        loaded.then(chat_tab.restore, chat_tab.restore_inputs, chat_tab.restore_outputs, api_visibility="private",
+                    show_progress="hidden")
     demo.ragscope_services = services  # type: ignore[attr-defined] - launch() reads limits from it
     return demo
 
@@ -99,6 +106,7 @@ def launch(demo: gr.Blocks, **overrides: Any) -> Any:
         "css": CSS,
         "show_error": True,
         "footer_links": ["api", "settings"],
+        "js": PAGE_JS,
     }
     if services is not None:
         kwargs["max_file_size"] = int(services.max_bytes)

@@ -12,7 +12,9 @@ from typing import Any
 import gradio as gr
 
 from agents import registry
+from ui import hints
 from ui.common import (
+    DEFAULT_CORPUS,
     RUN_CONCURRENCY,
     ConfigWidgets,
     agent_card,
@@ -21,11 +23,12 @@ from ui.common import (
     corpus_names,
     default_corpus,
     handlers_at_once,
-    load_examples,
     queue_note,
     settled,
     status_line,
 )
+from ui.details import passage_titles
+from ui.glossary import Context
 from ui.markdown import plain
 from ui.messages import answer_message, event_to_message, figure_message, pending_message, share_link
 from ui.users import user_key
@@ -42,6 +45,9 @@ class ChatTab:
     timer: gr.Timer
     chatbot: gr.Chatbot
     question: gr.Textbox
+    restore: Any = None  # (prefs, stored user, request) -> updates of restore_outputs: the choices kept in the browser
+    restore_inputs: list[Any] | None = None
+    restore_outputs: list[Any] | None = None
 
 
 def ask_stream(services: Any, question: str, history: list[dict[str, Any]] | None, corpus: str, agent: str,
@@ -58,7 +64,8 @@ def ask_stream(services: Any, question: str, history: list[dict[str, Any]] | Non
         yield history
         return
     history.append({"role": "user", "content": plain(question)})  # shown as typed: no markdown, no HTML
-    waiting = "Indexing the demo corpus…" if services.demo_state == "indexing" else f"{plain(agent)}: starting…"
+    indexing = services.demo_state == "indexing" and corpus == DEFAULT_CORPUS
+    waiting = "Indexing the demo corpus…" if indexing else hints.waiting(agent)  # names what comes first
     yield history + [pending_message(waiting)]  # the question shows at once, whatever is ahead of it
     owner = services.owner(user)
     try:
@@ -69,13 +76,14 @@ def ask_stream(services: Any, question: str, history: list[dict[str, Any]] | Non
                 yield history + [pending_message(queue_note(services, place))]
             run = services.run(agent, corpus or "", question, config, owner=owner, user=user,
                                conversation=conversation, history=list(turns or []))
-            title = registry.get(agent).title
+            ctx = Context()  # the run's passage titles so far: a step names passages, never their ids
             for event in run:
-                history.append(event_to_message(event))
+                ctx.titles.update(passage_titles([event]))
+                history.append(event_to_message(event, ctx))
                 picture = figure_message(event)  # a graph walk's picture, as in the viewer
                 if picture:
                     history.append(picture)
-                yield history + [pending_message(f"{title}: thinking…")]
+                yield history + [pending_message(hints.waiting(agent, event.kind))]
     except (ValueError, LookupError) as exc:
         message = str(exc).strip("'\"")
         gr.Warning(html.escape(message))  # toasts render HTML
@@ -88,6 +96,27 @@ def ask_stream(services: Any, question: str, history: list[dict[str, Any]] | Non
     yield history
 
 
+PREFS_KEY = "ragscope-chat-choices"
+# the live character count under the question box (runs in the browser; LIMIT is replaced by the limit, 0 = none)
+COUNT_JS = """(q) => { const n = [...(q || "").trim()].length, limit = LIMIT;
+  if (!n) return "";
+  const shown = n.toLocaleString("en") + (limit ? " / " + limit.toLocaleString("en") : "") + " characters";
+  return limit && n > limit ? "⚠️ " + shown + ": shorten the question to ask it" : shown; }"""
+
+
+def setting_fits(widget: gr.components.Component, value: Any) -> bool:
+    """Whether a kept setting can still go into its input: the same kind of value, and one of its choices."""
+    if value is None:
+        return False
+    if isinstance(widget, gr.Checkbox):
+        return isinstance(value, bool)
+    if isinstance(widget, gr.Number):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(widget, gr.Dropdown):
+        return value in [c[1] if isinstance(c, tuple) else c for c in (widget.choices or [])]
+    return isinstance(value, str)
+
+
 def build(services: Any, user: gr.components.Component | None = None) -> ChatTab:
     """Lay out the Chat tab (inside the current Tab context) and wire its events; `user` holds the
     browser's id (ui/users.py): runs and chat agents' memories are that user's."""
@@ -98,6 +127,10 @@ def build(services: Any, user: gr.components.Component | None = None) -> ChatTab
     turns = gr.State([])  # this conversation's user turns and answers, for chat agents
     conversation = gr.State(lambda: uuid.uuid4().hex[:12])
     user = user if user is not None else gr.State("")
+    prefs = gr.BrowserState({}, storage_key=PREFS_KEY)  # agent, corpus and settings, kept across reloads
+    shown = hints.examples(services, default_corpus(names), first or "", services.owner(""))
+    examples = gr.State(shown)  # the example questions now offered (a click on one fills the box)
+    limit = int(getattr(services.settings, "max_question_chars", 0) or 0)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=300, elem_classes=["side-panel"]):
             corpus = gr.Dropdown(choices=names, value=default_corpus(names), label="Corpus", allow_custom_value=True,
@@ -111,8 +144,7 @@ def build(services: Any, user: gr.components.Component | None = None) -> ChatTab
         with gr.Column(scale=3):
             chatbot = gr.Chatbot(
                 label="Agent trace", show_label=False, height=560, elem_id="chat-bot", buttons=[], layout="panel",
-                placeholder="Ask a question about the demo corpus (the Quillmarch Isles), or pick an example "
-                            "below. Every retrieval and reading step appears here as it happens.",
+                placeholder=hints.hint(services, default_corpus(names), first or "", services.owner("")),
                 feedback_options=None,
             )
             with gr.Row():
@@ -120,15 +152,50 @@ def build(services: Any, user: gr.components.Component | None = None) -> ChatTab
                                       elem_id="chat-question", autofocus=True, max_lines=4)
                 send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="chat-send")
                 new = gr.Button("New chat", scale=1, min_width=80, elem_id="chat-new")
-            examples = load_examples()
-            if examples:
-                gr.Examples(examples=[[q] for q in examples], inputs=[question], label="Example questions")
+            count = gr.Markdown("", elem_id="chat-count", elem_classes=["char-count"])
+            example_set = gr.Dataset(components=[question], samples=[[q] for q in shown], type="index",
+                                     label="Example questions", elem_id="chat-examples", samples_per_page=8)
     timer = gr.Timer(3.0)  # every page polls until settled (a build-time value would freeze a stale status)
 
     def on_agent(name: str) -> list[Any]:
         return [agent_card(name), *widgets.visibility(name)]
 
     agent.change(on_agent, [agent], [card, *widgets.groups.values()], api_visibility="private", queue=False)
+
+    def follow(corpus_name: str | None, agent_name: str, stored_user: str, request: gr.Request) -> tuple[Any, ...]:
+        """The hint, example questions and status line for the corpus and agent now chosen."""
+        owner = services.owner(user_key(stored_user, request))
+        offered = hints.examples(services, corpus_name, agent_name, owner)
+        return (gr.Chatbot(placeholder=hints.hint(services, corpus_name, agent_name, owner)),
+                gr.Dataset(samples=[[q] for q in offered]), offered, status_line(services, corpus_name))
+
+    followers = [chatbot, example_set, examples, status]
+    gr.on([corpus.change, agent.change], follow, [corpus, agent, user], followers, api_visibility="private",
+          show_progress="hidden")
+    example_set.click(lambda i, offered: offered[i] if i is not None and i < len(offered) else gr.skip(),
+                      [example_set, examples], [question], api_visibility="private", queue=False)
+    question.change(None, [question], [count], js=COUNT_JS.replace("LIMIT", str(limit)), queue=False)
+
+    def save(agent_name: str, corpus_name: str | None, *values: Any) -> dict[str, Any]:
+        """What this browser keeps: the agent, the corpus and every agent setting, by 'agent.field'."""
+        config = {f"{a}.{f}": v for (a, f), v in zip(widgets.keys, values, strict=True)}
+        return {"agent": agent_name, "corpus": corpus_name, "config": config}
+
+    gr.on([agent.input, corpus.input, *(w.input for w in widgets.inputs)], save, [agent, corpus, *widgets.inputs],
+          [prefs], api_visibility="private", queue=False)
+
+    def restore(kept: Any, stored_user: str, request: gr.Request) -> tuple[Any, ...]:
+        """The agent, corpus and settings this browser chose before (each only if still valid)."""
+        kept = kept if isinstance(kept, dict) else {}
+        known = [s.name for s in specs]
+        corpora = corpus_names(services, user_key(stored_user, request))
+        config = kept.get("config") if isinstance(kept.get("config"), dict) else {}
+        updates = [gr.Dropdown(value=kept["agent"]) if kept.get("agent") in known else gr.skip(),
+                   gr.Dropdown(value=kept["corpus"]) if kept.get("corpus") in corpora else gr.skip()]
+        for (a, f), widget in zip(widgets.keys, widgets.inputs, strict=True):
+            value = config.get(f"{a}.{f}")
+            updates.append(gr.update(value=value) if setting_fits(widget, value) else gr.skip())
+        return tuple(updates)
 
     def ask(question_text: str, hist: list[dict[str, Any]], corpus_name: str, agent_name: str,
             conversation_id: str, past: list[dict[str, str]], stored_user: str | None = None,
@@ -148,7 +215,14 @@ def build(services: Any, user: gr.components.Component | None = None) -> ChatTab
                     conversation_id: str, past: list[dict[str, str]], stored_user: str | None = None,
                     request: gr.Request = None, *cfg: Any) -> Iterator[dict[Any, Any]]:  # type: ignore[assignment]
         """`ask` for the page: the box is emptied once, when the question is taken, so a question typed while
-        this one runs stays in the box (and is asked next: see trigger_mode below), never wiped by a step."""
+        this one runs stays in the box (and is asked next: see trigger_mode below), never wiped by a step. A
+        question over the limit is not taken: it stays in the box, to be shortened."""
+        n = len((question_text or "").strip())
+        if limit and n > limit:
+            gr.Warning(f"Your question has {n:,} characters; at most {limit:,} are allowed. Shorten it (it is still "
+                       "in the box) and press Enter again.")
+            yield {question: gr.skip()}
+            return
         steps = ask(question_text, hist, corpus_name, agent_name, conversation_id, past, stored_user, request, *cfg)
         for i, (messages, shown, _, grown) in enumerate(steps):
             yield {chatbot: messages, history: shown, turns: grown, **({question: ""} if i == 0 else {})}
@@ -160,7 +234,7 @@ def build(services: Any, user: gr.components.Component | None = None) -> ChatTab
     event = gr.on([question.submit, send.click], ask_in_page, inputs, outputs, api_visibility="private",
                   trigger_mode="always_last", concurrency_id=RUN_CONCURRENCY,
                   concurrency_limit=handlers_at_once(services), show_progress="hidden")
-    event.then(lambda: status_line(services), None, [status], api_visibility="private", queue=False)
+    event.then(lambda name: status_line(services, name), [corpus], [status], api_visibility="private", queue=False)
     # the API's "ask" (gradio_client): the same generator with every output, from a button the page never shows
     api_ask = gr.Button(visible=False, elem_id="chat-api-ask")
     api_ask.click(ask, inputs, outputs, api_name="ask", concurrency_id=RUN_CONCURRENCY,
@@ -189,8 +263,9 @@ def build(services: Any, user: gr.components.Component | None = None) -> ChatTab
 
     gr.api(run_api, api_name="run", concurrency_id=RUN_CONCURRENCY, concurrency_limit=handlers_at_once(services))
 
-    def tick() -> tuple[str, Any]:
-        return status_line(services), gr.Timer(active=not settled(services))
+    def tick(corpus_name: str | None) -> tuple[str, Any]:
+        return status_line(services, corpus_name), gr.Timer(active=not settled(services))
 
-    timer.tick(tick, None, [status, timer], api_visibility="private", show_progress="hidden")
-    return ChatTab(corpus=corpus, status=status, timer=timer, chatbot=chatbot, question=question)
+    timer.tick(tick, [corpus], [status, timer], api_visibility="private", show_progress="hidden")
+    return ChatTab(corpus=corpus, status=status, timer=timer, chatbot=chatbot, question=question, restore=restore,
+                   restore_inputs=[prefs, user], restore_outputs=[agent, corpus, *widgets.inputs])

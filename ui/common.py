@@ -13,6 +13,7 @@ import gradio as gr
 
 from agents import registry
 from agents.base import AgentSpec, describe
+from ui.markdown import plain
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,16 +159,19 @@ def config_widgets(selected: str) -> ConfigWidgets:
 
 
 # --- status --------------------------------------------------------------------------------------
-def status_line(services: Any) -> str:
-    """'Model: ready · Demo corpus: ready · 3 corpora'."""
+def status_line(services: Any, corpus: str | None = DEFAULT_CORPUS) -> str:
+    """'Model: ready · Demo corpus: ready' (the demo corpus's state only while it is the corpus chosen)."""
     state = str(getattr(services.llm, "state", "ready"))
     icon = "🟢" if state == "ready" else ("🔴" if state.startswith("failed") else "🟡")
-    demo = services.demo_state if getattr(services.settings, "demo_corpus", False) else "off"
-    dicon = "🟢" if demo == "ready" else ("⚪" if demo == "off" else "🟡")
     model = getattr(services.llm, "name", "llm")
     if state == "not loaded":
         state = "not loaded yet"
-    return f"{icon} Model `{model}`: {state} &nbsp;·&nbsp; {dicon} Demo corpus: {demo}"
+    line = f"{icon} Model `{model}`: {state}"
+    if corpus and corpus != DEFAULT_CORPUS:
+        return f"{line} &nbsp;·&nbsp; 📚 Corpus: {plain(corpus)}"
+    demo = services.demo_state if getattr(services.settings, "demo_corpus", False) else "off"
+    dicon = "🟢" if demo == "ready" else ("⚪" if demo == "off" else "🟡")
+    return f"{line} &nbsp;·&nbsp; {dicon} Demo corpus: {demo}"
 
 
 def settled(services: Any) -> bool:

@@ -28,13 +28,18 @@ from ui.common import (
     normalise_question,
     queue_note,
 )
+from ui.details import passage_titles
+from ui.glossary import Context
+from ui.hints import waiting
 from ui.markdown import plain
 from ui.messages import answer_message, event_to_message, grounding_line, grounding_of, passages_of, pending_message
 from ui.users import user_key
 
 log = logging.getLogger(__name__)
-SUMMARY_COLUMNS = ["agent", "answer", "grounding", "passages used", "LLM calls", "tokens", "seconds"]
+# the numbers first, next to the agent, so no long answer pushes them out of view; long text last (it wraps)
+SUMMARY_COLUMNS = ["agent", "seconds", "model calls", "tokens", "answer", "grounding", "passages used"]
 METRIC_COLUMNS = ["recall@2", "recall@5", "EM", "F1"]
+NO_GOLD = "—"  # a metric without gold answers or passages
 
 
 @dataclass
@@ -58,12 +63,13 @@ def summary_row(agent: str, run: Any, gold: Gold | None) -> dict[str, Any]:
         "agent": agent,
         "answer": run.answer or (f"⚠️ {run.error}" if run.error else ""),
         "grounding": grounding_line(grounding_of(run.events)),
-        "passages used": (f"{len(run.used_ids)}: {'; '.join(titles.get(d, d) for d in run.used_ids[:3])}"
+        "passages used": (f"{len(run.used_ids)}: {'; '.join(titles.get(d, 'a passage') for d in run.used_ids[:3])}"
                           + (" …" if len(run.used_ids) > 3 else "")) if run.used_ids else "0",
-        "LLM calls": run.llm_calls,
+        "model calls": run.llm_calls,
         "tokens": run.prompt_tokens + run.completion_tokens,
         "seconds": round(run.seconds, 2),
     }
+    row.update(dict.fromkeys(METRIC_COLUMNS, NO_GOLD))
     if gold:
         row["recall@2"] = round(recall_at_k(run.retrieved_ids, gold.gold_ids, 2), 2) if gold.gold_ids else None
         row["recall@5"] = round(recall_at_k(run.retrieved_ids, gold.gold_ids, 5), 2) if gold.gold_ids else None
@@ -72,9 +78,18 @@ def summary_row(agent: str, run: Any, gold: Gold | None) -> dict[str, Any]:
     return row
 
 
-def summary_frame(rows: list[dict[str, Any]], gold: Gold | None) -> pd.DataFrame:
-    """The summary table (metric columns only when there is gold)."""
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS + (METRIC_COLUMNS if gold else []))
+def summary_columns() -> list[str]:
+    """The summary's columns: agent, seconds, the metrics ('—' without gold), then the rest."""
+    return SUMMARY_COLUMNS[:2] + METRIC_COLUMNS + SUMMARY_COLUMNS[2:]
+
+
+# widths that fit the summary in its panel (a wrapping table without them grows to its content)
+SUMMARY_WIDTHS = ["8%", "7%", "7%", "7%", "4%", "5%", "6%", "6%", "19%", "16%", "15%"]
+
+
+def summary_frame(rows: list[dict[str, Any]], gold: Gold | None = None) -> pd.DataFrame:
+    """The summary table (the metric columns say '—' without gold)."""
+    return pd.DataFrame(rows, columns=summary_columns())
 
 
 def stream_runs(services: Any, names: list[str], corpus: str, question: str,
@@ -143,7 +158,8 @@ def build(services: Any, user: gr.components.Component | None = None) -> Compare
             columns.append(col)
     note = gr.Markdown("", elem_id="compare-note")
     summary = gr.Dataframe(value=summary_frame([], None), interactive=False, label="Summary", wrap=True,
-                           elem_id="compare-summary", elem_classes=["compact-table"])
+                           column_widths=SUMMARY_WIDTHS, elem_id="compare-summary",
+                           elem_classes=["compact-table"])
 
     agents.change(lambda chosen: [gr.Column(visible=s.name in (chosen or [])) for s in specs], [agents], columns,
                   api_visibility="private", queue=False)
@@ -179,9 +195,10 @@ def build(services: Any, user: gr.components.Component | None = None) -> Compare
                          f" ({len(gold.gold_ids)} supporting passages)")
         column = {s.name: j for j, s in enumerate(specs)}
         steps = {name: [{"role": "user", "content": plain(q)}] for name in chosen}
+        seen = {name: Context() for name in chosen}  # each run's passage titles so far
         running = list(chosen)
         for name in chosen:
-            chats[column[name]] = steps[name] + [pending_message(f"{name}: starting…")]
+            chats[column[name]] = steps[name] + [pending_message(waiting(name))]
 
         def progress() -> str:
             return f"Running **{', '.join(running)}** ({len(chosen) - len(running)} of {len(chosen)} done){gold_note}"
@@ -193,8 +210,9 @@ def build(services: Any, user: gr.components.Component | None = None) -> Compare
             if kind == "waiting":
                 chats[i] = steps[name] + [pending_message(queue_note(services, payload))]
             elif kind == "event":
-                steps[name].append(event_to_message(payload))
-                chats[i] = steps[name] + [pending_message(f"{name}: thinking…")]
+                seen[name].titles.update(passage_titles([payload]))
+                steps[name].append(event_to_message(payload, seen[name]))
+                chats[i] = steps[name] + [pending_message(waiting(name, payload.kind))]
             else:
                 running.remove(name)
                 if kind == "done":

@@ -17,7 +17,7 @@ from ui.markdown import plain
 from ui.users import user_key
 
 log = logging.getLogger(__name__)
-DOC_COLUMNS = ["doc_id", "title", "source", "chunks", "chars"]
+DOC_COLUMNS = ["document", "file", "passages", "characters"]  # no id: a click on a row opens the document
 FILE_TYPES = [".txt", ".md", ".markdown", ".pdf", ".html", ".htm", ".jsonl"]
 
 
@@ -44,13 +44,13 @@ def read_only_note(name: str) -> str:
 
 
 def corpus_info(services: Any, name: str | None, owner: str = PUBLIC) -> str:
-    """'**demo** · 42 documents · 42 chunks · shared, read-only · embedder …', as `owner` sees it."""
+    """'**demo** · 42 documents · 42 passages · shared, read-only · embedder …', as `owner` sees it."""
     if not name:
         return "_No corpus yet: create one below._"
     for c in services.corpus_list(owner):
         if c.name == name:
             whose = "yours" if c.owner == owner else "shared, read-only"
-            return (f"**{plain(c.name)}** · {c.documents} documents · {c.chunks} chunks · {whose}"
+            return (f"**{plain(c.name)}** · {c.documents} documents · {c.chunks} passages · {whose}"
                     f"<br><small>embedder `{c.embedder or '?'}`</small>")
     if name == DEFAULT_CORPUS:
         return f"**{plain(name)}** · {services.demo_state} (indexed in the background)"
@@ -65,7 +65,7 @@ def documents_frame(services: Any, corpus: str | None, search: str = "", owner: 
             found = services.documents(corpus, owner, search or "")
         except LookupError:
             found = []
-        rows = [[d.doc_id, d.title, Path(d.source).name if d.source else "", d.chunks, d.chars] for d in found]
+        rows = [[d.title, Path(d.source).name if d.source else "", d.chunks, d.chars] for d in found]
     return pd.DataFrame(rows, columns=DOC_COLUMNS)
 
 
@@ -119,7 +119,7 @@ def build(services: Any, user: gr.components.Component | None = None) -> Corpora
         search_btn = gr.Button("Search", scale=1, min_width=80)
     docs = gr.Dataframe(value=lambda: documents_frame(services, first, "", anyone), interactive=False, max_height=300,
                         elem_id="corpora-docs", elem_classes=["compact-table"], label="Documents (click one to open)",
-                        column_widths=["14%", "36%", "30%", "10%", "10%"])
+                        column_widths=["46%", "34%", "10%", "10%"])
     with gr.Group(visible=False) as doc_box:
         doc_text = gr.Textbox(label="Document", lines=10, max_lines=18, interactive=False, elem_id="corpora-doc-text")
         with gr.Row():
@@ -213,13 +213,16 @@ def build(services: Any, user: gr.components.Component | None = None) -> Corpora
     def open_doc(evt: gr.SelectData, frame: pd.DataFrame, name: str, stored: str,
                  request: gr.Request) -> tuple[Any, ...]:
         row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
-        doc_id = str(evt.row_value[0] if getattr(evt, "row_value", None) else frame.iloc[row, 0])
-        try:
-            title, text, source = services.document(name, doc_id, owner_of(stored, request))
-        except LookupError as exc:
-            gr.Warning(html.escape(str(exc)))
+        values = list(evt.row_value if getattr(evt, "row_value", None) else frame.iloc[row].tolist())
+        owner = owner_of(stored, request)
+        try:  # the row names the document by its title and file; the table shows no ids
+            doc_id = next(d.doc_id for d in services.documents(name, owner)
+                          if [d.title, Path(d.source).name if d.source else ""] == [str(v) for v in values[:2]])
+            title, text, source = services.document(name, doc_id, owner)
+        except (LookupError, StopIteration):
+            gr.Warning("That document is no longer in the corpus.")
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        label = f"{title} · {doc_id} · {Path(source).name if source else ''}"
+        label = f"{title} · {Path(source).name if source else ''}"
         return doc_id, gr.Textbox(value=text, label=label), gr.Group(visible=True), gr.Row(visible=False)
 
     docs.select(open_doc, [docs, corpus, user], [selected_doc, doc_text, doc_box, confirm_doc],
@@ -245,7 +248,7 @@ def build(services: Any, user: gr.components.Component | None = None) -> Corpora
         except (ValueError, LookupError) as exc:  # a shared corpus, or gone
             gr.Warning(html.escape(str(exc).strip("'\"")))
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        gr.Info(f"Deleted document {html.escape(doc_id)} ({n} chunks).")
+        gr.Info(f"Deleted the document ({n} passages).")
         return ("", gr.Group(visible=False), corpus_info(services, name, owner),
                 documents_frame(services, name, search_text, owner))
 

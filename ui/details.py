@@ -1,4 +1,5 @@
-"""Step details for the trace viewer: a step's inputs and outputs, its header and the run's timeline."""
+"""A step as a person reads it, in chat and in the trace viewer: the agent's sentence, what the step searched,
+read or produced, and its numbers folded under "details", each labelled with what it measures."""
 
 from __future__ import annotations
 
@@ -6,21 +7,28 @@ from collections.abc import Sequence
 from typing import Any
 
 from agents.events import TraceEvent
-from ui.markdown import (
-    ICONS,
-    as_event,
-    cell,
-    code_block,
-    evidence_table,
-    fenced,
-    hits_table,
-    nodes_table,
-    plain,
-    short,
-    table,
-)
+from ui.glossary import PROMPT_KEYS, Context, describe, prompt_markdown, records_table, term, value_text
+from ui.graph_view import entities_table_rows
+from ui.markdown import ICONS, as_event, cell, evidence_table, plain, short, table
 
-INPUT_KEYS = ("question", "query", "queries", "seed", "seeds", "instruction", "prompt", "messages", "prompts")
+INPUT_KEYS = ("question", "query", "queries", "instruction", "prompt", "messages", "prompts", "decision_prompt",
+              "rationale_prompt", "turns")
+SEARCH_LABELS = {"retrieve": "Search", "graph_walk": "Search", "rewrite": "Next search", "plan": "First search",
+                 "memory_read": "Looked up"}
+SHOWN = {  # the keys each kind shows outside "details"
+    "plan": ("analysis", "query"),
+    "retrieve": ("query", "hits"),
+    "graph_walk": ("query", "hits"),
+    "rewrite": ("query",),
+    "read": ("answer", "evidence", "rationale", "notes"),
+    "answer": ("answer", "queries"),
+    "memory_read": ("query", "thoughts"),
+    "memory_write": ("thought", "before", "after"),
+    "revise": ("before", "after"),
+    "error": ("error",),
+}
+THOUGHT_COLUMNS = ["text", "score", "status"]
+DETAILS_SUMMARY = "details: the numbers behind this step"
 
 
 def split_data(event: TraceEvent) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -31,105 +39,163 @@ def split_data(event: TraceEvent) -> tuple[dict[str, Any], dict[str, Any]]:
     return inputs, outputs
 
 
-def _prompt_md(prompt: Any) -> str:
-    if isinstance(prompt, list):
-        blocks = []
-        for m in prompt:
-            if isinstance(m, dict):
-                blocks.append(f"**{cell(m.get('role', '?'))}**\n\n{fenced(m.get('content', ''))}")
-        return "\n\n".join(blocks)
-    return fenced(prompt)
+def passage_titles(events: Sequence[TraceEvent | dict[str, Any]]) -> dict[str, str]:
+    """doc_id -> title of every passage a run's steps retrieved (so a step's outputs can name passages)."""
+    titles: dict[str, str] = {}
+    for raw in events:
+        d = as_event(raw).data or {}
+        for h in d.get("hits") or []:
+            if isinstance(h, dict) and h.get("doc_id") and h.get("title"):
+                titles.setdefault(str(h["doc_id"]), str(h["title"]))
+        for c in ((d.get("grounding") or {}).get("checks") or []) if isinstance(d.get("grounding"), dict) else []:
+            if isinstance(c, dict) and c.get("doc_id") and c.get("title"):
+                titles.setdefault(str(c["doc_id"]), str(c["title"]))
+    return titles
 
 
-def _numeric_dict(value: Any) -> bool:
-    return isinstance(value, dict) and bool(value) and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values())
+def context(events: Sequence[TraceEvent | dict[str, Any]], tz: str = "") -> Context:
+    """What rendering a run's steps may look up: its passages' titles and the reader's time zone."""
+    return Context(passage_titles(events), tz)
 
 
-def scores_table(value: dict[str, float], key: str = "item") -> str:
-    """A {name: score} dict as a table, best first."""
-    rows = [{key: k, "score": float(v)} for k, v in sorted(value.items(), key=lambda kv: -kv[1])]
-    return table(rows, [key, "score"])
+# --- what a step shows outside "details" ------------------------------------------------------------
+def hits_table(event: TraceEvent, snippet: int = 90) -> str:
+    """The passages a search returned: rank, title, the start of the text, and its score, named for what it is."""
+    d = event.data or {}
+    graph = event.kind == "graph_walk" or bool(d.get("subgraph"))
+    score = "graph-walk score (PageRank share)" if graph else "similarity to the search (0 to 1)"
+    rows = [{"#": h.get("rank", i), "passage": h.get("title") or "untitled", "text": short(h.get("text", ""), snippet),
+             "score": f"{float(h.get('score', 0) or 0):.2f}"}
+            for i, h in enumerate(d.get("hits") or [], 1) if isinstance(h, dict)]
+    return table(rows, ["#", "passage", "text", "score"], headers={"score": score})
 
 
-def inputs_markdown(event: TraceEvent | dict[str, Any]) -> str:
-    """The step's inputs: queries as text, prompts as role-labelled blocks."""
+def thoughts_table(thoughts: Any, ctx: Context, path: Sequence[str]) -> str:
+    """TiM's thoughts with their labelled scores (no ids, no epoch times)."""
+    rows = [{c: t.get(c, "") for c in THOUGHT_COLUMNS if c in t} for t in thoughts or [] if isinstance(t, dict)]
+    return records_table(rows, ctx, path)
+
+
+def primary_markdown(event: TraceEvent | dict[str, Any], ctx: Context | None = None, search: bool = True) -> str:
+    """What the step searched (unless `search` is off), read or produced, in words: the search, the passages
+    found, the answer, the evidence set or the thoughts; the numbers behind it go to `details_markdown`."""
     event = as_event(event)
+    ctx = ctx or Context()
+    d = event.data or {}
+    parts: list[str] = []
+    if event.kind == "error":
+        return f"**Error:** {cell(d.get('error', event.explanation), 400)}"
+    if d.get("analysis") and event.kind == "plan":
+        parts.append(f"**What it needs to know:** {cell(d['analysis'], 400)}")
+    if search and d.get("query") and event.kind in SEARCH_LABELS:
+        parts.append(f"**{SEARCH_LABELS[event.kind]}:** _{cell(d['query'], 300)}_")
+    if search and event.kind == "answer" and isinstance(d.get("queries"), list) and d["queries"]:
+        parts.append("**Searches:** " + "; ".join(f"_{cell(q, 150)}_" for q in d["queries"]))
+    if isinstance(d.get("hits"), list):
+        parts.append(f"**Passages found** ({len(d['hits'])})\n\n{hits_table(event)}")
+    if d.get("evidence") and event.kind == "read":
+        parts.append(f"**Most helpful sentence:** “{cell(d['evidence'], 400)}”")
+    if d.get("rationale") and event.kind == "read":
+        parts.append(f"**The model's reason:** {cell(d['rationale'], 400)}")
+    if d.get("answer") and event.kind in ("read", "answer"):
+        parts.append(f"**Answer:** **{cell(d['answer'], 300)}**")
+    if event.kind == "read" and isinstance(d.get("notes"), list) and d["notes"]:
+        parts.append("**Sentences kept so far**\n\n" + "\n".join(f"- {cell(n, 300)}" for n in d["notes"]))
+    if event.kind == "memory_read" and d.get("thoughts"):
+        parts.append(f"**Thoughts recalled** ({d.get('scored', 0)} of the {d.get('stored', 0)} in your memory "
+                     f"compared)\n\n{thoughts_table(d['thoughts'], ctx, ['memory_read', 'thoughts'])}")
+    if event.kind == "memory_write":
+        if d.get("thought"):
+            parts.append(f"**Thought:** {cell(d['thought'], 300)}")
+        for key, name in (("before", "Memory before"), ("after", "Memory after")):
+            if d.get(key):
+                parts.append(f"**{name}**\n\n{thoughts_table(d[key], ctx, ['memory_write', key])}")
+    if event.kind == "revise" and isinstance(d.get("after"), list):
+        parts.append(evidence_table(d["after"], d.get("before")))
+    return "\n\n".join(parts)
+
+
+def graph_markdown(event: TraceEvent) -> str:
+    """The graph walk's picture in words: the entities drawn, with their scores ('' without a graph)."""
+    d = event.data or {}
+    if not isinstance(d.get("subgraph"), dict):
+        return ""
+    rows = entities_table_rows(d)
+    headers = {"name": "entity or passage", "kind": "kind", "score": "graph-walk score (PageRank share)"}
+    return f"**In the picture** ({len(rows)})\n\n" + table(rows, ["name", "kind", "score"], headers=headers)
+
+
+def details_markdown(event: TraceEvent | dict[str, Any], ctx: Context | None = None,
+                     prompts: bool = False) -> str:
+    """The step's other values, labelled with what each measures, folded under "details" ('' when none).
+    Prompts (and the model's conversation so far) are included only when `prompts` is set."""
+    event = as_event(event)
+    shown = SHOWN.get(event.kind, ())
+    skip = [*shown, *(() if prompts else PROMPT_KEYS), "subgraph"]
+    body = "\n\n".join(p for p in (describe(event.data or {}, ctx or Context(), [event.kind], skip=skip),
+                                    graph_markdown(event)) if p)
+    if not body:
+        return ""
+    return f"<details><summary>{DETAILS_SUMMARY}</summary>\n\n{body}\n\n</details>"
+
+
+def chat_markdown(event: TraceEvent | dict[str, Any], ctx: Context | None = None) -> str:
+    """The body of a chat step under its sentence: what it found, then its numbers folded under "details"."""
+    event = as_event(event)
+    return "\n\n".join(p for p in (primary_markdown(event, ctx), details_markdown(event, ctx)) if p)
+
+
+# --- the trace viewer --------------------------------------------------------------------------------
+def inputs_markdown(event: TraceEvent | dict[str, Any], ctx: Context | None = None) -> str:
+    """The step's inputs: the search as text, prompts as role-labelled blocks."""
+    event = as_event(event)
+    ctx = ctx or Context()
     inputs, _ = split_data(event)
     if not inputs:
         return "_This step records no inputs._"
     parts = []
     for key, value in inputs.items():
-        if key in ("prompt", "messages"):
-            parts.append(f"**{key}**\n\n{_prompt_md(value)}")
-        elif key == "prompts" and isinstance(value, list):  # several prompts, each labelled
-            parts += [f"**prompt {i}: {cell(p.get('label', ''))}**\n\n{_prompt_md(p.get('messages', []))}"
-                      for i, p in enumerate(value, 1) if isinstance(p, dict)]
-        elif _numeric_dict(value):
-            parts.append(f"**{key}** ({len(value)})\n\n{scores_table(value)}")
-        elif isinstance(value, list):
-            parts.append(f"**{key}**\n\n" + "\n".join(f"- {cell(v, 300)}" for v in value))
+        label = {"query": SEARCH_LABELS.get(event.kind, "Search")}.get(key) or _label(key)
+        if key in PROMPT_KEYS:
+            parts.append(f"**{plain(label)}**\n\n{prompt_markdown(value)}")
         else:
-            parts.append(f"**{key}:** {cell(value, 600)}")
+            parts.append(f"**{plain(label)}:** {value_text(key, value, ctx, [event.kind]) or cell(value, 600)}")
     return "\n\n".join(parts)
 
 
-ID_LISTS = ("passages", "cited", "used_ids", "retrieved_ids", "retrieved")  # outputs listing passages by document id
+def _label(key: str) -> str:
+    text = term(key).label
+    return text[:1].upper() + text[1:]
 
 
-def passage_titles(events: Sequence[TraceEvent | dict[str, Any]]) -> dict[str, str]:
-    """doc_id -> title of every passage a run's steps retrieved (so a step's outputs can name passages)."""
-    titles: dict[str, str] = {}
-    for raw in events:
-        for h in (as_event(raw).data or {}).get("hits") or []:
-            if isinstance(h, dict) and h.get("doc_id") and h.get("title"):
-                titles.setdefault(str(h["doc_id"]), str(h["title"]))
-    return titles
-
-
-def outputs_markdown(event: TraceEvent | dict[str, Any], titles: dict[str, str] | None = None) -> str:
-    """The step's outputs as tables (passages, graph nodes, memories) and short values; lists of passage ids
-    are shown as the passages' titles when `titles` (passage_titles of the run) knows them."""
+def outputs_markdown(event: TraceEvent | dict[str, Any], titles: dict[str, str] | None = None, tz: str = "") -> str:
+    """The step's outputs as a person reads them (passages by title, the answer, the evidence set or thoughts),
+    then every other value labelled and folded under "details"."""
     event = as_event(event)
-    _, outputs = split_data(event)
-    if not outputs:
-        return "_This step records no outputs._"
-    parts = []
-    for key, value in outputs.items():
-        if key == "hits" and isinstance(value, list):
-            parts.append(f"**passages** ({len(value)})\n\n{hits_table(value, 160)}")
-        elif key == "subgraph" and isinstance(value, dict):
-            edges = value.get("edges", [])
-            parts.append(f"**graph nodes** ({len(value.get('nodes', []))}, {len(edges)} edges)\n\n"
-                         f"{nodes_table(value)}")
-        elif key in ("before", "after") and isinstance(value, list) and all(
-                isinstance(v, dict) and "claim" in v for v in value):
-            earlier = outputs.get("before") if key == "after" else None
-            parts.append(f"**{key}**\n\n{evidence_table(value, earlier)}")
-        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            parts.append(f"**{key}** ({len(value)})\n\n{table(value)}")
-        elif key in ID_LISTS and isinstance(value, list) and value and titles:
-            named = [f"“{cell(short(titles.get(str(v), str(v)), 60))}”" for v in value]
-            parts.append(f"**{key}:** " + ", ".join(named))
-        elif isinstance(value, list):
-            parts.append(f"**{key}:** {cell(value, 600) if value else '_(none)_'}")
-        elif _numeric_dict(value) and len(value) > 6:
-            parts.append(f"**{key}** ({len(value)})\n\n{scores_table(value)}")
-        elif isinstance(value, dict):
-            parts.append(f"**{key}**\n\n{code_block(value, 1500)}")
-        elif key == "reply":
-            parts.append(f"**reply**\n\n{fenced(value)}")
-        else:
-            parts.append(f"**{key}:** {cell(value, 600)}")
-    return "\n\n".join(parts)
+    ctx = Context(dict(titles or {}), tz)
+    inputs, outputs = split_data(event)
+    shown = primary_markdown(event, ctx, search="query" not in inputs)  # the inputs section shows the search
+    extra = "\n\n".join(p for p in (describe({k: v for k, v in outputs.items() if k not in SHOWN.get(event.kind, ())},
+                                             ctx, [event.kind], skip=["subgraph"]), graph_markdown(event)) if p)
+    folded = f"<details><summary>{DETAILS_SUMMARY}</summary>\n\n{extra}\n\n</details>" if extra else ""
+    return "\n\n".join(p for p in (shown, folded) if p) or "_This step records no outputs._"
+
+
+def usage_text(event: TraceEvent) -> str:
+    """'⏱ 4.1 s · 1 model call · 123 tokens (120 read, 3 written)' (the model parts only when it was called)."""
+    text = f"⏱ {duration(event.seconds)}"
+    if event.llm_calls:
+        text += (f" · {event.llm_calls} model call{'s' if event.llm_calls != 1 else ''} · "
+                 f"{event.prompt_tokens + event.completion_tokens} tokens ({event.prompt_tokens} read, "
+                 f"{event.completion_tokens} written)")
+    return text
 
 
 def step_header(event: TraceEvent | dict[str, Any], index: int, total: int) -> str:
     """'### Step 2 of 3 · 📖 read' plus explanation and usage."""
     event = as_event(event)
     return (f"### Step {index + 1} of {total} · {ICONS.get(event.kind, '•')} {event.kind}\n\n"
-            f"{plain(event.explanation)}\n\n<small>⏱ {duration(event.seconds)} · {event.llm_calls} LLM calls · "
-            f"{event.prompt_tokens} prompt + {event.completion_tokens} completion tokens</small>")
+            f"{plain(event.explanation)}\n\n<small>{usage_text(event)}</small>")
 
 
 def duration(seconds: float) -> str:

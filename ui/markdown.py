@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -54,8 +53,8 @@ def cell(value: Any, n: int = CELL_CHARS) -> str:
         return f"{value:.3f}"
     if isinstance(value, (list, tuple)):
         value = ", ".join(str(v) for v in value)
-    elif isinstance(value, dict):
-        value = json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, dict):  # never JSON: "name: value" pairs
+        value = "; ".join(f"{k}: {v}" for k, v in value.items())
     return plain(short(value, n))
 
 
@@ -79,14 +78,6 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None, 
     return "\n".join(lines)
 
 
-def code_block(value: Any, limit: int = 4000) -> str:
-    """Pretty JSON in a fenced block, cut at `limit` characters."""
-    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    if len(text) > limit:
-        text = text[:limit] + "\n… (cut; see the full JSON)"
-    return fenced(text, "json")
-
-
 def fenced(text: Any, lang: str = "text") -> str:
     """Text in a fenced code block whose fence is longer than any run of backticks inside (never closed early)."""
     text = str(text)
@@ -94,23 +85,7 @@ def fenced(text: Any, lang: str = "text") -> str:
     return f"{fence}{lang}\n{text}\n{fence}"
 
 
-def hits_table(hits: Sequence[dict[str, Any]], snippet: int = 90) -> str:
-    """Retrieved passages: rank, score, title and the start of the text."""
-    rows = [{"#": h.get("rank", i), "score": h.get("score", ""), "title": h.get("title", h.get("doc_id", "")),
-             "passage": short(h.get("text", ""), snippet)} for i, h in enumerate(hits, 1)]
-    return table(rows, ["#", "score", "title", "passage"])
-
-
-def _nodes(subgraph: dict[str, Any]) -> list[dict[str, Any]]:
-    return sorted((n for n in subgraph.get("nodes", []) if isinstance(n, dict)),
-                  key=lambda n: -float(n.get("score", 0) or 0))
-
-
-def nodes_table(subgraph: dict[str, Any], max_rows: int = MAX_ROWS) -> str:
-    """Graph nodes by score."""
-    rows = [{"node": n.get("label", n.get("id", "")), "type": n.get("type", ""), "score": float(n.get("score", 0) or 0)}
-            for n in _nodes(subgraph)]
-    return table(rows, ["node", "type", "score"], max_rows=max_rows)
+EVIDENCE_KINDS = {"source": "source (a passage's sentence)", "inferential": "inferential (the model's pick)"}
 
 
 def evidence_table(items: Sequence[dict[str, Any]], before: Sequence[dict[str, Any]] | None = None,
@@ -131,7 +106,7 @@ def evidence_table(items: Sequence[dict[str, Any]], before: Sequence[dict[str, A
                 status += f"; in conflict with {', '.join(e['conflicts'])}"
         rows.append({"id": e.get("id", ""), "claim": Markup(f"~~{cell(claim)}~~") if withdrawn else claim,
                      "about": e.get("entity", ""), "passages": e.get("numbers", e.get("passages", [])),
-                     "kind": e.get("kind", ""), "status": status})
+                     "kind": EVIDENCE_KINDS.get(e.get("kind", ""), e.get("kind", "")), "status": status})
     live = sum(e.get("status") != "withdrawn" for e in items)
     return (f"**Evidence set** ({live} active, {len(items) - live} withdrawn)\n\n"
             + table(rows, ["id", "claim", "about", "passages", "kind", "status"], max_rows=max_rows))

@@ -3,7 +3,6 @@ the memory operations of each turn, and how the thoughts fill the LSH buckets.""
 
 from __future__ import annotations
 
-import datetime
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -11,11 +10,16 @@ from typing import Any
 import gradio as gr
 
 from storage.db import NotFound
-from ui.markdown import plain, short
-from ui.users import describe_user, user_key
+from ui.glossary import clock
+from ui.markdown import ICONS, plain, short
+from ui.users import BROWSER_PREFIX, user_key
 
 log = logging.getLogger(__name__)
-COLUMNS = ["id", "thought", "fact (subject · attribute = value)", "status", "buckets", "source turn", "updated"]
+COLUMNS = ["thought", "fact (subject · attribute = value)", "status", "memory buckets (LSH hash)",
+           "from your message", "changed"]
+PICK_NOTE = "_Click a thought in the table to delete it._"
+STATUS_TEXT = {"active": "active", "forgotten": "forgotten (replaced by a newer thought)",
+               "merged": "merged into another thought"}
 STATUSES = [("All", ""), ("Active", "active"), ("Forgotten", "forgotten"), ("Merged", "merged")]
 
 
@@ -28,11 +32,10 @@ class MemoryTab:
     outputs: list[Any]
 
 
-def thought_rows(thoughts: list[Any]) -> list[list[Any]]:
-    """Table rows of stored thoughts, newest first."""
-    return [[t.id, t.text, fact_cell(t), t.status + (f" → {t.related}" if t.related else ""),
-             " ".join(map(str, t.buckets)), short(t.source_turn, 80),
-             datetime.datetime.fromtimestamp(t.updated).strftime("%Y-%m-%d %H:%M")] for t in thoughts]
+def thought_rows(thoughts: list[Any], tz: str = "") -> list[list[Any]]:
+    """Table rows of stored thoughts, newest first: no ids, times on the reader's clock (`tz`)."""
+    return [[t.text, fact_cell(t), STATUS_TEXT.get(t.status, t.status), " ".join(map(str, t.buckets)),
+             short(t.source_turn, 80), clock(t.updated, tz)] for t in thoughts]
 
 
 def fact_cell(t: Any) -> str:
@@ -49,8 +52,9 @@ def summary(services: Any, user: str) -> str:
     """'Memory of …: 4 active, 1 forgotten, 2 merged thoughts.'"""
     counts = {s: services.memory.count(user, s) for s in ("active", "forgotten", "merged")}
     state = services.memory.table.get_memory(user)
-    shape = f" LSH: {state.tables} tables × {state.buckets} buckets." if state else ""
-    return (f"Memory of {describe_user(user)}: {counts['active']} active, {counts['forgotten']} forgotten, "
+    shape = f" Memory buckets (LSH hash): {state.tables} tables × {state.buckets} buckets." if state else ""
+    whose = "this browser" if user.startswith(BROWSER_PREFIX) else f"**{plain(user)}**"  # no id on screen
+    return (f"Memory of {whose}: {counts['active']} active, {counts['forgotten']} forgotten, "
             f"{counts['merged']} merged thoughts.{shape} Only you see it.")
 
 
@@ -89,32 +93,39 @@ def operations_markdown(services: Any, user: str, runs: int = 8) -> str:
         except NotFound:
             continue
         lines = [f"**{plain(short(run['question'], 100))}** — [trace](/?run={run_id})"]
-        lines += [f"- `{e['kind']}` {plain(e['explanation'])}" for e in run["events"]
+        lines += [f"- {ICONS.get(e['kind'], '•')} {plain(e['explanation'])}" for e in run["events"]
                   if e.get("kind") in ("memory_read", "memory_write")]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) or "_No memory operations yet: tell the `tim` agent something about yourself._"
 
 
-def view(services: Any, user: str, search: str = "", status: str = "") -> tuple[Any, ...]:
-    """Everything the tab shows for one user."""
+def view(services: Any, user: str, search: str = "", status: str = "", tz: str = "") -> tuple[Any, ...]:
+    """Everything the tab shows for one user: summary, table rows, bucket figure, operations, and the thought
+    ids behind the rows (kept on the server side of the page, for deleting the row clicked)."""
     state = services.memory.table.get_memory(user)
     figure = occupancy_figure(services.memory.occupancy(user), state.tables, state.buckets) if state else None
-    rows = thought_rows(services.memory.list(user, search, status))
-    return summary(services, user), rows, figure, operations_markdown(services, user)
+    thoughts = services.memory.list(user, search, status)
+    return (summary(services, user), thought_rows(thoughts, tz), figure, operations_markdown(services, user),
+            [[t.id, t.text] for t in thoughts])
 
 
-def build(services: Any, user: gr.State) -> MemoryTab:
-    """Lay out the Memory tab (inside the current Tab context) and wire its events."""
+def build(services: Any, user: gr.State, tz: gr.State | None = None) -> MemoryTab:
+    """Lay out the Memory tab (inside the current Tab context) and wire its events; times show on the clock of
+    `tz` (the browser's time zone)."""
+    tz = tz if tz is not None else gr.State("")
+    ids = gr.State([])  # the thought behind each row of the table
+    chosen = gr.State("")  # the thought clicked
     header = gr.Markdown("Memory: loading…", elem_id="memory-summary")
     with gr.Row():
         search = gr.Textbox(placeholder="Search thoughts…", show_label=False, scale=4, elem_id="memory-search")
         status = gr.Dropdown(choices=STATUSES, value="", show_label=False, scale=1, elem_id="memory-status")
         refresh_btn = gr.Button("Refresh", scale=1, min_width=80, elem_id="memory-refresh")
-    table = gr.Dataframe(headers=COLUMNS, value=[], interactive=False, wrap=True, elem_id="memory-table")
+    table = gr.Dataframe(headers=COLUMNS, value=[], interactive=False, wrap=True, elem_id="memory-table",
+                         column_widths=["24%", "20%", "12%", "14%", "18%", "12%"],  # else it grows past the page
+                         elem_classes=["compact-table"], label="Your thoughts (click one to select it)")
     with gr.Row():
-        thought_id = gr.Textbox(placeholder="Thought id (first column)", show_label=False, scale=3,
-                                elem_id="memory-delete-id")
-        delete_btn = gr.Button("Delete thought", variant="stop", scale=1, elem_id="memory-delete")
+        picked = gr.Markdown(PICK_NOTE, elem_id="memory-picked")
+        delete_btn = gr.Button("Delete the selected thought", variant="stop", scale=1, elem_id="memory-delete")
         sure = gr.Checkbox(label="Yes, forget everything", value=False, scale=1, elem_id="memory-sure")
         clear_btn = gr.Button("Clear all", variant="stop", scale=1, elem_id="memory-clear")
     with gr.Row(equal_height=False):
@@ -124,29 +135,45 @@ def build(services: Any, user: gr.State) -> MemoryTab:
         with gr.Column(scale=2):
             plot = gr.Plot(show_label=False, elem_id="memory-buckets")
 
-    def refresh(stored: str, query: str, state: str, request: gr.Request) -> tuple[Any, ...]:
-        return view(services, user_key(stored, request), query or "", state or "")
+    def refresh(stored: str, query: str, state: str, request: gr.Request, zone: str = "") -> tuple[Any, ...]:
+        return view(services, user_key(stored, request), query or "", state or "", zone)
 
-    def delete(stored: str, tid: str, query: str, state: str, request: gr.Request) -> tuple[Any, ...]:
+    def select(evt: gr.SelectData, shown: list[list[str]]) -> tuple[Any, ...]:
+        """The thought of the row clicked (found by its text, so a sorted table still picks the right one)."""
+        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        text = evt.row_value[0] if getattr(evt, "row_value", None) else None
+        found = [tid for tid, t in shown if t == text] or (
+            [shown[row][0]] if isinstance(row, int) and 0 <= row < len(shown) else [])
+        if not found:
+            return gr.skip(), gr.skip()
+        thought = text if text is not None else shown[row][1]
+        return found[0], f"Selected: “{plain(short(thought, 120))}”"
+
+    def delete(stored: str, tid: str, query: str, state: str, request: gr.Request, zone: str = "") -> tuple[Any, ...]:
         key = user_key(stored, request)
+        if not tid:
+            gr.Warning("Click a thought in the table first.")
+            return (*view(services, key, query or "", state or "", zone), "", gr.skip())
         try:
-            services.memory.delete(key, (tid or "").strip())
+            services.memory.delete(key, tid)
             gr.Info("Thought deleted.")
         except NotFound as exc:
             gr.Warning(str(exc).strip("'\""))
-        return (*view(services, key, query or "", state or ""), "")
+        return (*view(services, key, query or "", state or "", zone), "", PICK_NOTE)
 
-    def clear(stored: str, confirmed: bool, query: str, state: str, request: gr.Request) -> tuple[Any, ...]:
+    def clear(stored: str, confirmed: bool, query: str, state: str, request: gr.Request,
+              zone: str = "") -> tuple[Any, ...]:
         key = user_key(stored, request)
         if not confirmed:
             gr.Warning("Tick 'Yes, forget everything' first.")
         else:
             gr.Info(f"Forgot {services.memory.clear(key)} thoughts.")
-        return (*view(services, key, query or "", state or ""), False)
+        return (*view(services, key, query or "", state or "", zone), False)
 
-    inputs, outputs = [user, search, status], [header, table, plot, operations]
+    inputs, outputs = [user, search, status, tz], [header, table, plot, operations, ids]
     for trigger in (refresh_btn.click, search.submit, status.change):
         trigger(refresh, inputs, outputs, api_visibility="private", show_progress="hidden")
-    delete_btn.click(delete, [user, thought_id, search, status], [*outputs, thought_id], api_visibility="private")
-    clear_btn.click(clear, [user, sure, search, status], [*outputs, sure], api_visibility="private")
+    table.select(select, [ids], [chosen, picked], api_visibility="private", queue=False)
+    delete_btn.click(delete, [user, chosen, search, status, tz], [*outputs, chosen, picked], api_visibility="private")
+    clear_btn.click(clear, [user, sure, search, status, tz], [*outputs, sure], api_visibility="private")
     return MemoryTab(refresh=refresh, inputs=inputs, outputs=outputs)

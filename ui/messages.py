@@ -12,7 +12,9 @@ from agents.events import TraceEvent
 from agents.grounding import ICONS as ICONS_BY_LABEL
 from agents.grounding import NO_ANSWER, cut_at_word, grounding_label, upgrade
 from evaluation.calibration import Calibration, reference
-from ui.markdown import ICONS, as_event, cell, evidence_table, hits_table, nodes_table, plain, short, table
+from ui.details import chat_markdown
+from ui.glossary import Context
+from ui.markdown import ICONS, as_event, plain, short
 
 
 def usage_line(event: TraceEvent) -> str:
@@ -29,80 +31,25 @@ def step_title(event: TraceEvent) -> str:
     return f"{ICONS.get(event.kind, '•')} {event.kind}: {plain(short(event.explanation))}"
 
 
-def _detail(event: TraceEvent) -> str:
-    """The compact body under a step's explanation, by kind."""
-    d = event.data or {}
-    parts: list[str] = []
-    if event.kind == "error":
-        return f"**Error:** {cell(d.get('error', event.explanation), 400)}"
-    if d.get("query") and event.kind in ("retrieve", "rewrite", "graph_walk"):
-        parts.append(f"Query: _{cell(d['query'], 200)}_")
-    if isinstance(d.get("queries"), list) and d["queries"]:
-        parts.append("Queries: " + "; ".join(f"_{cell(q, 120)}_" for q in d["queries"]))
-    if isinstance(d.get("hits"), list):
-        parts.append(hits_table(d["hits"]))
-    if isinstance(d.get("subgraph"), dict):
-        parts.append(nodes_table(d["subgraph"], max_rows=6))
-    if "answer" in d and event.kind in ("read", "answer", "evidence", "revise"):
-        parts.append(f"Answer: **{cell(d['answer'], 300)}**")
-    grounding = d.get("grounding")
-    if isinstance(grounding, dict) and grounding.get("status"):
-        numbers = (f"Label check: a passage counts as evidence from similarity {float(grounding.get('floor', 0)):.2f}; "
-                   f"the best one read has {float(grounding.get('best_relevance', 0)):.2f}")
-        checks = [{"passage": c.get("title", ""), "similarity to the question": c.get("relevance", 0.0),
-                   "share of the answer's words in it": c.get("coverage", 0.0),
-                   "its answer from this passage alone": c.get("reply", ""),
-                   "answer vs “unknown” (log-likelihood difference)": c.get("log_odds", 0.0),
-                   "states it": "yes" if c.get("supported") else "no"}
-                  for c in grounding.get("checks", []) if isinstance(c, dict)]
-        parts.append(numbers + ("\n\n" + table(checks) if checks else ""))
-    if event.kind in ("memory_read", "memory_write"):
-        parts += _memory_detail(d)
-    if event.kind in ("evidence", "revise") and isinstance(d.get("after"), list):
-        parts.append(evidence_table(d["after"], d.get("before")))
-    for key in ("memories", "memory", "facts", "notes", "plan", "steps"):
-        value = d.get(key)
-        if isinstance(value, list) and value:
-            rows = [v if isinstance(v, dict) else {key: v} for v in value]
-            parts.append(f"**{key}**\n\n" + table(rows))
-        elif isinstance(value, str) and value.strip():
-            parts.append(f"**{key}:** {cell(value, 400)}")
-    if not parts:
-        simple = {k: v for k, v in d.items() if isinstance(v, (str, int, float, bool)) and k != "prompt"}
-        if simple:
-            parts.append("\n".join(f"- **{k}:** {cell(v, 200)}" for k, v in simple.items()))
-    return "\n\n".join(parts)
+def _detail(event: TraceEvent, ctx: Context | None = None) -> str:
+    """The body under a step's explanation: what it searched, read or produced, then its numbers folded under
+    "details" (ui/details.py; `ctx` names the run's passages)."""
+    return chat_markdown(event, ctx)
 
 
-def _memory_detail(d: dict[str, Any]) -> list[str]:
-    """TiM's thoughts: recalled ones with their scores, or the thoughts before and after an operation."""
-    columns = ["text", "score", "status", "buckets"]
-
-    def rows(items: Any) -> list[dict[str, Any]]:
-        return [{c: (" ".join(map(str, t[c])) if isinstance(t.get(c), list) else t.get(c, "")) for c in columns}
-                for t in items or [] if isinstance(t, dict)]
-
-    if "thoughts" in d:
-        return [f"Recalled ({d.get('scored', 0)} of {d.get('stored', 0)} thoughts scored)\n\n"
-                + table(rows(d["thoughts"]), columns)] if d["thoughts"] else []
-    out = [f"**{key.capitalize()}**\n\n" + table(rows(d[key]), columns) for key in ("before", "after") if d.get(key)]
-    checks = (d.get("decision") or {}).get("checks") if isinstance(d.get("decision"), dict) else None
-    if checks:
-        out.append("Compared: " + "; ".join(f"{cell(c.get('option'))} (cosine {c.get('cosine')})" for c in checks))
-    return out
-
-
-def event_to_message(event: TraceEvent | dict[str, Any]) -> dict[str, Any]:
-    """One step as a collapsible assistant message (gradio 'thought' via metadata.title)."""
+def event_to_message(event: TraceEvent | dict[str, Any], ctx: Context | None = None) -> dict[str, Any]:
+    """One step as a collapsible assistant message (gradio 'thought' via metadata.title); `ctx` (the run's
+    passage titles so far) lets it name passages a step refers to by id."""
     event = as_event(event)
     body = plain(event.explanation)  # it quotes the question and titles: shown as text
-    detail = _detail(event)
+    detail = _detail(event, ctx)
     if detail:
         body += "\n\n" + detail
     metadata: dict[str, Any] = {"title": step_title(event), "duration": round(float(event.seconds), 3),
                                 "status": "done"}
     if event.llm_calls:
-        metadata["log"] = f"{event.llm_calls} LLM · {event.prompt_tokens}+{event.completion_tokens} tok"
+        metadata["log"] = (f"{event.llm_calls} model call{'s' if event.llm_calls != 1 else ''} · "
+                           f"{event.prompt_tokens + event.completion_tokens} tokens")
     return {"role": "assistant", "content": body, "metadata": metadata}
 
 
@@ -117,8 +64,8 @@ def figure_message(event: TraceEvent | dict[str, Any]) -> dict[str, Any] | None:
     svg = graph_walk_svg(event)
     if svg is None:
         return None
-    caption = ("<small>The graph walk: size = score; seeds ringed; passages are squares. "
-               "Hover a node for its name, score and passages.</small>")
+    caption = ("<small>The graph walk, one node per entity: size = score; where the walk starts is ringed; "
+               "passages are squares. Hover a node for its name, score and passages.</small>")
     return {"role": "assistant", "content": f'<div class="graph-walk-figure">{svg}</div>\n\n{caption}'}
 
 
@@ -239,14 +186,14 @@ def answer_message(run: Any) -> dict[str, Any]:
             p = passages.get(doc_id, {})
             title = plain(cut_at_word(p.get("title") or "untitled passage", 80))
             star = " ★" if doc_id in cited else ""
-            score = f" <small>(score {float(p['score']):.2f})</small>" if p.get("score") is not None else ""
             text = plain(p.get("text", "(text not in this run's trace)"))
+            score = f" <small>(search score {float(p['score']):.2f})</small>" if p.get("score") is not None else ""
             lines.append(f"<details><summary>[{i}] {title}{star}{score}</summary>\n\n{text}\n\n</details>")
     calls = sum(e.llm_calls for e in events)
     tokens = sum(e.prompt_tokens + e.completion_tokens for e in events)
     seconds = _field(run, "seconds", 0.0) or sum(e.seconds for e in events)
-    stats = f"{len(events)} steps · {calls} LLM calls · {tokens} tokens · {float(seconds):.1f} s"
-    if run_id:
-        stats += f" · 🔗 [share / open in trace viewer]({share_link(run_id)}) `{run_id}`"
+    stats = f"{len(events)} steps · {calls} model calls · {tokens} tokens · {float(seconds):.1f} s"
+    if run_id:  # the id only as a link
+        stats += f" · 🔗 [share / open in trace viewer]({share_link(run_id)})"
     lines.append(f"\n<small>{stats}</small>")
     return {"role": "assistant", "content": "\n".join(lines)}

@@ -15,7 +15,6 @@ calls share one key too.
 from __future__ import annotations
 
 import os
-
 import re
 import secrets
 import threading

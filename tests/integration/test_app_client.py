@@ -102,7 +102,7 @@ def test_viewer_opens_a_stored_run(client) -> None:
     assert step["value"] == 1 and step["maximum"] == 2  # the slider is updated for this run
     labels = [choice[0] for choice in timeline["choices"]]  # the timeline: one clickable entry per step
     assert len(labels) == 2 and "retrieve" in labels[0] and "Step 1 of 2" in step_md
-    assert "| # | score | title | passage |" in outputs_md
+    assert "| # | passage | text | similarity to the search (0 to 1) |" in outputs_md
     assert figure is not None  # the retrieve bar chart
     assert not (graph.get("value") if isinstance(graph, dict) else graph)  # a graph walk only for HippoRAG's steps
     export = export["value"] if isinstance(export, dict) else export
@@ -139,7 +139,7 @@ def test_ingest_reports_per_file_errors(app, client, tmp_path: Path) -> None:
                                                api_name="/ingest")  # the client's own corpus, made by the upload
     report = html.unescape(report)  # file names are shown as text: escaped as character references
     assert "added 1 documents" in report and "broken.pdf" in report
-    assert [r[1] for r in docs["data"]] == ["Harbour of Quell"]
+    assert [r[0] for r in docs["data"]] == ["Harbour of Quell"]
     assert [c.owner for c in app.services.db.list_corpora(None) if c.name == "client-notes"] != ["public"]
     shared, *_ = client.predict("demo", [handle_file(good)], api_name="/ingest")
     assert "read-only" in html.unescape(shared) and app.services.db.list_documents(

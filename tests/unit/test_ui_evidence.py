@@ -46,5 +46,6 @@ def test_chat_step_and_viewer_details_show_the_evidence_set() -> None:
     assert message["metadata"]["title"].startswith("🔁 revise: Withdrew")
     assert "**Evidence set** (1 active, 2 withdrawn)" in message["content"] and "~~" in message["content"]
     details = outputs_markdown(EVENT)
-    assert "**before**" in details and "**after**" in details and "withdrawn now" in details
-    assert details.count("**Evidence set**") == 2
+    assert details.count("**Evidence set**") == 1 and "withdrawn now" in details  # the set after, marked against before
+    folded = html.unescape(details[details.index("<details>"):])
+    assert "**operation**: retroact" in folded and "**passages checked** (1)" in folded and "{" not in folded

@@ -53,20 +53,43 @@ def test_graph_walk_svg_names_each_node_with_its_score_and_passages_on_hover() -
     root = ElementTree.fromstring(svg)  # well-formed
     ns = "{http://www.w3.org/2000/svg}"
     tips = {g.get("data-kind") + ":" + g.find(f"{ns}title").text for g in root.iter(f"{ns}g")}
-    assert len(tips) == 4
+    assert len(tips) == 3  # the node without an edge is left out
     seed = next(t for t in tips if t.startswith("seed:"))
-    assert seed.startswith("seed:carrowdene — seed entity, score 0.900") and "Passages: Carrowdene Observatory" in seed
+    assert seed.startswith("seed:carrowdene — seed entity (where the walk starts), score 0.900")
+    assert "Passages: Carrowdene Observatory" in seed
     passage = next(t for t in tips if t.startswith("passage:"))
     assert "Carrowdene Observatory — passage, score 0.700" in passage and "Mentions: carrowdene" in passage
-    assert any("isolated" in t and "Passages: none among those drawn" in t for t in tips)
+    assert not any("isolated" in t for t in tips)
     assert sorted(g.get("class") for g in root.iter(f"{ns}g")) == [
-        "graph-node node-passage", "graph-node node-phrase", "graph-node node-phrase", "graph-node node-seed"]
-    assert len(root.findall(f"{ns}g/{ns}rect")) == 1 and len(root.findall(f"{ns}g/{ns}circle")) == 3
+        "graph-node node-passage", "graph-node node-phrase", "graph-node node-seed"]
+    assert len(root.findall(f"{ns}g/{ns}rect")) == 1 and len(root.findall(f"{ns}g/{ns}circle")) == 2
     assert len(root.findall(f"{ns}line")) == 2  # the edge to a node not drawn is left out
     for x in re.findall(r'c?x="(-?\d+)"', svg):  # inside the view box
         assert 0 <= int(x) <= 640
     assert figures.graph_walk_svg(TraceEvent(agent="h", kind="graph_walk", explanation="x",
                                              data={"subgraph": {"nodes": [], "edges": []}})) is None
+
+
+def test_graph_walk_svg_draws_one_node_per_entity_with_labels_that_do_not_overlap() -> None:
+    from xml.etree import ElementTree
+
+    from tests.unit.ui_events import hipporag_walk_event
+    from ui.graph_view import _overlaps, text_box
+
+    svg = figures.graph_walk_svg(hipporag_walk_event())
+    root = ElementTree.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    texts = root.findall(f"{ns}g/{ns}text")
+    labels = [t.text for t in texts]
+    assert sorted(labels) == ["Corwen Halloway", "Guild of Tidewardens", "Mirrowdale", "River Ansel"]
+    boxes = [text_box(float(t.get("x")), float(t.get("y")), t.text, t.get("text-anchor")) for t in texts]
+    assert not any(_overlaps(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    seed = next(g for g in root.iter(f"{ns}g") if g.find(f"{ns}text") is not None
+                and g.find(f"{ns}text").text == "Mirrowdale")
+    assert seed.find(f"{ns}rect") is not None and 'stroke="#b45309"' in ElementTree.tostring(seed, encoding="unicode")
+    assert seed.get("class") == "graph-node node-passage node-seed"
+    assert seed.find(f"{ns}title").text.startswith("Mirrowdale — passage, seed entity (where the walk starts), score")
+    assert "(also: mirrowdale)" not in seed.find(f"{ns}title").text  # the same name, case-folded, is not repeated
 
 
 def test_graph_walk_svg_escapes_names() -> None:

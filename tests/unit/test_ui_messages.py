@@ -19,8 +19,8 @@ def test_retrieve_event_becomes_a_collapsible_step_with_a_passage_table() -> Non
     assert meta["status"] == "done" and meta["duration"] == pytest.approx(0.012, abs=1e-3)
     body = msg["content"]
     assert body.startswith("Searched for 'comet'")
-    assert "| # | score | title | passage |" in body
-    assert "0.710" in body and "Carrowdene Observatory" in body
+    assert "| # | passage | text | similarity to the search (0 to 1) |" in body
+    assert "| 0&#46;71 |" in body and "Carrowdene Observatory" in body
     assert "Tobiah &#124; Venn" in body  # a pipe in a title cannot break the table
     assert "<b>" not in body  # passage text is escaped
 
@@ -28,7 +28,7 @@ def test_retrieve_event_becomes_a_collapsible_step_with_a_passage_table() -> Non
 def test_read_event_shows_answer_and_usage() -> None:
     msg = messages.event_to_message(read_event())
     assert msg["metadata"]["title"].startswith("📖 read:")
-    assert "1 LLM" in msg["metadata"]["log"] and "120+3" in msg["metadata"]["log"]
+    assert msg["metadata"]["log"] == "1 model call · 123 tokens"
     assert "**Grey Lantern**" in msg["content"]
     assert "Answer briefly" not in msg["content"]  # prompts stay in the viewer, not the chat
 
@@ -40,12 +40,12 @@ def test_event_dicts_unknown_kinds_and_errors_are_accepted() -> None:
     mem = TraceEvent(agent="m", kind="memory_read", explanation="Recalled 2 memories.",
                      data={"memories": [{"id": 1, "text": "likes tea"}, {"id": 2, "text": "lives in Duvessa"}]})
     body = messages.event_to_message(mem)["content"]
-    assert "likes tea" in body and "| id | text |" in body
+    assert "likes tea" in body and "| text |" in body and "| id |" not in body  # ids are no links: not shown
     err = TraceEvent(agent="naive", kind="error", explanation="The run failed: boom", data={"error": "boom"})
     msg = messages.event_to_message(err)
     assert msg["metadata"]["title"].startswith("❌ error:") and "boom" in msg["content"]
     plan = TraceEvent(agent="x", kind="plan", explanation="Planned.", data={"decision": "retrieve", "n": 2})
-    assert "**decision:** retrieve" in messages.event_to_message(plan)["content"]
+    assert "**how it decided**: retrieve" in messages.event_to_message(plan)["content"]
 
 
 def test_long_explanations_are_cut_in_titles() -> None:
@@ -65,7 +65,7 @@ def test_answer_message_cites_used_passages_with_expandable_text_and_share_link(
     assert "[1] Carrowdene Observatory ★" in body  # cited passage starred
     assert "Grey Lantern comet was first sighted" in body
     assert "(?run=abc123def456)" in body
-    assert "2 steps · 1 LLM calls · 123 tokens" in body
+    assert "2 steps · 1 model calls · 123 tokens" in body and "`abc123def456`" not in body  # the id only as a link
 
 
 def test_answer_message_from_a_stored_run_dict_and_failures() -> None:
