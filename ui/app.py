@@ -80,8 +80,19 @@ def build_app(services: Any) -> gr.Blocks:
         demo.load(on_load, [*dropdowns, user],
                   [tabs, *dropdowns, chat_tab.status, viewer_tab.table, *viewer_tab.open_outputs],
                   api_visibility="private", show_progress="hidden")
+    hide_value_loaders(demo)
     demo.ragscope_services = services  # type: ignore[attr-defined] - launch() reads limits from it
     return demo
+
+
+def hide_value_loaders(demo: gr.Blocks) -> None:
+    """Keep off the API page the load events gradio makes for components whose value is a function (it publishes
+    them as /lambda_N): they fill the page, they are not an API."""
+    loaders = {c.load_event_to_attach[0] for c in demo.blocks.values()
+               if isinstance(c, gr.components.Component) and c.load_event_to_attach}
+    for fn in demo.fns.values():
+        if fn.fn in loaders:
+            fn.api_visibility = "private"
 
 
 def launch(demo: gr.Blocks, **overrides: Any) -> Any:
