@@ -171,7 +171,8 @@ class BatchEngine:
         with torch.inference_mode():
             manager = self.model.init_continuous_batching(generation_config=self._generation_config,
                                                           continuous_batching_config=cb)
-            install(manager, self.per_request_logits)
+            if self.per_request_logits_refusal() is None:  # a CUDA-graph engine stays exactly as the library runs it
+                install(manager, self.per_request_logits)
             manager.start()
         return manager
 
