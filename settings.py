@@ -35,7 +35,7 @@ class Settings:
                                          "help": "auto (bf16 on GPU; on CPU mixed with AMX-BF16 or AVX512-BF16, "
                                                  "else fp32) | fp32 | mixed | mixed-invariant (mixed, and a "
                                                  "request's answer does not depend on what shares its batch; "
-                                                 "slower) | bf16 | qhead | int8 | compile"})
+                                                 "slower) | bf16; with RAGSCOPE_LLM_ENGINE=ct2: auto | int8 | fp32"})
     openai_base_url: str = field(metadata={"env": "RAGSCOPE_OPENAI_BASE_URL", "help": "OpenAI-compatible base URL."})
     openai_api_key: str = field(metadata={"env": "RAGSCOPE_OPENAI_API_KEY", "help": "API key for that server."})
     max_file_mb: float = field(metadata={"env": "RAGSCOPE_MAX_FILE_MB", "help": "Largest file ingest accepts."})
@@ -121,3 +121,14 @@ class Settings:
 def documented() -> list[tuple[str, str]]:
     """(variable, help) for every setting, for the README and `app.py --help`."""
     return [(f.metadata["env"], f.metadata["help"]) for f in fields(Settings)]
+
+
+# transformers' switch (read from the environment) that lets SDPA read grouped K/V heads under a mask
+SDPA_FORCE_GQA = "TRANSFORMERS_SDPA_FORCE_GQA"
+
+
+def let_sdpa_read_grouped_kv_heads() -> bool:
+    """Turn transformers' SDPA_FORCE_GQA switch on unless the user set it (process-wide; the library reads it from
+    the environment, so this is where it is written); True when it is on."""
+    os.environ.setdefault(SDPA_FORCE_GQA, "1")
+    return os.environ[SDPA_FORCE_GQA] == "1"

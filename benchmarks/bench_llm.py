@@ -1,7 +1,7 @@
 """Benchmark the default local LLM: load time, prefill and decode tokens/s, per CPU variant.
 
     python benchmarks/bench_llm.py                      # every variant, cached model
-    python benchmarks/bench_llm.py --variants fp32 int8 --threads 1 2
+    python benchmarks/bench_llm.py --variants fp32 mixed --threads 1 2
     python benchmarks/bench_llm.py --cold               # also time the first-start GGUF conversion
 
 Variants are timed in interleaved rounds (best of --repeat), so background load hits all of them alike,
@@ -72,14 +72,13 @@ def compare(reference: list[list[int]], outputs: list[list[int]]) -> str:
 
 
 def load_variant(folder: Path, variant: str, threads: int, prompt_len: int) -> tuple[object, object]:
-    """Load one variant and warm it up (compiling, for "compile"); returns (llm, long prompt ids)."""
+    """Load one variant and warm it up; returns (llm, long prompt ids)."""
     from llm.local import TransformersLLM
 
     llm = TransformersLLM(folder, device="cpu", variant=variant, threads=threads)
     prompt = long_prompt(llm, prompt_len)
     t0 = time.perf_counter()
-    for _ in range(2 if variant == "compile" else 1):
-        time_generation(llm, prompt[:, :64], 8)
+    time_generation(llm, prompt[:, :64], 8)
     print(f"loaded {variant:8s} in {llm.load_seconds:5.1f}s (warm-up {time.perf_counter() - t0:.1f}s)", flush=True)
     return llm, prompt
 
@@ -128,7 +127,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cache", type=Path, default=Settings.from_env().model_cache,
                         help="the converted-model cache (default: the app's, RAGSCOPE_MODEL_CACHE)")
-    parser.add_argument("--variants", nargs="+", default=["fp32", "qhead", "bf16", "int8", "compile"])
+    parser.add_argument("--variants", nargs="+", default=["fp32", "mixed", "mixed-invariant", "bf16"])
     parser.add_argument("--threads", nargs="+", type=int, default=[os.cpu_count() or 1])
     parser.add_argument("--prompt-tokens", type=int, default=500)
     parser.add_argument("--new-tokens", type=int, default=128)

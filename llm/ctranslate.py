@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from llm.base import LLM, Choice, Completion, LLMError, Message
-from llm.local import stop_pieces
+from llm.stopping import stop_pieces
 
 COMPUTE_TYPES = ("int8", "int8_float32", "float32")
 

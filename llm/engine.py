@@ -7,13 +7,14 @@ Heavy imports (torch, transformers) happen here; import this module only when a 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import logging
-import os
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,25 +24,38 @@ import torch
 from llm import attention
 from llm.base import LLM, Choice, Completion, LLMError, Message
 from llm.grammar import check_complete, json_schema_grammar, validate
-from llm.local import StopCutter, TransformersLLM, exact_head
+from llm.local import TransformersLLM
+from llm.precision import exact_head
 from llm.request_logits import PerRequestLogits, RequestLogits, install
+from llm.stopping import StopCutter
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.1  # how often a waiting reader re-checks that the engine is alive
-# transformers' switch that lets SDPA read grouped K/V heads even when a mask is given (it copies K/V to every query
-# head otherwise). The engine's packed batch always has a mask; on CPU, torch's flash kernel takes the grouped heads
-# with the same result, bit for bit, and a bf16 decode step of 8 requests spent 11% of its time in that copy.
-FORCE_GQA = "TRANSFORMERS_SDPA_FORCE_GQA"
 
 
 def use_grouped_kv_heads(device: str) -> bool:
-    """On CPU, let SDPA read grouped K/V heads under a mask (process-wide; set FORCE_GQA=0 to keep the copy).
-    Not on CUDA, where a mask with grouped heads sends SDPA to its slow math kernel."""
+    """On CPU, let SDPA read grouped K/V heads under a mask (transformers copies K/V to every query head otherwise).
+    The engine's packed batch always has a mask; on CPU, torch's flash kernel takes the grouped heads with the same
+    result, bit for bit, and a bf16 decode step of 8 requests spent 11% of its time in that copy. Not on CUDA, where
+    a mask with grouped heads sends SDPA to its slow math kernel. A user's TRANSFORMERS_SDPA_FORCE_GQA=0 is kept."""
     if not device.startswith("cpu"):
         return False
-    os.environ.setdefault(FORCE_GQA, "1")
-    return os.environ[FORCE_GQA] == "1"
+    from settings import let_sdpa_read_grouped_kv_heads
+
+    return let_sdpa_read_grouped_kv_heads()
+
+
+def _start_inference_loop(manager: Any) -> None:
+    """Start the library's loop thread; it runs in the inference mode of the thread that starts it."""
+    with torch.inference_mode():
+        manager.start()
+
+
+def _close_if_alive(ref: weakref.ref[BatchEngine]) -> None:
+    engine = ref()
+    if engine is not None:
+        engine.close()
 
 
 class RequestTooLarge(LLMError):
@@ -141,10 +155,7 @@ class BatchEngine:
         self._manager = self._start_manager()
         self._router = threading.Thread(target=self._route, name="engine-router", daemon=True)
         self._router.start()
-        # The library's loop thread is not a daemon: stop it when the interpreter exits, before it waits for it.
-        register = getattr(threading, "_register_atexit", None)
-        if register is not None:
-            register(self.close)
+        atexit.register(_close_if_alive, weakref.ref(self))  # a clean stop before the interpreter finalizes
 
     def _start_manager(self) -> Any:
         from transformers import ContinuousBatchingConfig
@@ -171,8 +182,14 @@ class BatchEngine:
         with torch.inference_mode():
             manager = self.model.init_continuous_batching(generation_config=self._generation_config,
                                                           continuous_batching_config=cb)
-            install(manager, self.per_request_logits)
-            manager.start()
+            if self.per_request_logits_refusal() is None:  # a CUDA-graph engine stays exactly as the library runs it
+                install(manager, self.per_request_logits)
+            # started from a daemon thread, the library's loop thread is a daemon too (threads inherit it), so an
+            # open engine never keeps the interpreter from exiting
+            starter = threading.Thread(target=_start_inference_loop, args=(manager,), name="engine-start",
+                                       daemon=True)
+            starter.start()
+            starter.join()
         return manager
 
     def alive(self) -> bool:

@@ -90,7 +90,7 @@ def _pick_precision(precision: str, device: str) -> str:
         return precision
     if device != "cpu":
         return "fp32"
-    from llm.local import cpu_has_fast_bf16
+    from llm.precision import cpu_has_fast_bf16
 
     return "mixed" if cpu_has_fast_bf16() else "fp32"
 

@@ -92,8 +92,20 @@ def build_app(services: Any) -> gr.Blocks:
         # then the agent, corpus and settings this browser chose before (once the corpus lists are fresh)
         loaded.then(chat_tab.restore, chat_tab.restore_inputs, chat_tab.restore_outputs, api_visibility="private",
                     show_progress="hidden")
+    hide_value_loaders(demo)
     demo.ragscope_services = services  # type: ignore[attr-defined] - launch() reads limits from it
     return demo
+
+
+def hide_value_loaders(demo: gr.Blocks) -> None:
+    """Keep off the API page the load events gradio makes for components whose value is a function (it publishes
+    them as /lambda_N): they fill the page, they are not an API. "undocumented", not "private": the page runs its
+    load events differently when they are private (a question sent during a slow load then waited for it)."""
+    loaders = {c.load_event_to_attach[0] for c in demo.blocks.values()
+               if isinstance(c, gr.components.Component) and c.load_event_to_attach}
+    for fn in demo.fns.values():
+        if fn.fn in loaders:
+            fn.api_visibility = "undocumented"
 
 
 def launch(demo: gr.Blocks, **overrides: Any) -> Any:

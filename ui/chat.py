@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import gradio as gr
 
@@ -34,6 +34,22 @@ from ui.messages import answer_message, event_to_message, figure_message, pendin
 from ui.users import user_key
 
 log = logging.getLogger(__name__)
+
+
+class RunResult(TypedDict):
+    """What the API's /run returns."""
+
+    run_id: str  # the stored run; open it with /open_run or the share link
+    share_link: str  # "?run=<run_id>", relative to the app's URL
+    answer: str  # the agent's answer ("" when the run failed)
+    error: str  # why the run failed ("" when it did not)
+    used_ids: list[str]  # passages the answer was read from
+    retrieved_ids: list[str]  # every passage retrieved, in order
+    llm_calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+    events: list[dict[str, Any]]  # every trace event: kind, explanation, typed data, timing
 
 
 @dataclass
@@ -85,7 +101,7 @@ def ask_stream(services: Any, question: str, history: list[dict[str, Any]] | Non
                     history.append(picture)
                 yield history + [pending_message(hints.waiting(agent, event.kind))]
     except (ValueError, LookupError) as exc:
-        message = str(exc).strip("'\"")
+        message = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)  # a KeyError's quotes
         gr.Warning(html.escape(message))  # toasts render HTML
         history.append({"role": "assistant", "content": f"⚠️ {plain(message)}"})
         yield history
@@ -235,17 +251,41 @@ def build(services: Any, user: gr.components.Component | None = None) -> ChatTab
                   trigger_mode="always_last", concurrency_id=RUN_CONCURRENCY,
                   concurrency_limit=handlers_at_once(services), show_progress="hidden")
     event.then(lambda name: status_line(services, name), [corpus], [status], api_visibility="private", queue=False)
-    # the API's "ask" (gradio_client): the same generator with every output, from a button the page never shows
+    # the API's "ask" (gradio_client): the same generator, from a button the page never shows; the agent's settings
+    # come as one `config` dict (as /run takes them), not as every agent's widgets
+    api_config = gr.JSON(None, visible=False, label="config")
+
+    def ask_api(question: str, history: list[dict[str, Any]], corpus: str, agent: str, conversation: str,
+                turns: list[dict[str, str]], config: dict[str, Any] | None = None,
+                request: gr.Request = None) -> Iterator[tuple[Any, ...]]:  # type: ignore[assignment]
+        """Ask `agent` about `corpus` in this session's chat; streams the chat's messages after every step.
+        `config` holds the agent's settings by field name (see /run); the chat goes on across calls."""
+        grown = list(turns or [])
+        for messages in ask_stream(services, question, history, corpus, agent, dict(config or {}),
+                                   user_key("", request), conversation, grown):
+            yield messages, [m for m in messages if (m.get("metadata") or {}).get("status") != "pending"], "", grown
+
     api_ask = gr.Button(visible=False, elem_id="chat-api-ask")
-    api_ask.click(ask, inputs, outputs, api_name="ask", concurrency_id=RUN_CONCURRENCY,
-                  concurrency_limit=handlers_at_once(services), show_progress="hidden")
+    api_ask.click(ask_api, [question, history, corpus, agent, conversation, turns, api_config], outputs,
+                  api_name="ask", concurrency_id=RUN_CONCURRENCY, concurrency_limit=handlers_at_once(services),
+                  show_progress="hidden")
     # a new conversation; the long-term memory of chat agents (TiM) stays
     new.click(lambda: ([], [], "", [], uuid.uuid4().hex[:12]), None, [chatbot, history, question, turns, conversation],
               api_visibility="private", queue=False)
 
-    def run_api(question: str, corpus: str = "demo", agent: str = "naive", config: dict | None = None,
-                request: gr.Request = None) -> dict:  # type: ignore[assignment] - gradio passes it
-        """Run an agent to the end; returns the run id, answer, passages and every event as JSON."""
+    def run_api(question: str, corpus: str = "demo", agent: str = "naive", config: dict[str, Any] | None = None,
+                request: gr.Request = None) -> RunResult:  # type: ignore[assignment] - gradio passes it
+        """Run an agent on a question to the end and return the stored run as JSON.
+
+        Args:
+            question: the question to answer
+            corpus: the corpus to search ("demo" is the bundled one)
+            agent: naive, auto_rag, iter_retgen, hipporag, retro_rag, tim, window or full_history
+            config: the agent's settings by field name, e.g. {"top_k": 3}; a bad value names the field and its type
+        Returns:
+            run_id, share_link, answer, error, used_ids, retrieved_ids, llm_calls, prompt_tokens,
+            completion_tokens, seconds, events
+        """
         key = user_key("", request)  # an API client's session (one per gradio_client Client)
         owner = services.owner(key)
         try:
@@ -255,12 +295,14 @@ def build(services: Any, user: gr.components.Component | None = None) -> ChatTab
                 run = services.run(agent, corpus, question, config or {}, owner=owner, user=key)
                 events = [e.to_dict() for e in run]
         except (ValueError, LookupError) as exc:
-            raise gr.Error(str(exc).strip("'\"")) from exc
-        return {"run_id": run.run_id, "share_link": share_link(run.run_id), "answer": run.answer,
-                "error": run.error, "used_ids": run.used_ids, "retrieved_ids": run.retrieved_ids,
-                "llm_calls": run.llm_calls, "prompt_tokens": run.prompt_tokens,
-                "completion_tokens": run.completion_tokens, "seconds": round(run.seconds, 3), "events": events}
+            message = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)  # a KeyError's quotes
+            raise gr.Error(message) from exc
+        return RunResult(run_id=run.run_id, share_link=share_link(run.run_id), answer=run.answer, error=run.error,
+                         used_ids=run.used_ids, retrieved_ids=run.retrieved_ids, llm_calls=run.llm_calls,
+                         prompt_tokens=run.prompt_tokens, completion_tokens=run.completion_tokens,
+                         seconds=round(run.seconds, 3), events=events)
 
+    run_api.__annotations__["return"] = RunResult  # gradio reads the raw annotation (a string under __future__)
     gr.api(run_api, api_name="run", concurrency_id=RUN_CONCURRENCY, concurrency_limit=handlers_at_once(services))
 
     def tick(corpus_name: str | None) -> tuple[str, Any]:

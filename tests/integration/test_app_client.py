@@ -144,3 +144,28 @@ def test_ingest_reports_per_file_errors(app, client, tmp_path: Path) -> None:
     shared, *_ = client.predict("demo", [handle_file(good)], api_name="/ingest")
     assert "read-only" in html.unescape(shared) and app.services.db.list_documents(
         app.services.db.corpus_id("demo"), search="Quell") == []  # nobody adds to the demo corpus
+
+
+def test_the_api_page_lists_only_the_api_with_named_typed_inputs(client) -> None:
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert not [name for name in api if name.startswith("/lambda")]  # the page's internals are not an API
+    assert set(api) == {"/ask", "/run", "/compare", "/ingest", "/open_run"}
+    for name in ("/ask", "/run"):
+        params = {p["parameter_name"]: p["python_type"]["type"] for p in api[name]["parameters"]}
+        assert list(params) == ["question", "corpus", "agent", "config"], name
+        assert params["question"] == "str" and "dict" in params["config"]
+    returns = api["/run"]["returns"][0]["python_type"]["type"]
+    for key in ("run_id", "share_link", "answer", "error", "used_ids", "retrieved_ids", "events"):
+        assert f"{key}:" in returns
+    assert "top_k" in api["/run"]["description"] or "Run an agent" in api["/run"]["description"]
+
+
+def test_a_bad_config_value_names_the_field_and_its_type(client) -> None:
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="top_k must be an integer, not 'banana'"):
+        client.predict(QUESTION, "demo", "naive", {"top_k": "banana"}, api_name="/run")
+    messages, _ = client.predict(QUESTION, "demo", "naive", {"top_k": 2}, api_name="/ask")
+    assert message_text(messages[-1]).startswith("**Grey Lantern**")
+    messages, _ = client.predict(QUESTION, "demo", "naive", {"top_k": "banana"}, api_name="/ask")
+    assert "top_k must be an integer, not 'banana'" in html.unescape(message_text(messages[-1]))

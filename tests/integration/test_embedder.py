@@ -58,7 +58,7 @@ def test_mixed_holds_bf16_weights_only_in_linears(mixed: SentenceTransformerEmbe
 @pytest.mark.parametrize(("fast", "picked"), [(True, "mixed"), (False, "fp32"), (None, "fp32")])
 def test_auto_picks_mixed_only_on_a_cpu_with_bf16_instructions(monkeypatch: pytest.MonkeyPatch, fast: bool | None,
                                                                picked: str) -> None:
-    from llm import local
+    from llm import precision as local
     from retrieval.embedder import _pick_precision
 
     monkeypatch.setattr(local, "cpu_has_fast_bf16", lambda: fast)

@@ -76,6 +76,7 @@ def test_choices_inside_the_batch_score_as_the_exclusive_pass(local: object, eng
     inside = engine.choose(JUDGE, options)
     thread.join(timeout=120)
     assert inside.option == exclusive.option
-    # the same log-likelihoods, up to the rounding of bf16 matmuls over a different number of rows
-    assert inside.scores == pytest.approx(exclusive.scores, abs=0.05)
+    # the same log-likelihoods, up to the rounding of bf16 matmuls over a different number of rows (which grows
+    # with an option's length: 0.06 of -16 for a 4-token option)
+    assert inside.scores == pytest.approx(exclusive.scores, rel=0.01, abs=0.05)
     assert plain["text"]

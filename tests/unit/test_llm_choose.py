@@ -38,7 +38,8 @@ def test_openai_backend_builds_without_a_server(tmp_path: Path) -> None:
 
 
 def test_stop_helpers() -> None:
-    from llm.local import _first_stop, _held_back
+    from llm.stopping import first_stop as _first_stop
+    from llm.stopping import held_back as _held_back
 
     assert _first_stop("a Observation: b\n\n", ["\n\n", "Observation:"]) == 2
     assert _first_stop("nothing here", ["STOP"]) == -1

@@ -63,7 +63,7 @@ def test_the_factory_refuses_a_precision_ct2_does_not_have(tmp_path: Path) -> No
 
 
 def test_stop_pieces_cut_at_the_stop_and_hold_back_what_may_become_one() -> None:
-    from llm.local import stop_pieces
+    from llm.stopping import stop_pieces
 
     words = ["The ", "answer", " is", " Sen", "n.", "\nObs", "ervation:", " more"]
     read: list[int] = []

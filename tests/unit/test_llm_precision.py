@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from llm import local as local_module
+from llm import precision as precision_module
 from llm.engine import EngineConfig, EngineLLM
-from llm.local import Bf16GatedMLP, Bf16Linear, ScreenedHead, TransformersLLM
+from llm.local import TransformersLLM
+from llm.precision import Bf16GatedMLP, Bf16Linear, ScreenedHead
 from tests.tiny_model import build_tiny_model
 from tests.tiny_model import staggered_prompt as ask
 
@@ -136,19 +137,20 @@ def test_the_greedy_check_catches_a_wrong_token(local: TransformersLLM) -> None:
 
 def test_bf16_choose_scores_equal_the_direct_ones(local: TransformersLLM, engine: EngineLLM) -> None:
     options = ["yes", "no", "Mira Kesh"]
-    assert engine.choose(ask(2), options).scores == local.choose(ask(2), options).scores
+    inside, direct = engine.choose(ask(2), options), local.choose(ask(2), options)
+    assert inside.option == direct.option and inside.scores == pytest.approx(direct.scores, abs=0.05)
 
 
 def test_bf16_warns_on_a_cpu_without_bf16_instructions(folder: str, monkeypatch: pytest.MonkeyPatch,
                                                        caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(local_module, "cpu_has_fast_bf16", lambda: False)
-    with caplog.at_level(logging.WARNING, logger="llm.local"):
+    monkeypatch.setattr(precision_module, "cpu_has_fast_bf16", lambda: False)
+    with caplog.at_level(logging.WARNING, logger="llm.precision"):
         llm = TransformersLLM(folder, device="cpu", variant="bf16")
     assert llm.model.dtype == torch.bfloat16  # still loads: a warning, not a refusal
     assert "AMX-BF16" in caplog.text and "fp32" in caplog.text
     caplog.clear()
-    monkeypatch.setattr(local_module, "cpu_has_fast_bf16", lambda: True)
-    with caplog.at_level(logging.WARNING, logger="llm.local"):
+    monkeypatch.setattr(precision_module, "cpu_has_fast_bf16", lambda: True)
+    with caplog.at_level(logging.WARNING, logger="llm.precision"):
         TransformersLLM(folder, device="cpu", variant="bf16")
         TransformersLLM(folder, device="cpu", variant="fp32")
     assert "AMX-BF16" not in caplog.text
@@ -157,11 +159,11 @@ def test_bf16_warns_on_a_cpu_without_bf16_instructions(folder: str, monkeypatch:
 def test_cpu_bf16_probe_reads_torch_capabilities(monkeypatch: pytest.MonkeyPatch) -> None:
     caps = {"architecture": "x86_64", "amx_bf16": False, "avx512_bf16": False}
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: caps, raising=False)
-    assert local_module.cpu_has_fast_bf16() is False
+    assert precision_module.cpu_has_fast_bf16() is False
     caps["avx512_bf16"] = True
-    assert local_module.cpu_has_fast_bf16() is True
+    assert precision_module.cpu_has_fast_bf16() is True
     caps.update(architecture="aarch64", avx512_bf16=False)
-    assert local_module.cpu_has_fast_bf16() is None
+    assert precision_module.cpu_has_fast_bf16() is None
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
@@ -182,7 +184,8 @@ def test_grouped_kv_heads_under_a_mask_give_the_copied_heads_result_bit_for_bit(
 
 
 def test_the_engine_turns_grouped_heads_on_for_cpu_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    from llm.engine import FORCE_GQA, use_grouped_kv_heads
+    from llm.engine import use_grouped_kv_heads
+    from settings import SDPA_FORCE_GQA as FORCE_GQA
 
     monkeypatch.delenv(FORCE_GQA, raising=False)
     assert use_grouped_kv_heads("cuda:0") is False and FORCE_GQA not in os.environ
@@ -260,9 +263,9 @@ def test_the_mixed_engine_keeps_its_kv_cache_in_fp32(mixed_engine: EngineLLM) ->
 @pytest.mark.parametrize(("fast", "picked"), [(True, "mixed"), (False, "fp32"), (None, "fp32")])
 def test_auto_picks_mixed_only_on_a_cpu_with_bf16_instructions(folder: str, monkeypatch: pytest.MonkeyPatch,
                                                                fast: bool | None, picked: str) -> None:
-    from llm import local as local_module
+    from llm import precision as precision_module
 
-    monkeypatch.setattr(local_module, "cpu_has_fast_bf16", lambda: fast)
+    monkeypatch.setattr(precision_module, "cpu_has_fast_bf16", lambda: fast)
     llm = TransformersLLM(folder, device="cpu")
     assert llm.variant == picked
     assert isinstance(llm.model.get_decoder().layers[0].mlp, Bf16GatedMLP) is (picked == "mixed")
@@ -272,10 +275,10 @@ def test_mixed_warns_on_a_cpu_without_bf16_instructions(folder: str, monkeypatch
                                                         caplog: pytest.LogCaptureFixture) -> None:
     import logging
 
-    from llm import local as local_module
+    from llm import precision as precision_module
 
-    monkeypatch.setattr(local_module, "cpu_has_fast_bf16", lambda: False)
-    with caplog.at_level(logging.WARNING, logger="llm.local"):
+    monkeypatch.setattr(precision_module, "cpu_has_fast_bf16", lambda: False)
+    with caplog.at_level(logging.WARNING, logger="llm.precision"):
         assert TransformersLLM(folder, device="cpu", variant="mixed").variant == "mixed"
     assert "RAGSCOPE_LLM_PRECISION=mixed" in caplog.text and "AMX-BF16" in caplog.text
 
@@ -304,10 +307,9 @@ def hidden_rows(reference: TransformersLLM, n_prompts: int = 6) -> torch.Tensor:
     return torch.cat(rows)
 
 
-@pytest.mark.parametrize("rough", ["bf16", "int8"])
-def test_the_screened_head_picks_the_fp32_heads_token_for_every_row(reference: TransformersLLM, rough: str) -> None:
+def test_the_screened_head_picks_the_fp32_heads_token_for_every_row(reference: TransformersLLM) -> None:
     head = reference.model.get_output_embeddings()
-    screened = ScreenedHead(head, rough)
+    screened = ScreenedHead(head)
     rows = hidden_rows(reference)
     with torch.inference_mode():
         full = head(rows)
@@ -360,21 +362,6 @@ def test_mixed_choose_scores_with_the_fp32_head(mixed: TransformersLLM, monkeypa
     assert mixed.choose(ask(2), options).scores == got
 
 
-def test_qhead_generates_and_scores_as_fp32(folder: str, reference: TransformersLLM) -> None:
-    """The "qhead" variant: the same screened head with an int8 first pass; the decoder stays fp32, so greedy
-    replies and (exact-head) choice scores equal the fp32 model's."""
-    qhead = TransformersLLM(folder, device="cpu", variant="qhead")
-    try:
-        head = qhead.model.get_output_embeddings()
-        assert isinstance(head, ScreenedHead) and head.int8 is not None
-        for i in range(4):
-            assert qhead.chat(ask(i), max_tokens=12).text == reference.chat(ask(i), max_tokens=12).text
-        options = ["yes", "no", "Mira Kesh"]
-        assert qhead.choose(ask(3), options).scores == reference.choose(ask(3), options).scores
-    finally:
-        qhead.close()
-
-
 # -- mixed-invariant: a request's tokens do not depend on what shares its batch ---------------------------------
 
 
@@ -382,12 +369,12 @@ def test_blocked_linear_gives_each_row_the_same_bits_whatever_shares_the_call() 
     g = torch.Generator().manual_seed(3)
     weight = torch.randn(96, 160, generator=g).to(torch.bfloat16)
     x = torch.randn(150, 160, generator=g).to(torch.bfloat16)
-    alone = torch.cat([local_module.blocked_linear(x[i:i + 1], weight, 16) for i in range(len(x))])
+    alone = torch.cat([precision_module.blocked_linear(x[i:i + 1], weight, 16) for i in range(len(x))])
     for n in (1, 2, 7, 16, 17, 64, 150):
         rows = torch.randperm(len(x), generator=g)[:n]
-        assert torch.equal(local_module.blocked_linear(x[rows], weight, 16), alone[rows]), n
+        assert torch.equal(precision_module.blocked_linear(x[rows], weight, 16), alone[rows]), n
     assert torch.allclose(alone.float(), (x @ weight.T).float(), rtol=1e-2, atol=1e-2)  # still the product
-    assert local_module.blocked_linear(x[:3][None], weight, 16).shape == (1, 3, 96)  # leading dims kept
+    assert precision_module.blocked_linear(x[:3][None], weight, 16).shape == (1, 3, 96)  # leading dims kept
 
 
 @pytest.fixture(scope="module")
@@ -397,8 +384,8 @@ def invariant(folder: str) -> TransformersLLM:
 
 def test_mixed_invariant_gives_a_batched_request_its_lone_tokens(invariant: TransformersLLM) -> None:
     layer = invariant.model.get_decoder().layers[0]
-    assert layer.mlp.down_proj.row_block == local_module.ROW_BLOCK == layer.self_attn.q_proj.row_block
-    assert invariant.model.get_output_embeddings().row_block == local_module.ROW_BLOCK
+    assert layer.mlp.down_proj.row_block == precision_module.ROW_BLOCK == layer.self_attn.q_proj.row_block
+    assert invariant.model.get_output_embeddings().row_block == precision_module.ROW_BLOCK
     prompts = [invariant.encode(ask(i))[0].tolist() for i in range(8)]
     for engine in engine_over(invariant):
         together = engine_tokens(engine, prompts, 40)
