@@ -40,7 +40,9 @@ def test_a_bench_is_stored_with_its_rows_gold_and_where_each_answer_was_lost(ser
     assert gold is not None and gold.answers == tuple(rows[0]["answers"]) and gold.source == f"bench {tmp_path.name}"
     # the point and its questions, as the Benchmarks tab shows them
     (point,) = [p for p in points(visible_results(services, folder=tmp_path / "none")) if p["agent"] == "naive"]
-    assert point["n"] == 8 and point["labels"] == "no measurement" and point["lost"].startswith("naive")
+    counts = stored["results"]["agents"]["naive"]["labels"]
+    shown = " · ".join(f"{k} {v['right']}/{v['n']}" for k, v in counts.items() if v["n"]) + " right"
+    assert point["n"] == 8 and point["labels"] == shown and point["lost"].startswith("naive")
     entry = find_result(services, results["result_id"], folder=tmp_path / "none")
     assert [r["run"] for r in question_rows(entry, "naive")] == [r["run_id"] for r in rows]
 
