@@ -13,6 +13,7 @@ from ui.markdown import plain
 
 log = logging.getLogger(__name__)
 EXAMPLES = 6
+CORRECTION_EXAMPLE = "On which river stands the town where the Brinehold Bell was cast?"  # data/demo, demo-17
 MEMORY_EXAMPLES = [
     "I live in Osaka and I drive a red Volvo.",
     "My sister Aiko works as a nurse.",
@@ -80,7 +81,10 @@ def examples(services: Any, corpus: str | None, agent: str, owner: str) -> list[
     if not corpus:
         return []
     if corpus == DEFAULT_CORPUS:
-        return load_examples(n=EXAMPLES)
+        shown = load_examples(n=EXAMPLES)
+        if agent == "retro_rag":  # the demo's question where one passage corrects another: RetroRAG withdraws
+            return [CORRECTION_EXAMPLE, *shown[: EXAMPLES - 1]]
+        return shown
     try:
         docs = services.documents(corpus, owner)
     except LookupError:
