@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evaluation.datasets import Question, read_questions
-from evaluation.metrics import exact_match, f1_score, recall_at_k
+from evaluation.metrics import exact_match, f1_score, normalize_answer, recall_at_k
 from evaluation.stored import store_result
 from retrieval.readers import read_corpus
 from storage.models import PUBLIC
@@ -52,8 +52,20 @@ def score_run(run: Any, question: Any) -> dict[str, Any]:
         "error": run.error or "",
         "grounding": status,
         "label": label_of(status),
+        "in_retrieved": stands_in_retrieved(run.answer, run.events),
         "turns": sum(e.kind in ("retrieve", "graph_walk") for e in run.events),
     }
+
+
+def stands_in_retrieved(answer: str, events: Sequence[Any]) -> bool:
+    """True when the answer stands word for word (SQuAD-normalised) in a passage any step of the run showed:
+    a check independent of the labels', so a stored run can show that no `guess` hides a retrieved answer."""
+    norm = normalize_answer(answer or "")
+    if not norm:
+        return False
+    texts = (h.get("text", "") for e in events for key in ("hits", "retrieved") for h in e.data.get(key) or []
+             if isinstance(h, dict))
+    return any(f" {norm} " in f" {normalize_answer(t)} " for t in texts)
 
 
 def label_of(status: str) -> str:

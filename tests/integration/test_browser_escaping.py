@@ -127,7 +127,7 @@ def test_two_browsers_see_only_their_own_runs_and_a_share_link_opens_exactly_tha
         bob.get_by_role("tab", name=re.compile("Corpora")).click()
         bob.locator("#corpora-corpus input").fill("demo")
         bob.locator("#corpora-corpus input").press("Enter")
-        bob.locator("#corpora-info").get_by_text("42 documents").wait_for()
+        bob.locator("#corpora-info").get_by_text("44 documents").wait_for()
         bob.locator("#corpora-delete-corpus").click()
         bob.wait_for_timeout(1500)
         assert not bob.locator("#corpora-confirm-delete-corpus").is_visible()  # the shared demo corpus stays

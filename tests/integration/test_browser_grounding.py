@@ -58,7 +58,9 @@ def test_status_line_says_ready_after_an_answer_and_labels_a_supported_answer(ap
     app.services.llm.state = "ready"  # the model finishes loading while the page is open
     text = ask(page, "Which comet was first sighted at Carrowdene Observatory?")
     assert "Grey Lantern" in text
-    assert "Supported by" in page.locator("#chat-bot .grounding").last.inner_text()
+    label = page.locator("#chat-bot .grounding").last.inner_text()
+    assert "“Carrowdene Observatory” states it as the answer" in label, label
+    assert "answers labelled like this were right" in label or "no benchmark has measured" in label, label
     page.locator("#chat-status").get_by_text("ready").wait_for(timeout=10_000)
     assert "loading" not in page.locator("#chat-status").inner_text()
     shot(page, "supported")
@@ -84,7 +86,7 @@ def test_a_question_the_corpus_cannot_answer_is_not_labelled_supported(app, page
     page.wait_for_selector("#chat-question textarea")
     ask(page, "Who directed the film Black Hawk Down?")
     label = page.locator("#chat-bot .grounding").last.inner_text()
-    assert "Supported" not in label and ("No answer" in label or "own guess" in label), label
+    assert "states it" not in label and ("No answer" in label or "own knowledge" in label), label
     shot(page, "unanswerable")
     # the same label in the viewer's header and in Compare's summary
     href = page.locator("#chat-bot a[href*='?run=']").last.get_attribute("href") or ""
@@ -105,8 +107,8 @@ def test_compare_summary_shows_grounding(app, page) -> None:
     page.locator("#compare-question textarea").fill("Which comet was first sighted at Carrowdene Observatory?")
     page.locator("#compare-run").click()
     page.locator("#compare-note").get_by_text(re.compile(r"^Done:")).wait_for(timeout=180_000)
-    page.locator("#compare-bot-naive .grounding").get_by_text("Supported by").wait_for()
-    page.wait_for_function("() => document.querySelector('#compare-summary').innerText.includes('Supported by')")
+    page.locator("#compare-bot-naive .grounding").get_by_text("states it as the answer").wait_for()
+    page.wait_for_function("() => document.querySelector('#compare-summary').innerText.includes('states it')")
     assert "grounding" in page.locator("#compare-summary").inner_text()
     shot(page, "compare")
 
@@ -115,7 +117,7 @@ def test_corpora_tab_opens_on_the_real_documents(app, page) -> None:
     page.goto(app.url)
     page.get_by_role("tab", name=re.compile("Corpora")).click()
     info = page.locator("#corpora-info")
-    info.get_by_text("42 documents").wait_for()
+    info.get_by_text("44 documents").wait_for()
     assert "0 documents" not in info.inner_text()
     page.locator("#corpora-docs").get_by_text("Carrowdene Observatory").filter(visible=True).first.wait_for()
     shot(page, "corpora")

@@ -76,7 +76,7 @@ def test_retro_rag_keeps_a_typed_evidence_set_with_the_real_model(services) -> N
     events = list(run)
     kinds = [e.kind for e in events]
     assert not run.error, run.error
-    assert kinds[:2] == ["retrieve", "revise"] and "read" in kinds and kinds[-1] == "answer"
+    assert kinds[:2] == ["retrieve", "evidence"] and "read" in kinds and kinds[-1] == "answer"
     assert all(validate_data(e.kind, e.data) == [] for e in events)
     discover = events[1]
     assert discover.data["operation"] == "discover" and discover.data["candidate"]["claim"]
