@@ -28,11 +28,11 @@ from retrieval.corpus import CorpusStore
 
 Label = Literal["supported", "found", "guess", "none"]
 LABELS: tuple[Label, ...] = ("supported", "found", "guess", "none")
-RELEVANCE_FLOOR = 0.30  # MiniLM cosine; see benchmarks/RESULTS.md, "How the labels are chosen"
+RELEVANCE_FLOOR = 0.30  # MiniLM cosine; chosen as docs/labels.md says
 FLOOR_HELP = ("Least similarity to the question (0-1) a passage needs to count as evidence; when no passage "
               "reaches it the agent gives no answer.")
 # the least log-likelihood margin (answer over "unknown") at which 'supported' answers were right at least 80% of the
-# time on both dev sets' questions 1-25 (benchmarks/RESULTS.md, "How the labels are chosen")
+# time on both dev sets' questions 1-25 (docs/labels.md)
 SUPPORT_MARGIN = 8.0
 MAX_CHECKS = 2  # passages holding the answer that are checked (each check costs one short model call)
 NO_ANSWER = "(no answer)"
