@@ -17,7 +17,7 @@ def _env(name: str, default: str) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    """Where data lives and which models and stores to use; see the README for each variable."""
+    """Where data lives and which models and stores to use; docs/settings.md lists each variable."""
 
     home: Path = field(metadata={"env": "RAGSCOPE_HOME", "help": "Folder for SQLite, Chroma and model caches."})
     db_url: str = field(metadata={"env": "RAGSCOPE_DB_URL", "help": "SQLAlchemy URL (SQLite file by default)."})
@@ -56,7 +56,8 @@ class Settings:
     openie: str = field(metadata={"env": "RAGSCOPE_OPENIE", "help": "HippoRAG OpenIE: spacy (fast, local) | llm."})
     model_cache: Path = field(metadata={"env": "RAGSCOPE_MODEL_CACHE", "help": "Converted model weights (default HOME/models)."})
     llm_engine: str = field(metadata={"env": "RAGSCOPE_LLM_ENGINE",
-                                      "help": "Local model: batched (concurrent calls share decode steps) | direct."})
+                                      "help": "Local model: batched (concurrent calls share decode steps) | direct "
+                                              "(one call at a time) | ct2 (CTranslate2 int8 on CPU, opt-in)."})
     engine_max_batch: int = field(metadata={"env": "RAGSCOPE_ENGINE_MAX_BATCH",
                                             "help": "Requests the batched engine decodes together; more wait."})
     engine_kv_blocks: int = field(metadata={"env": "RAGSCOPE_ENGINE_KV_BLOCKS",
@@ -119,7 +120,7 @@ class Settings:
 
 
 def documented() -> list[tuple[str, str]]:
-    """(variable, help) for every setting, for the README and `app.py --help`."""
+    """(variable, help) for every setting, for `app.py --help` (docs/make_settings.py writes docs/settings.md)."""
     return [(f.metadata["env"], f.metadata["help"]) for f in fields(Settings)]
 
 
