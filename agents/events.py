@@ -95,6 +95,8 @@ class ChainCheck(TypedDict):
     relation: list[str]  # words of the question's relation found in that sentence (stems)
     entities: list[str]  # question entities the passage names itself
     via: dict[str, str] | None  # a passage read with it that names a question entity and this passage's subject
+    missing: NotRequired[list[str]]  # relation words of the question that no sentence of the chain says
+    bridge: NotRequired[bool]  # the answer is the linked passage's own subject: the first hop's answer
     passed: bool
 
 

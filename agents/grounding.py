@@ -143,20 +143,37 @@ def answer_sentence(answer: str, hit: HitData | dict[str, Any]) -> str:
 
 
 def chain_check(question: str, answer: str, hit: HitData, read: Sequence[HitData]) -> ChainCheck:
-    """Does the passage holding the answer state it as the answer to this question? Two string checks, no model:
-    its sentence with the answer holds a word of the question's relation (founded, born, river…), and the passage
-    is tied to the question: it names one of the question's entities, or a passage read with it names one of them
-    and this passage's subject (its title) — the chain of a multi-hop question (a question naming nothing ties
-    nothing)."""
+    """Does the passage holding the answer state it as the answer to this question? String checks, no model: its
+    sentence with the answer holds a word of the question's relation (founded, born, river…); the passage is tied
+    to the question: it names one of the question's entities, or a passage read with it names one of them and this
+    passage's subject (its title) — the chain of a multi-hop question (a question naming nothing ties nothing), and
+    then the answer is not that subject (the link between the passages answers the first hop, not the question); and
+    the chain says everything the question asks: each of the question's relation words stands in the answer's
+    sentence or in a sentence of the chain that names a question entity or the answer passage's subject (a passage
+    that answers a sub-question, "the county where X is", leaves "borders" unsaid)."""
     sentence = answer_sentence(answer, hit)
-    shared = sorted(relation_words(question) & {w[:STEM] for w in normalize_answer(sentence).split()})
+    asked = relation_words(question)
+    shared = sorted(asked & _stems(sentence))
     entities = question_entities(question)
     direct = [e for e in entities if mentions(f"{hit['title']} {hit['text']}", e)]
     via = next((p for p in read if p["doc_id"] != hit["doc_id"] and mentions(p["text"], hit["title"])
                 and any(mentions(f"{p['title']} {p['text']}", e) for e in entities)), None)
+    said = _stems(sentence)
+    for passage in (hit, via) if via else (hit,):
+        for s in sentences(passage["text"]) or [passage["text"]]:
+            if any(mentions(s, e) for e in (*entities, hit["title"])):
+                said |= _stems(s)
+    missing = sorted(asked - said)
+    bridge = bool(via) and not direct and set(answer_words(answer)) <= set(answer_words(hit["title"]))
     return ChainCheck(sentence=sentence, relation=shared, entities=direct,
-                      via={"doc_id": via["doc_id"], "title": via["title"]} if via else None,
-                      passed=bool(shared) and bool(direct or via or not entities))
+                      via={"doc_id": via["doc_id"], "title": via["title"]} if via else None, missing=missing,
+                      bridge=bridge,
+                      passed=bool(shared) and bool(direct or via or not entities) and not missing and not bridge)
+
+
+def _stems(text: str) -> set[str]:
+    """A text's words cut to their stems, as relation_words cuts the question's."""
+    return {w[:STEM] for w in normalize_answer(text).split()}
 
 
 def check_passage(llm: LLM, step: Step, question: str, answer: str, hit: HitData, score: float,
@@ -260,8 +277,14 @@ def grounding_sentence(grounding: GroundingData | dict[str, Any]) -> str:
     last = checks[-1]
     chain = last.get("chain")
     if chain and not chain["passed"]:
+        unsaid = ", ".join(f"“{w}…”" for w in chain.get("missing", [])[:3])
         why = ("no word of what the question asks stands beside it" if not chain["relation"] else
-               "the passage is not tied to the question's names, directly or through another passage read")
+               "the passage is not tied to the question's names, directly or through another passage read"
+               if not (chain["entities"] or chain["via"]) else
+               "it is the subject of the passage that links the chain: the answer to the first step, not the "
+               "question" if chain.get("bridge") else
+               f"neither it nor the passage tying it to the question says what the question asks about {unsaid} "
+               "(it may answer only part of the question)")
     else:
         why = "read alone, the model does not clearly prefer it to “unknown”"
     return f"The answer appears in {title}, but {why}, so it is not verified as the answer."

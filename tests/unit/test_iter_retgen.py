@@ -8,10 +8,10 @@ from llm.fake import ScriptedLLM
 QUESTION = "On which river is the town where the Orvane Guild was founded?"
 
 
-def _run(services_factory, toy_docs, llm, config=None):
+def _run(services_factory, toy_docs, llm, config=None, question=QUESTION):
     svc = services_factory(llm=llm)
     svc.ingest_documents("toy", toy_docs)
-    run = svc.run("iter_retgen", "toy", QUESTION, config)
+    run = svc.run("iter_retgen", "toy", question, config)
     events = list(run)
     assert [e.kind for e in events[:2]] == ["retrieve", "read"] and all(e.data["baseline"] for e in events[:2])
     return run, events[2:]  # the iterations' own steps, after the baseline reading (tests/unit/test_baseline.py)
@@ -92,13 +92,27 @@ def test_query_composition_and_change_phrases() -> None:
 
 def test_the_best_supported_draft_is_kept_over_an_unsupported_last_one(services_factory, toy_docs) -> None:
     # draft 1 'Tallow' is confirmed by its passage; draft 2 'Senn' is found in passages but judged unsupported
+    town = "In which town was the Orvane Guild founded?"
     llm = ScriptedLLM(replies=["unknown", "Tallow", "Senn"], choices=["Tallow", "unknown", "unknown"])
-    run, events = _run(services_factory, toy_docs, llm, {"iterations": 2, "generation": "answer"})
+    run, events = _run(services_factory, toy_docs, llm, {"iterations": 2, "generation": "answer"}, town)
     reads = [e for e in events if e.kind == "read"]
     assert [r.data["grounding"]["status"] for r in reads] == ["supported", "found"]
     assert run.answer == "Tallow" and events[-1].data["grounding"]["status"] == "supported"
     assert "iteration 1 is kept" in events[-1].explanation
     assert run.used_ids == reads[0].data["passages"]
     llm = ScriptedLLM(replies=["unknown", "Tallow", "Senn"], choices=["Tallow", "unknown", "unknown"])
-    run, _ = _run(services_factory, toy_docs, llm, {"iterations": 2, "generation": "answer", "keep": "last"})
+    run, _ = _run(services_factory, toy_docs, llm, {"iterations": 2, "generation": "answer", "keep": "last"}, town)
     assert run.answer == "Senn"
+
+
+def test_a_town_is_not_supported_as_the_answer_to_a_question_about_its_river(services_factory, toy_docs) -> None:
+    # the passage saying where the guild was founded answers a sub-question: it says nothing of a river
+    llm = ScriptedLLM(replies=["unknown", "Tallow", "Senn"], choices=["Tallow", "Tallow", "Senn", "Senn"])
+    _run_, events = _run(services_factory, toy_docs, llm, {"iterations": 2, "generation": "answer", "keep": "last"})
+    reads = [e for e in events if e.kind == "read"]
+    tallow, senn = (r.data["grounding"] for r in reads)
+    assert tallow["status"] == "found"
+    why = {c["title"]: c["chain"] for c in tallow["checks"]}
+    assert "river" in why["Orvane Guild"]["missing"]  # where the guild was founded: no river said
+    assert why["Tallow"]["bridge"]  # the town's own passage names the town as its subject, not as an answer
+    assert senn["status"] == "supported" and senn["title"] == "Tallow"  # the river stands beside the town's name
