@@ -4,8 +4,9 @@ Each label names the check behind it (benchmarks/RESULTS.md measures how often a
 - `supported`: a relevant passage read for the answer holds every word of it, and states it as this question's
   answer: its sentence with the answer holds a word of what the question asks (founded, born, river…), the passage
   is tied to the question (it names one of the question's names, or a passage read with it names one of them and
-  this passage's subject: the chain of a multi-hop question), and the model, given the question and that passage
-  alone, prefers the answer to "unknown" by `SUPPORT_MARGIN`.
+  this passage's subject: the chain of a multi-hop question, whose answer is then not that subject), the chain says
+  every relation word of the question (not only a sub-question's), and the model, given the question and that
+  passage alone, prefers the answer to "unknown" by `SUPPORT_MARGIN`.
 - `found`: a passage the agent retrieved holds every word of the answer, but the checks above did not all pass (or
   were not made: an answer that only repeats words of the question proves nothing by appearing in a passage).
 - `guess`: no passage the agent retrieved holds every word of the answer, so it came from the model itself (a
