@@ -292,8 +292,8 @@ def read(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, An
         draft = clean_answer(completion.text)
         draft = NO_ANSWER if is_abstention(draft) else draft
         scores = relevance(deps.corpora, question, hits, dense=False)
-        grounding = ground(llm, step, question, draft, hits, scores, floor=config.relevance_floor,
-                           margin=config.answer_margin)
+        grounding = ground(llm, step, question, draft, hits, scores, state.get("retrieved", []),
+                           floor=config.relevance_floor, margin=config.answer_margin)
         enough = grounding["status"] == "supported"
         decision = {"enough": enough, "draft": draft, "status": grounding["status"],
                     "checks": grounding.get("checks", []), "margin": config.answer_margin,
@@ -451,7 +451,7 @@ def answer(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, 
             reply, final = completion.text, clean_answer(completion.text)
             final = NO_ANSWER if is_abstention(final) else final
             grounding = ground(llm, step, question, final, hits, relevance(deps.corpora, question, hits, dense=False),
-                               floor=config.relevance_floor, margin=config.answer_margin)
+                               state.get("retrieved", []), floor=config.relevance_floor, margin=config.answer_margin)
         elif final == NO_ANSWER and config.parametric_fallback and hits:
             parametric = True
             refined = state.get("query", question)
@@ -467,7 +467,8 @@ def answer(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, 
             reply, final = completion.text, clean_answer(completion.text) or NO_ANSWER
             grounding = (ground(llm, step, question, final, hits, relevance(deps.corpora, question, hits,
                                                                             dense=False),
-                                floor=config.relevance_floor, margin=config.answer_margin)
+                                state.get("retrieved", []), floor=config.relevance_floor,
+                                margin=config.answer_margin)
                          if final != NO_ANSWER else none("abstained", config.relevance_floor, 0.0))
         intermediate = (f"Intermediate Answer_{turn + 1}: I answer from my own knowledge."
                         if parametric else _intermediate(turn, notes))

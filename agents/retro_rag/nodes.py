@@ -545,7 +545,8 @@ def answer(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
         read_before.append(chunks)
         text, event = read_step(NAME, run_id, deps.llm, question, hits, config.max_tokens, deps.corpora,
                                 dense=config.retriever == "dense" and set(chunks) <= {h["chunk_id"] for h in baseline},
-                                floor=config.relevance_floor, margin=config.answer_margin, on_topic=on_topic)
+                                floor=config.relevance_floor, margin=config.answer_margin,
+                                retrieved=list(state.get("pool", [])), on_topic=on_topic)
         grounding = event.data.get("grounding", {})
         checks = grounding.get("checks", [])
         draft = {"answer": text, "iteration": iteration, "passages": ids, "chunks": chunks,
