@@ -5,7 +5,12 @@ agents/grounding.py can be measured on a stored bench by re-running only the che
 and passages (one or two short model calls per answer). Agents whose steps depend on labels (RetroRAG stops on a
 supported draft; Auto-RAG and Iter-RetGen settle on them) must be benched again instead; they are refused.
 
+`--pool` makes one narrower repair for RetroRAG, whose steps depend only on `supported`: a `guess` whose answer's
+words all stand in a passage the run retrieved becomes `found` (what agents.grounding.ground gives once it is
+passed every retrieved passage: no model call decides it).
+
     RAGSCOPE_HOME=... python benchmarks/relabel.py IN.json OUT.json
+    RAGSCOPE_HOME=... python benchmarks/relabel.py --pool IN.json OUT.json
 """
 
 from __future__ import annotations
@@ -18,20 +23,33 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agents.events import Step  # noqa: E402
-from agents.grounding import ground, relevance  # noqa: E402
+from agents.grounding import ground, relevance, word_coverage  # noqa: E402
 from evaluation.bench import label_of, label_table  # noqa: E402
 from services import Services  # noqa: E402
 from settings import Settings  # noqa: E402
 
 RELABELLED = ("naive",)
+POOL_RELABELLED = ("retro_rag",)
+
+
+def pool_label(row: dict, events: list[dict]) -> str:
+    """`found` for a `guess` whose every answer word stands in one passage the run showed, else the label as is."""
+    if row["label"] != "guess":
+        return row["label"]
+    shown = [h for e in events for h in (e.get("data") or {}).get("hits") or [] if isinstance(h, dict)]
+    full = any(word_coverage(row["prediction"], f"{h['title']} {h['text']}") == 1.0 for h in shown)
+    return "found" if full else "guess"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", type=Path)
     parser.add_argument("out", type=Path)
+    parser.add_argument("--pool", action="store_true", help="only guess -> found over every retrieved passage")
     args = parser.parse_args(argv)
     result = json.loads(args.source.read_text())
+    if args.pool:
+        return pool_relabel(result, args.source, args.out, parser)
     refused = sorted(set(result["per_question"]) - set(RELABELLED))
     if refused:
         parser.error(f"only {', '.join(RELABELLED)} can be relabelled; bench {', '.join(refused)} again")
@@ -58,6 +76,27 @@ def main(argv: list[str] | None = None) -> int:
                             "note": "labels re-checked on the stored answers and passages (benchmarks/relabel.py)"}
     args.out.write_text(json.dumps(result, indent=1))
     print(f"{changed} labels changed; wrote {args.out}")
+    return 0
+
+
+def pool_relabel(result: dict, source: Path, out: Path, parser: argparse.ArgumentParser) -> int:
+    refused = sorted(set(result["per_question"]) - set(POOL_RELABELLED))
+    if refused:
+        parser.error(f"--pool is for {', '.join(POOL_RELABELLED)} only; bench {', '.join(refused)} again")
+    db = Services(Settings.from_env()).db
+    changed = 0
+    for agent, rows in result["per_question"].items():
+        for row in rows:
+            label = pool_label(row, db.get_run(row["run_id"])["events"])
+            if label != row["label"]:
+                changed += 1
+                print(f"{agent} {row['id']}: {row['label']} -> {label} ({row['prediction']!r})")
+            row["grounding"] = row["label"] = label
+        result["agents"][agent]["labels"] = label_table(rows)
+    result["relabelled"] = {"from": str(source), "changed": changed,
+                            "note": "guess -> found where a retrieved passage holds the answer (relabel.py --pool)"}
+    out.write_text(json.dumps(result, indent=1))
+    print(f"{changed} labels changed; wrote {out}")
     return 0
 
 
