@@ -48,3 +48,13 @@ def test_no_guess_label_hides_an_answer_that_stands_in_a_retrieved_passage(name:
     hidden = [(agent, r["id"], r["prediction"]) for agent, rows in result["per_question"].items() for r in rows
               if r["label"] == "guess" and r["in_retrieved"]]
     assert not hidden, hidden
+
+
+def test_the_readme_gives_each_labels_measured_count_from_the_shipped_results() -> None:
+    from evaluation.calibration import reference
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    for label in ("supported", "found", "guess"):
+        right, n = reference().counts[label]
+        row = next(line for line in readme.splitlines() if line.startswith("| ") and f" {label} |" in line)
+        assert row.rstrip(" |").endswith(f"{right} of {n}" + (f" ({100 * right // n}%)" if n else "")), row
