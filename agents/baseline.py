@@ -2,25 +2,27 @@
 
 An agent that extends retrieve-then-read should never answer worse than it. So each iterative agent first reads
 exactly what the naive baseline reads (the question's own top passages, the same reader prompt), and at the end
-keeps that answer unless its own chain's answer carries a stronger label (agents.grounding: supported > found >
-guess > none). The labels are measured (benchmarks/RESULTS.md), so the rule trades a measured claim for a measured
-claim; a tie keeps the baseline's answer.
+keeps that answer unless the baseline gave none, or its own chain's answer is `supported` and the baseline's is
+not: the one label measured right at least 80% of the time (docs/labels.md, where this rule was chosen on dev
+questions 1-25 over "the stronger label wins" and confirmed on 26-50). Both answers are first labelled against
+every passage the run retrieved.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from agents.base import Deps, hit_dict, short
 from agents.events import GroundingData, HitData, RetrieveData, Step, TraceEvent
-from agents.grounding import NO_ANSWER, cut_at_word
+from agents.grounding import NO_ANSWER, cut_at_word, widen
 from agents.reader import read_step
 
 BASELINE_PASSAGES = 5  # the naive baseline's top_k
 BASELINE_TOKENS = 48  # the naive baseline's max_tokens
-STRENGTH = {"supported": 3, "found": 2, "guess": 1, "none": 0}
+STRENGTH = {"supported": 3, "found": 2, "guess": 1, "none": 0}  # how strong a claim each label makes
 
 
 @dataclass(frozen=True)
@@ -31,18 +33,13 @@ class Candidate:
     grounding: GroundingData
     passages: list[str]
 
-    @property
-    def strength(self) -> int:
-        """How strong a claim its label makes (none 0 … supported 3)."""
-        return STRENGTH.get(str(self.grounding.get("status", "")), 0)
-
 
 @dataclass(frozen=True)
 class Settlement:
     """Which answer the agent gives, and why."""
 
     keep: Literal["chain", "baseline"]
-    reason: Literal["same", "stronger", "not_stronger", "no_baseline"]
+    reason: Literal["same", "supported", "no_baseline_answer", "not_supported", "no_baseline"]
     chain: Candidate
     baseline: Candidate | None
 
@@ -52,15 +49,21 @@ class Settlement:
         return self.chain if self.keep == "chain" or self.baseline is None else self.baseline
 
 
-def settle(chain: Candidate, baseline: Candidate | None) -> Settlement:
-    """Keep the baseline reading's answer unless the chain's answer has a stronger label (a tie keeps the baseline)."""
+def settle(chain: Candidate, baseline: Candidate | None, retrieved: Sequence[HitData] = ()) -> Settlement:
+    """Keep the baseline reading's answer unless the chain's answer is supported and the baseline's is not, or the
+    baseline has no answer and the chain has one; both are labelled against every passage the run `retrieved`
+    first (a guess one of them holds becomes found)."""
+    chain = dataclasses.replace(chain, grounding=widen(chain.grounding, chain.answer, retrieved))
     if baseline is None:
         return Settlement("chain", "no_baseline", chain, None)
+    baseline = dataclasses.replace(baseline, grounding=widen(baseline.grounding, baseline.answer, retrieved))
     if _norm(chain.answer) == _norm(baseline.answer):
         return Settlement("chain", "same", chain, baseline)
-    if chain.strength > baseline.strength:
-        return Settlement("chain", "stronger", chain, baseline)
-    return Settlement("baseline", "not_stronger", chain, baseline)
+    if chain.grounding.get("status") == "supported" != baseline.grounding.get("status"):
+        return Settlement("chain", "supported", chain, baseline)
+    if baseline.grounding.get("status") == "none" != chain.grounding.get("status"):
+        return Settlement("chain", "no_baseline_answer", chain, baseline)  # any answer scores at least no answer
+    return Settlement("baseline", "not_supported", chain, baseline)
 
 
 def settlement_sentence(s: Settlement) -> str:
@@ -72,9 +75,10 @@ def settlement_sentence(s: Settlement) -> str:
     assert s.baseline is not None
     base = f"the baseline reading's ‘{short(s.baseline.answer)}’ ({_label(s.baseline)})"
     if s.keep == "chain":
-        return f"It answers with it ({_label(s.chain)}), not {base}: its label is stronger."
-    return (f"It answers with {base} instead: its own ({_label(s.chain)}) is not stronger, and a tie keeps the "
-            "baseline's.")
+        why = "the baseline gave none" if s.reason == "no_baseline_answer" else "only its own is stated by a passage"
+        return f"It answers with it ({_label(s.chain)}), not {base}: {why}."
+    return (f"It answers with {base} instead: its own ({_label(s.chain)}) is not one a passage states, and only "
+            "that would replace the baseline's.")
 
 
 def settled_record(s: Settlement) -> dict[str, Any]:

@@ -230,6 +230,19 @@ def ground(llm: LLM, step: Step, question: str, answer: str, hits: Sequence[HitD
     return {**found, "checks": checks}
 
 
+def widen(grounding: GroundingData, answer: str, retrieved: Sequence[HitData]) -> GroundingData:
+    """A `guess` labelled against some passages, labelled against every passage the run `retrieved`: `found` when
+    one holds every word of the answer (what `ground` gives with them all; no model call decides it)."""
+    if grounding.get("status") != "guess" or grounding.get("judgement"):
+        return grounding
+    full = [m for m in holders(answer, retrieved, [None] * len(retrieved), False) if m["coverage"] == 1.0]
+    if not full:
+        return grounding
+    widened = {k: v for k, v in grounding.items() if k != "partial"}
+    return GroundingData(**{**widened, "status": "found", "doc_id": full[0]["doc_id"], "title": full[0]["title"],
+                            "read": False, "holders": full[:5]})
+
+
 def grounding_label(grounding: GroundingData | dict[str, Any]) -> str:
     """The one-line label shown with an answer, without its icon."""
     g = upgrade(grounding)

@@ -208,7 +208,7 @@ def answer(state: IterRetGenState, deps: Deps, config: IterRetGenConfig) -> dict
         changes = sum(a.lower() != b.lower() for a, b in zip(drafts, drafts[1:], strict=False))
         used = state.get("draft_passages", [])[index] if drafts and state.get("draft_passages") else \
             [h["doc_id"] for h in state.get("hits", [])]
-        settled = settle(Candidate(final, grounding, used), state.get("baseline"))
+        settled = settle(Candidate(final, grounding, used), state.get("baseline"), state.get("retrieved", []))
         given = settled.answer
         explanation = (f"Its own answer is '{short(final)}' after {len(drafts)} iterations (the answer changed "
                        f"{changes} time{'s' if changes != 1 else ''}; {len(state.get('seen', []))} distinct "

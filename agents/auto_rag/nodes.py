@@ -476,7 +476,7 @@ def answer(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, 
         score = {h["doc_id"]: h["score"] for h in hits}
         used = sorted(dict.fromkeys(h["doc_id"] for h in hits), key=lambda d: (d != grounding.get("doc_id"),
                                                                                 -score.get(d, 0.0)))
-        settled = settle(Candidate(final, grounding, used), state.get("baseline"))
+        settled = settle(Candidate(final, grounding, used), state.get("baseline"), state.get("retrieved", []))
         stop = _stop_sentence(final, turn, decision, enough, config, parametric, document, state.get("draft_turn"))
         explanation = " ".join(x for x in (stop,
                                            grounding_sentence(grounding), settlement_sentence(settled)) if x)

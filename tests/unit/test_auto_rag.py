@@ -83,7 +83,7 @@ def test_at_the_cap_the_last_answer_is_labelled_a_guess(services_factory, toy_do
     final = events[-1]
     assert run.answer == "Tallow" and final.data["grounding"]["status"] == "found"  # in a passage, not verified
     assert "limit of 2 turns" in final.explanation and "The answer appears in “" in final.explanation
-    assert final.data["settled"] == {"keep": "chain", "reason": "stronger", "chain": {
+    assert final.data["settled"] == {"keep": "chain", "reason": "no_baseline_answer", "chain": {
         "answer": "Tallow", "label": "found", "passages": run.used_ids}, "baseline": {
         "answer": "(no answer)", "label": "none", "passages": final.data["settled"]["baseline"]["passages"]}}
 
