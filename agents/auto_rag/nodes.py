@@ -69,10 +69,6 @@ from agents.text import sentences as text_sentences
 from llm.base import LLM, Message
 
 NAME = "auto_rag"
-# 2 turns, margin -2: chosen on MuSiQue dev questions 26-50 by a rule written before the runs (session 8: the same dev
-# F1 as 3 turns, more early stops). An older reader, with 2 turns, stopped MuSiQue's first 25 on repeated wrong bridge
-# answers (F1 0.263 -> 0.203), so 3 turns were kept then; see benchmarks/RESULTS.md
-AGREE_TURNS, AGREE_MARGIN = 2, -2.0
 
 
 @dataclass(frozen=True)
@@ -98,12 +94,13 @@ class AutoRAGConfig:
     confirm_stop: bool = option(
         True, "Also stop when a refined search brings a relevant passage that holds the model's answer and the "
         "model, asked which passage answers the question (a passage number, or 0 for none), picks that one.")
+    # 2 turns at -2: more early stops than 3 turns at no cost in dev F1 (benchmarks/RESULTS.md, Auto-RAG)
     agree_turns: int = option(
-        AGREE_TURNS, "Stop when the signals agree: the model's answer stayed the same over this many turns (each new "
+        2, "Stop when the signals agree: the model's answer stayed the same over this many turns (each new "
         "search changed nothing), it is in a relevant passage, and reading that passage alone the model does not "
         "reject it for 'unknown' (below); 0 turns this stop off.", min=0, max=10)
     agree_margin: float = option(
-        AGREE_MARGIN, "For the agreement stop: the least log-likelihood of the answer minus that of 'unknown' "
+        -2.0, "For the agreement stop: the least log-likelihood of the answer minus that of 'unknown' "
         "given the passage holding it alone (-2: the answer may be somewhat less likely than 'unknown', not far "
         "less; 'supported' needs the answer margin above).", min=-20.0, max=50.0)
     parametric_fallback: bool = option(
@@ -113,8 +110,21 @@ class AutoRAGConfig:
         "dense", "How each query searches: dense similarity, or HippoRAG's graph walk (PageRank from the "
         "query's entities).", choices=list(RETRIEVERS))
     relevance_floor: float = option(RELEVANCE_FLOOR, FLOOR_HELP, min=0.0, max=1.0)
-    max_tokens: int = option(32, "Most tokens of each fill (analysis, answer); a query gets at most 24.",
+    max_tokens: int = option(32, "Most tokens of each fill (analysis, answer); a query gets at most query_tokens.",
                              min=8, max=256)
+    query_tokens: int = option(
+        QUERY_TOKENS, "Most tokens of a query the model writes: a query is a few words, a longer fill rambles.",
+        min=4, max=64)
+    max_sentences: int = option(
+        MAX_SENTENCES, "Most sentences of a turn's new passages offered as its evidence (those sharing most words "
+        "with the question), numbered 1-9 so every option is one token and none is favoured for being shorter.",
+        min=1, max=9)
+    max_answer_passages: int = option(
+        MAX_ANSWER_PASSAGES, "Most passages the confirm stop asks about, numbered 1-9 (0 for none) so every option "
+        "is one token.", min=1, max=9)
+    holds_answer: float = option(
+        0.5, "For the confirm stop: a new passage holds the model's answer when it has more than this share of the "
+        "answer's words (more than half: most of a name, not one common word of it).", min=0.0, max=1.0)
 
 
 class AutoRAGState(RAGState, total=False):
@@ -211,7 +221,7 @@ def plan(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, An
         if config.first_query == "model":
             query_messages = few_shot(QUERY_SYSTEM, QUERY_EXAMPLES,
                                       QUERY_USER.format(question=question, known="nothing yet."))
-            query_reply, written = fill(llm, step, query_messages, min(QUERY_TOKENS, config.max_tokens))
+            query_reply, written = fill(llm, step, query_messages, min(config.query_tokens, config.max_tokens))
             if usable(written) and not leaked(written, question):
                 query = written
             else:
@@ -262,7 +272,7 @@ def read(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, An
             event = step.event(explain.nothing_new(turn),
                                ReadData(turn=turn, evidence="", notes=notes, decision=decision, passages=[]))
             return {"decision": decision, "events": [event]}
-        evidence, evidence_prompt = pick_evidence(deps.llm, step, question, found)
+        evidence, evidence_prompt = pick_evidence(deps.llm, step, question, found, config.max_sentences)
         notes.append(evidence.note)
         reading = read_draft(deps, step, question, state.get("read_hits", []), config)
         drafts = [*state.get("drafts", []), reading.draft]
@@ -281,10 +291,11 @@ def read(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str, An
     return update
 
 
-def pick_evidence(llm: LLM, step: Step, question: str, found: list[HitData]) -> tuple[Evidence, list[Message]]:
-    """The sentence of the new passages that helps most, chosen by the model (copied, so it cannot drift to
-    invented names); returns it and the choice's prompt."""
-    pairs = sentences(question, found)
+def pick_evidence(llm: LLM, step: Step, question: str, found: list[HitData],
+                  most: int) -> tuple[Evidence, list[Message]]:
+    """The sentence of the new passages that helps most, among at most `most`, chosen by the model (copied, so it
+    cannot drift to invented names); returns it and the choice's prompt."""
+    pairs = sentences(question, found, most)
     listing = "\n".join(f"{i}. {s}" for i, (_t, s) in enumerate(pairs, 1))
     messages = [{"role": "system", "content": EVIDENCE_SYSTEM},
                 {"role": "user", "content": EVIDENCE_USER.format(question=question, sentences=listing)}]
@@ -317,11 +328,11 @@ def decide(llm: LLM, step: Step, state: AutoRAGState, config: AutoRAGConfig, rea
                             evidence_scores=evidence.scores)
     found, hits = state.get("new_hits", []), state.get("read_hits", [])
     fresh = holders(draft, hits, reading.scores, {h["chunk_id"] for h in found}, config.relevance_floor,
-                    0.5)
+                    config.holds_answer)
     if not enough and config.confirm_stop and turn > 1 and draft != NO_ANSWER and fresh \
             and not grounding.get("restates"):
         decision["confirm"] = confirm_answer(llm, step, state["question"], grounding, fresh, hits, found,
-                                             MAX_ANSWER_PASSAGES)
+                                             config.max_answer_passages)
         enough = decision["enough"] = decision["confirm"]["confirmed"]
     if not enough and config.agree_turns and turn < config.max_iterations:
         decision["agree"] = agreement(drafts, grounding, config.agree_turns, config.agree_margin)
@@ -356,7 +367,7 @@ def rewrite(state: AutoRAGState, deps: Deps, config: AutoRAGConfig) -> dict[str,
     with Step(NAME, "rewrite", state.get("run_id", "")) as step:
         known = " ".join(n.split(": ", 1)[-1] for n in notes) if notes else "nothing useful yet."
         messages = few_shot(QUERY_SYSTEM, QUERY_EXAMPLES, QUERY_USER.format(question=question, known=known))
-        reply, query = fill(llm, step, messages, min(QUERY_TOKENS, config.max_tokens))
+        reply, query = fill(llm, step, messages, min(config.query_tokens, config.max_tokens))
         allowed = " ".join([question, *(f"{h['title']} {h['text']}" for h in hits)])
         leak = leaked(query, allowed)
         repeated = query.strip().lower() in {q.strip().lower() for q in state.get("queries", [])}

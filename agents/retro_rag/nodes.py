@@ -64,17 +64,7 @@ from agents.search import RETRIEVERS, search
 from llm.base import LLM, Message
 
 NAME = "retro_rag"
-# By the calibration rule on 12 invented pairs (benchmarks/calibrate_retro_slots.py; benchmarks/RESULTS.md): no
-# consistent pair reaches the comparison once the same-relation gate applies, so the margin is the rule's floor.
-CONTRADICTION_MARGIN = 1.0
-# See bridge_margin. Set before the dev runs; on MuSiQue and HotpotQA questions 26-37 (not the reported first 25)
-# every bridge sentence scored -1.3 ... +0.5, from a gold passage or not: the yes/no does not separate them, so the
-# margin keeps every bridge and the bridge rule (a question or sought entity, and another) decides.
-BRIDGE_MARGIN = -3.0
-SAME_SLOT = 0.75  # the new passage must hold this share of the slot's words to be about the same relation
-# See draft_scoring. 'mean' was decided on dev questions 26-50 of both sets (not the reported first 25) by a rule
-# written first (adopt if pooled F1 >= sum's and it moves a pick): it moved 4 of 21 picks, 2 to a long draft that
-# restates the question (its tokens, copied, are near certain), F1 0.226 against 0.230, so the default stays 'sum'.
+SAME_SLOT = 0.75  # the default share of a slot's words that makes a passage state the same relation (same_slot)
 DRAFT_SCORING = ("sum", "mean")
 
 
@@ -105,14 +95,17 @@ class RetroRAGConfig:
     relevance_margin: float = option(
         0.0, "Credibility filter: log-odds by which 'yes' must beat 'no' for a discovered claim to count as "
         "bearing on the question.", min=-20.0, max=20.0)
+    # -3: the yes/no does not separate bridge sentences from gold passages and others (benchmarks/RESULTS.md,
+    # RetroRAG), so the margin keeps every bridge and the bridge rule decides
     bridge_margin: float = option(
-        BRIDGE_MARGIN, "Credibility filter for a bridge sentence (it names a question entity, or the entity "
+        -3.0, "Credibility filter for a bridge sentence (it names a question entity, or the entity "
         "searched for, and another entity): the lower log-odds of 'yes' over 'no' it needs, as a yes/no on a "
         "whole question undervalues a sentence that gives only its first hop.", min=-20.0, max=20.0)
     compare_drafts: bool = option(
         True, "When no draft is supported, the kept one is chosen by a constrained choice among the drafts under "
         "each set of passages a draft was read from, the probabilities averaged over them (as RAG-Sequence "
         "marginalises over passages); else the earliest is kept.")
+    # 'sum': 'mean' moved picks to long drafts restating the question, at lower dev F1 (benchmarks/RESULTS.md)
     draft_scoring: str = option(
         "sum", "How the draft comparison scores each draft after each set of passages: 'sum', the summed "
         "log-probability of its tokens (one choice among all drafts; favours the shorter draft, as every token "
@@ -127,8 +120,10 @@ class RetroRAGConfig:
         True, "When entity-centred search brought no passage beyond the question's own, answer again from the "
         "evidence chain alone: each kept claim's passage, then the held passages naming the entity it leads to "
         "(as the paper's answerer reads the organised evidence), instead of stopping after one read.")
+    # 1.0: the calibration rule's floor, as no consistent pair of benchmarks/calibrate_retro_slots.py's reaches
+    # the comparison once the same-relation gate applies (benchmarks/RESULTS.md)
     contradiction_margin: float = option(
-        CONTRADICTION_MARGIN, "Retroactive revision: how strongly (summed log-likelihood) the new passage must "
+        1.0, "Retroactive revision: how strongly (summed log-likelihood) the new passage must "
         "prefer its value, and the earlier passage its own, before the earlier item is withdrawn; higher "
         "withdraws less.", min=0.0, max=50.0)
     answer_margin: float = option(
@@ -140,6 +135,28 @@ class RetroRAGConfig:
         "query's entities).", choices=list(RETRIEVERS))
     relevance_floor: float = option(RELEVANCE_FLOOR, FLOOR_HELP, min=0.0, max=1.0)
     max_tokens: int = option(48, "Most tokens the reader may write (as the naive baseline).", min=8, max=256)
+    same_slot: float = option(
+        SAME_SLOT, "Retroactive revision: the share of a slot's words the new passage must hold to state the same "
+        "relation, so that its value competes with the earlier one (most of them: a shared name alone is not "
+        "the same relation).", min=0.0, max=1.0)
+    pairs_per_check: int = option(
+        4, "Retroactive revision: pairs of an earlier and a new item looked at per contradiction check allowed "
+        "(most pairs give no two values for one slot, so a few more are read than are checked).", min=1, max=20)
+    min_claim_words: int = option(
+        ev.MIN_CLAIM_WORDS, "Fewest words a discovered sentence needs to be a statement (fewer: a heading or a "
+        "fragment, recorded as malformed and skipped).", min=1, max=20)
+    same_claim: float = option(
+        0.8, "A discovered sentence sharing at least this share of its content words (Jaccard) with a kept claim "
+        "repeats it and is dropped (most words: a rewording, not a new fact).", min=0.0, max=1.0)
+    redo_coverage: float = option(
+        0.5, "A draft is redone when more than this share of its words is a withdrawn item's value (more than "
+        "half: the draft gives that value).", min=0.0, max=1.0)
+    next_candidates: int = option(
+        4, "Most entities the model chooses the next search among (few: a small model picks worse among many).",
+        min=1, max=10)
+    chain_links: int = option(
+        2, "When the evidence chain is read again: most held passages each kept claim leads to (the next hop, "
+        "and one more in case the first is not it).", min=1, max=5)
 
 
 class RetroRAGState(RAGState, total=False):
@@ -273,10 +290,10 @@ def judge_claim(llm: LLM, step: Step, state: RetroRAGState, config: RetroRAGConf
     about, named = ev.links(claim, anchors, question, hit["title"])
     candidate = ClaimCandidate(claim=claim, passage=number, focus=focus, about=about, names=named,
                                bridge=bool(about and named))
-    status, duplicate = screen(claim, evidence, ev.MIN_CLAIM_WORDS, 0.8)
+    status, duplicate = screen(claim, evidence, config.min_claim_words, config.same_claim)
     if status == "malformed":
         candidate.update(status="malformed",
-                         problem=f"'{claim}' is not a statement of at least {ev.MIN_CLAIM_WORDS} words")
+                         problem=f"'{claim}' is not a statement of at least {config.min_claim_words} words")
         return Discovery(number, candidate)
     if duplicate:
         candidate.update(status="dropped", problem=f"it repeats {duplicate}")
@@ -321,25 +338,27 @@ def slot_scores(llm: LLM, step: Step, hit: HitData | dict[str, Any], slot: str, 
     return log_odds(choice.scores, new, earlier), {"scores": choice.scores, "prompt": messages}
 
 
-def same_slot(slot: str, hit: HitData) -> bool:
-    """True when the new passage states the slot's relation (holds most of its words), so its value competes."""
-    return ev.slot_coverage(slot, f"{hit['title']} {hit['text']}") >= SAME_SLOT
+def same_slot(slot: str, hit: HitData, share: float = SAME_SLOT) -> bool:
+    """True when the new passage states the slot's relation (holds at least `share` of its words), so its value
+    competes."""
+    return ev.slot_coverage(slot, f"{hit['title']} {hit['text']}") >= share
 
 
 def retroact(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str, Any]:
     """Compare new and earlier items giving different values for one slot; withdraw the earlier one if contradicted."""
     iteration, question, pool = state["iteration"], state["question"], state.get("pool", [])
     before = ev.table(state.get("evidence", []))
-    pairs = [(old, new, sp) for old, new in ev.check_pairs(before, state.get("added", []), 4 * config.max_checks)
+    looked_at = config.pairs_per_check * config.max_checks
+    pairs = [(old, new, sp) for old, new in ev.check_pairs(before, state.get("added", []), looked_at)
              if (sp := ev.slot_pair(old, new, question))
-             and same_slot(sp[0], pool[new["numbers"][0] - 1])][: config.max_checks]
+             and same_slot(sp[0], pool[new["numbers"][0] - 1], config.same_slot)][: config.max_checks]
     if not pairs:
         return {}
     evidence, drafts = ev.table(before), [dict(d) for d in state.get("drafts", [])]
     with Step(NAME, "evidence", state.get("run_id", "")) as step:
         checks = [check_slot(deps.llm, step, pool, old, new, slot, config) for old, new, slot in pairs]
         revision = revise(state, evidence, pairs, checks)
-        redone = invalidate(drafts, withdrawn_passages(evidence), revision.values, iteration, 0.5)
+        redone = invalidate(drafts, withdrawn_passages(evidence), revision.values, iteration, config.redo_coverage)
         sentences = revision.sentences + [explain.conflict(c) for c in checks if c["conflict"]]
         data = ReviseData(before=before, after=ev.table(evidence), passages=list(dict.fromkeys(revision.passages)),
                           operation="retroact", iteration=iteration, withdrawn=revision.withdrawn, added=[],
@@ -434,10 +453,10 @@ def chain(state: RetroRAGState, config: RetroRAGConfig) -> list[HitData]:
     return out
 
 
-def chain_again(state: RetroRAGState, held: list[HitData]) -> tuple[list[HitData], list[str]]:
+def chain_again(state: RetroRAGState, held: list[HitData], links: int) -> tuple[list[HitData], list[str]]:
     """The evidence chain among the passages already held, bridge first, with a phrase per passage.
 
-    For each kept claim (oldest first): its passage, then up to two held passages naming an entity the claim
+    For each kept claim (oldest first): its passage, then up to `links` held passages naming an entity the claim
     leads to (one the question does not name in full and the claim's own passage is not about; of the kind the question
     asks through first): by title, then by text.
     Empty unless at least one claim leads on to another held passage (a chain of one passage is no new reading).
@@ -467,7 +486,7 @@ def chain_again(state: RetroRAGState, held: list[HitData]) -> tuple[list[HitData
             why.append(f"{own['title']} ({item['id']}: '{short(item['claim'], 70)}')")
         taken = 0
         for h, t in led:
-            if taken >= 2 or h["chunk_id"] in out:
+            if taken >= links or h["chunk_id"] in out:
                 continue
             out[h["chunk_id"]] = h
             taken += 1
@@ -551,7 +570,7 @@ def plan_readings(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> R
     else:
         second = own + more
     readings = [Planned("own", own), Planned("second", second)] if more else [Planned("own", own)]
-    again, why_again = chain_again(state, own) if config.reread_chain and not more else ([], [])
+    again, why_again = chain_again(state, own, config.chain_links) if config.reread_chain and not more else ([], [])
     if again:  # nothing new beyond the question's own passages: the evidence chain alone, bridge first
         readings.append(Planned("again", again))
     return ReadingPlan(readings, own, first, why_again, on_topic)
@@ -641,7 +660,7 @@ def next_query(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict
     typed = dict(e for item in ev.active(state.get("evidence", [])) for e in ev.typed_entities(item["claim"])
                  if item.get("kind") == ev.INFERENTIAL)
     matching = [c for c in found if c[1] and typed.get(c[0]) in wanted]
-    candidates = (matching or found)[:4]
+    candidates = (matching or found)[: config.next_candidates]
     with Step(NAME, "rewrite", state.get("run_id", "")) as step:
         decision: dict[str, Any] = {"candidates": [c[0] for c in candidates], "wanted": sorted(wanted),
                                     "all": [c[0] for c in found]}
