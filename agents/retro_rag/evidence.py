@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -25,6 +24,7 @@ from agents.text import (  # noqa: F401 - the shared text helpers, used here and
     words,
 )
 from retrieval.hipporag.openie.spacy_extractor import kept_entity, spacy_pipeline
+from settings import Settings
 
 ACTIVE, WITHDRAWN = "active", "withdrawn"
 SOURCE, INFERENTIAL = "source", "inferential"
@@ -49,8 +49,8 @@ def best_sentence(text: str, question: str, n: int = 220) -> str:
 @functools.lru_cache(maxsize=1)
 def _spacy() -> Any:
     """The spaCy pipeline HippoRAG's OpenIE uses (en_core_web_sm, one copy per process), or None where it is not
-    installed."""
-    if os.environ.get("RAGSCOPE_RETRO_NER", "spacy") != "spacy":
+    installed or RAGSCOPE_RETRO_NER turns it off."""
+    if Settings.from_env().retro_ner != "spacy":
         return None
     try:
         return spacy_pipeline()
