@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import gzip
 import hashlib
 import json
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -156,8 +158,11 @@ class RecordingEmbedder:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         out = _round(self.inner.embed(list(texts)))
-        for text, row in zip(texts, out, strict=True):
-            self.vectors[text] = base64.b64encode(row.astype(np.float16).tobytes()).decode()
+        for i, text in enumerate(texts):  # a text embedded before keeps its first vector, as the replay serves it
+            if text in self.vectors:
+                out[i] = np.frombuffer(base64.b64decode(self.vectors[text]), dtype=np.float16).astype(np.float32)
+            else:
+                self.vectors[text] = base64.b64encode(out[i].astype(np.float16).tobytes()).decode()
         return out
 
 
@@ -188,27 +193,48 @@ def event_record(event: Any) -> dict[str, Any]:
     return json.loads(json.dumps(d, ensure_ascii=False))
 
 
-def run_all(llm: LLM, embedder: Any, home: Path, agents: Sequence[str], questions: Sequence[str],
-            progress: bool = False) -> list[dict[str, Any]]:
-    """Each agent on each question (default config) on a fresh demo corpus; the runs as compared."""
+class NoLLM(LLM):
+    """The services' own LLM during a recording or replay: every run gets its own (run_all), so none is used."""
+
+    name = "none"
+
+    def chat(self, messages: Sequence[Message], max_tokens: int = 256,
+             stop: Sequence[str] | None = None) -> Completion:
+        raise ReplayMiss("an LLM call outside a run")
+
+    def choose(self, messages: Sequence[Message], options: Sequence[str]) -> Choice:
+        raise ReplayMiss("an LLM call outside a run")
+
+
+def run_label(agent: str, question: str) -> str:
+    """The key of one run's LLM requests in the recording."""
+    return f"{agent} | {question}"
+
+
+def run_all(llm_for: Callable[[str], LLM], embedder: Any, home: Path, agents: Sequence[str],
+            questions: Sequence[str], concurrency: int = 1, progress: bool = False) -> list[dict[str, Any]]:
+    """Each agent on each question (default config) on a fresh demo corpus, each run with its own LLM
+    (`llm_for(run_label)`), `concurrency` runs at once; the runs as compared, in agent then question order."""
     from services import Services
     from settings import Settings
     from storage.vector_store import InMemoryVectorStore
 
     settings = Settings.from_env(home=home, db_url=f"sqlite:///{home / 'ragscope.db'}", chroma_path=home / "chroma",
                                  demo_corpus=False, openie="spacy")
-    services = Services(settings, llm=llm, embedder=embedder, vectors=InMemoryVectorStore())
+    services = Services(settings, llm=NoLLM(), embedder=embedder, vectors=InMemoryVectorStore())
     services.ensure_demo_corpus()
-    runs = []
-    for agent in agents:
-        for question in questions:
-            run = services.run(agent, "demo", question)
-            events = [event_record(e) for e in run]
-            runs.append({"agent": agent, "question": question, "answer": run.answer, "error": run.error,
-                         "events": events})
-            if progress:
-                print(f"{agent:12} {run.answer!r:40.40} {len(events)} events {run.error}", flush=True)
-    return runs
+
+    def one(agent: str, question: str) -> dict[str, Any]:
+        run = services.run(agent, "demo", question)
+        run.deps = dataclasses.replace(run.deps, llm=llm_for(run_label(agent, question)))
+        events = [event_record(e) for e in run]
+        if progress:
+            print(f"{agent:12} {run.answer!r:40.40} {len(events)} events {run.error}", flush=True)
+        return {"agent": agent, "question": question, "answer": run.answer, "error": run.error, "events": events}
+
+    jobs = [(a, q) for a in agents for q in questions]
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        return list(pool.map(lambda job: one(*job), jobs))
 
 
 def load(path: Path = FIXTURE) -> dict[str, Any]:
@@ -217,27 +243,30 @@ def load(path: Path = FIXTURE) -> dict[str, Any]:
         return json.load(f)
 
 
-def record(path: Path, agents: Sequence[str], ids: Sequence[str]) -> None:
-    """Run the agents with the real model and embedder; store requests, vectors and runs at `path`."""
+def record(path: Path, agents: Sequence[str], ids: Sequence[str], concurrency: int = 1) -> None:
+    """Run the agents with the real model and embedder (`concurrency` runs at once, their LLM calls batched);
+    store each run's requests, the vectors and the runs at `path`."""
     from llm.factory import make_llm
     from retrieval.embedder import LazyEmbedder
     from settings import Settings
 
     settings = Settings.from_env()
-    calls: dict[str, Any] = {}
+    calls: dict[str, dict[str, Any]] = {}  # per run: its requests by key
     vectors: dict[str, str] = {}
     inner_embedder = LazyEmbedder(settings.embedder, settings.embedder_precision)
-    llm = RecordingLLM(make_llm(settings), calls)
+    model = make_llm(settings)
     embedder = RecordingEmbedder(inner_embedder, vectors)
     questions = demo_questions(ids)
     with tempfile.TemporaryDirectory() as tmp:
-        runs = run_all(llm, embedder, Path(tmp), agents, questions, progress=True)
-    data = {"model": llm.describe(), "embedder": settings.embedder, "dim": embedder.dim, "agents": list(agents),
+        runs = run_all(lambda label: RecordingLLM(model, calls.setdefault(label, {})), embedder, Path(tmp), agents,
+                       questions, concurrency, progress=True)
+    data = {"model": model.describe(), "embedder": settings.embedder, "dim": embedder.dim, "agents": list(agents),
             "questions": questions, "calls": calls, "vectors": vectors, "runs": runs}
     path.parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(path, "wt", encoding="utf-8", compresslevel=9) as f:
         json.dump(data, f, ensure_ascii=False, sort_keys=True)
-    print(f"recorded {len(runs)} runs, {len(calls)} LLM requests, {len(vectors)} vectors -> {path}")
+    requests = sum(len(c) for c in calls.values())
+    print(f"recorded {len(runs)} runs, {requests} distinct LLM requests, {len(vectors)} vectors -> {path}")
 
 
 def first_difference(expected: Any, actual: Any, where: str = "") -> str:
@@ -264,17 +293,22 @@ def first_difference(expected: Any, actual: Any, where: str = "") -> str:
 def replay(data: dict[str, Any], home: Path, agents: Sequence[str] | None = None) -> str:
     """Replay the recording; '' when every run is identical, else the first difference."""
     agents = list(agents or data["agents"])
-    llm = ReplayLLM(data["calls"])
+    llms: dict[str, ReplayLLM] = {}
+
+    def llm_for(label: str) -> LLM:
+        llms[label] = ReplayLLM(data["calls"].get(label, {}))
+        return llms[label]
+
     embedder = ReplayEmbedder(data["vectors"], data["dim"], data["embedder"])
-    runs = run_all(llm, embedder, home, agents, data["questions"])
+    runs = run_all(llm_for, embedder, home, agents, data["questions"])
     expected = [r for r in data["runs"] if r["agent"] in agents]
     for want, got in zip(expected, runs, strict=True):
         if d := first_difference(want, got, f"{want['agent']} on {want['question']!r}"):
             return d
-    if set(agents) == set(data["agents"]):
-        unused = sum(len(c["responses"]) - llm.served.get(k, 0) for k, c in data["calls"].items())
+    for label, llm in llms.items():
+        unused = sum(len(c["responses"]) - llm.served.get(k, 0) for k, c in llm.calls.items())
         if unused:
-            return f"{unused} recorded LLM responses were never asked for"
+            return f"{label}: {unused} recorded LLM responses were never asked for"
     return ""
 
 
@@ -284,9 +318,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fixture", type=Path, default=FIXTURE)
     parser.add_argument("--agents", nargs="*", default=list(AGENTS))
     parser.add_argument("--questions", nargs="*", default=list(QUESTION_IDS), help="demo question ids (record)")
+    parser.add_argument("--concurrency", type=int, default=8, help="runs at once while recording (their LLM calls "
+                        "share the batched engine's decode steps; each run keeps its own requests)")
     args = parser.parse_args(argv)
     if args.mode == "record":
-        record(args.fixture, args.agents, args.questions)
+        record(args.fixture, args.agents, args.questions, args.concurrency)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         diff = replay(load(args.fixture), Path(tmp), args.agents)
