@@ -41,8 +41,8 @@ from llm.base import LLM, Choice, Completion, Message  # noqa: E402
 FIXTURE = REPO / "benchmarks" / "fixtures" / "replay_agents.json.gz"
 AGENTS = ("naive", "auto_rag", "iter_retgen", "retro_rag", "hipporag")
 QUESTIONS = REPO / "data" / "demo" / "questions.jsonl"
-# one-hop, two-hop, a longer chain and the corrected-passage question (RetroRAG's), by id
-QUESTION_IDS = ("demo-01", "demo-05", "demo-15", "demo-17")
+# a two-hop question and the corrected-passage one (RetroRAG's), by id: each agent reads, searches again and settles
+QUESTION_IDS = ("demo-05", "demo-17")
 # event fields that depend on the clock or the run's id, not on what the agent decided
 VOLATILE = ("run_id", "started", "seconds")
 
