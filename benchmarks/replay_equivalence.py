@@ -22,6 +22,7 @@ import dataclasses
 import gzip
 import hashlib
 import json
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -38,13 +39,28 @@ if str(REPO) not in sys.path:
 
 from llm.base import LLM, Choice, Completion, Message  # noqa: E402
 
-FIXTURE = REPO / "benchmarks" / "fixtures" / "replay_agents.json.gz"
+FIXTURE = REPO / "benchmarks" / "fixtures" / "replay_agents.json.gz"  # the real model, two questions
+HASH_FIXTURE = REPO / "benchmarks" / "fixtures" / "replay_agents_hash.json.gz"  # HashLLM, every demo question
 AGENTS = ("naive", "auto_rag", "iter_retgen", "retro_rag", "hipporag")
 QUESTIONS = REPO / "data" / "demo" / "questions.jsonl"
 # a two-hop question and the corrected-passage one (RetroRAG's), by id: each agent reads, searches again and settles
 QUESTION_IDS = ("demo-05", "demo-17")
 # event fields that depend on the clock or the run's id, not on what the agent decided
 VOLATILE = ("run_id", "started", "seconds")
+# and, inside an event, HippoRAG's stage timings and the seconds its first graph build took ("… graph (12 s).")
+_CLOCK_KEYS = ("timings",)
+_CLOCK_TEXT = re.compile(r"\(\d+ s\)")
+
+
+def unclocked(value: Any) -> Any:
+    """A recorded value without what the clock decides (compared on both sides)."""
+    if isinstance(value, dict):
+        return {k: unclocked(v) for k, v in value.items() if k not in _CLOCK_KEYS}
+    if isinstance(value, list):
+        return [unclocked(v) for v in value]
+    if isinstance(value, str):
+        return _CLOCK_TEXT.sub("(… s)", value)
+    return value
 
 
 class ReplayMiss(LookupError):
@@ -64,7 +80,7 @@ class RecordingLLM(LLM):
         self.inner, self.calls, self.name = inner, calls, inner.name
 
     def _store(self, key: str, op: str, messages: Sequence[Message], params: dict[str, Any], response: Any) -> None:
-        entry = self.calls.setdefault(key, {"op": op, "messages": [dict(m) for m in messages], "params": params,
+        entry = self.calls.setdefault(key, {"op": op, "last": messages[-1]["content"][-300:] if messages else "",
                                             "responses": []})
         entry["responses"].append(response)  # the n-th time this request is made, in run order
 
@@ -140,6 +156,35 @@ class ReplayLLM(LLM):
     def structured(self, messages: Sequence[Message], schema: dict[str, Any], max_tokens: int = 256) -> Completion:
         key = request_key("structured", messages, schema=schema, max_tokens=max_tokens)
         return Completion(**self._response(key, "structured", messages))
+
+
+_NAME = re.compile(r"\b(?:[A-Z][a-z]+(?:\s+(?:of\s+)?[A-Z][a-z]+)*|\d{3,4})\b")
+
+
+def _draw(*parts: str) -> int:
+    return int(hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:12], 16)
+
+
+class HashLLM(LLM):
+    """A stand-in for the model that explores the agents' branches in seconds: replies are names or numbers
+    taken from the prompt's last message (sometimes 'unknown'), choices score each option pseudo-randomly in
+    [-20, 0]; both are fixed by a hash of the request, so a run is the same every time."""
+
+    name = "hash (replay fuzz)"
+
+    def chat(self, messages: Sequence[Message], max_tokens: int = 256,
+             stop: Sequence[str] | None = None) -> Completion:
+        text = messages[-1]["content"] if messages else ""
+        found = _NAME.findall(text.split("Question:")[0]) or _NAME.findall(text) or ["unknown"]
+        draw = _draw(json.dumps(list(messages)), str(max_tokens))
+        reply = "unknown" if draw % 7 == 0 else found[draw % len(found)]
+        return Completion(reply, len(json.dumps(list(messages))) // 4, len(reply.split()))
+
+    def choose(self, messages: Sequence[Message], options: Sequence[str]) -> Choice:
+        key = json.dumps(list(messages))
+        scores = {o: -round((_draw(key, o) % 20000) / 1000, 3) for o in options}
+        option = max(options, key=lambda o: scores[o])
+        return Choice(option=option, scores=scores, prompt_tokens=len(key) // 4, completion_tokens=1)
 
 
 def _round(vectors: np.ndarray) -> np.ndarray:
@@ -243,7 +288,7 @@ def load(path: Path = FIXTURE) -> dict[str, Any]:
         return json.load(f)
 
 
-def record(path: Path, agents: Sequence[str], ids: Sequence[str], concurrency: int = 1) -> None:
+def record(path: Path, agents: Sequence[str], ids: Sequence[str], concurrency: int = 1, fake: bool = False) -> None:
     """Run the agents with the real model and embedder (`concurrency` runs at once, their LLM calls batched);
     store each run's requests, the vectors and the runs at `path`."""
     from llm.factory import make_llm
@@ -254,7 +299,7 @@ def record(path: Path, agents: Sequence[str], ids: Sequence[str], concurrency: i
     calls: dict[str, dict[str, Any]] = {}  # per run: its requests by key
     vectors: dict[str, str] = {}
     inner_embedder = LazyEmbedder(settings.embedder, settings.embedder_precision)
-    model = make_llm(settings)
+    model = HashLLM() if fake else make_llm(settings)
     embedder = RecordingEmbedder(inner_embedder, vectors)
     questions = demo_questions(ids)
     with tempfile.TemporaryDirectory() as tmp:
@@ -303,7 +348,7 @@ def replay(data: dict[str, Any], home: Path, agents: Sequence[str] | None = None
     runs = run_all(llm_for, embedder, home, agents, data["questions"])
     expected = [r for r in data["runs"] if r["agent"] in agents]
     for want, got in zip(expected, runs, strict=True):
-        if d := first_difference(want, got, f"{want['agent']} on {want['question']!r}"):
+        if d := first_difference(unclocked(want), unclocked(got), f"{want['agent']} on {want['question']!r}"):
             return d
     for label, llm in llms.items():
         unused = sum(len(c["responses"]) - llm.served.get(k, 0) for k, c in llm.calls.items())
@@ -318,11 +363,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fixture", type=Path, default=FIXTURE)
     parser.add_argument("--agents", nargs="*", default=list(AGENTS))
     parser.add_argument("--questions", nargs="*", default=list(QUESTION_IDS), help="demo question ids (record)")
+    parser.add_argument("--llm", choices=("real", "hash"), default="real",
+                        help="record with the real default model, or with HashLLM (fast; every demo question)")
     parser.add_argument("--concurrency", type=int, default=8, help="runs at once while recording (their LLM calls "
                         "share the batched engine's decode steps; each run keeps its own requests)")
     args = parser.parse_args(argv)
     if args.mode == "record":
-        record(args.fixture, args.agents, args.questions, args.concurrency)
+        record(args.fixture, args.agents, args.questions, args.concurrency, args.llm == "hash")
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         diff = replay(load(args.fixture), Path(tmp), args.agents)
