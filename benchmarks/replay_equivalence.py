@@ -42,6 +42,11 @@ from llm.base import LLM, Choice, Completion, Message  # noqa: E402
 FIXTURE = REPO / "benchmarks" / "fixtures" / "replay_agents.json.gz"  # the real model, two questions
 HASH_FIXTURE = REPO / "benchmarks" / "fixtures" / "replay_agents_hash.json.gz"  # HashLLM, every demo question
 AGENTS = ("naive", "auto_rag", "iter_retgen", "retro_rag", "hipporag")
+# the HashLLM recording adds configs that reach the branches the defaults rarely take: Auto-RAG's confirm stop, its
+# model-written first query and its own-knowledge fallback; RetroRAG's chain read again and per-token draft scoring
+VARIANTS = ("auto_rag:agree_turns=0,max_iterations=6,first_query=model",
+            "auto_rag:parametric_fallback=true,max_iterations=2,confirm_stop=false",
+            "retro_rag:extra_passages=0,max_iterations=5", "retro_rag:draft_scoring=mean,evidence_first=false")
 QUESTIONS = REPO / "data" / "demo" / "questions.jsonl"
 # a two-hop question and the corrected-passage one (RetroRAG's), by id: each agent reads, searches again and settles
 QUESTION_IDS = ("demo-05", "demo-17")
@@ -253,6 +258,22 @@ class NoLLM(LLM):
         raise ReplayMiss("an LLM call outside a run")
 
 
+def agent_spec(spec: str) -> tuple[str, dict[str, Any] | None]:
+    """'auto_rag' -> ('auto_rag', None); 'auto_rag:agree_turns=0,first_query=model' -> the agent and that config
+    (values read as JSON where they parse, else as text)."""
+    name, _, fields = spec.partition(":")
+    if not fields:
+        return name, None
+    config: dict[str, Any] = {}
+    for item in fields.split(","):
+        key, _, value = item.partition("=")
+        try:
+            config[key] = json.loads(value)
+        except json.JSONDecodeError:
+            config[key] = value
+    return name, config
+
+
 def run_label(agent: str, question: str) -> str:
     """The key of one run's LLM requests in the recording."""
     return f"{agent} | {question}"
@@ -260,7 +281,8 @@ def run_label(agent: str, question: str) -> str:
 
 def run_all(llm_for: Callable[[str], LLM], embedder: Any, home: Path, agents: Sequence[str],
             questions: Sequence[str], concurrency: int = 1, progress: bool = False) -> list[dict[str, Any]]:
-    """Each agent on each question (default config) on a fresh demo corpus, each run with its own LLM
+    """Each agent (a name, or a name and config: agent_spec) on each question on a fresh demo corpus, each run
+    with its own LLM
     (`llm_for(run_label)`), `concurrency` runs at once; the runs as compared, in agent then question order."""
     from services import Services
     from settings import Settings
@@ -272,7 +294,8 @@ def run_all(llm_for: Callable[[str], LLM], embedder: Any, home: Path, agents: Se
     services.ensure_demo_corpus()
 
     def one(agent: str, question: str) -> dict[str, Any]:
-        run = services.run(agent, "demo", question)
+        name, config = agent_spec(agent)
+        run = services.run(name, "demo", question, config)
         run.deps = dataclasses.replace(run.deps, llm=llm_for(run_label(agent, question)))
         events = [event_record(e) for e in run]
         if progress:
@@ -363,7 +386,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=("record", "replay"))
     parser.add_argument("--fixture", type=Path, default=FIXTURE)
-    parser.add_argument("--agents", nargs="*", default=list(AGENTS))
+    parser.add_argument("--agents", nargs="*", default=list(AGENTS),
+                        help="agents, each a name or name:field=value,... for a config (agent_spec)")
     parser.add_argument("--questions", nargs="*", default=list(QUESTION_IDS), help="demo question ids (record)")
     parser.add_argument("--llm", choices=("real", "hash"), default="real",
                         help="record with the real default model, or with HashLLM (fast; every demo question)")
