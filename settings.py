@@ -74,6 +74,9 @@ class Settings:
     otlp_endpoint: str = field(metadata={"env": "RAGSCOPE_OTLP_ENDPOINT",
                                          "help": "OTLP/HTTP collector (e.g. Phoenix, http://127.0.0.1:6006): "
                                                  "every run is sent to it as OpenInference spans; empty = off."})
+    retro_ner: str = field(metadata={"env": "RAGSCOPE_RETRO_NER",
+                                     "help": "RetroRAG's entity finder: spacy (named entities, where spaCy's model "
+                                             "is installed) | off (capitalised runs of words alone)."})
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -114,6 +117,7 @@ class Settings:
             "engine_attention": _env("RAGSCOPE_ENGINE_ATTENTION", "auto"),
             "openai_timeout": float(_env("RAGSCOPE_OPENAI_TIMEOUT", "120")),
             "otlp_endpoint": _env("RAGSCOPE_OTLP_ENDPOINT", ""),
+            "retro_ner": _env("RAGSCOPE_RETRO_NER", "spacy"),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

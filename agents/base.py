@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
 from agents.events import HitData, Message, TraceEvent
+from agents.text import short  # noqa: F401 - the one text-cutting helper, re-exported for the agents
 from llm.base import LLM
 from retrieval.corpus import CorpusStore, Hit
 
@@ -145,17 +146,6 @@ def hit_dict(hit: Hit, rank: int, query: str) -> HitData:
     """A retrieved hit as JSON for events and state."""
     return HitData(rank=rank, chunk_id=hit.chunk_id, doc_id=hit.doc_id, title=hit.title, text=hit.text,
                    score=hit.score, query=query)
-
-
-def short(text: str, n: int = 60) -> str:
-    """Text cut to at most n characters at a word boundary, with an ellipsis, on one line."""
-    text = " ".join(text.split())
-    if len(text) <= n:
-        return text
-    cut = text[: n - 1]
-    if " " in cut[n // 2:] and not text[n - 1].isspace():  # cut at the last space unless it is far back
-        cut = cut[: cut.rfind(" ")]
-    return cut.rstrip(" ,;:-—") + "…"
 
 
 def format_passages(hits: list[HitData]) -> str:

@@ -11,7 +11,7 @@ from agents.base import AgentSpec, Deps, RAGState, bind, hit_dict, option
 from agents.events import GraphWalkData, HitData, Step
 from agents.grounding import FLOOR_HELP, RELEVANCE_FLOOR, cut_at_word
 from agents.reader import read_step
-from agents.search import graph_search
+from agents.search import DENSE_CANDIDATES, DENSE_WEIGHT, graph_search
 from retrieval.hipporag import Retrieval
 
 NAME = "hipporag"
@@ -25,8 +25,9 @@ class HippoRAGConfig:
     passage_nodes: bool = option(True, "HippoRAG 2: passages are graph nodes ranked by their own PPR mass "
                                        "(off: HippoRAG 1, a passage scores the PPR of its phrases).")
     dense_fusion: bool = option(True, "HippoRAG 2: also seed passage nodes with normalised dense scores.")
-    dense_weight: float = option(0.05, "Weight of the dense seeds relative to the entity seeds.", min=0.0, max=1.0)
-    dense_candidates: int = option(50, "Dense hits used as seeds when fusion is on.", min=1, max=500)
+    dense_weight: float = option(DENSE_WEIGHT, "Weight of the dense seeds relative to the entity seeds.", min=0.0,
+                                 max=1.0)
+    dense_candidates: int = option(DENSE_CANDIDATES, "Dense hits used as seeds when fusion is on.", min=1, max=500)
     linking: str = option("entity", "How the question enters the graph: NER on the question linked to the nearest "
                                     "phrase nodes (HippoRAG), or the 5 facts nearest the question seeding their "
                                     "subject and object nodes (HippoRAG 2's query-to-triple linking).",

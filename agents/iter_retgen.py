@@ -198,15 +198,15 @@ def answer(state: IterRetGenState, deps: Deps, config: IterRetGenConfig) -> dict
     floor = config.relevance_floor
     groundings = state.get("groundings", []) or [GroundingData(status="guess")] * len(drafts)
     with Step(NAME, "answer", state.get("run_id", "")) as step:
-        index, kept = pick_draft(drafts, groundings, config.keep) if drafts else (-1, "")
-        final = (drafts[index] if drafts else "") or NO_ANSWER
-        grounding = groundings[index] if drafts else none("nothing_relevant", floor, 0.0)
+        index, kept = pick_draft(drafts, groundings, config.keep) if drafts else (None, "")
+        final = (drafts[index] if index is not None else "") or NO_ANSWER
+        grounding = groundings[index] if index is not None else none("nothing_relevant", floor, 0.0)
         if drafts and all(g.get("reason") == "nothing_relevant" for g in groundings):
             final, kept = NO_ANSWER, "no passage of any iteration was relevant to the question"
         elif is_abstention(final):
             final, grounding = NO_ANSWER, none("abstained", floor, 0.0)
         changes = sum(a.lower() != b.lower() for a, b in zip(drafts, drafts[1:], strict=False))
-        used = state.get("draft_passages", [])[index] if drafts and state.get("draft_passages") else \
+        used = state.get("draft_passages", [])[index] if index is not None and state.get("draft_passages") else \
             [h["doc_id"] for h in state.get("hits", [])]
         settled = settle(Candidate(final, grounding, used), state.get("baseline"), state.get("retrieved", []))
         given = settled.answer

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from retrieval.hipporag import Retrieval
 
 RETRIEVERS = ("dense", "hipporag")
+# HippoRAG 2's dense seeds of passage nodes: their weight against the entity seeds (the official code's
+# passage_node_weight) and how many dense hits seed; the hipporag agent's config defaults, and every graph search's
+DENSE_WEIGHT, DENSE_CANDIDATES = 0.05, 50
 
 
 @dataclass
@@ -43,7 +46,8 @@ class GraphSearch:
 
 
 def graph_search(deps: Deps, corpus: str, query: str, k: int, passage_nodes: bool = True,
-                 dense_fusion: bool = True, dense_weight: float = 0.05, dense_candidates: int = 50,
+                 dense_fusion: bool = True, dense_weight: float = DENSE_WEIGHT,
+                 dense_candidates: int = DENSE_CANDIDATES,
                  linking: str = "entity") -> GraphSearch:
     """Rank the corpus's passages for `query` by Personalized PageRank over its knowledge graph."""
     if deps.graph is None:

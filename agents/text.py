@@ -1,4 +1,5 @@
-"""Text helpers every agent shares: answer normalisation (also the benchmark's), words, sentences, names."""
+"""Text helpers every agent shares: answer normalisation (also the benchmark's), words, sentences, names, and
+cutting text short for a sentence."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ STOPWORDS = frozenset(
 )
 # a sentence ends after a word of 2+ lower-case letters or digits ("G. Stanley Hall", "St. Louis" do not split)
 _SENTENCE = re.compile(r"(?<=[a-z0-9][a-z0-9][.!?])\s+(?=[A-Z0-9\"'(])")
+# or, for `sentences(..., after_any=True)`, after any . ! ? (an initial or an abbreviation splits too)
+_ANY_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 _WORD = re.compile(r"[A-Za-z0-9]+")
 # capitalised words that start questions or sentences rather than name something
 NOT_NAMES = frozenset(
@@ -50,9 +53,25 @@ def content_words(text: str) -> set[str]:
     return {w for w in words(text) if w not in STOPWORDS}
 
 
-def sentences(text: str) -> list[str]:
-    """A passage split into sentences."""
-    return [s.strip() for s in _SENTENCE.split(" ".join(text.split())) if s.strip()]
+def sentences(text: str, after_any: bool = False) -> list[str]:
+    """A passage split into sentences: after a word of two or more lower-case letters or digits and a . ! ?
+    (so "G. Stanley Hall" stays whole); `after_any`: after any . ! ? (Auto-RAG's evidence listing)."""
+    pattern = _ANY_SENTENCE if after_any else _SENTENCE
+    return [s.strip() for s in pattern.split(" ".join(text.split())) if s.strip()]
+
+
+def short(text: str, n: int = 60, at_word: bool = True) -> str:
+    """Text cut to at most n characters, with an ellipsis when cut: at a word boundary and on one line (the
+    default), or, with `at_word=False`, at n - 1 characters exactly and as it is."""
+    if not at_word:
+        return text if len(text) <= n else text[: n - 1] + "…"
+    text = " ".join(text.split())
+    if len(text) <= n:
+        return text
+    cut = text[: n - 1]
+    if " " in cut[n // 2:] and not text[n - 1].isspace():  # cut at the last space unless it is far back
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(" ,;:-—") + "…"
 
 
 def names(text: str) -> list[str]:
@@ -82,6 +101,23 @@ def names(text: str) -> list[str]:
         if name and not name.isdigit() and name.lower() not in (o.lower() for o in out):
             out.append(name)
     return out
+
+
+def key_entity(text: str) -> str:
+    """The longest run of capitalised words in `text` (joined by of/the/de/von), or '': a cruder guess than
+    `names` (no run breaks at punctuation), kept as Auto-RAG's fallback query has always used it."""
+    runs, current = [], []
+    for word in text.replace(",", " ").replace(";", " ").split():
+        if word[:1].isupper() or (current and word.lower() in ("of", "the", "de", "von")):
+            current.append(word.strip(".:!?()\"'"))
+        else:
+            runs.append(current)
+            current = []
+    runs.append(current)
+    best = max((r for r in runs if r), key=lambda r: (len(r), len(" ".join(r))), default=[])
+    while best and best[-1].lower() in ("of", "the", "de", "von"):
+        best.pop()
+    return " ".join(best)
 
 
 def _stem(word: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -21,9 +20,11 @@ from agents.text import (  # noqa: F401 - the shared text helpers, used here and
     names,
     other_bearer,
     sentences,
+    short,
     words,
 )
 from retrieval.hipporag.openie.spacy_extractor import kept_entity, spacy_pipeline
+from settings import Settings
 
 ACTIVE, WITHDRAWN = "active", "withdrawn"
 SOURCE, INFERENTIAL = "source", "inferential"
@@ -42,14 +43,14 @@ def best_sentence(text: str, question: str, n: int = 220) -> str:
     terms = content_words(question)
     options = sentences(text) or [text]
     best = max(options, key=lambda s: (len(content_words(s) & terms), -options.index(s)))
-    return best if len(best) <= n else best[: n - 1] + "…"
+    return short(best, n, at_word=False)
 
 
 @functools.lru_cache(maxsize=1)
 def _spacy() -> Any:
     """The spaCy pipeline HippoRAG's OpenIE uses (en_core_web_sm, one copy per process), or None where it is not
-    installed."""
-    if os.environ.get("RAGSCOPE_RETRO_NER", "spacy") != "spacy":
+    installed or RAGSCOPE_RETRO_NER turns it off."""
+    if Settings.from_env().retro_ner != "spacy":
         return None
     try:
         return spacy_pipeline()
@@ -159,7 +160,7 @@ def bridge_sentence(text: str, focus: str, anchors: Iterable[str], question: str
         return len(content_words(s) & terms) + (1 if about and named else 0), -options.index(s)
 
     best = max(options, key=score)
-    return best if len(best) <= n else best[: n - 1] + "…"
+    return short(best, n, at_word=False)
 
 
 def unsupported_names(claim: str, sources: Iterable[str]) -> list[str]:

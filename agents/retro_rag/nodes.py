@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from agents.base import Deps, RAGState, hit_dict, option, short
@@ -25,13 +25,26 @@ from agents.grounding import (
     RELEVANCE_FLOOR,
     SUPPORT_MARGIN,
     grounding_label,
-    grounding_sentence,
     none,
     relevance,
-    word_coverage,
 )
 from agents.reader import read_messages, read_step
 from agents.retro_rag import evidence as ev
+from agents.retro_rag import explain
+from agents.retro_rag.decisions import (
+    ClaimCandidate,
+    Discovery,
+    Planned,
+    SlotCheck,
+    Verdict,
+    best_draft,
+    invalidate,
+    screen,
+    slot_check,
+    stop_reason,
+    verdict_on,
+    withdrawn_passages,
+)
 from agents.retro_rag.prompts import (
     NEXT_EXAMPLES,
     NEXT_SYSTEM,
@@ -51,17 +64,7 @@ from agents.search import RETRIEVERS, search
 from llm.base import LLM, Message
 
 NAME = "retro_rag"
-# By the calibration rule on 12 invented pairs (benchmarks/calibrate_retro_slots.py; benchmarks/RESULTS.md): no
-# consistent pair reaches the comparison once the same-relation gate applies, so the margin is the rule's floor.
-CONTRADICTION_MARGIN = 1.0
-# See bridge_margin. Set before the dev runs; on MuSiQue and HotpotQA questions 26-37 (not the reported first 25)
-# every bridge sentence scored -1.3 ... +0.5, from a gold passage or not: the yes/no does not separate them, so the
-# margin keeps every bridge and the bridge rule (a question or sought entity, and another) decides.
-BRIDGE_MARGIN = -3.0
-SAME_SLOT = 0.75  # the new passage must hold this share of the slot's words to be about the same relation
-# See draft_scoring. 'mean' was decided on dev questions 26-50 of both sets (not the reported first 25) by a rule
-# written first (adopt if pooled F1 >= sum's and it moves a pick): it moved 4 of 21 picks, 2 to a long draft that
-# restates the question (its tokens, copied, are near certain), F1 0.226 against 0.230, so the default stays 'sum'.
+SAME_SLOT = 0.75  # the default share of a slot's words that makes a passage state the same relation (same_slot)
 DRAFT_SCORING = ("sum", "mean")
 
 
@@ -92,14 +95,17 @@ class RetroRAGConfig:
     relevance_margin: float = option(
         0.0, "Credibility filter: log-odds by which 'yes' must beat 'no' for a discovered claim to count as "
         "bearing on the question.", min=-20.0, max=20.0)
+    # -3: the yes/no does not separate bridge sentences from gold passages and others (benchmarks/RESULTS.md,
+    # RetroRAG), so the margin keeps every bridge and the bridge rule decides
     bridge_margin: float = option(
-        BRIDGE_MARGIN, "Credibility filter for a bridge sentence (it names a question entity, or the entity "
+        -3.0, "Credibility filter for a bridge sentence (it names a question entity, or the entity "
         "searched for, and another entity): the lower log-odds of 'yes' over 'no' it needs, as a yes/no on a "
         "whole question undervalues a sentence that gives only its first hop.", min=-20.0, max=20.0)
     compare_drafts: bool = option(
         True, "When no draft is supported, the kept one is chosen by a constrained choice among the drafts under "
         "each set of passages a draft was read from, the probabilities averaged over them (as RAG-Sequence "
         "marginalises over passages); else the earliest is kept.")
+    # 'sum': 'mean' moved picks to long drafts restating the question, at lower dev F1 (benchmarks/RESULTS.md)
     draft_scoring: str = option(
         "sum", "How the draft comparison scores each draft after each set of passages: 'sum', the summed "
         "log-probability of its tokens (one choice among all drafts; favours the shorter draft, as every token "
@@ -114,8 +120,10 @@ class RetroRAGConfig:
         True, "When entity-centred search brought no passage beyond the question's own, answer again from the "
         "evidence chain alone: each kept claim's passage, then the held passages naming the entity it leads to "
         "(as the paper's answerer reads the organised evidence), instead of stopping after one read.")
+    # 1.0: the calibration rule's floor, as no consistent pair of benchmarks/calibrate_retro_slots.py's reaches
+    # the comparison once the same-relation gate applies (benchmarks/RESULTS.md)
     contradiction_margin: float = option(
-        CONTRADICTION_MARGIN, "Retroactive revision: how strongly (summed log-likelihood) the new passage must "
+        1.0, "Retroactive revision: how strongly (summed log-likelihood) the new passage must "
         "prefer its value, and the earlier passage its own, before the earlier item is withdrawn; higher "
         "withdraws less.", min=0.0, max=50.0)
     answer_margin: float = option(
@@ -127,6 +135,28 @@ class RetroRAGConfig:
         "query's entities).", choices=list(RETRIEVERS))
     relevance_floor: float = option(RELEVANCE_FLOOR, FLOOR_HELP, min=0.0, max=1.0)
     max_tokens: int = option(48, "Most tokens the reader may write (as the naive baseline).", min=8, max=256)
+    same_slot: float = option(
+        SAME_SLOT, "Retroactive revision: the share of a slot's words the new passage must hold to state the same "
+        "relation, so that its value competes with the earlier one (most of them: a shared name alone is not "
+        "the same relation).", min=0.0, max=1.0)
+    pairs_per_check: int = option(
+        4, "Retroactive revision: pairs of an earlier and a new item looked at per contradiction check allowed "
+        "(most pairs give no two values for one slot, so a few more are read than are checked).", min=1, max=20)
+    min_claim_words: int = option(
+        ev.MIN_CLAIM_WORDS, "Fewest words a discovered sentence needs to be a statement (fewer: a heading or a "
+        "fragment, recorded as malformed and skipped).", min=1, max=20)
+    same_claim: float = option(
+        0.8, "A discovered sentence sharing at least this share of its content words (Jaccard) with a kept claim "
+        "repeats it and is dropped (most words: a rewording, not a new fact).", min=0.0, max=1.0)
+    redo_coverage: float = option(
+        0.5, "A draft is redone when more than this share of its words is a withdrawn item's value (more than "
+        "half: the draft gives that value).", min=0.0, max=1.0)
+    next_candidates: int = option(
+        4, "Most entities the model chooses the next search among (few: a small model picks worse among many).",
+        min=1, max=10)
+    chain_links: int = option(
+        2, "When the evidence chain is read again: most held passages each kept claim leads to (the next hop, "
+        "and one more in case the first is not it).", min=1, max=5)
 
 
 class RetroRAGState(RAGState, total=False):
@@ -146,8 +176,8 @@ class RetroRAGState(RAGState, total=False):
     iteration: int
     baseline: list[HitData]  # the question's own top passages, read by every answer
     drafts: list[dict[str, Any]]  # every answer: text, round, grounding, passages read, valid
-    best: int  # index of the kept draft
-    verdict: dict[str, Any]
+    best: int | None  # index of the kept draft (None: no valid draft)
+    verdict: Verdict
 
 
 def log_odds(scores: dict[str, float], yes: str, no: str) -> float:
@@ -196,13 +226,7 @@ def collate(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[st
         found = [hit_dict(h, len(pool) + i, query) for i, h in enumerate(fresh, 1)]
         added = file_passages(state, evidence, found, basis, iteration)
         skipped = len([h for h in hits if h.chunk_id in seen])
-        if found:
-            listed = ", ".join(f"[{h['rank']}] {h['title']}" for h in found)
-            explanation = (f"Round {iteration}: collates evidence for '{short(query)}' — {len(found)} new passages "
-                           f"({skipped} already held skipped): {listed}; each is filed as source evidence about "
-                           f"its title.")
-        else:
-            explanation = f"Round {iteration}: searches for '{short(query)}' and finds no passage it does not hold."
+        explanation = explain.collate(iteration, query, found, skipped)
         data = RetrieveData(query=query, hits=found, iteration=iteration, new=[h["doc_id"] for h in found],
                             seen=[h["doc_id"] for h in pool], **walk)
         event = step.event(explanation, data)
@@ -215,91 +239,90 @@ def collate(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[st
 # --- evidence discovery ---------------------------------------------------------------------------
 def discover(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str, Any]:
     """Choose the new passage that helps most, take its sentence closest to what is sought, keep it if relevant."""
-    llm, question, iteration = deps.llm, state["question"], state["iteration"]
-    pool, numbers = state.get("pool", []), state.get("new_numbers", [])
+    iteration, entities = state["iteration"], state.get("entities", [])
     before = ev.table(state.get("evidence", []))
-    evidence, added = ev.table(before), list(state.get("added", []))
-    entities = state.get("entities", [])
-    key = ", ".join(entities) or "none named"
     with Step(NAME, "evidence", state.get("run_id", "")) as step:
-        if not numbers:
-            event = step.event(f"Round {iteration}: no new passages, so nothing new to infer (key entities: {key}).",
+        if not state.get("new_numbers", []):
+            event = step.event(explain.no_new_passages(iteration, entities),
                                ReviseData(before=before, after=before, passages=[], operation="discover",
                                           iteration=iteration, entities=entities, added=[]))
             return {"events": [event]}
-        known = "; ".join(e["claim"] for e in ev.active(evidence) if e.get("kind") == ev.INFERENTIAL)
-        shown = {n: pool[n - 1] for n in numbers}
-        focus = state.get("query") or question  # the entity-centred query: the entity sought, then the question
-        decision: dict[str, Any] = {}
-        messages: list[Message] = []
-        if len(numbers) > 1:
-            passages = "\n".join(f"[{n}] {h['title']}: {h['text']}" for n, h in shown.items())
-            messages = few_shot(PICK_SYSTEM, PICK_EXAMPLES, PICK_USER.format(
-                question=question, known=known or "nothing yet.", passages=passages))
-            choice = step.add(llm.choose(messages, [str(n) for n in numbers]))
-            number = int(choice.option)
-            decision["passage"] = {"option": choice.option, "scores": choice.scores,
-                                   "constrained": choice.constrained}
-        else:
-            number = numbers[0]
-            decision["passage"] = {"option": str(number), "only": True}
-        hit = shown[number]
-        anchors = [*entities, state.get("query_entity", "")]
-        claim = ev.bridge_sentence(hit["text"], focus, anchors, question, hit["title"])
-        about, named = ev.links(claim, anchors, question, hit["title"])
-        bridge = bool(about and named)
-        candidate: dict[str, Any] = {"claim": claim, "passage": number, "focus": focus, "about": about,
-                                     "names": named, "bridge": bridge}
-        duplicate = next((e for e in ev.active(evidence) if e.get("kind") == ev.INFERENTIAL
-                          and ev.overlap(e["claim"], claim) >= 0.8), None)
-        if len(ev.words(claim)) < ev.MIN_CLAIM_WORDS:
-            problem = f"'{claim}' is not a statement of at least {ev.MIN_CLAIM_WORDS} words"
-            candidate.update(status="malformed", problem=problem)
-            verdict = (f"chooses {passage_label(state, number)}, whose sentence '{short(claim, 80)}' is malformed "
-                       f"({problem}), so it is recorded and skipped")
-        elif duplicate:
-            candidate.update(status="dropped", problem=f"it repeats {duplicate['id']}")
-            verdict = f"chooses {passage_label(state, number)} but drops its sentence: it repeats {duplicate['id']}"
-        else:
-            decision["relevance"] = decide(llm, step, few_shot(
-                RELEVANCE_SYSTEM, RELEVANCE_EXAMPLES, RELEVANCE_USER.format(question=question, claim=claim)),
-                config.relevance_margin)
-            relevance = decision["relevance"]
-            odds = "the model judges it relevant to the question"
-            by_bridge = bridge and not relevance["passed"] and relevance["log_odds"] > config.bridge_margin
-            relevance["bridge"] = {"about": about, "names": named, "margin": config.bridge_margin,
-                                   "passed": by_bridge}
-            if by_bridge:
-                odds = (f"the model is unsure it bears on the question, but it links {', '.join(about)} to "
-                        f"{', '.join(named[:3])}, which may lead to the answer")
-            if relevance["passed"] or by_bridge:
-                origins = state.get("origins", [])
-                origin = origins[number - 1] if number <= len(origins) else ""
-                source = next((e["id"] for e in evidence if e.get("kind") == ev.SOURCE and number in e["numbers"]), "")
-                item = EvidenceData(id=f"e{len(evidence) + 1}", claim=claim, kind=ev.INFERENTIAL,
-                                    entity=hit["title"], passages=[hit["doc_id"]], numbers=[number],
-                                    status=ev.ACTIVE, iteration=iteration,
-                                    derived_from=[i for i in (source, origin) if i], credibility=decision)
-                evidence.append(item)
-                added.append(item["id"])
-                candidate.update(status="kept", id=item["id"], kept_as="bridge" if by_bridge else "relevant")
-                verdict = (f"chooses {passage_label(state, number)} and keeps '{short(claim, 90)}' as {item['id']}"
-                           + (f", as a bridge: {odds}" if by_bridge else f": {odds}"))
-            else:
-                candidate.update(status="dropped", problem="it does not bear on the question")
-                why = (f"not even as a bridge to {', '.join(named[:3])}" if bridge else
-                       "it is no bridge (names " + ("no other entity" if about else "neither a question entity nor "
-                                                    "the entity sought") + ")")
-                verdict = (f"chooses {passage_label(state, number)} but drops '{short(claim, 90)}': it does not "
-                           f"bear on the question (the model judges it not relevant; {why})")
-        data = ReviseData(before=before, after=ev.table(evidence), passages=[h["doc_id"] for h in shown.values()],
+        evidence, added = ev.table(before), list(state.get("added", []))
+        number, decision, messages = choose_passage(deps.llm, step, state, evidence)
+        found = judge_claim(deps.llm, step, state, config, evidence, number, decision)
+        if found.candidate["status"] == "kept":
+            added.append(found.candidate["id"])
+        data = ReviseData(before=before, after=ev.table(evidence),
+                          passages=[state["pool"][n - 1]["doc_id"] for n in state["new_numbers"]],
                           operation="discover", iteration=iteration, entities=entities,
-                          added=[i for i in added if i not in {e["id"] for e in before}], candidate=candidate,
-                          decision=decision, prompt=messages)
-        if candidate["status"] == "malformed":
+                          added=[i for i in added if i not in {e["id"] for e in before}],
+                          candidate=found.candidate, decision=decision, prompt=messages)
+        if found.candidate["status"] == "malformed":
             data["format_failure"] = True
-        event = step.event(f"Round {iteration}: key entities {key}; {verdict}.", data)
+        event = step.event(explain.discovery(iteration, entities, passage_label(state, number), found), data)
     return {"evidence": evidence, "added": added, "events": [event]}
+
+
+def choose_passage(llm: LLM, step: Step, state: RetroRAGState,
+                   evidence: list[EvidenceData]) -> tuple[int, dict[str, Any], list[Message]]:
+    """The new passage that helps most: a constrained choice among the new passages' numbers (the only one when
+    there is one); returns its number, the decision so far and the choice's prompt."""
+    pool, numbers = state.get("pool", []), state.get("new_numbers", [])
+    if len(numbers) == 1:
+        return numbers[0], {"passage": {"option": str(numbers[0]), "only": True}}, []
+    known = "; ".join(e["claim"] for e in ev.active(evidence) if e.get("kind") == ev.INFERENTIAL)
+    passages = "\n".join(f"[{n}] {pool[n - 1]['title']}: {pool[n - 1]['text']}" for n in numbers)
+    messages = few_shot(PICK_SYSTEM, PICK_EXAMPLES, PICK_USER.format(
+        question=state["question"], known=known or "nothing yet.", passages=passages))
+    choice = step.add(llm.choose(messages, [str(n) for n in numbers]))
+    decision = {"passage": {"option": choice.option, "scores": choice.scores, "constrained": choice.constrained}}
+    return int(choice.option), decision, messages
+
+
+def judge_claim(llm: LLM, step: Step, state: RetroRAGState, config: RetroRAGConfig, evidence: list[EvidenceData],
+                number: int, decision: dict[str, Any]) -> Discovery:
+    """Take the passage's sentence closest to what is sought; keep it (adding it to `evidence`) when it is a
+    statement, new, and bears on the question (or bridges to what may lead to the answer)."""
+    question, hit = state["question"], state["pool"][number - 1]
+    focus = state.get("query") or question  # the entity-centred query: the entity sought, then the question
+    anchors = [*state.get("entities", []), state.get("query_entity", "")]
+    claim = ev.bridge_sentence(hit["text"], focus, anchors, question, hit["title"])
+    about, named = ev.links(claim, anchors, question, hit["title"])
+    candidate = ClaimCandidate(claim=claim, passage=number, focus=focus, about=about, names=named,
+                               bridge=bool(about and named))
+    status, duplicate = screen(claim, evidence, config.min_claim_words, config.same_claim)
+    if status == "malformed":
+        candidate.update(status="malformed",
+                         problem=f"'{claim}' is not a statement of at least {config.min_claim_words} words")
+        return Discovery(number, candidate)
+    if duplicate:
+        candidate.update(status="dropped", problem=f"it repeats {duplicate}")
+        return Discovery(number, candidate, duplicate=duplicate)
+    relevance = decision["relevance"] = decide(llm, step, few_shot(
+        RELEVANCE_SYSTEM, RELEVANCE_EXAMPLES, RELEVANCE_USER.format(question=question, claim=claim)),
+        config.relevance_margin)
+    by_bridge = candidate["bridge"] and not relevance["passed"] and relevance["log_odds"] > config.bridge_margin
+    relevance["bridge"] = {"about": about, "names": named, "margin": config.bridge_margin, "passed": by_bridge}
+    if not (relevance["passed"] or by_bridge):
+        candidate.update(status="dropped", problem="it does not bear on the question")
+        return Discovery(number, candidate)
+    item = kept_claim(state, evidence, number, claim, decision)
+    evidence.append(item)
+    candidate.update(status="kept", id=item["id"], kept_as="bridge" if by_bridge else "relevant")
+    return Discovery(number, candidate, by_bridge=by_bridge)
+
+
+def kept_claim(state: RetroRAGState, evidence: list[EvidenceData], number: int, claim: str,
+               decision: dict[str, Any]) -> EvidenceData:
+    """A kept claim as an inferential item, derived from its passage's source item and the item whose entity led
+    to the passage."""
+    hit, origins = state["pool"][number - 1], state.get("origins", [])
+    origin = origins[number - 1] if number <= len(origins) else ""
+    source = next((e["id"] for e in evidence if e.get("kind") == ev.SOURCE and number in e["numbers"]), "")
+    return EvidenceData(id=f"e{len(evidence) + 1}", claim=claim, kind=ev.INFERENTIAL, entity=hit["title"],
+                        passages=[hit["doc_id"]], numbers=[number], status=ev.ACTIVE,
+                        iteration=state["iteration"], derived_from=[i for i in (source, origin) if i],
+                        credibility=decision)
 
 
 # --- retroactive revision -------------------------------------------------------------------------
@@ -315,91 +338,83 @@ def slot_scores(llm: LLM, step: Step, hit: HitData | dict[str, Any], slot: str, 
     return log_odds(choice.scores, new, earlier), {"scores": choice.scores, "prompt": messages}
 
 
-def same_slot(slot: str, hit: HitData) -> bool:
-    """True when the new passage states the slot's relation (holds most of its words), so its value competes."""
-    return ev.slot_coverage(slot, f"{hit['title']} {hit['text']}") >= SAME_SLOT
+def same_slot(slot: str, hit: HitData, share: float = SAME_SLOT) -> bool:
+    """True when the new passage states the slot's relation (holds at least `share` of its words), so its value
+    competes."""
+    return ev.slot_coverage(slot, f"{hit['title']} {hit['text']}") >= share
 
 
 def retroact(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str, Any]:
     """Compare new and earlier items giving different values for one slot; withdraw the earlier one if contradicted."""
-    llm, iteration, question, pool = deps.llm, state["iteration"], state["question"], state.get("pool", [])
+    iteration, question, pool = state["iteration"], state["question"], state.get("pool", [])
     before = ev.table(state.get("evidence", []))
-    pairs = [(old, new, sp) for old, new in ev.check_pairs(before, state.get("added", []), 4 * config.max_checks)
+    looked_at = config.pairs_per_check * config.max_checks
+    pairs = [(old, new, sp) for old, new in ev.check_pairs(before, state.get("added", []), looked_at)
              if (sp := ev.slot_pair(old, new, question))
-             and same_slot(sp[0], pool[new["numbers"][0] - 1])][: config.max_checks]
+             and same_slot(sp[0], pool[new["numbers"][0] - 1], config.same_slot)][: config.max_checks]
     if not pairs:
         return {}
     evidence, drafts = ev.table(before), [dict(d) for d in state.get("drafts", [])]
     with Step(NAME, "evidence", state.get("run_id", "")) as step:
-        checks, withdrawn, sentences, passages, values = [], [], [], [], []
-        conflicts: list[list[str]] = []
-        for old, new, (slot, old_value, new_value) in pairs:
-            new_hit, old_hit = pool[new["numbers"][0] - 1], pool[old["numbers"][0] - 1]
-            by_new, new_detail = slot_scores(llm, step, new_hit, slot, old_value, new_value)
-            against, old_detail = slot_scores(llm, step, old_hit, slot, old_value, new_value)
-            by_old = -against
-            contradicted = by_new > 0 and by_old > 0 and by_new + by_old > config.contradiction_margin
-            unsettled = by_new > 0 and by_old > 0 and not contradicted
-            checks.append({"earlier": old["id"], "new": new["id"], "slot": slot, "earlier_value": old_value,
-                           "new_value": new_value, "new_passage_prefers_new": by_new,
-                           "earlier_passage_prefers_earlier": by_old, "log_odds": round(by_new + by_old, 3),
-                           "margin": config.contradiction_margin, "disagree": contradicted,
-                           "conflict": unsettled, "prompt": new_detail["prompt"] + old_detail["prompt"]})
-            still = {e["id"] for e in ev.active(evidence)}
-            if unsettled and old["id"] in still and new["id"] in still:
-                ev.flag_conflict(evidence, old["id"], new["id"])
-                conflicts.append([old["id"], new["id"]])
-                passages += old.get("passages", []) + new.get("passages", [])
-            if not contradicted or old["id"] not in still or new["id"] not in still:
-                continue
-            where = ", ".join(passage_label(state, n) for n in new.get("numbers", []))
-            out = ev.withdraw(evidence, old["id"], new["id"], f"{where} gives '{new_value}' for '{slot}'", iteration,
-                              old_value)
-            withdrawn += out
-            values.append(old_value)
-            passages += old.get("passages", []) + new.get("passages", [])
-            source = ", ".join(f"passage {n}" for n in old.get("numbers", []))
-            sentence = (f"Withdrew '{short(old['claim'], 90)}' (from {source}): {where} gives '{new_value}', not "
-                        f"'{old_value}' (read with each passage, the model clearly prefers that passage's value)")
-            if len(out) > 1:
-                sentence += f"; {len(out) - 1} item(s) resting on it withdrawn too ({', '.join(out[1:])})"
-            sentences.append(sentence + ".")
-        gone = withdrawn_passages(evidence)
-        redone = []
-        for d in drafts:
-            if d.get("valid", True) and (set(d["passages"]) & gone or any(
-                    word_coverage(d["answer"], v) > 0.5 for v in values)):
-                d.update(valid=False, withdrawn_at=iteration)
-                redone.append(d["answer"])
-        unsettled = [c for c in checks if c["conflict"]]
-        if unsettled:
-            sentences += [f"Conflict: {c['earlier']} says '{c['earlier_value']}' and {c['new']} says "
-                          f"'{c['new_value']}' for '{short(c['slot'], 80)}'; each passage read alone prefers its own "
-                          f"value, but not clearly enough to settle it, so both are kept and marked as in conflict."
-                          for c in unsettled]
-        if sentences:
-            explanation = " ".join(sentences) + (
-                f" The answer '{short(redone[0])}' rested on it and is redone." if redone else "")
-        else:
-            compared = ", ".join(f"{c['earlier_value']} vs {c['new_value']}" for c in checks)
-            explanation = (f"Round {iteration}: checks {len(checks)} new item(s) against earlier evidence that "
-                           f"names another value in the same kind of statement ({compared}): read alone, the "
-                           "passages do not each prefer their own value, so nothing contradicts and nothing is "
-                           "withdrawn.")
-        data = ReviseData(before=before, after=ev.table(evidence), passages=list(dict.fromkeys(passages)),
-                          operation="retroact", iteration=iteration, withdrawn=withdrawn, added=[], checks=checks,
-                          conflicts=conflicts, answer_redone=bool(redone), reason=" ".join(sentences))
-        event = step.event(explanation, data, kind="revise" if withdrawn else "evidence")
+        checks = [check_slot(deps.llm, step, pool, old, new, slot, config) for old, new, slot in pairs]
+        revision = revise(state, evidence, pairs, checks)
+        redone = invalidate(drafts, withdrawn_passages(evidence), revision.values, iteration, config.redo_coverage)
+        sentences = revision.sentences + [explain.conflict(c) for c in checks if c["conflict"]]
+        data = ReviseData(before=before, after=ev.table(evidence), passages=list(dict.fromkeys(revision.passages)),
+                          operation="retroact", iteration=iteration, withdrawn=revision.withdrawn, added=[],
+                          checks=checks, conflicts=revision.conflicts, answer_redone=bool(redone),
+                          reason=" ".join(sentences))
+        event = step.event(explain.retroact(iteration, checks, sentences, redone), data,
+                           kind="revise" if revision.withdrawn else "evidence")
     return {"evidence": evidence, "drafts": drafts, "events": [event]}
 
 
+def check_slot(llm: LLM, step: Step, pool: list[HitData], old: EvidenceData, new: EvidenceData,
+               slot: tuple[str, str, str], config: RetroRAGConfig) -> SlotCheck:
+    """Read each item's passage alone: which value does it prefer for the slot?"""
+    name, old_value, new_value = slot
+    new_hit, old_hit = pool[new["numbers"][0] - 1], pool[old["numbers"][0] - 1]
+    by_new, new_detail = slot_scores(llm, step, new_hit, name, old_value, new_value)
+    against, old_detail = slot_scores(llm, step, old_hit, name, old_value, new_value)
+    return slot_check(old, new, slot, by_new, -against, config.contradiction_margin,
+                      new_detail["prompt"] + old_detail["prompt"])
+
+
+@dataclass
+class Revision:
+    """What the checks of one round changed in the evidence set."""
+
+    withdrawn: list[str] = field(default_factory=list)
+    values: list[str] = field(default_factory=list)  # the withdrawn items' values
+    passages: list[str] = field(default_factory=list)  # doc ids of the items withdrawn or in conflict
+    conflicts: list[list[str]] = field(default_factory=list)
+    sentences: list[str] = field(default_factory=list)
+
+
+def revise(state: RetroRAGState, evidence: list[EvidenceData], pairs: list[Any], checks: list[SlotCheck]) -> Revision:
+    """Apply the checks in order: flag unsettled pairs as in conflict, withdraw contradicted earlier items (and
+    those resting on them), while both items are still active."""
+    out = Revision()
+    for (old, new, _slot), check in zip(pairs, checks, strict=True):
+        still = {e["id"] for e in ev.active(evidence)}
+        if check["conflict"] and old["id"] in still and new["id"] in still:
+            ev.flag_conflict(evidence, old["id"], new["id"])
+            out.conflicts.append([old["id"], new["id"]])
+            out.passages += old.get("passages", []) + new.get("passages", [])
+        if not check["disagree"] or old["id"] not in still or new["id"] not in still:
+            continue
+        where = ", ".join(passage_label(state, n) for n in new.get("numbers", []))
+        gone = ev.withdraw(evidence, old["id"], new["id"],
+                           f"{where} gives '{check['new_value']}' for '{check['slot']}'", state["iteration"],
+                           check["earlier_value"])
+        out.withdrawn += gone
+        out.values.append(check["earlier_value"])
+        out.passages += old.get("passages", []) + new.get("passages", [])
+        out.sentences.append(explain.withdrawal(old, where, check, gone[1:]))
+    return out
+
+
 # --- answerer and its reliability check -----------------------------------------------------------
-def withdrawn_passages(evidence: list[EvidenceData]) -> set[str]:
-    """Doc ids none of whose items is still active."""
-    live = {d for e in ev.active(evidence) for d in e.get("passages", [])}
-    return {d for e in evidence for d in e.get("passages", []) if d not in live}
-
-
 def extras(state: RetroRAGState, config: RetroRAGConfig, baseline: list[HitData]) -> list[HitData]:
     """Evidence passages beyond the question's own: behind kept claims (newest first), then the rest in order."""
     pool, live = state.get("pool", []), ev.active(state.get("evidence", []))
@@ -438,10 +453,10 @@ def chain(state: RetroRAGState, config: RetroRAGConfig) -> list[HitData]:
     return out
 
 
-def chain_again(state: RetroRAGState, held: list[HitData]) -> tuple[list[HitData], list[str]]:
+def chain_again(state: RetroRAGState, held: list[HitData], links: int) -> tuple[list[HitData], list[str]]:
     """The evidence chain among the passages already held, bridge first, with a phrase per passage.
 
-    For each kept claim (oldest first): its passage, then up to two held passages naming an entity the claim
+    For each kept claim (oldest first): its passage, then up to `links` held passages naming an entity the claim
     leads to (one the question does not name in full and the claim's own passage is not about; of the kind the question
     asks through first): by title, then by text.
     Empty unless at least one claim leads on to another held passage (a chain of one passage is no new reading).
@@ -471,7 +486,7 @@ def chain_again(state: RetroRAGState, held: list[HitData]) -> tuple[list[HitData
             why.append(f"{own['title']} ({item['id']}: '{short(item['claim'], 70)}')")
         taken = 0
         for h, t in led:
-            if taken >= 2 or h["chunk_id"] in out:
+            if taken >= links or h["chunk_id"] in out:
                 continue
             out[h["chunk_id"]] = h
             taken += 1
@@ -480,42 +495,67 @@ def chain_again(state: RetroRAGState, held: list[HitData]) -> tuple[list[HitData
     return (list(out.values()), why) if linked else ([], [])
 
 
-def best_draft(drafts: list[dict[str, Any]]) -> int:
-    """Index of the kept draft: the earliest valid supported one, else the earliest valid one (-1 when none).
-
-    A later draft never replaces a supported one, however well supported itself: the loop stops at the first
-    reliable answer, as the paper's does (a larger log-odds is no better evidence of being right).
-    """
-    valid = [i for i, d in enumerate(drafts) if d.get("valid", True)]
-    return max(valid, key=lambda i: (drafts[i].get("status") == "supported", -i), default=-1)
-
-
 def answer(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str, Any]:
     """Read the question's own passages, then them plus the evidence found since; keep the best-supported answer."""
-    question, iteration, run_id = state["question"], state["iteration"], state.get("run_id", "")
     events: list[TraceEvent] = []
     update: dict[str, Any] = {}
-    baseline = state.get("baseline")
-    if baseline is None:  # the question's own top passages (as the baseline reads them), fetched once
-        pool, evidence = list(state.get("pool", [])), ev.table(state.get("evidence", []))
-        with Step(NAME, "retrieve", run_id) as step:
-            hits, walk = search(deps, state["corpus"], question, config.baseline_passages, config.retriever)
-            held = {h["chunk_id"]: h for h in pool}  # a document may have several chunks: match the chunk
-            baseline = [held.get(h.chunk_id) or hit_dict(h, 0, question) for h in hits]
-            fresh = [h for h in baseline if h["chunk_id"] not in held]
-            for i, h in enumerate(fresh, len(pool) + 1):
-                h["rank"] = i
-            file_passages(state, evidence, fresh, "", iteration)
-            explanation = (f"Round {iteration}: before answering, takes the question's own top {len(baseline)} "
-                           f"passages, which every answer reads first ({len(fresh)} not yet held: "
-                           f"{', '.join(h['title'] for h in fresh) or 'none'}).")
-            event = step.event(explanation, RetrieveData(query=question, hits=baseline, iteration=iteration,
-                                                         new=[h["doc_id"] for h in fresh],
-                                                         seen=[h["doc_id"] for h in pool], **walk))
+    if state.get("baseline") is None:  # the question's own top passages (as the baseline reads them), fetched once
+        update, event = fetch_baseline(state, deps, config)
         events.append(event)
-        update.update(pool=pool + fresh, origins=state.get("origins", []) + [""] * len(fresh), evidence=evidence,
-                      baseline=baseline, retrieved=fresh)
-        state = {**state, **update}  # type: ignore[typeddict-item]
+    state = {**state, **update}  # type: ignore[typeddict-item]
+    drafts = [dict(d) for d in state.get("drafts", [])]
+    read_before = [d.get("chunks", d["passages"]) for d in drafts]
+    plan = plan_readings(state, deps, config)
+    for planned in plan.readings:
+        chunks = [h["chunk_id"] for h in planned.hits]
+        if not planned.hits or chunks in read_before:
+            continue
+        if any(d.get("valid", True) and d.get("status") == "supported" for d in drafts):
+            break  # a reliable answer ends the loop: nothing more is read
+        read_before.append(chunks)
+        events.append(read_once(state, deps, config, plan, planned, drafts))
+    kept = best_draft(drafts)
+    final = drafts[kept]["answer"] if kept is not None else NO_ANSWER
+    used = drafts[kept]["passages"] if kept is not None else []
+    return {**update, "answer": final, "drafts": drafts, "best": kept, "verdict": verdict_on(drafts, kept),
+            "used_ids": used, "events": events}
+
+
+def fetch_baseline(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> tuple[dict[str, Any], TraceEvent]:
+    """The question's own top passages (as the naive baseline reads them); those not yet held are filed as
+    source evidence. Returns the state update and the step's event."""
+    question, iteration = state["question"], state["iteration"]
+    pool, evidence = list(state.get("pool", [])), ev.table(state.get("evidence", []))
+    with Step(NAME, "retrieve", state.get("run_id", "")) as step:
+        hits, walk = search(deps, state["corpus"], question, config.baseline_passages, config.retriever)
+        held = {h["chunk_id"]: h for h in pool}  # a document may have several chunks: match the chunk
+        baseline = [held.get(h.chunk_id) or hit_dict(h, 0, question) for h in hits]
+        fresh = [h for h in baseline if h["chunk_id"] not in held]
+        for i, h in enumerate(fresh, len(pool) + 1):
+            h["rank"] = i
+        file_passages(state, evidence, fresh, "", iteration)
+        event = step.event(explain.baseline(iteration, baseline, fresh),
+                           RetrieveData(query=question, hits=baseline, iteration=iteration,
+                                        new=[h["doc_id"] for h in fresh], seen=[h["doc_id"] for h in pool], **walk))
+    return {"pool": pool + fresh, "origins": state.get("origins", []) + [""] * len(fresh), "evidence": evidence,
+            "baseline": baseline, "retrieved": fresh}, event
+
+
+@dataclass(frozen=True)
+class ReadingPlan:
+    """The readings an answer step may make, in order, and what the sentences about them name."""
+
+    readings: list[Planned]
+    own: list[HitData]  # the question's own passages still standing
+    first: list[HitData]  # the evidence chain, read before them after an unreliable answer
+    why_again: list[str]  # per passage of the chain read again: why it is in it
+    on_topic: bool  # the question's own search found a relevant passage (so no answer is dismissed for it)
+
+
+def plan_readings(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> ReadingPlan:
+    """The question's own passages; then, when evidence was found beyond them, the evidence chain and them (or
+    them and the evidence); when nothing was, the evidence chain alone among the passages held."""
+    question, baseline = state["question"], state["baseline"]
     gone = withdrawn_passages(state.get("evidence", []))
     own = [h for h in baseline if h["doc_id"] not in gone]
     # a withdrawal can take the question's most relevant passage out of every reading; the passages that
@@ -529,67 +569,43 @@ def answer(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
         second = first + [h for h in own if h["chunk_id"] not in ids]
     else:
         second = own + more
-    drafts = [dict(d) for d in state.get("drafts", [])]
-    read_before = [d.get("chunks", d["passages"]) for d in drafts]
-    previous = state.get("answer", "")
-    readings = [own, second] if more else [own]
-    again, why_again = chain_again(state, own) if config.reread_chain and not more else ([], [])
+    readings = [Planned("own", own), Planned("second", second)] if more else [Planned("own", own)]
+    again, why_again = chain_again(state, own, config.chain_links) if config.reread_chain and not more else ([], [])
     if again:  # nothing new beyond the question's own passages: the evidence chain alone, bridge first
-        readings.append(again)
-    for hits in readings:
-        ids, chunks = [h["doc_id"] for h in hits], [h["chunk_id"] for h in hits]
-        if not hits or chunks in read_before:
-            continue
-        if any(d.get("valid", True) and d.get("status") == "supported" for d in drafts):
-            break  # a reliable answer ends the loop: nothing more is read
-        read_before.append(chunks)
-        text, event = read_step(NAME, run_id, deps.llm, question, hits, config.max_tokens, deps.corpora,
-                                dense=config.retriever == "dense" and set(chunks) <= {h["chunk_id"] for h in baseline},
-                                floor=config.relevance_floor, margin=config.answer_margin,
-                                retrieved=list(state.get("pool", [])), on_topic=on_topic)
-        grounding = event.data.get("grounding", {})
-        checks = grounding.get("checks", [])
-        draft = {"answer": text, "iteration": iteration, "passages": ids, "chunks": chunks,
-                 "status": grounding.get("status", ""), "grounding": grounding,
-                 "support": max((c["log_odds"] for c in checks), default=None),
-                 "grounded_in": grounding.get("doc_id", ""), "valid": True}
-        drafts.append(draft)
-        kept = best_draft(drafts)
-        lead = len([h for h in hits if h not in own]) if hits is second else 0
-        where = (f"the question's own {len(hits)} passage(s)" if hits is own else
-                 f"the evidence chain first ({', '.join(h['title'] for h in first)}), then the question's own "
-                 f"passages ({len(hits)} in all)" if config.evidence_first and first else
-                 f"the question's own {len(own)} passage(s) and {lead} found by entity-centred search")
-        label = grounding_label(grounding)
-        status = label[:1].lower() + label[1:]
-        keeps = ("keeps it" if kept == len(drafts) - 1 else
-                 f"keeps '{short(drafts[kept]['answer'])}' ("
-                 + ("the supported one)" if drafts[kept].get("status") == "supported" else
-                    "the earliest, as none is supported)"))
-        if hits is again:
-            sought = state.get("query_entity") or ""
-            nothing = (f"Nothing new was found for '{sought}'" if sought else
-                       "Nothing new was found (every entity named has passages held)")
-            where = "the evidence chain again, bridge first: " + ", then ".join(why_again)
-            explanation = (f"Round {iteration}: {nothing}; reads {where}, and answers '{short(text)}' ({status}); "
-                           f"{keeps}. " + grounding_sentence(grounding))
-        else:
-            explanation = (f"Round {iteration}: reads {where} and answers '{short(text)}' ({status}); {keeps}. "
-                           + grounding_sentence(grounding))
-        data = {**event.data, "iteration": iteration, "previous": previous,
-                "changed": bool(previous) and drafts[kept]["answer"] != previous,
-                "decision": {"reliable": drafts[kept].get("status") == "supported", "kept": kept,
-                             "reread": hits is again, "status": draft["status"], "support": draft["support"],
-                             "margin": config.answer_margin},
-                "notes": [e["claim"] for e in ev.active(state.get("evidence", [])) if e.get("kind") == ev.INFERENTIAL]}
-        events.append(dataclasses.replace(event, explanation=explanation, data=data))
+        readings.append(Planned("again", again))
+    return ReadingPlan(readings, own, first, why_again, on_topic)
+
+
+def read_once(state: RetroRAGState, deps: Deps, config: RetroRAGConfig, plan: ReadingPlan, planned: Planned,
+              drafts: list[dict[str, Any]]) -> TraceEvent:
+    """Answer from one reading (the shared reader and its label), add the draft to `drafts`, and say which draft
+    is kept."""
+    question, iteration, hits = state["question"], state["iteration"], planned.hits
+    ids, chunks = [h["doc_id"] for h in hits], [h["chunk_id"] for h in hits]
+    text, event = read_step(NAME, state.get("run_id", ""), deps.llm, question, hits, config.max_tokens, deps.corpora,
+                            dense=config.retriever == "dense"
+                            and set(chunks) <= {h["chunk_id"] for h in state["baseline"]},
+                            floor=config.relevance_floor, margin=config.answer_margin,
+                            retrieved=list(state.get("pool", [])), on_topic=plan.on_topic)
+    grounding = event.data.get("grounding", {})
+    draft = {"answer": text, "iteration": iteration, "passages": ids, "chunks": chunks,
+             "status": grounding.get("status", ""), "grounding": grounding,
+             "support": max((c["log_odds"] for c in grounding.get("checks", [])), default=None),
+             "grounded_in": grounding.get("doc_id", ""), "valid": True}
+    drafts.append(draft)
     kept = best_draft(drafts)
-    final = drafts[kept]["answer"] if kept >= 0 else NO_ANSWER
-    verdict = {"reliable": kept >= 0 and drafts[kept].get("status") == "supported", "kept": kept,
-               "status": drafts[kept].get("status", "") if kept >= 0 else ""}
-    used = drafts[kept]["passages"] if kept >= 0 else []
-    return {**update, "answer": final, "drafts": drafts, "best": kept, "verdict": verdict, "used_ids": used,
-            "events": events}
+    assert kept is not None  # the draft just added is valid
+    read = explain.where(planned, plan.own, plan.first, config.evidence_first, plan.why_again)
+    explanation = explain.answered(iteration, planned, read, text, grounding_label(grounding),
+                                   explain.keeps(drafts, kept), grounding, state.get("query_entity") or "")
+    previous = state.get("answer", "")
+    data = {**event.data, "iteration": iteration, "previous": previous,
+            "changed": bool(previous) and drafts[kept]["answer"] != previous,
+            "decision": {"reliable": drafts[kept].get("status") == "supported", "kept": kept,
+                         "reread": planned.kind == "again", "status": draft["status"], "support": draft["support"],
+                         "margin": config.answer_margin},
+            "notes": [e["claim"] for e in ev.active(state.get("evidence", [])) if e.get("kind") == ev.INFERENTIAL]}
+    return dataclasses.replace(event, explanation=explanation, data=data)
 
 
 def after_retroact(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> str:
@@ -645,7 +661,7 @@ def next_query(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict
     typed = dict(e for item in ev.active(state.get("evidence", [])) for e in ev.typed_entities(item["claim"])
                  if item.get("kind") == ev.INFERENTIAL)
     matching = [c for c in found if c[1] and typed.get(c[0]) in wanted]
-    candidates = (matching or found)[:4]
+    candidates = (matching or found)[: config.next_candidates]
     with Step(NAME, "rewrite", state.get("run_id", "")) as step:
         decision: dict[str, Any] = {"candidates": [c[0] for c in candidates], "wanted": sorted(wanted),
                                     "all": [c[0] for c in found]}
@@ -661,18 +677,9 @@ def next_query(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict
             entity, basis = candidates[0]
         else:
             entity, basis = "", ""
-        why = "the answer is not yet reliable" if state.get("drafts") else "before answering, discovery looks"
-        if entity:
-            query = QUERY_TEMPLATE.format(entity=entity, question=question)
-            origin = f"named in {basis}" if basis else "a key entity of the question"
-            if matching:
-                origin += f", of the kind the question asks through ({'/'.join(sorted(wanted))})"
-            explanation = (f"Round {iteration}: {why}; '{entity}' ({origin}) has no evidence of its own, so it "
-                           f"searches next for '{short(query)}'.")
-        else:
-            query = ""
-            explanation = (f"Round {iteration}: {why}, but every entity named has evidence of its own, so it "
-                           f"{'stops' if state.get('drafts') else 'answers'}.")
+        query = QUERY_TEMPLATE.format(entity=entity, question=question) if entity else ""
+        explanation = explain.next_query(iteration, entity, basis, query, bool(matching), wanted,
+                                         bool(state.get("drafts")))
         data = RewriteData(query=query, previous_query=previous, turn=iteration, decision=decision, prompt=prompt,
                            fallback="" if entity else "none")
         event = step.event(explanation, data)
@@ -767,59 +774,63 @@ def finish(state: RetroRAGState, deps: Deps, config: RetroRAGConfig) -> dict[str
     """Give the kept answer and say what ended the loop: a reliable answer, the cap, or nothing left to search."""
     iteration, verdict = state.get("iteration", 0), state.get("verdict", {})
     evidence, drafts = state.get("evidence", []), state.get("drafts", [])
-    kept = state.get("best", -1)
-    if verdict.get("reliable"):
-        stopped, why = "reliable", "a passage gives the kept answer, so it is judged reliable"
-    elif iteration >= config.max_iterations:
-        stopped, why = "cap", f"the cap of {config.max_iterations} rounds was reached without a reliable answer"
-    else:
-        stopped, why = "exhausted", "nothing was left to search for, without a reliable answer"
+    stopped = stop_reason(bool(verdict.get("reliable")), iteration, config.max_iterations)
     withdrawn = [e["id"] for e in evidence if e.get("status") == ev.WITHDRAWN]
     final, used = state.get("answer") or NO_ANSWER, state.get("used_ids", [])
     with Step(NAME, "answer", state.get("run_id", "")) as step:
         live = ev.active(evidence)
-        how = (f"draft {kept + 1} of {len(drafts)}, " + ("the first supported" if verdict.get("reliable") else
-                                                          "the earliest still valid, as no draft is supported")
-               if kept >= 0 else "no valid draft")
+        how = explain.kept_draft(state.get("best"), len(drafts), bool(verdict.get("reliable")))
         decision: dict[str, Any] = {"stopped": stopped, "iterations": iteration, "withdrawn": withdrawn,
                                     "verdict": verdict, "drafts": drafts}
-        prompt: list[Message] = []
-        shown: list[LabelledPrompt] = []
-        valid = [i for i, d in enumerate(drafts) if d.get("valid", True) and d["answer"] != NO_ANSWER]
-        options = list(dict.fromkeys(drafts[i]["answer"] for i in valid))
-        by_chunk = {h["chunk_id"]: h for h in [*state.get("pool", []), *state.get("baseline", [])]}
-        read_by: dict[tuple[str, ...], list[int]] = {}  # each distinct reading: the drafts read from it
-        for i in valid:
-            read_by.setdefault(tuple(drafts[i].get("chunks", [])), []).append(i + 1)
-        readings = [(hits, numbers) for chunks, numbers in read_by.items()
-                    if (hits := [by_chunk[c] for c in chunks if c in by_chunk])]
-        if config.compare_drafts and not verdict.get("reliable") and len(options) > 1 and readings:
-            prompts = [read_messages(question=state["question"], hits=hits) for hits, _ in readings]
-            labels = [f"draft{'s' if len(n) > 1 else ''} {' and '.join(map(str, n))}" for _, n in readings]
-            compared = compare_drafts(deps.llm, step, prompts, options, config.draft_scoring, labels)
-            for entry, (hits, numbers) in zip(compared["readings"], readings, strict=True):
-                entry.update(passages=[h["doc_id"] for h in hits], drafts=numbers)
-            pick = next(i for i in valid if drafts[i]["answer"] == compared["option"])
-            decision["compared"] = compared
-            final, used = compared["option"], drafts[pick]["passages"]
-            if len(prompts) > 1:
-                shown = [LabelledPrompt(label=f"reading the passages of {label}", messages=p)
-                         for label, p in zip(labels, prompts, strict=True)]
-            else:
-                prompt = prompts[0]
-            how = (f"draft {pick + 1} of {len(drafts)}: no draft is supported, so it weighs each draft under each of "
-                   f"the {len(prompts)} sets of passages the drafts were read from; {compared['how']}")
+        weighing = weigh(state, deps, config, step) if config.compare_drafts and not verdict.get("reliable") else None
+        if weighing is not None:
+            decision["compared"] = weighing.compared
+            final, used = weighing.compared["option"], drafts[weighing.pick]["passages"]
+            how = explain.weighed(weighing.pick, len(drafts), len(weighing.prompts), weighing.compared["how"])
         picked = next((d for d in drafts if d["answer"] == final and d.get("valid", True)), None)
         grounding = picked.get("grounding", {}) if picked else none("abstained", config.relevance_floor, 0.0)
-        explanation = (f"Answers '{short(final)}' ({how}) after {iteration} round(s): {why}. Evidence: {len(live)} "
-                       f"active item(s), {len(withdrawn)} withdrawn.")
         data = AnswerData(answer=final, passages=used, queries=state.get("queries", []),
                           notes=[e["claim"] for e in live if e.get("kind") == ev.INFERENTIAL],
                           drafts=[d["answer"] for d in drafts], kept=how, decision=decision,
                           retrieved=[h["doc_id"] for h in state.get("pool", [])], grounding=grounding)
-        if shown:
-            data["prompts"] = shown
-        elif prompt:
-            data["prompt"] = prompt
-        event = step.event(explanation, data)
+        if weighing is not None and len(weighing.prompts) > 1:
+            data["prompts"] = [LabelledPrompt(label=f"reading the passages of {label}", messages=p)
+                               for label, p in zip(weighing.labels, weighing.prompts, strict=True)]
+        elif weighing is not None:
+            data["prompt"] = weighing.prompts[0]
+        event = step.event(explain.finish(final, how, iteration, stopped, config.max_iterations, len(live),
+                                          len(withdrawn)), data)
     return {"answer": final, "used_ids": used, "events": [event]}
+
+
+@dataclass(frozen=True)
+class Weighing:
+    """The draft comparison: the readings' prompts and labels, the comparison, and the draft it kept."""
+
+    prompts: list[list[Message]]
+    labels: list[str]
+    compared: dict[str, Any]
+    pick: int
+
+
+def weigh(state: RetroRAGState, deps: Deps, config: RetroRAGConfig, step: Step) -> Weighing | None:
+    """When no draft is supported and several valid ones differ: weigh each under every set of passages a draft
+    was read from (compare_drafts); None when there is nothing to weigh."""
+    drafts = state.get("drafts", [])
+    valid = [i for i, d in enumerate(drafts) if d.get("valid", True) and d["answer"] != NO_ANSWER]
+    options = list(dict.fromkeys(drafts[i]["answer"] for i in valid))
+    by_chunk = {h["chunk_id"]: h for h in [*state.get("pool", []), *state.get("baseline", [])]}
+    read_by: dict[tuple[str, ...], list[int]] = {}  # each distinct reading: the drafts read from it
+    for i in valid:
+        read_by.setdefault(tuple(drafts[i].get("chunks", [])), []).append(i + 1)
+    readings = [(hits, numbers) for chunks, numbers in read_by.items()
+                if (hits := [by_chunk[c] for c in chunks if c in by_chunk])]
+    if len(options) <= 1 or not readings:
+        return None
+    prompts = [read_messages(question=state["question"], hits=hits) for hits, _ in readings]
+    labels = [f"draft{'s' if len(n) > 1 else ''} {' and '.join(map(str, n))}" for _, n in readings]
+    compared = compare_drafts(deps.llm, step, prompts, options, config.draft_scoring, labels)
+    for entry, (hits, numbers) in zip(compared["readings"], readings, strict=True):
+        entry.update(passages=[h["doc_id"] for h in hits], drafts=numbers)
+    pick = next(i for i in valid if drafts[i]["answer"] == compared["option"])
+    return Weighing(prompts, labels, compared, pick)

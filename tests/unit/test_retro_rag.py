@@ -370,7 +370,7 @@ def test_best_draft_is_the_first_supported_else_the_earliest() -> None:
     assert best_draft(drafts) == 2
     assert best_draft([*drafts, {"answer": "e", "status": "supported", "support": 12.0}]) == 2  # the first stays
     assert best_draft(drafts[:2]) == 0  # an unsupported draft never replaces an earlier one
-    assert best_draft([{**drafts[0], "valid": False}]) == -1
+    assert best_draft([{**drafts[0], "valid": False}]) is None
 
 
 # --- the evidence set's pure functions ------------------------------------------------------------
