@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -23,9 +24,20 @@ INSTALL = ("python3 -m venv --system-site-packages .ragscope/phoenix && "
            ".ragscope/phoenix/bin/pip install -r requirements-phoenix.txt (or set RAGSCOPE_PHOENIX)")
 
 
+def install_phoenix() -> None:
+    """Make .ragscope/phoenix (a venv over this interpreter's packages) and install requirements-phoenix.txt in it."""
+    venv = PHOENIX.parents[1]
+    print(f"installing Phoenix into {venv} (about a minute)", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "-r",
+                    str(ROOT / "requirements-phoenix.txt")], check=True)
+
+
 @pytest.fixture(scope="module")
 def phoenix(tmp_path_factory: pytest.TempPathFactory):
     """A Phoenix server on free local ports; its base URL."""
+    if not PHOENIX.exists() and not os.environ.get("RAGSCOPE_PHOENIX"):
+        install_phoenix()  # its own environment, as .ci/run makes it: `python -m pytest` alone needs nothing else
     if not PHOENIX.exists():
         pytest.fail(f"Phoenix is not installed at {PHOENIX}: {INSTALL}")
     work = tmp_path_factory.mktemp("phoenix")
