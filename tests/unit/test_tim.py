@@ -143,15 +143,14 @@ def test_a_question_is_answered_by_the_recalled_thought_that_passes_the_check(se
     read, answer = run.events[0], run.events[1]
     assert read.data["query"] == "What car does the user drive?"
     order = [t["text"] for t in read.data["thoughts"]]
-    checked = order.index("The user drives a white Tesla.") + 1  # best recalled first, until one passes
-    assert [kind for kind, _ in llm.calls] == ["choose"] * (1 + checked)  # about you? then the checks
+    assert [kind for kind, _ in llm.calls] == ["choose"] * (1 + len(order))  # about you? then every recalled one
     assert run.answer == "You drive a white Tesla."
     label = answer.data["memory"]
-    assert label["status"] == "recalled" and len(label["checks"]) == checked
-    assert [c["passed"] for c in label["checks"]] == [False] * (checked - 1) + [True]
-    said = label["checks"][-1]
+    assert label["status"] == "recalled" and [c["text"] for c in label["checks"]] == order
+    assert [c["passed"] for c in label["checks"]] == [t == "The user drives a white Tesla." for t in order]
+    said = next(c for c in label["checks"] if c["passed"])
     assert label["thoughts"] == [said["id"]] and said["text"] in label["sentence"]
-    assert "the model gave its value 'white Tesla' over 'not stated' (by +10.0)" in label["sentence"]
+    assert "the model answered 'white Tesla' from its words over 'not stated' (by +10.0)" in label["sentence"]
     # no recalled thought passes: the honest reply, never a generated guess
     run, llm = ask(svc, "What is my job?", "yes", "not stated", "not stated")
     assert run.answer == "You haven't told me what your job is yet."
