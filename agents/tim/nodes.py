@@ -194,13 +194,19 @@ def fact_gate(step: Step, deps: Deps, message: str, config: TiMConfig) -> dict[s
 
 def check_answers(step: Step, deps: Deps, user: str, question: str, recalled: list[ThoughtData],
                   config: TiMConfig) -> list[dict[str, Any]]:
-    """Each of the best recalled thoughts, alone, with the question: the model answers with a run of the thought's own
-    words (answer_spans; the record's value first) or 'not stated'. A thought answers when its best run beats 'not
-    stated' by more than answer_margin; the record's whole value stands for a run inside it ('red' -> 'red meat')."""
-    checks = []
+    """Each of the best recalled thoughts, alone, with the question: the model answers with a run of the user's own
+    words the thought came from (answer_spans; the record's value first) or 'not stated'. A thought answers when its
+    best run beats 'not stated' by more than answer_margin; the record's whole value stands for a run inside it
+    ('red' -> 'red meat')."""
+    checks, seen = [], set()
     for thought in recalled[:config.checked]:
         fact = fact_of(thought)
-        shown = full_sentence(second_person_third(fact.text()))  # the thought as it would be said to the user
+        # the user's whole message, said back (a record's value may be the old one, a clause may lose the name)
+        shown = full_sentence(say_back(_strip_opener(fact.evidence)) if fact.evidence else
+                              second_person_third(fact.text()))
+        if shown in seen:  # two facts of one message: its words are checked once
+            continue
+        seen.add(shown)
         value = fact.value if fact.origin == "model" else ""
         runs = list(dict.fromkeys(([value] if value else []) + answer_spans(shown)))
         spellings = {r: list(dict.fromkeys([r, r[:1].upper() + r[1:]])) for r in runs}  # a reply may start capitalised

@@ -389,7 +389,7 @@ def test_a_thought_answers_from_its_own_words_when_the_records_value_is_off(serv
     assert not {"You", "you", "to"} & set(llm.offered[0])  # a run is never glue alone
     assert run.answer == "You're married to Tamsin."
     check = run.events[1].data["memory"]["checks"][0]
-    assert check["answer"] == "Tamsin" and check["shown"] == "You are married to Tamsin." and check["passed"]
+    assert check["answer"] == "Tamsin" and check["shown"] == "You're married to Tamsin." and check["passed"]
 
 
 def test_of_two_thoughts_that_answer_the_newest_is_said_back(services_factory) -> None:
