@@ -2,9 +2,9 @@
 
 Pure functions, no model and no store. A record is kept only if its value stands in the user's message
 (`validate`); otherwise the rule fill (`rule_facts`) keeps the user's clause itself. Replies are rendered from
-a record by `reply_sentence`: the user's own clause turned to the second person when it names the value and
-no superseded value, else "Your <attribute> is <value>.". `not_told` turns a question into "You haven't told me
-where you live yet.".
+a record by `reply_sentence`: the user's own clause that names the answer, turned to the second person, when it
+names no superseded value and no other name, else "Your <attribute> is <answer>.". `answer_spans` lists the word
+runs an answer check may pick. `not_told` turns a question into "You haven't told me where you live yet.".
 """
 
 from __future__ import annotations
