@@ -4,8 +4,7 @@ No official code is public; this follows the paper and makes each choice visible
 - Recall before answering: the user turn, rewritten to the third person, is ranked against the user's thoughts
   (scored whole while the memory is small, through the paper's LSH buckets once it is large).
 - A question about the user's own life is answered only with a recalled fact that the model, asked the question
-  with only the user's message that fact came from, answers with a run of that message's words (the record's value
-  among them) rather than "not stated"; of several that answer, the newest is said; else "You haven't told me ...".
+  with that fact alone, answers with the fact's value rather than "not stated"; else "You haven't told me ... yet".
 - Post-think after answering: a fact the user tells becomes a subject / attribute / value record written by the
   model under a JSON schema, kept beside the user's own words (its value must stand in them; else the user's clause
   is kept by rule).

@@ -2,9 +2,9 @@
 
 Pure functions, no model and no store. A record is kept only if its value stands in the user's message
 (`validate`); otherwise the rule fill (`rule_facts`) keeps the user's clause itself. Replies are rendered from
-a record by `reply_sentence`: the user's own clause that names the answer, turned to the second person, when it
-names no superseded value and no other name, else "Your <attribute> is <answer>.". `answer_spans` lists the word
-runs an answer check may pick. `not_told` turns a question into "You haven't told me where you live yet.".
+a record by `reply_sentence`: the user's own clause turned to the second person when it names the value and
+no superseded value, else "Your <attribute> is <value>.". `not_told` turns a question into "You haven't told me
+where you live yet.".
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from agents.tim.text import copy_thoughts, names_in, statement_third_person
+from agents.tim.text import copy_thoughts, statement_third_person
 
 # the JSON schema a model's record is decoded under (grammar-constrained where the backend supports it)
 FACT_SCHEMA: dict[str, Any] = {
@@ -188,31 +188,10 @@ def second_person(text: str) -> str:
 
 
 def clause_with(value: str, evidence: str) -> str:
-    """The shortest clause of the user's message that names the value ('' if none does). A clause joined by a bare
-    'and' / 'but' counts as its own when it names the value and has three words or more; one that starts with its
-    verb takes the subject of the clause before it ('I dropped X and started Y' -> 'I started Y')."""
+    """The shortest clause of the user's message that names the value ('' if none does)."""
     clauses = [_OPENERS.sub("", c).strip(" ,.!") for c in _CLAUSES.split(evidence.replace("’", "'"))]
     named = [c for c in clauses if c and in_words(value, c)]
-    if not named:
-        return ""
-    best = min(named, key=len)
-    pieces = _JOINED.split(best)
-    if len(pieces) > 1:
-        subject = pieces[0].split()[0] if pieces[0].split()[0].lower() in ("i", "we") else ""
-        for i, piece in enumerate(pieces[1:], 1):
-            first = piece.split()[0] if piece.split() else ""
-            if subject and first.islower() and first not in _NOT_VERBS:
-                pieces[i] = f"{subject} {piece}"
-        finer = [p for p in pieces if in_words(value, p) and len(p.split()) >= 3]
-        if finer:
-            return min(finer, key=len)
-    return best
-
-
-_JOINED = re.compile(r"\s+(?:and|but)\s+", re.IGNORECASE)
-# words that open a clause with its own subject, so it takes none from the clause before
-_NOT_VERBS = {"i", "we", "you", "he", "she", "it", "they", "my", "our", "his", "her", "their", "its", "the", "a", "an",
-              "this", "that", "these", "those", "there", "then", "now", "so", "not"}
+    return min(named, key=len) if named else ""
 
 
 def sentence(text: str) -> str:
@@ -221,50 +200,18 @@ def sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + "." if text else ""
 
 
-def reply_sentence(fact: Fact, superseded: list[str], answer: str = "") -> tuple[str, str]:
+def reply_sentence(fact: Fact, superseded: list[str]) -> tuple[str, str]:
     """(the sentence that tells the user this fact, how it was made: 'own words' | 'record').
 
-    `answer`: the words of the fact that answer the question (default: the record's value). The user's own clause
-    that names them, in the second person, when it names no superseded value and no other name; else "Your
-    <attribute> is <answer>." from the record; a rule-filled thought without such a clause: itself."""
-    answer = answer or fact.value
-    clause = clause_with(answer, fact.evidence) if fact.evidence else ""
-    if clause and len(clause.split()) >= 3 and plain(clause, answer, superseded):
+    The user's own clause in the second person when it names the value and none of the superseded values;
+    else "Your <attribute> is <value>." from the record."""
+    if fact.origin == "rule":
+        return sentence(second_person_third(fact.value)), "own words"
+    clause = clause_with(fact.value, fact.evidence)
+    if clause and len(clause.split()) >= 3 and not any(in_words(s, clause) for s in superseded if s):
         return sentence(second_person(clause)), "own words"
-    if fact.attribute:
-        owner = possessive(fact.subject).replace("the user's", "your", 1)
-        return sentence(f"{owner} {fact.attribute} is {answer}"), "record"
-    thought = second_person_third(fact.text())
-    if plain(thought, answer, superseded):
-        return sentence(thought), "own words"
-    return sentence(f"from what you told me: {answer}"), "record"
-
-
-def plain(clause: str, answer: str, superseded: list[str]) -> bool:
-    """Whether a clause names nothing but its answer: no superseded value, and no name that is not in the answer
-    (an update often names the old value beside the new one: 'X have replaced Y as my favourite band')."""
-    if any(in_words(s, clause) and not in_words(s, answer) for s in superseded if s):
-        return False
-    others = names_in(clause) - names_in(answer) - set(answer.split())
-    return not {w for w in others if w.lower() not in _GLUE}
-
-
-# words a short answer is not made of alone: it must hold one more
-_GLUE = {"i", "i'm", "i've", "you", "you're", "you've", "your", "yours", "my", "me", "we", "our", "us", "the", "a",
-         "an", "is", "are", "am", "was", "were", "be", "been", "have", "has", "had", "do", "does", "did", "to", "of",
-         "in", "on", "at", "for", "with", "from", "by", "as", "and", "or", "but", "so", "that", "this", "it", "its",
-         "user", "user's", "now", "these", "days", "all", "not", "no", "since", "who", "what", "which"}
-
-
-def answer_spans(text: str, longest: int = 4) -> list[str]:
-    """The word runs of a remembered sentence that could answer a question about it: 1 to `longest` words, neither
-    first nor last word glue ('the', 'your', 'in'), first seen first."""
-    out = []
-    for span in spans(text, longest):
-        words = span.lower().split()
-        if words[0] not in _GLUE and words[-1] not in _GLUE:
-            out.append(span)
-    return out
+    owner = possessive(fact.subject).replace("the user's", "your", 1)
+    return sentence(f"{owner} {fact.attribute} is {fact.value}"), "record"
 
 
 def second_person_third(thought: str) -> str:

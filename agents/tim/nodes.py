@@ -10,7 +10,6 @@ from agents.conversation import MEMORY_SYSTEM, NO_THOUGHTS, PASSAGES_SYSTEM, cha
 from agents.events import AnswerData, MemoryReadData, MemoryWriteData, RetrieveData, Step, ThoughtData
 from agents.tim.facts import (
     Fact,
-    answer_spans,
     fact_schema,
     grounded_subject,
     in_words,
@@ -18,7 +17,6 @@ from agents.tim.facts import (
     parse_facts,
     reply_sentence,
     rule_facts,
-    second_person_third,
     validate,
 )
 from agents.tim.facts import second_person as say_back
@@ -82,13 +80,14 @@ class TiMConfig:
     asks_margin: float = option(0.0, "Log-odds by which 'yes' (the question asks about the user's own life) must "
                                 "beat 'no' before memory answers it (0: the model's own pick; not tuned); below it "
                                 "the model writes a general reply.", min=-20.0, max=20.0)
-    answer_margin: float = option(0.0, "Log-likelihood by which the best run of a recalled thought's words, as the "
-                                  "answer to the question given that thought alone, must beat 'not stated' (0: the "
-                                  "model's own pick; not tuned); the newest thought that passes is said back, and when "
-                                  "none does the reply says it was not told.",
+    answer_margin: float = option(-1.0, "Log-likelihood above which a recalled fact's value, as the answer to the "
+                                  "question given that fact alone, stands against 'not stated'; the best recalled fact "
+                                  "that passes is said back, and when none does the reply says it was not told. Right "
+                                  "values scored -0.8 or more, wrong ones mostly -1.1 or less "
+                                  "(docs/agents/tim.md).",
                                   min=-20.0, max=20.0)
-    checked: int = option(3, "Recalled thoughts checked against a question about the user, best recalled first; all "
-                          "are checked, so a newer fact that answers wins over an older one.", min=1, max=10)
+    checked: int = option(3, "Recalled thoughts checked against a question about the user, best first.",
+                          min=1, max=10)
     acknowledge_facts: bool = option(True, "When the user tells a fact about themselves (the post-think gate, asked "
                                      "before the reply), acknowledge it in the user's own words ('Noted: you live "
                                      "in Osaka.') instead of a generated reply. Off: the model writes every reply.")
@@ -194,41 +193,28 @@ def fact_gate(step: Step, deps: Deps, message: str, config: TiMConfig) -> dict[s
 
 def check_answers(step: Step, deps: Deps, user: str, question: str, recalled: list[ThoughtData],
                   config: TiMConfig) -> list[dict[str, Any]]:
-    """Each of the best recalled thoughts, alone, with the question: the model answers with a run of the user's own
-    words the thought came from (answer_spans; the record's value first) or 'not stated'. A thought answers when its
-    best run beats 'not stated' by more than answer_margin; the record's whole value stands for a run inside it
-    ('red' -> 'red meat')."""
-    checks, seen = [], set()
-    for thought in recalled[:config.checked]:
+    """For each of the best recalled thoughts: does it answer the question? (constrained yes/no, best first)."""
+    checks = []
+    for thought in recalled[:config.checked]:  # best recalled first; the first that passes is said back
+        said, how = say(deps, user, thought)
         fact = fact_of(thought)
-        # the user's whole message, said back (a record's value may be the old one, a clause may lose the name)
-        shown = full_sentence(say_back(_strip_opener(fact.evidence)) if fact.evidence else
-                              second_person_third(fact.text()))
-        if shown in seen:  # two facts of one message: its words are checked once
-            continue
-        seen.add(shown)
-        value = fact.value if fact.origin == "model" else ""
-        runs = list(dict.fromkeys(([value] if value else []) + answer_spans(shown)))
-        spellings = {r: list(dict.fromkeys([r, r[:1].upper() + r[1:]])) for r in runs}  # a reply may start capitalised
-        options = list(dict.fromkeys([o for r in runs for o in spellings[r]] + [NOT_STATED]))
-        prompt = few_shot(ANSWERS_SYSTEM, ANSWERS_EXAMPLES, ANSWERS_USER.format(question=question, fact=shown))
-        choice = step.add(deps.llm.choose(prompt, options))
-        scores = {r: max(float(choice.scores.get(o, -1e9)) for o in spellings[r]) for r in runs}
-        answer = max(runs, key=lambda r: scores[r]) if runs else ""
-        odds = round((scores[answer] if runs else -1e9) - float(choice.scores.get(NOT_STATED, 0.0)), 3)
-        if value and in_words(answer, value):
-            answer = value
-        said, how = say(deps, user, thought, answer)
-        checks.append({"id": thought["id"], "text": thought["text"], "shown": shown, "reply": said, "how": how,
-                       "answer": answer, "log_odds": odds, "passed": odds > config.answer_margin,
-                       "created": thought.get("created", 0.0)})
+        answer = fact.value if fact.origin == "model" else said.rstrip(".")
+        spellings = list(dict.fromkeys([answer, answer[:1].upper() + answer[1:]]))  # a reply may start capitalised
+        prompt = few_shot(ANSWERS_SYSTEM, ANSWERS_EXAMPLES, ANSWERS_USER.format(question=question, fact=said))
+        choice = step.add(deps.llm.choose(prompt, [*spellings, NOT_STATED]))
+        best = max(float(choice.scores.get(a, -1e9)) for a in spellings)
+        odds = round(best - float(choice.scores.get(NOT_STATED, 0.0)), 3)
+        checks.append({"id": thought["id"], "text": thought["text"], "reply": said, "how": how, "answer": answer,
+                       "log_odds": odds, "passed": odds > config.answer_margin})
+        if checks[-1]["passed"]:
+            break
     return checks
 
 
-def say(deps: Deps, user: str, thought: ThoughtData, answer: str = "") -> tuple[str, str]:
+def say(deps: Deps, user: str, thought: ThoughtData) -> tuple[str, str]:
     """The sentence that tells the user a remembered thought, and how it was made (reply_sentence)."""
     old = [fact_of(r).value for r in memory_of(deps).superseded(user, thought["id"])]
-    return reply_sentence(fact_of(thought), old, answer)
+    return reply_sentence(fact_of(thought), old)
 
 
 def asks_about_user(step: Step, deps: Deps, message: str, config: TiMConfig) -> dict[str, Any]:
@@ -246,7 +232,7 @@ def answer_from_memory(step: Step, deps: Deps, state: TiMState, config: TiMConfi
     message, user = state["question"], state.get("user", "")
     recalled = list(state.get("recalled", []))
     checks = check_answers(step, deps, user, message, recalled, config)
-    passed = sorted((c for c in checks if c["passed"]), key=lambda c: -c["created"])  # newest first
+    passed = [c for c in checks if c["passed"]]
     by_id = {t["id"]: t for t in recalled}
     if passed:
         best = fact_of(by_id[passed[0]["id"]])
@@ -259,11 +245,9 @@ def answer_from_memory(step: Step, deps: Deps, state: TiMState, config: TiMConfi
         how = "in your own words" if all(c["how"] == "own words" for c in said) else "from the stored record"
         listed = " and ".join(f"'{short(c['text'], 60)}'" for c in said)
         also = f" ({len(said) - 1} more with the same attribute)" if len(said) > 1 else ""
-        newest = (f"the newest of the {len(passed)} of {len(checks)} checked thoughts that answered it"
-                  if len(passed) > 1 else f"the one of {len(checks)} checked thoughts that answered it")
-        label = (f"Recalled from memory: {listed} — asked the question with only the first, the model answered "
-                 f"'{short(said[0]['answer'], 40)}' from its words over 'not stated' (by {said[0]['log_odds']:+.1f}); "
-                 f"{newest}{also}; said back {how}.")
+        label = (f"Recalled from memory: {listed} — asked the question with only the first, the model gave its "
+                 f"value '{short(said[0]['answer'], 40)}' over 'not stated' (by {said[0]['log_odds']:+.1f}){also}; "
+                 f"said back {how}.")
         memory = {"status": "recalled", "sentence": label, "thoughts": [c["id"] for c in said], "checks": checks,
                   "asked": asked}
         explanation = f"Replies '{short(reply, 100)}': {label}"
@@ -274,7 +258,7 @@ def answer_from_memory(step: Step, deps: Deps, state: TiMState, config: TiMConfi
         else:
             closest = max(c["log_odds"] for c in checks)
             label = (f"Not in memory: asked the question with each of the {len(checks)} best recalled thoughts alone, "
-                     "the model's answer was never a run of its words over 'not stated' by more than "
+                     "the model's answer was never its value over 'not stated' by more than "
                      f"{config.answer_margin:+.1f} (closest {closest:+.1f}), so nothing is said about you.")
         memory = {"status": "not_in_memory", "sentence": label, "thoughts": [], "checks": checks, "asked": asked}
         explanation = f"Replies '{short(reply, 100)}'. {label}"
