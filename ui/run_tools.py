@@ -23,6 +23,7 @@ from storage.models import PUBLIC
 from storage.results import ResultStore
 from ui.markdown import Markup, cell, plain, table
 from ui.messages import share_link
+from ui.stored import load_run
 from ui.users import user_key
 
 if TYPE_CHECKING:
@@ -200,14 +201,14 @@ def replay_markdown(services: Services, run: dict[str, Any] | None) -> str:
     source = results.replay_of(run["id"])
     if source:
         try:
-            return "This run is a replay.\n\n" + diff_markdown(services.db.get_run(source), run)
+            return "This run is a replay.\n\n" + diff_markdown(load_run(services, source), run)
         except LookupError:
             return "This run replays a run that no longer exists."
     replays = results.replays(run["id"])
     if not replays:
         return ""
     links = ", ".join(f"[`{r[:8]}`]({share_link(r)})" for r in replays)
-    last = services.db.get_run(replays[-1])
+    last = load_run(services, replays[-1])
     return f"Replays of this run: {links}. The latest:\n\n" + diff_markdown(run, last)
 
 

@@ -30,6 +30,7 @@ from ui.figures import event_figure, graph_walk_svg
 from ui.glossary import clock
 from ui.markdown import as_event, cell, short
 from ui.messages import grounding_line, grounding_of, share_link
+from ui.stored import load_run
 from ui.users import user_key
 
 if TYPE_CHECKING:
@@ -198,7 +199,7 @@ def build(services: Services, tab_id: str, user: gr.components.Component | None 
             gr.Warning("Paste a run id or share link, or click a run in the table.")
             return (gr.skip(),) * (5 + len(step_outputs))
         try:
-            run = services.db.get_run(rid)
+            run = load_run(services, rid)  # upgraded once, here (ui/stored.py)
         except LookupError:
             gr.Warning(html.escape(f"No run with id {rid!r}."))  # toasts render HTML
             return (gr.skip(),) * (5 + len(step_outputs))

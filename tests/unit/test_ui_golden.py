@@ -123,6 +123,7 @@ def _step(event: TraceEvent | dict[str, Any], ctx: Any) -> dict[str, Any]:
 def render() -> dict[str, Any]:
     """Everything the UI's public rendering functions make of the fixtures (text and HTML only)."""
     from ui import details, messages, viewer
+    from ui.stored import upgrade_run
 
     calibration = Calibration({"found": (3, 10), "supported": (41, 50)}, ("MuSiQue questions",))
     ev = events()
@@ -135,6 +136,7 @@ def render() -> dict[str, Any]:
         out[name] = _step(e, ctx)
         assert _step(e.to_dict(), ctx) == out[name], name  # a stored event's dict reads as the event
     for name, run in runs().items():
+        run = upgrade_run(run) if isinstance(run, dict) else run  # as the viewer loads a stored run (ui/stored.py)
         run_events = messages.run_events(run)
         grounding = messages.grounding_of(run_events)
         item: dict[str, Any] = {"answer": messages.answer_message(run), "grounding": grounding,
