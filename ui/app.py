@@ -4,7 +4,7 @@ object."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
@@ -12,12 +12,15 @@ from ui import benchmarks, chat, compare, corpora, memory, users, viewer
 from ui.common import corpus_names, default_corpus, status_line
 from ui.style import CSS, HEADER, PAGE_JS, WITH_TIME_ZONE_JS, theme
 
+if TYPE_CHECKING:
+    from services import Services
+
 log = logging.getLogger(__name__)
 TAB_CHAT, TAB_VIEWER, TAB_COMPARE, TAB_CORPORA, TAB_MEMORY = "chat", "viewer", "compare", "corpora", "memory"
 TAB_BENCHMARKS = "benchmarks"
 
 
-def build_app(services: Any) -> gr.Blocks:
+def build_app(services: Services) -> gr.Blocks:
     """Build the Blocks app; `launch(demo)` serves it."""
     with gr.Blocks(title="ragscope — watch RAG and memory agents think", fill_width=True) as demo:
         gr.HTML(HEADER, elem_id="app-header")

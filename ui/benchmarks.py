@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 import pandas as pd
@@ -23,6 +23,9 @@ from evaluation.bench import run_bench
 from evaluation.stored import COSTS, SCORES, find_result, parse_questions, points, question_rows, visible_results
 from ui.markdown import plain
 from ui.users import user_key
+
+if TYPE_CHECKING:
+    from services import Services
 
 log = logging.getLogger(__name__)
 MAX_TAB_QUESTIONS = 200  # one bench from the tab; the CLI has no such cap
@@ -115,7 +118,7 @@ def questions_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
                           r["run"]] for r in rows], columns=QUESTION_COLUMNS)
 
 
-def corpora_owned(services: Any, owner: str) -> list[str]:
+def corpora_owned(services: Services, owner: str) -> list[str]:
     """The corpora this owner may bench from the tab: their own (every one in single-user mode)."""
     store = services.corpora_of(owner)
     return [c.name for c in store.visible() if store.owns(c.name)]
@@ -126,7 +129,7 @@ def bench_agents() -> list[tuple[str, str]]:
     return [(s.title, s.name) for s in registry.all_specs() if s.needs_corpus]
 
 
-def build(services: Any, user: gr.components.Component, viewer: Any, tabs: gr.Tabs,
+def build(services: Services, user: gr.components.Component, viewer: Any, tabs: gr.Tabs,
           viewer_tab_id: str) -> BenchmarksTab:
     """Lay out the tab; a question row opens its run in `viewer` (ui/viewer.ViewerTab) on tab `viewer_tab_id`."""
     gr.Markdown("Every stored benchmark: answer quality against cost, one point per agent and dataset (from "

@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import gradio as gr
 
@@ -32,6 +32,9 @@ from ui.glossary import Context
 from ui.markdown import plain
 from ui.messages import answer_message, event_to_message, figure_message, pending_message, share_link
 from ui.users import user_key
+
+if TYPE_CHECKING:
+    from services import Services
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +69,7 @@ class ChatTab:
     restore_outputs: list[Any] | None = None
 
 
-def ask_stream(services: Any, question: str, history: list[dict[str, Any]] | None, corpus: str, agent: str,
+def ask_stream(services: Services, question: str, history: list[dict[str, Any]] | None, corpus: str, agent: str,
                config: dict[str, Any], user: str = "", conversation: str = "",
                turns: list[dict[str, str]] | None = None) -> Iterator[list[dict[str, Any]]]:
     """Run one agent on one question, yielding the growing message list after every event.
@@ -133,7 +136,7 @@ def setting_fits(widget: gr.components.Component, value: Any) -> bool:
     return isinstance(value, str)
 
 
-def build(services: Any, user: gr.components.Component | None = None) -> ChatTab:
+def build(services: Services, user: gr.components.Component | None = None) -> ChatTab:
     """Lay out the Chat tab (inside the current Tab context) and wire its events; `user` holds the
     browser's id (ui/users.py): runs and chat agents' memories are that user's."""
     names = corpus_names(services)

@@ -7,13 +7,16 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 from agents import registry
 from agents.base import AgentSpec, describe
 from ui.markdown import plain
+
+if TYPE_CHECKING:
+    from services import Services
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,25 +25,25 @@ DEFAULT_CORPUS = "demo"
 RUN_CONCURRENCY = "agent-run"  # chat, compare and the API share this gradio queue
 
 
-def runs_at_once(services: Any) -> int:
+def runs_at_once(services: Services) -> int:
     """How many runs (of every user together) go at once: the services' run slots (services.RunQueue)."""
     return int(services.queue.slots)
 
 
-def handlers_at_once(services: Any) -> int:
+def handlers_at_once(services: Services) -> int:
     """How many run handlers gradio starts at once: more than the run slots, so a question is shown at once
     and waits in the services' line with its place shown; past this many, gradio's own queue holds them."""
     return max(64, 4 * runs_at_once(services))
 
 
-def queue_note(services: Any, place: int) -> str:
+def queue_note(services: Services, place: int) -> str:
     """'Waiting for a free run slot: 2nd in line (16 runs going, 16 at once)'."""
     suffix = "th" if 10 <= place % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(place % 10, "th")
     return (f"Waiting for a free run slot: {place}{suffix} in line ({services.queue.going} runs going, "
             f"{services.queue.slots} at once)")
 
 
-def corpus_names(services: Any, user: str = "") -> list[str]:
+def corpus_names(services: Services, user: str = "") -> list[str]:
     """Names of the corpora this user (a key from ui/users.py; '' before the page load) may use: their own
     and the shared ones, the demo corpus first (listed even before it is indexed)."""
     return services.corpus_names(services.owner(user))
@@ -159,7 +162,7 @@ def config_widgets(selected: str) -> ConfigWidgets:
 
 
 # --- status --------------------------------------------------------------------------------------
-def status_line(services: Any, corpus: str | None = DEFAULT_CORPUS) -> str:
+def status_line(services: Services, corpus: str | None = DEFAULT_CORPUS) -> str:
     """'Model: ready · Demo corpus: ready' (the demo corpus's state only while it is the corpus chosen)."""
     state = str(getattr(services.llm, "state", "ready"))
     icon = "🟢" if state == "ready" else ("🔴" if state.startswith("failed") else "🟡")
@@ -174,7 +177,7 @@ def status_line(services: Any, corpus: str | None = DEFAULT_CORPUS) -> str:
     return f"{line} &nbsp;·&nbsp; {dicon} Demo corpus: {demo}"
 
 
-def settled(services: Any) -> bool:
+def settled(services: Services) -> bool:
     """Whether model and demo corpus are done loading (the status line stops polling then)."""
     state = str(getattr(services.llm, "state", "ready"))
     demo_done = (not getattr(services.settings, "demo_corpus", False)) or services.demo_state == "ready"

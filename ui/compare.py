@@ -9,7 +9,7 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 import pandas as pd
@@ -34,6 +34,9 @@ from ui.hints import waiting
 from ui.markdown import plain
 from ui.messages import answer_message, event_to_message, grounding_line, grounding_of, passages_of, pending_message
 from ui.users import user_key
+
+if TYPE_CHECKING:
+    from services import Services
 
 log = logging.getLogger(__name__)
 # the numbers first, next to the agent, so no long answer pushes them out of view; long text last (it wraps)
@@ -92,7 +95,7 @@ def summary_frame(rows: list[dict[str, Any]], gold: Gold | None = None) -> pd.Da
     return pd.DataFrame(rows, columns=summary_columns())
 
 
-def stream_runs(services: Any, names: list[str], corpus: str, question: str,
+def stream_runs(services: Services, names: list[str], corpus: str, question: str,
                 owner: str | None = None) -> Iterator[tuple[str, str, Any]]:
     """Run the agents at once, one thread each; yield (agent, "waiting" | "event" | "done" | "error", payload)
     as they come, so every column streams while the others run ("waiting": its place in the run line)."""
@@ -121,7 +124,7 @@ def stream_runs(services: Any, names: list[str], corpus: str, question: str,
         yield item
 
 
-def build(services: Any, user: gr.components.Component | None = None) -> CompareTab:
+def build(services: Services, user: gr.components.Component | None = None) -> CompareTab:
     """Lay out the Compare tab and wire its events; runs belong to `user` (the browser's id, ui/users.py)."""
     user = user if user is not None else gr.State("")
     specs = registry.all_specs()

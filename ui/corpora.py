@@ -6,7 +6,7 @@ import html
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 import pandas as pd
@@ -15,6 +15,9 @@ from storage.models import PUBLIC
 from ui.common import DEFAULT_CORPUS, corpus_names, default_corpus
 from ui.markdown import plain
 from ui.users import user_key
+
+if TYPE_CHECKING:
+    from services import Services
 
 log = logging.getLogger(__name__)
 DOC_COLUMNS = ["document", "file", "passages", "characters"]  # no id: a click on a row opens the document
@@ -33,7 +36,7 @@ READ_ONLY = ("{name} is shared by everyone and read-only: create your own corpus
              "files.")
 
 
-def read_only(services: Any, name: str | None, owner: str) -> bool:
+def read_only(services: Services, name: str | None, owner: str) -> bool:
     """Whether this owner may not change the corpus: a shared one (the demo corpus, unless single-user)."""
     return bool(name) and not services.can_change(name, owner)
 
@@ -43,7 +46,7 @@ def read_only_note(name: str) -> str:
     return READ_ONLY.format(name=f"Corpus '{name}'")
 
 
-def corpus_info(services: Any, name: str | None, owner: str = PUBLIC) -> str:
+def corpus_info(services: Services, name: str | None, owner: str = PUBLIC) -> str:
     """'**demo** · 42 documents · 42 passages · shared, read-only · embedder …', as `owner` sees it."""
     if not name:
         return "_No corpus yet: create one below._"
@@ -57,7 +60,7 @@ def corpus_info(services: Any, name: str | None, owner: str = PUBLIC) -> str:
     return f"**{plain(name)}** · not found"
 
 
-def documents_frame(services: Any, corpus: str | None, search: str = "", owner: str = PUBLIC) -> pd.DataFrame:
+def documents_frame(services: Services, corpus: str | None, search: str = "", owner: str = PUBLIC) -> pd.DataFrame:
     """A corpus's documents as `owner` sees them, newest first (empty when it has no such corpus)."""
     rows: list[list[Any]] = []
     if corpus:
@@ -82,7 +85,7 @@ def report_markdown(report: Any, files: int) -> str:
     return "\n".join(lines)
 
 
-def build(services: Any, user: gr.components.Component | None = None) -> CorporaTab:
+def build(services: Services, user: gr.components.Component | None = None) -> CorporaTab:
     """Lay out the Corpora tab and wire its events; `user` holds the browser's id (ui/users.py): the tab
     lists that user's corpora and the shared ones, and changes only the user's own."""
     user = user if user is not None else gr.State("")

@@ -3,7 +3,8 @@ read or produced, and its numbers folded under "details", each labelled with wha
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from agents.events import TraceEvent
@@ -15,18 +16,6 @@ INPUT_KEYS = ("question", "query", "queries", "instruction", "prompt", "messages
               "rationale_prompt", "turns")
 SEARCH_LABELS = {"retrieve": "Search", "graph_walk": "Search", "rewrite": "Next search", "plan": "First search",
                  "memory_read": "Looked up"}
-SHOWN = {  # the keys each kind shows outside "details"
-    "plan": ("analysis", "query"),
-    "retrieve": ("query", "hits"),
-    "graph_walk": ("query", "hits"),
-    "rewrite": ("query",),
-    "read": ("answer", "evidence", "rationale", "notes"),
-    "answer": ("answer", "queries"),
-    "memory_read": ("query", "thoughts"),
-    "memory_write": ("thought", "before", "after"),
-    "revise": ("before", "after"),
-    "error": ("error",),
-}
 THOUGHT_COLUMNS = ["text", "score", "status"]
 DETAILS_SUMMARY = "details: the numbers behind this step"
 
@@ -76,43 +65,111 @@ def thoughts_table(thoughts: Any, ctx: Context, path: Sequence[str]) -> str:
     return records_table(rows, ctx, path)
 
 
-def primary_markdown(event: TraceEvent | dict[str, Any], ctx: Context | None = None, search: bool = True) -> str:
-    """What the step searched (unless `search` is off), read or produced, in words: the search, the passages
-    found, the answer, the evidence set or the thoughts; the numbers behind it go to `details_markdown`."""
-    event = as_event(event)
-    ctx = ctx or Context()
-    d = event.data or {}
-    parts: list[str] = []
-    if event.kind == "error":
-        return f"**Error:** {cell(d.get('error', event.explanation), 400)}"
-    if d.get("analysis") and event.kind == "plan":
-        parts.append(f"**What it needs to know:** {cell(d['analysis'], 400)}")
-    if search and d.get("query") and event.kind in SEARCH_LABELS:
-        parts.append(f"**{SEARCH_LABELS[event.kind]}:** _{cell(d['query'], 300)}_")
-    if search and event.kind == "answer" and isinstance(d.get("queries"), list) and d["queries"]:
-        parts.append("**Searches:** " + "; ".join(f"_{cell(q, 150)}_" for q in d["queries"]))
-    if isinstance(d.get("hits"), list):
-        parts.append(f"**Passages found** ({len(d['hits'])})\n\n{hits_table(event)}")
-    if d.get("evidence") and event.kind == "read":
+# One renderer per event kind (smolagents' shape): each reads its kind's typed payload (agents/events.py) and
+# returns what the step searched, read or produced, in words; `shown` are the keys it shows outside "details".
+Body = Callable[[TraceEvent, Mapping[str, Any], Context, bool], list[str]]
+
+
+@dataclass(frozen=True)
+class Renderer:
+    """How one kind of step reads: its body's parts (given the event, its payload, the run's context and
+    whether to show the search) and the payload keys the body shows."""
+
+    body: Body
+    shown: tuple[str, ...] = ()
+
+
+def _search(event: TraceEvent, d: Mapping[str, Any], search: bool) -> list[str]:
+    return [f"**{SEARCH_LABELS[event.kind]}:** _{cell(d['query'], 300)}_"] if search and d.get("query") else []
+
+
+def _hits(event: TraceEvent, d: Mapping[str, Any]) -> list[str]:
+    return [f"**Passages found** ({len(d['hits'])})\n\n{hits_table(event)}"] if isinstance(d.get("hits"), list) \
+        else []
+
+
+def _answer(d: Mapping[str, Any]) -> list[str]:
+    return [f"**Answer:** **{cell(d['answer'], 300)}**"] if d.get("answer") else []
+
+
+def _plan(event: TraceEvent, d: Mapping[str, Any], ctx: Context, search: bool) -> list[str]:  # PlanData
+    analysis = [f"**What it needs to know:** {cell(d['analysis'], 400)}"] if d.get("analysis") else []
+    return analysis + _search(event, d, search)
+
+
+def _walk(event: TraceEvent, d: Mapping[str, Any], ctx: Context, search: bool) -> list[str]:
+    """RetrieveData, GraphWalkData (and RewriteData: its next search)."""
+    return _search(event, d, search) + _hits(event, d)
+
+
+def _read(event: TraceEvent, d: Mapping[str, Any], ctx: Context, search: bool) -> list[str]:  # ReadData
+    parts = []
+    if d.get("evidence"):
         parts.append(f"**Most helpful sentence:** “{cell(d['evidence'], 400)}”")
-    if d.get("rationale") and event.kind == "read":
+    if d.get("rationale"):
         parts.append(f"**The model's reason:** {cell(d['rationale'], 400)}")
-    if d.get("answer") and event.kind in ("read", "answer"):
-        parts.append(f"**Answer:** **{cell(d['answer'], 300)}**")
-    if event.kind == "read" and isinstance(d.get("notes"), list) and d["notes"]:
+    parts += _answer(d)
+    if isinstance(d.get("notes"), list) and d["notes"]:
         parts.append("**Sentences kept so far**\n\n" + "\n".join(f"- {cell(n, 300)}" for n in d["notes"]))
-    if event.kind == "memory_read" and d.get("thoughts"):
-        parts.append(f"**Thoughts recalled** ({d.get('scored', 0)} of the {d.get('stored', 0)} in your memory "
-                     f"compared)\n\n{thoughts_table(d['thoughts'], ctx, ['memory_read', 'thoughts'])}")
-    if event.kind == "memory_write":
-        if d.get("thought"):
-            parts.append(f"**Thought:** {cell(d['thought'], 300)}")
-        for key, name in (("before", "Memory before"), ("after", "Memory after")):
-            if d.get(key):
-                parts.append(f"**{name}**\n\n{thoughts_table(d[key], ctx, ['memory_write', key])}")
-    if event.kind == "revise" and isinstance(d.get("after"), list):
-        parts.append(evidence_table(d["after"], d.get("before")))
-    return "\n\n".join(parts)
+    return parts
+
+
+def _final(event: TraceEvent, d: Mapping[str, Any], ctx: Context, search: bool) -> list[str]:  # AnswerData
+    queries = d.get("queries")
+    searches = ["**Searches:** " + "; ".join(f"_{cell(q, 150)}_" for q in queries)] \
+        if search and isinstance(queries, list) and queries else []
+    return searches + _answer(d)
+
+
+def _recall(event: TraceEvent, d: Mapping[str, Any], ctx: Context, search: bool) -> list[str]:  # MemoryReadData
+    thoughts = [f"**Thoughts recalled** ({d.get('scored', 0)} of the {d.get('stored', 0)} in your memory "
+                f"compared)\n\n{thoughts_table(d['thoughts'], ctx, ['memory_read', 'thoughts'])}"] \
+        if d.get("thoughts") else []
+    return _search(event, d, search) + thoughts
+
+
+def _remember(event: TraceEvent, d: Mapping[str, Any], ctx: Context, search: bool) -> list[str]:  # MemoryWriteData
+    parts = [f"**Thought:** {cell(d['thought'], 300)}"] if d.get("thought") else []
+    for key, name in (("before", "Memory before"), ("after", "Memory after")):
+        if d.get(key):
+            parts.append(f"**{name}**\n\n{thoughts_table(d[key], ctx, ['memory_write', key])}")
+    return parts
+
+
+def _revise(event: TraceEvent, d: Mapping[str, Any], ctx: Context, search: bool) -> list[str]:  # ReviseData
+    return [evidence_table(d["after"], d.get("before"))] if isinstance(d.get("after"), list) else []
+
+
+def _nothing(event: TraceEvent, d: Mapping[str, Any], ctx: Context, search: bool) -> list[str]:
+    return []
+
+
+def _error(event: TraceEvent, d: Mapping[str, Any], ctx: Context, search: bool) -> list[str]:  # ErrorData
+    return [f"**Error:** {cell(d.get('error', event.explanation), 400)}"]
+
+
+RENDERERS: dict[str, Renderer] = {
+    "plan": Renderer(_plan, ("analysis", "query")),
+    "retrieve": Renderer(_walk, ("query", "hits")),
+    "graph_walk": Renderer(_walk, ("query", "hits")),
+    "rewrite": Renderer(_walk, ("query",)),
+    "read": Renderer(_read, ("answer", "evidence", "rationale", "notes")),
+    "answer": Renderer(_final, ("answer", "queries")),
+    "memory_read": Renderer(_recall, ("query", "thoughts")),
+    "memory_write": Renderer(_remember, ("thought", "before", "after")),
+    "revise": Renderer(_revise, ("before", "after")),
+    "evidence": Renderer(_nothing),  # RetroRAG's set is shown by its revise steps
+    "error": Renderer(_error, ("error",)),
+}
+SHOWN = {kind: r.shown for kind, r in RENDERERS.items() if r.shown}  # the keys each kind shows outside "details"
+
+
+def primary_markdown(event: TraceEvent | dict[str, Any], ctx: Context | None = None, search: bool = True) -> str:
+    """What the step searched (unless `search` is off), read or produced, in words, by its kind's renderer
+    (`RENDERERS`); the numbers behind it go to `details_markdown`."""
+    event = as_event(event)
+    renderer = RENDERERS.get(event.kind, RENDERERS["evidence"])
+    return "\n\n".join(renderer.body(event, event.data or {}, ctx or Context(), search))
 
 
 def graph_markdown(event: TraceEvent) -> str:

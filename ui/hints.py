@@ -5,11 +5,14 @@ for the chat agents), and the waiting step that names what the agent does next."
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from agents import registry
 from ui.common import DEFAULT_CORPUS, load_examples
 from ui.markdown import plain
+
+if TYPE_CHECKING:
+    from services import Services
 
 log = logging.getLogger(__name__)
 EXAMPLES = 6
@@ -73,7 +76,7 @@ def title_questions(titles: list[str], n: int = EXAMPLES) -> list[str]:
     return list(seen.values())[:n]
 
 
-def examples(services: Any, corpus: str | None, agent: str, owner: str) -> list[str]:
+def examples(services: Services, corpus: str | None, agent: str, owner: str) -> list[str]:
     """Example questions for this corpus and agent: memory examples for chat agents, the demo's own questions,
     else questions from the corpus's document titles (none for an empty or unreadable corpus)."""
     if is_chat_agent(agent):
@@ -92,7 +95,7 @@ def examples(services: Any, corpus: str | None, agent: str, owner: str) -> list[
     return title_questions([d.title for d in sorted(docs, key=lambda d: d.title.lower())])
 
 
-def hint(services: Any, corpus: str | None, agent: str, owner: str) -> str:
+def hint(services: Services, corpus: str | None, agent: str, owner: str) -> str:
     """The empty chat's hint: what to ask this agent about this corpus."""
     name = _title(agent)
     if is_chat_agent(agent):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
@@ -13,6 +13,9 @@ from storage.db import NotFound
 from ui.glossary import clock
 from ui.markdown import ICONS, plain, short
 from ui.users import BROWSER_PREFIX, user_key
+
+if TYPE_CHECKING:
+    from services import Services
 
 log = logging.getLogger(__name__)
 COLUMNS = ["thought", "fact (subject · attribute = value)", "status", "memory buckets (LSH hash)",
@@ -48,7 +51,7 @@ def fact_cell(t: Any) -> str:
     return "the user's own clause (rule fill)" if origin == "rule" else ""
 
 
-def summary(services: Any, user: str) -> str:
+def summary(services: Services, user: str) -> str:
     """'Memory of …: 4 active, 1 forgotten, 2 merged thoughts.'"""
     counts = {s: services.memory.count(user, s) for s in ("active", "forgotten", "merged")}
     state = services.memory.table.get_memory(user)
@@ -80,7 +83,7 @@ def occupancy_figure(occupancy: dict[tuple[int, int], int], tables: int, buckets
     return fig
 
 
-def operations_markdown(services: Any, user: str, runs: int = 8) -> str:
+def operations_markdown(services: Services, user: str, runs: int = 8) -> str:
     """The memory events of the user's latest turns that wrote thoughts, newest first."""
     run_ids: list[str] = []
     for t in sorted(services.memory.list(user), key=lambda t: t.created, reverse=True):
@@ -99,7 +102,7 @@ def operations_markdown(services: Any, user: str, runs: int = 8) -> str:
     return "\n\n".join(blocks) or "_No memory operations yet: tell the `tim` agent something about yourself._"
 
 
-def view(services: Any, user: str, search: str = "", status: str = "", tz: str = "") -> tuple[Any, ...]:
+def view(services: Services, user: str, search: str = "", status: str = "", tz: str = "") -> tuple[Any, ...]:
     """Everything the tab shows for one user: summary, table rows, bucket figure, operations, and the thought
     ids behind the rows (kept on the server side of the page, for deleting the row clicked)."""
     state = services.memory.table.get_memory(user)
@@ -109,7 +112,7 @@ def view(services: Any, user: str, search: str = "", status: str = "", tz: str =
             [[t.id, t.text] for t in thoughts])
 
 
-def build(services: Any, user: gr.State, tz: gr.State | None = None) -> MemoryTab:
+def build(services: Services, user: gr.State, tz: gr.State | None = None) -> MemoryTab:
     """Lay out the Memory tab (inside the current Tab context) and wire its events; times show on the clock of
     `tz` (the browser's time zone)."""
     tz = tz if tz is not None else gr.State("")

@@ -15,6 +15,7 @@ from evaluation.calibration import Calibration, reference
 from ui.details import chat_markdown
 from ui.glossary import Context
 from ui.markdown import ICONS, as_event, plain, short
+from ui.stored import GROUNDED
 
 
 def usage_line(event: TraceEvent) -> str:
@@ -102,15 +103,16 @@ def passages_of(events: Iterable[TraceEvent]) -> dict[str, dict[str, Any]]:
 
 
 def grounding_of(events: Iterable[TraceEvent]) -> dict[str, Any]:
-    """The label of a run's final answer: that of its last answer (or read) step, read as the labels say (runs
-    stored before them are upgraded); a baseline reading's label only when nothing came after it; {} if none."""
+    """The label of a run's final answer: that of its last answer (or read) step (a stored run's labels are
+    upgraded when it is loaded: ui/stored.py); a baseline reading's label only when nothing came after it; {} if
+    none."""
     found: dict[str, Any] = {}
     for event in reversed(list(events)):
         g = (event.data or {}).get("grounding")
-        if event.kind in ("answer", "read", "revise") and isinstance(g, dict) and g.get("status"):
+        if event.kind in GROUNDED and isinstance(g, dict) and g.get("status"):
             if not (event.data or {}).get("baseline"):
-                return upgrade(g)
-            found = found or upgrade(g)
+                return g
+            found = found or g
     return found
 
 

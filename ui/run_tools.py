@@ -10,7 +10,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
@@ -23,7 +23,11 @@ from storage.models import PUBLIC
 from storage.results import ResultStore
 from ui.markdown import Markup, cell, plain, table
 from ui.messages import share_link
+from ui.stored import load_run
 from ui.users import user_key
+
+if TYPE_CHECKING:
+    from services import Services
 
 log = logging.getLogger(__name__)
 VERDICT_ICONS = {"not_retrieved": "🔍❌", "not_read": "📖❌", "wrong": "✍️❌", "right": "✅", "unjudged": "📖"}
@@ -32,16 +36,16 @@ NO_GOLD = ("No gold passage is known for this run (it is not from a benchmark). 
            "under **Why not this passage?** and mark it: this section then shows where the answer was lost.")
 
 
-def _viewer(services: Any, stored_user: str, request: gr.Request | None) -> str:
+def _viewer(services: Services, stored_user: str, request: gr.Request | None) -> str:
     return services.owner(user_key(stored_user, request))
 
 
-def _may_change(services: Any, run: dict[str, Any], viewer: str) -> bool:
+def _may_change(services: Services, run: dict[str, Any], viewer: str) -> bool:
     """Whether `viewer` may annotate this run: its owner (anyone in single-user mode)."""
     return services.settings.single_user or (run.get("owner") or PUBLIC) == viewer
 
 
-def _titles(services: Any, run: dict[str, Any], viewer: str, ids: list[str]) -> dict[str, str]:
+def _titles(services: Services, run: dict[str, Any], viewer: str, ids: list[str]) -> dict[str, str]:
     """Titles of documents of the run's corpus (ids it cannot read stay ids)."""
     try:
         store = readable_corpus(services, run, viewer)
@@ -57,7 +61,7 @@ def _titles(services: Any, run: dict[str, Any], viewer: str, ids: list[str]) -> 
 
 
 # --- where was the answer lost ------------------------------------------------------------------------
-def lost_markdown(services: Any, run: dict[str, Any] | None, viewer: str = PUBLIC) -> str:
+def lost_markdown(services: Services, run: dict[str, Any] | None, viewer: str = PUBLIC) -> str:
     """The verdict and, per retrieval step, each gold passage's rank and score (or 'not retrieved')."""
     if not run:
         return ""
@@ -91,7 +95,8 @@ def lost_markdown(services: Any, run: dict[str, Any] | None, viewer: str = PUBLI
 
 
 # --- why not this passage ------------------------------------------------------------------------------
-def passage_choices(services: Any, run: dict[str, Any] | None, viewer: str, search: str = "") -> list[tuple[str, str]]:
+def passage_choices(services: Services, run: dict[str, Any] | None, viewer: str,
+                    search: str = "") -> list[tuple[str, str]]:
     """(label, doc id) of passages of the run's corpus matching `search` (the gold passages first, unsearched)."""
     if not run or not run.get("corpus"):
         return []
@@ -106,7 +111,7 @@ def passage_choices(services: Any, run: dict[str, Any] | None, viewer: str, sear
     return [(f"{titles.get(d, d)} ({d}) · gold", d) for d in ids if d in titles]
 
 
-def why_not_markdown(services: Any, run: dict[str, Any], doc_id: str, viewer: str) -> str:
+def why_not_markdown(services: Services, run: dict[str, Any], doc_id: str, viewer: str) -> str:
     """Where one passage stood in every query of the run."""
     rows = why_not(services, run, doc_id, viewer)
     title = _titles(services, run, viewer, [doc_id]).get(doc_id, doc_id)
@@ -188,7 +193,7 @@ def diff_markdown(a: dict[str, Any], b: dict[str, Any]) -> str:
     return head + "**Steps, aligned**\n\n" + table(rows, ["#", "A", "B", "same"], max_rows=60)
 
 
-def replay_markdown(services: Any, run: dict[str, Any] | None) -> str:
+def replay_markdown(services: Services, run: dict[str, Any] | None) -> str:
     """For a replay: its diff against the run it replays; for a replayed run: its replays, diffed to the last."""
     if not run:
         return ""
@@ -196,18 +201,18 @@ def replay_markdown(services: Any, run: dict[str, Any] | None) -> str:
     source = results.replay_of(run["id"])
     if source:
         try:
-            return "This run is a replay.\n\n" + diff_markdown(services.db.get_run(source), run)
+            return "This run is a replay.\n\n" + diff_markdown(load_run(services, source), run)
         except LookupError:
             return "This run replays a run that no longer exists."
     replays = results.replays(run["id"])
     if not replays:
         return ""
     links = ", ".join(f"[`{r[:8]}`]({share_link(r)})" for r in replays)
-    last = services.db.get_run(replays[-1])
+    last = load_run(services, replays[-1])
     return f"Replays of this run: {links}. The latest:\n\n" + diff_markdown(run, last)
 
 
-def build(services: Any, run_state: gr.State, user: gr.components.Component, open_run: Callable[[str], Any],
+def build(services: Services, run_state: gr.State, user: gr.components.Component, open_run: Callable[[str], Any],
           open_outputs: list[Any]) -> None:
     """Lay out the tools under the viewer's steps and wire them to the open run (`run_state`)."""
     corpus_agents = [(s.title, s.name) for s in registry.all_specs() if s.needs_corpus]

@@ -9,7 +9,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 import pandas as pd
@@ -30,7 +30,11 @@ from ui.figures import event_figure, graph_walk_svg
 from ui.glossary import clock
 from ui.markdown import as_event, cell, short
 from ui.messages import grounding_line, grounding_of, share_link
+from ui.stored import load_run
 from ui.users import user_key
+
+if TYPE_CHECKING:
+    from services import Services
 
 log = logging.getLogger(__name__)
 RUN_COLUMNS = ["run", "date", "agent", "corpus", "question", "answer", "status", "s"]
@@ -43,7 +47,7 @@ def run_link(run_id: str) -> str:
     return f"[open ↗]({share_link(run_id)})"
 
 
-def runs_frame(services: Any, search: str = "", agent: str = "", corpus: str = "", user: str = "",
+def runs_frame(services: Services, search: str = "", agent: str = "", corpus: str = "", user: str = "",
                tz: str = "") -> pd.DataFrame:
     """The user's stored runs (every run in single-user mode), newest first, as the runs table shows them;
     dates on the reader's clock (`tz`, the browser's time zone)."""
@@ -138,7 +142,7 @@ def _graph_html(svg: str | None) -> str:
             "</small>")
 
 
-def build(services: Any, tab_id: str, user: gr.components.Component | None = None,
+def build(services: Services, tab_id: str, user: gr.components.Component | None = None,
           tz: gr.components.Component | None = None) -> ViewerTab:
     """Lay out the Trace viewer tab and wire its events; the table lists the runs of `user` (the browser's
     id, ui/users.py), while a run id or share link opens any run; times show on the clock of `tz` (the
@@ -195,7 +199,7 @@ def build(services: Any, tab_id: str, user: gr.components.Component | None = Non
             gr.Warning("Paste a run id or share link, or click a run in the table.")
             return (gr.skip(),) * (5 + len(step_outputs))
         try:
-            run = services.db.get_run(rid)
+            run = load_run(services, rid)  # upgraded once, here (ui/stored.py)
         except LookupError:
             gr.Warning(html.escape(f"No run with id {rid!r}."))  # toasts render HTML
             return (gr.skip(),) * (5 + len(step_outputs))
