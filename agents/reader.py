@@ -20,7 +20,7 @@ from agents.grounding import (
 from llm.base import LLM
 from retrieval.corpus import CorpusStore
 
-# The reader prompts measured on both dev sets (benchmarks/bench_reader.py; results in benchmarks/RESULTS.md).
+# The reader prompts measured on both dev sets (benchmarks/bench_reader.py; results in docs/notebook.md).
 READ_SYSTEM = (
     "You answer questions using only the given passages. Reply with the answer alone: a short phrase, "
     "name, date or number, with no explanation. If the passages do not contain it, give your best guess."
@@ -39,7 +39,7 @@ SHORT_INSTRUCTION = ("Answer the question using the passages. Reply with the ans
                      "or short phrase, not a sentence. If it is a yes-or-no question, reply yes or no.")
 PLAIN_USER = "{instruction}\n\nPassages:\n{passages}\n\nQuestion: {question}"
 READER_PROMPTS = ("one_shot", "plain", "plain_abstain", "one_shot_abstain", "plain_example", "plain_short")
-DEFAULT_READER_PROMPT = "plain"  # best mean F1 of the two dev sets; none is best on both (benchmarks/RESULTS.md)
+DEFAULT_READER_PROMPT = "plain"  # best mean F1 of the two dev sets; none is best on both (docs/notebook.md)
 
 
 class ReaderConfig(Protocol):

@@ -1,7 +1,7 @@
 """A local model run by CTranslate2 (int8 or fp32 kernels for CPU), behind the same LLM interface.
 
 `RAGSCOPE_LLM_ENGINE=ct2` (int8; `RAGSCOPE_LLM_PRECISION=fp32` for float32 kernels): the Hugging Face model is
-converted once into the model cache. benchmarks/RESULTS.md says why it is not the default.
+converted once into the model cache. docs/notebook.md says why it is not the default.
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ def _make_local(settings: Settings, progress: Callable[[str], None] | None, engi
 
 def attention_setting(value: str, device: str) -> str:
     """`auto` picks the varlen path, in which each request reads only its own cache instead of a masked packed
-    batch: torch's varlen FlashAttention on CUDA where this torch has it (benchmarks/RESULTS.md, the GPU table), and
+    batch: torch's varlen FlashAttention on CUDA where this torch has it (docs/notebook.md, the GPU table), and
     on CPU per-request SDPA calls (at 8 requests 3.62x one at a time against 3.02x for the packed batch); the packed
     SDPA batch on a CUDA device without the kernel, where a loop over 64 requests would cost more than the mask."""
     from llm import attention
@@ -73,7 +73,7 @@ def attention_setting(value: str, device: str) -> str:
 
 def cuda_graph_setting(value: str, device: str) -> bool | None:
     """`on` / `off` force CUDA graphs; `auto` turns them on for a CUDA device (on an H200 they made the engine 5x
-    faster for one request and 2.2x for 64, benchmarks/RESULTS.md) and leaves them off elsewhere."""
+    faster for one request and 2.2x for 64, docs/notebook.md) and leaves them off elsewhere."""
     choices = {"auto": device.startswith("cuda") or None, "on": True, "off": False}
     key = value.strip().lower()
     if key not in choices:

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 # Variants, measured by benchmarks/bench_llm.py and bench_worker.py; "auto" picks bf16 on a GPU, and on CPU "mixed"
 # where the CPU has bf16 matrix instructions (3x faster prefill; naive EM/F1 within 0.02 of fp32 on both multihop
-# sets, benchmarks/RESULTS.md) and fp32 elsewhere. "mixed-invariant": answers that do not depend on the batch.
+# sets, docs/notebook.md) and fp32 elsewhere. "mixed-invariant": answers that do not depend on the batch.
 VARIANTS = ("auto", "fp32", "mixed", "mixed-invariant", "bf16")
 DEFAULT_CPU_VARIANT = "fp32"
 FAST_BF16_CPU_VARIANT = "mixed"

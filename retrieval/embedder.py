@@ -45,7 +45,7 @@ class SentenceTransformerEmbedder:
     `precision="mixed"` (what `auto` picks on a CPU with AMX-BF16 or AVX512-BF16) multiplies every Linear of the
     encoder in bf16 and keeps the feed-forward block's wide interior (its GELU) in bf16, while attention, the
     residual stream and LayerNorms stay fp32: on such a CPU the bundled MiniLM embeds 2.4x faster, vectors within
-    cosine 0.99995 of fp32 and dense recall unchanged (benchmarks/RESULTS.md).
+    cosine 0.99995 of fp32 and dense recall unchanged (docs/notebook.md).
     """
 
     def __init__(self, model: str = BUNDLED_EMBEDDER, batch_size: int = 64, precision: str = "auto") -> None:

@@ -94,7 +94,7 @@ class AutoRAGConfig:
     confirm_stop: bool = option(
         True, "Also stop when a refined search brings a relevant passage that holds the model's answer and the "
         "model, asked which passage answers the question (a passage number, or 0 for none), picks that one.")
-    # 2 turns at -2: more early stops than 3 turns at no cost in dev F1 (benchmarks/RESULTS.md, Auto-RAG)
+    # 2 turns at -2: more early stops than 3 turns at no cost in dev F1 (docs/notebook.md, Auto-RAG)
     agree_turns: int = option(
         2, "Stop when the signals agree: the model's answer stayed the same over this many turns (each new "
         "search changed nothing), it is in a relevant passage, and reading that passage alone the model does not "

@@ -95,7 +95,7 @@ class RetroRAGConfig:
     relevance_margin: float = option(
         0.0, "Credibility filter: log-odds by which 'yes' must beat 'no' for a discovered claim to count as "
         "bearing on the question.", min=-20.0, max=20.0)
-    # -3: the yes/no does not separate bridge sentences from gold passages and others (benchmarks/RESULTS.md,
+    # -3: the yes/no does not separate bridge sentences from gold passages and others (docs/notebook.md,
     # RetroRAG), so the margin keeps every bridge and the bridge rule decides
     bridge_margin: float = option(
         -3.0, "Credibility filter for a bridge sentence (it names a question entity, or the entity "
@@ -105,7 +105,7 @@ class RetroRAGConfig:
         True, "When no draft is supported, the kept one is chosen by a constrained choice among the drafts under "
         "each set of passages a draft was read from, the probabilities averaged over them (as RAG-Sequence "
         "marginalises over passages); else the earliest is kept.")
-    # 'sum': 'mean' moved picks to long drafts restating the question, at lower dev F1 (benchmarks/RESULTS.md)
+    # 'sum': 'mean' moved picks to long drafts restating the question, at lower dev F1 (docs/notebook.md)
     draft_scoring: str = option(
         "sum", "How the draft comparison scores each draft after each set of passages: 'sum', the summed "
         "log-probability of its tokens (one choice among all drafts; favours the shorter draft, as every token "
@@ -121,7 +121,7 @@ class RetroRAGConfig:
         "evidence chain alone: each kept claim's passage, then the held passages naming the entity it leads to "
         "(as the paper's answerer reads the organised evidence), instead of stopping after one read.")
     # 1.0: the calibration rule's floor, as no consistent pair of benchmarks/calibrate_retro_slots.py's reaches
-    # the comparison once the same-relation gate applies (benchmarks/RESULTS.md)
+    # the comparison once the same-relation gate applies (docs/notebook.md)
     contradiction_margin: float = option(
         1.0, "Retroactive revision: how strongly (summed log-likelihood) the new passage must "
         "prefer its value, and the earlier passage its own, before the earlier item is withdrawn; higher "
