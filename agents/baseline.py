@@ -22,7 +22,6 @@ from agents.reader import read_step
 
 BASELINE_PASSAGES = 5  # the naive baseline's top_k
 BASELINE_TOKENS = 48  # the naive baseline's max_tokens
-STRENGTH = {"supported": 3, "found": 2, "guess": 1, "none": 0}  # how strong a claim each label makes
 
 
 @dataclass(frozen=True)

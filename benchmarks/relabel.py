@@ -22,23 +22,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents.events import Step  # noqa: E402
-from agents.grounding import ground, relevance, word_coverage  # noqa: E402
+from agents.events import GroundingData, Step  # noqa: E402
+from agents.grounding import ground, relevance, widen  # noqa: E402
 from evaluation.bench import label_of, label_table  # noqa: E402
 from services import Services  # noqa: E402
 from settings import Settings  # noqa: E402
+from storage.db import Database  # noqa: E402
 
 RELABELLED = ("naive",)
 POOL_RELABELLED = ("retro_rag",)
 
 
 def pool_label(row: dict, events: list[dict]) -> str:
-    """`found` for a `guess` whose every answer word stands in one passage the run showed, else the label as is."""
-    if row["label"] != "guess":
-        return row["label"]
+    """The row's label widened over every passage the run showed (agents.grounding.widen: a guess one of them
+    holds every word of is found)."""
     shown = [h for e in events for h in (e.get("data") or {}).get("hits") or [] if isinstance(h, dict)]
-    full = any(word_coverage(row["prediction"], f"{h['title']} {h['text']}") == 1.0 for h in shown)
-    return "found" if full else "guess"
+    return str(widen(GroundingData(status=row["label"]), row["prediction"], shown)["status"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +82,7 @@ def pool_relabel(result: dict, source: Path, out: Path, parser: argparse.Argumen
     refused = sorted(set(result["per_question"]) - set(POOL_RELABELLED))
     if refused:
         parser.error(f"--pool is for {', '.join(POOL_RELABELLED)} only; bench {', '.join(refused)} again")
-    db = Services(Settings.from_env()).db
+    db = Database(Settings.from_env().db_url)
     changed = 0
     for agent, rows in result["per_question"].items():
         for row in rows:

@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents.baseline import STRENGTH  # noqa: E402
+from agents.baseline import Candidate, settle  # noqa: E402
 from evaluation.metrics import f1_score  # noqa: E402
 from settings import Settings  # noqa: E402
 from storage.db import Database  # noqa: E402
@@ -37,15 +37,25 @@ from storage.db import Database  # noqa: E402
 Pick = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
 
 
+STRENGTH = {"supported": 3, "found": 2, "guess": 1, "none": 0}  # the rule before: how strong a claim each label makes
+
+
 def _strength(c: dict[str, Any]) -> int:
     return STRENGTH.get(str(c.get("label", "")), 0)
+
+
+def _settled(chain: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """The candidate agents.baseline.settle keeps (the stored labels are already over every retrieved passage
+    for a guess that matters to it: settle's rule reads only supported and none)."""
+    def cand(c: dict[str, Any]) -> Candidate:
+        return Candidate(c["answer"], {"status": c.get("label", "")}, list(c.get("passages", [])))
+    return chain if settle(cand(chain), cand(base)).keep == "chain" else base
 
 
 RULES: dict[str, Pick] = {
     "baseline": lambda chain, base: base,
     "stronger": lambda chain, base: chain if _strength(chain) > _strength(base) else base,
-    "supported": lambda chain, base: chain if chain.get("label") == "supported" != base.get("label")
-    or base.get("label") == "none" != chain.get("label") else base,
+    "supported": _settled,
     "chain": lambda chain, base: chain,
 }
 

@@ -63,8 +63,7 @@ def stands_in_retrieved(answer: str, events: Sequence[Any]) -> bool:
     norm = normalize_answer(answer or "")
     if not norm:
         return False
-    texts = (h.get("text", "") for e in events for key in ("hits", "retrieved") for h in e.data.get(key) or []
-             if isinstance(h, dict))
+    texts = (h.get("text", "") for e in events for h in e.data.get("hits") or [] if isinstance(h, dict))
     return any(f" {norm} " in f" {normalize_answer(t)} " for t in texts)
 
 
