@@ -10,7 +10,6 @@ result file, `## NAME.json: Title` (the title becomes the heading).
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -282,18 +281,9 @@ def check(path: Path = OUT, **kwargs: Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--check", action="store_true", help="exit 1 when RESULTS.md is stale; write nothing")
-    p.add_argument("--out", type=Path, default=OUT)
-    args = p.parse_args(argv)
-    if args.check:
-        if check(args.out):
-            return 0
-        print(f"{args.out} is stale: run python benchmarks/make_results.py", file=sys.stderr)
-        return 1
-    args.out.write_text(render(), encoding="utf-8")
-    print(f"wrote {args.out}")
-    return 0
+    from docs.generated import run
+
+    return run(argv, __doc__.splitlines()[0], OUT, render, check, "python benchmarks/make_results.py")
 
 
 if __name__ == "__main__":

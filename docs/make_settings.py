@@ -6,7 +6,6 @@ Defaults are read by calling `Settings.from_env` with no RAGSCOPE_ variable set,
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from dataclasses import fields
@@ -75,18 +74,9 @@ def check(path: Path = OUT) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--check", action="store_true", help="exit 1 when the file is stale; write nothing")
-    p.add_argument("--out", type=Path, default=OUT)
-    args = p.parse_args(argv)
-    if args.check:
-        if check(args.out):
-            return 0
-        print(f"{args.out} is stale: run python docs/make_settings.py", file=sys.stderr)
-        return 1
-    args.out.write_text(render(), encoding="utf-8")
-    print(f"wrote {args.out}")
-    return 0
+    from docs.generated import run
+
+    return run(argv, __doc__.splitlines()[0], OUT, render, check, "python docs/make_settings.py")
 
 
 if __name__ == "__main__":
